@@ -1,0 +1,61 @@
+# Wangge — the two commands a newcomer needs:
+#   make demo   set everything up, load the sample community, serve the API
+#   make test   set everything up, run the whole test suite against a real PostGIS
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup system venv demo test lint format fixture clean db-up db-down
+
+help:
+	@echo "make demo   - set up (venv, PostgreSQL + PostGIS), load the fixture, serve the API"
+	@echo "make test   - set up, then ruff and the whole pytest suite against a real PostGIS"
+	@echo "make lint   - ruff check + format check"
+	@echo "make fixture - regenerate fixtures/jifu from fixtures/generate.py"
+
+# PostgreSQL server binaries and PostGIS: installed with apt-get when run as root, otherwise
+# the script stops with the exact command to run.
+system:
+	@scripts/ensure-system.sh
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+setup: system venv
+
+demo: setup
+	$(BIN)/wangge demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+fixture: venv
+	$(BIN)/python fixtures/generate.py
+
+db-up: setup
+	$(BIN)/wangge db up
+
+db-down: venv
+	$(BIN)/wangge db down
+
+clean:
+	-$(BIN)/wangge db down
+	rm -rf $(VENV) .pytest_cache .ruff_cache

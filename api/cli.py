@@ -1,0 +1,357 @@
+"""The ``wangge`` command: database, import/export, demo, API server and users.
+
+Every subcommand that needs the database uses ``WANGGE_DATABASE_URL`` when it is set, and
+otherwise starts the project's own local PostGIS (``wangge db up``) and brings the schema up to
+date first. Errors print a message naming the bad value or row and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from geo.errors import WanggeError
+from geo.layers import LAYERS
+from geo.settings import get_settings
+
+app = typer.Typer(
+    name="wangge",
+    help="网格 Wangge: 社区网格治理空间服务 (community grid governance: grids, households, "
+    "service places, incidents). Run `wangge demo` to see it working on the sample community.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+db_app = typer.Typer(
+    help="项目自带的 PostGIS (the project's own PostGIS): up, down, status, migrate.",
+    no_args_is_help=True,
+)
+users_app = typer.Typer(help="API 用户与令牌 (API users and tokens).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Turn a WanggeError into a message on stderr and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except WanggeError as exc:
+            err.print(f"[bold red]错误 (error):[/] {exc.message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _engine():
+    """The engine of the database to use, started and migrated."""
+    from geo.db import database_url, get_engine, migrate
+
+    url = database_url(start=True)
+    engine = get_engine(url)
+    migrate(engine)
+    return engine
+
+
+# --- db -------------------------------------------------------------------------------------
+@db_app.command("up")
+@friendly
+def db_up() -> None:
+    """启动本地 PostGIS (start the local PostGIS cluster; create it on first use) and print its URL.
+
+    The cluster lives in WANGGE_PG_DIR (default .wangge/pg) on a free loopback port. Running it
+    twice is harmless; a stale pid file after a crash is recovered. As root, the cluster runs as
+    WANGGE_PG_OS_USER (default postgres). Does nothing when WANGGE_DATABASE_URL is set.
+    """
+    settings = get_settings()
+    if settings.database_url:
+        out.print("WANGGE_DATABASE_URL 已设置，不启动本地数据库 (is set; nothing started)")
+        return
+    from geo.db import get_engine, migrate
+    from geo.pgcluster import LocalCluster
+
+    cluster = LocalCluster()
+    st = cluster.up(log=lambda m: err.print(f"[dim]{m}[/]"))
+    migrate(get_engine(cluster.url()))
+    err.print(f"PostgreSQL {st.server_version} + PostGIS {st.postgis_version} in {st.data_dir}")
+    print(cluster.url())
+
+
+@db_app.command("down")
+@friendly
+def db_down() -> None:
+    """停止本地 PostGIS (stop the local cluster; harmless when it is not running)."""
+    from geo.pgcluster import LocalCluster
+
+    stopped = LocalCluster().down()
+    out.print("已停止 (stopped)" if stopped else "未在运行 (was not running)")
+
+
+@db_app.command("status")
+@friendly
+def db_status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """本地 PostGIS 状态 (status of the local cluster: running, port, versions). Exit 3 when
+    it is not running."""
+    from geo.pgcluster import LocalCluster
+
+    settings = get_settings()
+    if settings.database_url:
+        out.print("使用 (using) WANGGE_DATABASE_URL")
+        return
+    st = LocalCluster().status()
+    if as_json:
+        print(json.dumps(st.as_dict()))
+    else:
+        for k, v in st.as_dict().items():
+            out.print(f"{k:16} {v}")
+    if not st.running:
+        raise typer.Exit(3)
+
+
+@db_app.command("migrate")
+@friendly
+def db_migrate() -> None:
+    """把表结构升级到最新 (bring the schema up to date: Alembic upgrade head)."""
+    _engine()
+    out.print("表结构已是最新 (schema is up to date)")
+
+
+# --- import / export ------------------------------------------------------------------------
+KINDS = " | ".join(LAYERS)
+
+
+@app.command("import")
+@friendly
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile or CSV")],
+    kind: Annotated[str, typer.Option("--kind", "-k", help=KINDS)],
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            help="坐标系 (CRS of the coordinates): EPSG:NNNN | wgs84 | cgcs2000 | gcj02 | bd09. "
+            "Required when the file has none."
+        ),
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="layer name in a GeoPackage")] = None,
+) -> None:
+    """导入图层 (import a layer): validate every row, then write all rows in one transaction.
+
+    A bad file stores nothing and the command exits 1 naming each bad row and the problem.
+    Import parents first: communities, compounds, buildings, then households.
+    """
+    from geo.db import session_scope
+    from geo.io import import_file
+
+    engine = _engine()
+    with _spinner(f"导入 (importing) {file.name} as {kind}"), session_scope(engine) as session:
+        report = import_file(file, kind, session=session, crs=crs, layer=layer)
+    out.print(
+        f"已导入 (imported) {report.rows} {kind} from {file} (CRS {report.crs}); "
+        + ", ".join(f"{k}={v}" for k, v in report.extra.items())
+    )
+
+
+@app.command("export")
+@friendly
+def export_cmd(
+    file: Annotated[Path, typer.Argument(help=".geojson, .gpkg, .shp, .fgb or .csv")],
+    kind: Annotated[str, typer.Option("--kind", "-k", help=KINDS)],
+    crs: Annotated[
+        str | None, typer.Option(help="output CRS (default: CRS84 for GeoJSON, else EPSG:4490)")
+    ] = None,
+    community: Annotated[str | None, typer.Option(help="only this community (code)")] = None,
+    include_personal: Annotated[
+        bool, typer.Option(help="include residents' names and phones (personal data)")
+    ] = False,
+) -> None:
+    """导出图层 (export a layer) to a file; the attributes match the import format."""
+    from geo.db import session_scope
+    from geo.io import export_layer
+
+    engine = _engine()
+    with session_scope(engine) as session:
+        n = export_layer(
+            kind, file, session=session, crs=crs, community=community, personal=include_personal
+        )
+    out.print(f"已导出 (exported) {n} {kind} to {file}")
+
+
+# --- demo and serve -------------------------------------------------------------------------
+@app.command()
+@friendly
+def demo(
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="serve the API after the summary")
+    ] = True,
+    host: Annotated[str | None, typer.Option(help="API host (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default 8000)")] = None,
+) -> None:
+    """演示 (demo): start the local PostGIS, load the sample community 吉福社区, print a summary,
+    then serve the API on http://127.0.0.1:8000 until interrupted."""
+    from geo.db import session_scope
+    from geo.fixture import fixture_loaded, load_fixture, summary
+
+    engine = _engine()
+    with session_scope(engine) as session:
+        if fixture_loaded(session):
+            out.print("示例社区已载入 (the sample community is already loaded)")
+        else:
+            with _bar() as bar:
+                task = bar.add_task("载入示例社区 (loading the fixture)", total=1)
+
+                def progress(kind: str, i: int, n: int) -> None:
+                    bar.update(task, total=n, completed=i, description=f"载入 (loading) {kind}")
+
+                load_fixture(session=session, progress=progress)
+    with session_scope(engine) as session:
+        _print_summary(summary(session))
+    if serve_api:
+        serve(host=host, port=port)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    table = Table(title="数据库概况 (database summary)")
+    table.add_column("表 (table)")
+    table.add_column("行数 (rows)", justify="right")
+    for name, n in s["counts"].items():
+        table.add_row(name, f"{n:,}")
+    out.print(table)
+    out.print(f"社区范围 (community bounds, lon/lat): {s['bounds']}")
+    out.print(f"登记户数 (households declared by buildings): {s['declared_households']:,}")
+
+
+@app.command()
+@friendly
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="host (default WANGGE_API_HOST, 127.0.0.1)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="port (default WANGGE_API_PORT, 8000)")] = None,
+) -> None:
+    """启动 API 服务 (serve the API with uvicorn; OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+    from geo.db import database_url
+
+    settings = get_settings()
+    _engine()
+    url = database_url(start=True)
+    host = host or settings.api_host
+    port = port or settings.api_port
+    out.print(f"API: http://{host}:{port}  (docs: http://{host}:{port}/docs; Ctrl-C 停止 to stop)")
+    uvicorn.run(create_app(url), host=host, port=port, log_level="info")
+
+
+# --- users ------------------------------------------------------------------------------------
+@users_app.command("add")
+@friendly
+def users_add(
+    role: Annotated[str, typer.Option(help="public | worker | dispatcher | planner | admin")],
+    name: Annotated[str, typer.Option(help="the user's name")] = "",
+    grid: Annotated[str | None, typer.Option(help="grid code the user works in")] = None,
+    street: Annotated[str | None, typer.Option(help="street (街道) code the user works in")] = None,
+) -> None:
+    """新建用户并打印令牌 (create a user and print its bearer token once; only its hash is
+    stored)."""
+    from geo.auth import create_user
+    from geo.db import session_scope
+
+    engine = _engine()
+    with session_scope(engine) as session:
+        user, token = create_user(
+            session=session, name=name or role, role=role, grid_code=grid, street_code=street
+        )
+        uid = user.id
+    err.print(
+        f"用户 (user) #{uid} {name or role} ({role}); 令牌只显示一次 (the token is shown once):"
+    )
+    print(token)
+
+
+@users_app.command("list")
+@friendly
+def users_list() -> None:
+    """列出用户 (list users; tokens are never shown)."""
+    from geo.auth import list_users
+    from geo.db import session_scope
+
+    with session_scope(_engine()) as session:
+        table = Table("id", "name", "role", "grid", "street", "token", "revoked")
+        for u in list_users(session=session):
+            table.add_row(
+                str(u.id),
+                u.name,
+                u.role,
+                u.grid_code or "",
+                u.street_code or "",
+                u.token_prefix + "…",
+                "yes" if u.revoked_at else "",
+            )
+    out.print(table)
+
+
+@users_app.command("revoke")
+@friendly
+def users_revoke(user_id: Annotated[int, typer.Argument(help="user id")]) -> None:
+    """撤销用户令牌 (revoke a user's token)."""
+    from geo.auth import revoke_user
+    from geo.db import session_scope
+
+    with session_scope(_engine()) as session:
+        revoke_user(session=session, user_id=user_id)
+    out.print(f"已撤销 (revoked) #{user_id}")
+
+
+# --- helpers --------------------------------------------------------------------------------
+def _bar() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def _spinner(text: str) -> Progress:
+    class _Spin(Progress):
+        def __enter__(self) -> Progress:
+            super().__enter__()
+            self.add_task(text, total=None)
+            return self
+
+    return _Spin(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Typed dependencies shared by the routes: a database session, the caller, role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo.auth import ANONYMOUS, Principal, authenticate
+
+bearer = HTTPBearer(auto_error=False, description="令牌 (token) from `wangge users add`")
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request, in one transaction: committed on success, rolled back on
+    error."""
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    with factory() as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_principal(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller: anonymous (public) without a token; 401 for an unknown or revoked token."""
+    if credentials is None:
+        return ANONYMOUS
+    principal = authenticate(session=session, token=credentials.credentials)
+    if principal is None:
+        raise HTTPException(
+            status_code=401,
+            detail="令牌无效或已撤销 (invalid or revoked token)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets only ``roles`` (and admin) through: 401 without a token, 403
+    with a token of another role."""
+    allowed = ", ".join(roles) + ", admin"
+
+    def check(principal: PrincipalDep) -> Principal:
+        if principal.id is None:
+            raise HTTPException(
+                status_code=401,
+                detail=f"需要登录令牌 (a bearer token is required; roles: {allowed})",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not principal.has_role(*roles):
+            raise HTTPException(
+                status_code=403,
+                detail=f"角色 {principal.role} 无权访问 (role {principal.role} may not; "
+                f"roles: {allowed})",
+            )
+        return principal
+
+    return check

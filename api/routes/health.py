@@ -1,0 +1,23 @@
+"""GET /health: is the database reachable, which PostgreSQL and PostGIS."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.schemas import Health
+from geo.db import postgis_version
+from geo.errors import DatabaseUnavailable
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+def health(request: Request) -> Health | JSONResponse:
+    """状态检查 (health): 200 when the database answers, 503 otherwise."""
+    try:
+        server, postgis = postgis_version(request.app.state.engine)
+    except DatabaseUnavailable as exc:
+        body = Health(status="unavailable", database=exc.message)
+        return JSONResponse(body.model_dump(), status_code=503)
+    return Health(status="ok", database="ok", server_version=server, postgis_version=postgis)

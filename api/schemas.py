@@ -1,0 +1,50 @@
+"""Response schemas, named by role (``…Public``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    database: str
+    server_version: str | None = None
+    postgis_version: str | None = None
+
+
+class Feature(BaseModel):
+    type: str = "Feature"
+    id: str | int | None = None
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any]
+
+
+class Link(BaseModel):
+    rel: str
+    type: str | None = None
+    href: str
+
+
+class FeatureCollection(BaseModel):
+    type: str = "FeatureCollection"
+    numberMatched: int
+    numberReturned: int
+    features: list[Feature]
+    links: list[Link] = []
+
+
+class UserPublic(BaseModel):
+    id: int | None
+    name: str
+    role: str
+    grid_code: str | None = None
+    street_code: str | None = None
+    revoked: bool = False
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    detail: Any = None

@@ -1,0 +1,94 @@
+"""Settings, read from the environment (prefix ``WANGGE_``) or a ``.env`` file.
+
+Every tunable of the platform lives here, not as a literal in the code: the storage and metric
+CRS, the database, the local cluster's folder and port, the served area.
+
+>>> from geo.settings import get_settings
+>>> get_settings().storage_srid
+4490
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Wangge settings. Each field ``x`` is read from ``WANGGE_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="WANGGE_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of an existing PostGIS database; when set, no local "
+        "cluster is started. Example: postgresql+psycopg://user:pw@host:5432/wangge",
+    )
+    pg_dir: Path = Field(
+        default=Path(".wangge/pg"),
+        description="Folder of the project's own PostgreSQL cluster (relative to the "
+        "current directory unless absolute).",
+    )
+    pg_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of the local cluster; 0 picks a free one."
+    )
+    pg_bin: Path | None = Field(
+        default=None, description="Folder holding initdb and pg_ctl; found automatically if unset."
+    )
+    pg_os_user: str = Field(
+        default="postgres",
+        description="Unprivileged OS user that runs the local cluster when Wangge runs as root "
+        "(created if missing).",
+    )
+    db_name: str = Field(default="wangge", description="Database name in the local cluster.")
+
+    storage_srid: int = Field(
+        default=4490, description="CRS of stored geometries (CGCS2000 geographic)."
+    )
+    metric_srid: int = Field(
+        default=4544,
+        description="Projected CRS for areas, distances and buffers (CGCS2000 3-degree "
+        "Gauss-Kruger CM 105E, covering Chengdu).",
+    )
+    served_bounds: tuple[float, float, float, float] = Field(
+        default=(73.0, 3.0, 136.0, 54.0),
+        description="lon/lat box (min lon, min lat, max lon, max lat) that every stored "
+        "coordinate must fall in; a point outside is refused as implausible.",
+    )
+    parent_tolerance_m: float = Field(
+        default=1.0,
+        ge=0,
+        description="How far (metres) a child geometry may stick out of its parent area "
+        "(compound in community, building in compound) before import refuses it.",
+    )
+    household_tolerance_m: float = Field(
+        default=20.0,
+        ge=0,
+        description="How far (metres) a household's position may lie from its building's "
+        "footprint (geocoded addresses are rarely exact).",
+    )
+    overlap_tolerance_m2: float = Field(
+        default=1.0,
+        ge=0,
+        description="Overlap (square metres) between two compounds or two building footprints "
+        "above which import refuses them.",
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    max_page_size: int = Field(default=10_000, ge=1, description="Largest `limit` the API takes.")
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body the API takes."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing
+    the environment)."""
+    return Settings()

@@ -1,0 +1,320 @@
+"""Test fixtures: a real PostGIS, real HTTP, real files.
+
+The database server is the project's own local cluster (started with the same code as
+``wangge db up``), or the server in ``WANGGE_TEST_DATABASE_URL`` when that is set (the tests
+create and drop databases named ``wt_<pid>_…`` on it). If neither can be reached the run fails:
+nothing is skipped for want of a database.
+
+Databases:
+
+* ``template`` — migrated and loaded with the fixture community, once per run;
+* ``fixture_url`` — a clone of it shared by read-only tests (each test's writes rolled back);
+* ``fresh_db`` / ``empty_db`` — a clone per test for tests that commit (CLI, imports).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo.db import make_engine, migrate
+from geo.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = f"wt_{os.getpid()}"
+
+
+@dataclass
+class Server:
+    """A PostgreSQL server on which tests may create databases."""
+
+    admin_url: str  # libpq URL of the maintenance database
+
+    def url(self, database: str) -> str:
+        return (
+            make_url(self.admin_url)
+            .set(database=database, drivername="postgresql+psycopg")
+            .render_as_string(hide_password=False)
+        )
+
+    def libpq(self, database: str) -> str:
+        return (
+            make_url(self.admin_url)
+            .set(database=database, drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
+
+    def execute(self, sql: str) -> None:
+        with psycopg.connect(self.libpq("postgres"), autocommit=True) as c:
+            c.execute(sql)
+
+    def create(self, name: str, template: str | None = None) -> str:
+        tmpl = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
+        for attempt in range(20):
+            try:
+                self.execute(f'CREATE DATABASE "{name}"{tmpl}')
+                break
+            except psycopg.errors.ObjectInUse:  # the template is still being closed
+                time.sleep(0.1 * (attempt + 1))
+        else:  # pragma: no cover
+            raise RuntimeError(f"could not clone {template}")
+        return self.url(name)
+
+    def drop(self, name: str) -> None:
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _drop_stale(server: Server) -> None:
+    """Drop test databases left by runs whose process is gone."""
+    with psycopg.connect(server.libpq("postgres"), autocommit=True) as c:
+        names = [
+            r[0] for r in c.execute("SELECT datname FROM pg_database WHERE datname LIKE 'wt\\_%'")
+        ]
+    for name in names:
+        pid = name.split("_")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            server.drop(name)
+
+
+@pytest.fixture(scope="session")
+def server() -> Server:
+    given = os.environ.get("WANGGE_TEST_DATABASE_URL")
+    if given:
+        server = Server(
+            make_url(given).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+    else:
+        from geo.pgcluster import LocalCluster
+
+        cluster = LocalCluster()
+        cluster.up(log=lambda _m: None)
+        server = Server(cluster.url("postgres").replace("postgresql+psycopg://", "postgresql://"))
+    _drop_stale(server)
+    return server
+
+
+@pytest.fixture(scope="session")
+def empty_template(server: Server) -> Iterator[str]:
+    """A migrated, empty database (used as a template)."""
+    name = f"{RUN}_empty"
+    server.drop(name)
+    url = server.create(name)
+    server.execute(f"ALTER DATABASE \"{name}\" SET timezone TO 'Asia/Shanghai'")
+    with psycopg.connect(server.libpq(name), autocommit=True) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    yield name
+    server.drop(name)
+
+
+@pytest.fixture(scope="session")
+def template(server: Server, empty_template: str) -> Iterator[str]:
+    """A migrated database with the fixture community loaded (used as a template)."""
+    from geo.db import session_scope
+    from geo.fixture import load_fixture
+
+    name = f"{RUN}_fixture"
+    server.drop(name)
+    url = server.create(name, template=empty_template)
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        load_fixture(session=session)
+    engine.dispose()
+    yield name
+    server.drop(name)
+
+
+@pytest.fixture(scope="session")
+def fixture_url(server: Server, template: str) -> Iterator[str]:
+    """A clone of the fixture database shared by tests that do not commit."""
+    name = f"{RUN}_shared"
+    url = server.create(name, template=template)
+    yield url
+    server.drop(name)
+
+
+@pytest.fixture(scope="session")
+def fixture_engine(fixture_url: str) -> Iterator[Engine]:
+    engine = make_engine(fixture_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(fixture_engine: Engine) -> Iterator[Session]:
+    """A session on the shared fixture database whose work is rolled back after the test."""
+    with fixture_engine.connect() as conn:
+        outer = conn.begin()
+        factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint")
+        with factory() as s:
+            yield s
+        outer.rollback()
+
+
+_counter = iter(range(10**6))
+
+
+def _clone(server: Server, template: str) -> Iterator[str]:
+    name = f"{RUN}_{next(_counter)}"
+    url = server.create(name, template=template)
+    try:
+        yield url
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture
+def fresh_db(server: Server, template: str) -> Iterator[str]:
+    """URL of a private copy of the fixture database (tests may commit)."""
+    yield from _clone(server, template)
+
+
+@pytest.fixture
+def empty_db(server: Server, empty_template: str) -> Iterator[str]:
+    """URL of a private migrated, empty database (tests may commit)."""
+    yield from _clone(server, empty_template)
+
+
+# --- database state, to prove that a refused change left nothing behind -----------------
+DATA_TABLES = (
+    "street",
+    "community",
+    "compound",
+    "building",
+    "building_unit",
+    "household",
+    "household_person",
+    "road",
+    "facility",
+    "open_resource",
+    "worker",
+    "incident",
+    "incident_event",
+    "incident_reporter",
+    "grid_version",
+    "grid",
+    "grid_member",
+    "plan",
+    "audit_log",
+    "app_user",
+)
+
+
+def fingerprint(url: str) -> dict[str, tuple[int, str]]:
+    """(row count, md5 of all rows) per table."""
+    out = {}
+    with psycopg.connect(
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    ) as c:
+        for t in DATA_TABLES:
+            n, digest = c.execute(
+                f"SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') "
+                f"FROM {t} x"
+            ).fetchone()
+            out[t] = (n, digest)
+    return out
+
+
+# --- the API over real HTTP -------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_app(url: str) -> Iterator[str]:
+    """Run the app with uvicorn in a thread; yield its base URL."""
+    from api.app import create_app
+
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(url), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def api_base(fixture_url: str) -> Iterator[str]:
+    with serve_app(fixture_url) as base:
+        yield base
+
+
+@pytest.fixture
+def http(api_base: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_base, timeout=30) as client:
+        yield client
+
+
+# --- the CLI ----------------------------------------------------------------------------
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(
+    *args: str, url: str | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> Ran:
+    """Run ``wangge ARGS`` in a subprocess (with WANGGE_DATABASE_URL=url when given)."""
+    e = dict(os.environ) | {"COLUMNS": "200", "NO_COLOR": "1"}
+    if url:
+        e["WANGGE_DATABASE_URL"] = url
+    e.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Ran(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli() -> Callable[..., Ran]:
+    return run_cli
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
