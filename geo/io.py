@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,18 +80,30 @@ class ImportReport:
 
 
 # --- reading ------------------------------------------------------------------------------
+@dataclass
+class RawLayer:
+    """A file as read: attributes, geometries in the source CRS, the source CRS, and the
+    problems found while reading (e.g. a CSV coordinate that is not a number)."""
+
+    attrs: pd.DataFrame
+    geoms: np.ndarray | None
+    crs: CrsSpec | None
+    problems: list[RowProblem] = field(default_factory=list)
+
+
 def read_layer(
     path: str | Path, *, crs: str | None = None, layer: str | None = None, geom: bool = True
-) -> tuple[pd.DataFrame, np.ndarray | None, CrsSpec | None]:
-    """Read a file: (attributes, raw geometries in the source CRS or None, source CRS).
+) -> RawLayer:
+    """Read a file (GeoJSON, GeoPackage, Shapefile, FlatGeobuf; CSV with lon/lat columns).
 
     ``crs`` states the coordinates' CRS when the file has none, or that WGS84-labelled
-    coordinates are really GCJ-02/BD-09. A file CRS that contradicts ``crs`` is an error.
+    coordinates are really GCJ-02/BD-09. A file CRS that contradicts ``crs`` is an error, and
+    so is a file with neither.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"文件不存在 (no such file): {path}")
-    if path.suffix.lower() not in DRIVERS and not path.is_dir():
+    if path.suffix.lower() not in DRIVERS:
         raise InputError(
             f"不支持的文件类型 (unsupported file type) {path.suffix!r}: "
             f"use {', '.join(sorted(DRIVERS))}"
@@ -98,20 +111,19 @@ def read_layer(
     try:
         if path.suffix.lower() == ".csv":
             frame = pyogrio.read_dataframe(path, layer=layer, read_geometry=False)
-            return _csv_points(frame, crs, path) if geom else (frame, None, None)
+            return _csv_points(frame, crs, path) if geom else RawLayer(frame, None, None)
         frame = pyogrio.read_dataframe(path, layer=layer)
     except pyogrio.errors.DataSourceError as exc:
         raise InputError(f"无法读取文件 (cannot read) {path}: {exc}") from exc
     except pyogrio.errors.DataLayerError as exc:
         raise InputError(f"无法读取图层 (cannot read layer) {layer!r} of {path}: {exc}") from exc
+    if not isinstance(frame, gpd.GeoDataFrame):  # a table without geometry (GeoPackage)
+        return RawLayer(pd.DataFrame(frame), None, None)
     attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     geoms = np.asarray(frame.geometry.values, dtype=object)
-    if not geom:
-        return attrs, geoms, None
-    if np.all(shapely.is_missing(geoms)):
-        return attrs, geoms, parse_crs(crs) if crs else None
-    file_crs = frame.crs
-    return attrs, geoms, _decide_crs(file_crs, crs, path)
+    if not geom or np.all(shapely.is_missing(geoms)):
+        return RawLayer(attrs, geoms, parse_crs(crs) if crs else None)
+    return RawLayer(attrs, geoms, _decide_crs(frame.crs, crs, path))
 
 
 def _decide_crs(file_crs: Any, crs: str | None, path: Path) -> CrsSpec:
@@ -145,24 +157,41 @@ _LON = ("lon", "lng", "longitude", "x", "经度")
 _LAT = ("lat", "latitude", "y", "纬度")
 
 
-def _csv_points(
-    frame: pd.DataFrame, crs: str | None, path: Path
-) -> tuple[pd.DataFrame, np.ndarray | None, CrsSpec | None]:
+def _csv_points(frame: pd.DataFrame, crs: str | None, path: Path) -> RawLayer:
     cols = {c.lower(): c for c in frame.columns}
     xcol = next((cols[c] for c in _LON if c in cols), None)
     ycol = next((cols[c] for c in _LAT if c in cols), None)
     if xcol is None or ycol is None:
-        return frame, None, None
+        return RawLayer(frame, None, None)
     if crs is None:
         raise CRSError(
             f"{path.name}: CSV 的坐标列没有坐标系，请指定 --crs "
             "(a CSV's coordinate columns carry no CRS; give --crs)"
         )
-    x = pd.to_numeric(frame[xcol], errors="coerce").to_numpy(float)
-    y = pd.to_numeric(frame[ycol], errors="coerce").to_numpy(float)
-    empty = frame[xcol].isna() & frame[ycol].isna()
-    geoms = np.where(empty, None, shapely.points(x, y))
-    return frame.drop(columns=[xcol, ycol]), geoms, parse_crs(crs)
+    problems = []
+    xs, ys = [], []
+    for i, (xr, yr) in enumerate(zip(frame[xcol], frame[ycol], strict=True)):
+        xy = []
+        for col, raw in ((xcol, xr), (ycol, yr)):
+            value = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
+            if not _blank(raw) and pd.isna(value):
+                problems.append(RowProblem(i, None, col, f"不是数字 (not a number): {raw!r}"))
+            xy.append(float(value))
+        xs.append(xy[0])
+        ys.append(xy[1])
+    x, y = np.array(xs), np.array(ys)
+    geoms = np.where(np.isnan(x) & np.isnan(y), None, shapely.points(x, y))
+    return RawLayer(frame.drop(columns=[xcol, ycol]), geoms, parse_crs(crs), problems)
+
+
+def _untruncate(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
+    """Shapefile (dBase) field names are cut to 10 characters: map them back."""
+    renames = {
+        a.name[:10]: a.name
+        for a in spec.attrs
+        if len(a.name) > 10 and a.name not in frame.columns and a.name[:10] in frame.columns
+    }
+    return frame.rename(columns=renames)
 
 
 # --- attribute checks -----------------------------------------------------------------------
@@ -299,6 +328,8 @@ def _check_geometry(
     spec: LayerSpec,
     rows: Sequence[dict[str, Any]],
     problems: list[RowProblem],
+    *,
+    skip: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> np.ndarray:
     """Check raw geometries and return them in the storage CRS (areas as MultiPolygon, lines
     as MultiLineString); rows with a problem get None."""
@@ -316,6 +347,8 @@ def _check_geometry(
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     ok = np.zeros(n, dtype=bool)
     for i in range(n):
+        if i in skip:
+            continue
         if missing[i]:
             if not spec.geom_optional:
                 problems.append(RowProblem(i, key[i], "geometry", "几何为空 (empty geometry)"))
@@ -1063,14 +1096,17 @@ def import_file(
     caller commits (or rolls back) the session.
     """
     spec = get_layer(kind)
-    frame, raw, src = read_layer(path, crs=crs, layer=layer, geom=spec.geom != "none")
-    problems: list[RowProblem] = []
+    raw = read_layer(path, crs=crs, layer=layer, geom=spec.geom != "none")
+    frame = _untruncate(raw.attrs, spec) if Path(path).suffix.lower() == ".shp" else raw.attrs
+    problems: list[RowProblem] = list(raw.problems)
     rows = _check_attributes(frame, spec, problems)
     if problems and any(p.row == -1 for p in problems):
         raise ImportValidationError(str(path), problems)
     if not rows:
         raise ImportValidationError(str(path), [RowProblem(-1, None, None, "文件为空 (no rows)")])
-    geoms = _check_geometry(raw, src, spec, rows, problems)
+    # rows whose coordinates could not be read are reported once, not twice
+    skip = {p.row for p in raw.problems}
+    geoms = _check_geometry(raw.geoms, raw.crs, spec, rows, problems, skip=skip)
     _check_keys(rows, spec, session, problems)
     ctx = _prepare(kind, rows, geoms, session, spec, problems)
     if problems:
@@ -1083,7 +1119,8 @@ def import_file(
         if present
         else None
     )
-    report = ImportReport(kind, str(path), len(rows), str(src) if src else None, bounds, extra)  # type: ignore[arg-type]
+    src = str(raw.crs) if raw.crs else None
+    report = ImportReport(kind, str(path), len(rows), src, bounds, extra)  # type: ignore[arg-type]
     session.execute(
         text(
             "INSERT INTO audit_log (actor, action, entity, detail) "
@@ -1166,14 +1203,19 @@ def export_layer(
         elif driver == "GeoJSON":
             gdf = gdf.set_crs("OGC:CRS84", allow_override=True)  # CGCS2000 ≈ WGS84 (< 1 m)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
+        if path.exists() and driver != "GPKG":  # a GeoPackage keeps its other layers
             path.unlink()
-        pyogrio.write_dataframe(
-            gdf, path, driver=driver, layer=spec.kind if driver == "GPKG" else None
-        )
+        with warnings.catch_warnings():  # Shapefile cuts names to 10 characters; import
+            warnings.filterwarnings("ignore", "Normalized/laundered field name")  # maps them back
+            pyogrio.write_dataframe(
+                gdf, path, driver=driver, layer=spec.kind if driver == "GPKG" else None
+            )
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path, index=False) if driver == "CSV" else pyogrio.write_dataframe(
-            frame, path, driver=driver
-        )
+        if driver == "CSV":
+            frame.to_csv(path, index=False)
+        else:
+            pyogrio.write_dataframe(
+                frame, path, driver=driver, layer=spec.kind if driver == "GPKG" else None
+            )
     return len(frame)

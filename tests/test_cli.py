@@ -1,0 +1,150 @@
+"""The `wangge` command, run as a user would (a subprocess against a real PostGIS)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import geopandas as gpd
+import httpx
+import pytest
+
+from geo.fixture import FIXTURE_DIR
+
+from .conftest import ROOT, fingerprint, free_port
+
+pytestmark = [pytest.mark.cli, pytest.mark.db]
+
+
+def test_help_explains_each_subcommand(cli):
+    ran = cli("--help")
+    assert ran.code == 0
+    for word in ("import", "export", "demo", "serve", "db", "users"):
+        assert word in ran.out
+    for sub in (("db", "--help"), ("users", "add", "--help"), ("import", "--help")):
+        ran = cli(*sub)
+        assert ran.code == 0 and len(ran.out) > 200, sub
+    assert "--crs" in cli("import", "--help").out
+
+
+def test_import_then_export(cli, empty_db, tmp_path):
+    for kind in ("communities", "compounds", "buildings"):
+        ran = cli("import", str(FIXTURE_DIR / f"{kind}.geojson"), "--kind", kind, url=empty_db)
+        assert ran.code == 0, ran.err
+        assert "imported" in ran.out
+    assert "units=256" in ran.out
+    out = tmp_path / "b.gpkg"
+    ran = cli("export", "--kind", "buildings", str(out), url=empty_db)
+    assert ran.code == 0, ran.err
+    back = gpd.read_file(out, layer="buildings")
+    assert len(back) == 143 and back.crs.to_epsg() == 4490
+    ran = cli(
+        "export",
+        "--kind",
+        "compounds",
+        str(tmp_path / "c.geojson"),
+        "--crs",
+        "EPSG:4544",
+        url=empty_db,
+    )
+    assert ran.code == 0
+    assert gpd.read_file(tmp_path / "c.geojson").crs.to_epsg() == 4544
+
+
+def test_a_bad_file_exits_1_names_the_row_and_writes_nothing(cli, fresh_db, tmp_path):
+    gdf = gpd.read_file(FIXTURE_DIR / "facilities.geojson")
+    gdf["code"] = gdf["code"] + "-x"
+    gdf.loc[4, "kind"] = "karaoke"
+    path = tmp_path / "f.geojson"
+    gdf.to_file(path)
+    before = fingerprint(fresh_db)
+    ran = cli("import", str(path), "--kind", "facilities", url=fresh_db)
+    assert ran.code == 1
+    assert "row 5" in ran.err and "'karaoke'" in ran.err and "nothing written" in ran.err
+    assert "Traceback" not in ran.err
+    assert fingerprint(fresh_db) == before
+
+
+def test_a_file_without_crs_is_refused(cli, fresh_db, tmp_path):
+    gdf = gpd.read_file(FIXTURE_DIR / "facilities.geojson")
+    gdf["code"] = gdf["code"] + "-y"
+    gdf.to_file(tmp_path / "f.shp")
+    (tmp_path / "f.prj").unlink()
+    ran = cli("import", str(tmp_path / "f.shp"), "--kind", "facilities", url=fresh_db)
+    assert ran.code == 1 and "--crs" in ran.err
+    ran = cli(
+        "import",
+        str(tmp_path / "f.shp"),
+        "--kind",
+        "facilities",
+        "--crs",
+        "EPSG:4490",
+        url=fresh_db,
+    )
+    assert ran.code == 0, ran.err
+
+
+def test_users_add_prints_a_token_once(cli, fresh_db):
+    ran = cli(
+        "users",
+        "add",
+        "--role",
+        "dispatcher",
+        "--name",
+        "调度员甲",
+        "--street",
+        "510107013",
+        url=fresh_db,
+    )
+    assert ran.code == 0, ran.err
+    token = ran.out.strip()
+    assert token.startswith("wg_") and len(token) > 30
+    listed = cli("users", "list", url=fresh_db)
+    assert "调度员甲" in listed.out and token not in listed.out
+    bad = cli("users", "add", "--role", "mayor", url=fresh_db)
+    assert bad.code == 1 and "'mayor'" in bad.err
+    bad = cli("users", "add", "--role", "worker", "--grid", "NO-SUCH", url=fresh_db)
+    assert bad.code == 1 and "NO-SUCH" in bad.err
+
+
+def test_demo_loads_the_fixture_and_prints_a_summary(cli, empty_db):
+    ran = cli("demo", "--no-serve", url=empty_db)
+    assert ran.code == 0, ran.err
+    assert "household" in ran.out and "4,274" in ran.out and "compound" in ran.out
+    assert "104.0" in ran.out  # bounds
+    again = cli("demo", "--no-serve", url=empty_db)
+    assert again.code == 0 and "already loaded" in again.out
+
+
+def test_demo_serves_the_api_until_interrupted(fresh_db):
+    port = free_port()
+    env = dict(os.environ) | {"WANGGE_DATABASE_URL": fresh_db, "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the demo API did not come up"
+                time.sleep(0.3)
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+        fc = httpx.get(f"http://127.0.0.1:{port}/compounds").json()
+        assert fc["numberMatched"] == 11
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert f"127.0.0.1:{port}" in out

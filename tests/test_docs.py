@@ -1,0 +1,27 @@
+"""The README stays in step with the code."""
+
+from __future__ import annotations
+
+from geo.layers import LAYERS
+from geo.settings import Settings
+
+from .conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_documents_every_setting():
+    missing = [
+        f"WANGGE_{name.upper()}"
+        for name in Settings.model_fields
+        if f"WANGGE_{name.upper()}" not in README
+    ]
+    assert missing == []
+
+
+def test_readme_names_every_import_kind():
+    assert [k for k in LAYERS if f"`{k}`" not in README] == []
+
+
+def test_readme_gives_the_two_commands():
+    assert "make demo" in README and "make test" in README
