@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import errors
-from api.routes import health, layers, users
+from api.routes import grids, health, layers, users
 from api.schemas import ErrorBody
 from geo.db import database_url, make_engine
 from geo.settings import get_settings
@@ -115,6 +115,7 @@ def create_app(url: str | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(layers.router)
+    app.include_router(grids.router)
     app.include_router(users.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import text
 
 from geo.errors import WanggeError
 from geo.layers import LAYERS
@@ -193,6 +194,176 @@ def export_cmd(
     out.print(f"已导出 (exported) {n} {kind} to {file}")
 
 
+# --- partition and validate -----------------------------------------------------------------
+@app.command()
+@friendly
+def partition(
+    community: Annotated[
+        str | None, typer.Option(help="community code (default: every community)")
+    ] = None,
+    min_households: Annotated[
+        int, typer.Option("--min", help="fewest households per micro-grid")
+    ] = 30,
+    max_households: Annotated[
+        int, typer.Option("--max", help="most households per micro-grid")
+    ] = 50,
+    seed: Annotated[int, typer.Option(help="seed of the search (results are deterministic)")] = 0,
+    allow_cross_compound: Annotated[
+        bool,
+        typer.Option(help="merge a compound that cannot fill the band with its neighbour"),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="partition and validate, write nothing")] = False,
+    report: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
+) -> None:
+    """划分网格 (partition): community → compound grids → micro-grids of --min to --max households.
+
+    Whole building units are grouped (a unit is split by floors only when it alone exceeds
+    --max); every micro-grid is one connected polygon and they tile their compound grid. The
+    result is validated and written to PostGIS as a new version (the previous one is kept as
+    history). Compounds that cannot fill the band are reported with the reason and the rule
+    applied.
+    """
+    from geo.db import session_scope
+    from geo.grids import community_codes, partition_and_store
+
+    engine = _engine()
+    with session_scope(engine) as session:
+        codes = [community] if community else community_codes(session)
+    results = {}
+    with _bar() as bar:
+        task = bar.add_task("划分 (partitioning)", total=len(codes))
+        for code in codes:
+            bar.update(task, description=f"划分 (partitioning) {code}")
+            with session_scope(engine) as session:
+                res, rep, version = partition_and_store(
+                    session,
+                    code,
+                    min_households=min_households,
+                    max_households=max_households,
+                    seed=seed,
+                    allow_cross_compound=allow_cross_compound,
+                    write=not dry_run,
+                )
+            results[code] = (res, rep, version)
+            bar.advance(task)
+    failed = False
+    for res, rep, version in results.values():
+        _print_partition(res, rep, version, dry_run)
+        failed |= not rep.ok
+    if report:
+        report.write_text(
+            json.dumps(
+                {
+                    code: {"summary": res.summary(), "validation": rep.as_dict(), "version": v}
+                    for code, (res, rep, v) in results.items()
+                },
+                ensure_ascii=False,
+                indent=2,
+                default=str,
+            )
+        )
+        out.print(f"报告 (report): {report}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_partition(res: Any, rep: Any, version: int | None, dry_run: bool) -> None:
+    s = res.summary()
+    table = Table(
+        title=f"{res.community} 网格划分 (partition), {res.params['min']}–{res.params['max']} 户"
+    )
+    for col in (
+        "小区网格 (compound grid)",
+        "户 (households)",
+        "微网格 (micro)",
+        "户数 (sizes)",
+        "拆分楼栋 (split)",
+        "状态 (status)",
+    ):
+        table.add_column(col)
+    for c in res.compound_grids:
+        sizes = sorted(m.households for m in c.micro)
+        span = f"{sizes[0]}–{sizes[-1]}" if sizes else "-"
+        status = c.status if c.status == "ok" else f"[yellow]{c.status}[/]: {c.reason}"
+        table.add_row(
+            f"{c.code} {c.name}",
+            str(c.households),
+            str(len(c.micro)),
+            span,
+            str(c.split_buildings),
+            status,
+        )
+    out.print(table)
+    out.print(
+        f"微网格 (micro-grids) {s['micro_grids']}, 在区间内 (in band) {s['in_band']} "
+        f"({s['in_band_share']:.0%}), 连通 (contiguous) {s['contiguous_share']:.0%}, "
+        f"拆分楼栋 (split buildings) {s['split_buildings']}, Polsby–Popper 中位数 (median) "
+        f"{s['polsby_popper_median']:.2f}, 最大直线跨度 (largest straight-line spread) "
+        f"{s['spread_m_max']:.0f} m"
+    )
+    _print_validation(rep)
+    if rep.ok and not dry_run:
+        out.print(f"[green]已写入新版本 (written as version id {version})[/]")
+    elif not rep.ok:
+        out.print("[red]校验失败，未写入 (validation failed; nothing written)[/]")
+
+
+def _print_validation(rep: Any) -> None:
+    if rep.findings:
+        t = Table("级别 (severity)", "检查 (check)", "网格 (grid)", "说明 (finding)")
+        for row in rep.rows():
+            t.add_row(*row)
+        out.print(t)
+    out.print(
+        f"校验 (validation): {len(rep.errors)} 错误 (errors), {len(rep.warnings)} 警告 (warnings)"
+    )
+
+
+@app.command()
+@friendly
+def validate(
+    community: Annotated[str | None, typer.Option(help="community code (default: all)")] = None,
+    version: Annotated[int | None, typer.Option(help="version number (default: current)")] = None,
+    min_households: Annotated[int, typer.Option("--min")] = 30,
+    max_households: Annotated[int, typer.Option("--max")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
+) -> None:
+    """校验网格 (validate stored grids): nesting, coverage (no gaps or overlaps), contiguity,
+    size band, every household in exactly one micro-grid. Exit 1 on errors."""
+    from geo.db import session_scope
+    from geo.grids import community_codes, load_community, load_version
+    from geo.validate import validate_grids
+
+    engine = _engine()
+    failed = False
+    with session_scope(engine) as session:
+        for code in [community] if community else community_codes(session):
+            records, ver = load_version(session, code, version)
+            inp = load_community(session, code)
+            rep = validate_grids(
+                records,
+                units=inp.units,
+                households=inp.households,
+                min_households=min_households,
+                max_households=max_households,
+            )
+            failed |= not rep.ok
+            if as_json:
+                print(
+                    json.dumps(
+                        {"community": code, "version": ver["number"], **rep.as_dict()},
+                        ensure_ascii=False,
+                        indent=2,
+                        default=str,
+                    )
+                )
+            else:
+                out.print(f"{code} 版本 (version) {ver['number']} ({ver['status']})")
+                _print_validation(rep)
+    if failed:
+        raise typer.Exit(1)
+
+
 # --- demo and serve -------------------------------------------------------------------------
 @app.command()
 @friendly
@@ -220,6 +391,21 @@ def demo(
                     bar.update(task, total=n, completed=i, description=f"载入 (loading) {kind}")
 
                 load_fixture(session=session, progress=progress)
+    with session_scope(engine) as session:
+        from geo.grids import community_codes, partition_and_store
+
+        for code in community_codes(session):
+            current = session.execute(
+                text(
+                    "SELECT count(*) FROM grid_version v JOIN community c ON c.id = "
+                    "v.community_id WHERE c.code = :c AND v.status = 'published'"
+                ),
+                {"c": code},
+            ).scalar_one()
+            if not current:
+                with _spinner(f"划分网格 (partitioning) {code}"):
+                    res, rep, version = partition_and_store(session, code, actor="demo")
+                _print_partition(res, rep, version, dry_run=False)
     with session_scope(engine) as session:
         _print_summary(summary(session))
     if serve_api:

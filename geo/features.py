@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError
-from geo.layers import get_layer
+from geo.layers import LayerSpec, get_layer
 from geo.settings import get_settings
 
 __all__ = ["PUBLIC_LAYERS", "feature_collection", "parse_bbox"]
@@ -75,14 +75,18 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 def feature_collection(
     *,
     session: Session,
-    kind: str,
+    kind: str | LayerSpec,
     bbox: tuple[float, float, float, float] | None = None,
     limit: int = 100,
     offset: int = 0,
     filters: dict[str, str] | None = None,
+    where: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One page of a layer as a GeoJSON FeatureCollection (with numberMatched/Returned)."""
-    spec = get_layer(kind)
+    """One page of a layer as a GeoJSON FeatureCollection (with numberMatched/Returned).
+
+    ``where`` and ``params`` add a fixed SQL condition (e.g. the current grid version)."""
+    spec = kind if isinstance(kind, LayerSpec) else get_layer(kind)
     if spec.geom_column is None:
         raise InputError(f"{kind} 没有几何 (has no geometry)")
     settings = get_settings()
@@ -92,10 +96,10 @@ def feature_collection(
         )
     if offset < 0:
         raise InputError(f"offset 不能为负 (offset must be ≥ 0): {offset}")
-    where = ["TRUE"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    conds = ["TRUE" if where is None else f"({where})"]
+    params = {"limit": limit, "offset": offset, **(params or {})}
     if bbox is not None:
-        where.append(
+        conds.append(
             f"t.{spec.geom_column} && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {settings.storage_srid}) "
             f"AND ST_Intersects(t.{spec.geom_column}, "
             f"ST_MakeEnvelope(:x0, :y0, :x1, :y1, {settings.storage_srid}))"
@@ -103,9 +107,9 @@ def feature_collection(
         params.update(zip(("x0", "y0", "x1", "y1"), bbox, strict=True))
     for i, (name, value) in enumerate((filters or {}).items()):
         column = _filter_column(spec, name)
-        where.append(f"{column} = :f{i}")
+        conds.append(f"{column} = :f{i}")
         params[f"f{i}"] = value
-    cond = " AND ".join(where)
+    cond = " AND ".join(conds)
     base = f"FROM {spec.table} t {spec.joins} WHERE {cond}"
     matched = int(session.execute(text(f"SELECT count(*) {base}"), params).scalar_one())
     sql = (
@@ -124,7 +128,7 @@ def feature_collection(
     }
 
 
-def _filter_column(spec, name: str) -> str:
+def _filter_column(spec: LayerSpec, name: str) -> str:
     """The SQL expression behind a filterable attribute name."""
     for expr in spec.select:
         alias = expr.rsplit(" AS ", 1)[-1].split(".")[-1]

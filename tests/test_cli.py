@@ -113,7 +113,7 @@ def test_users_add_prints_a_token_once(cli, fresh_db):
 def test_demo_loads_the_fixture_and_prints_a_summary(cli, empty_db):
     ran = cli("demo", "--no-serve", url=empty_db)
     assert ran.code == 0, ran.err
-    assert "household" in ran.out and "4,274" in ran.out and "compound" in ran.out
+    assert "household" in ran.out and "4,290" in ran.out and "compound" in ran.out
     assert "104.0" in ran.out  # bounds
     again = cli("demo", "--no-serve", url=empty_db)
     assert again.code == 0 and "already loaded" in again.out

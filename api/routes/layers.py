@@ -42,6 +42,12 @@ def _page(
         offset=offset,
         filters={k: v for k, v in filters.items() if v is not None},
     )
+    fc["links"] = page_links(request, fc, limit, offset)
+    return fc
+
+
+def page_links(request: Request, fc: dict[str, Any], limit: int, offset: int) -> list[dict]:
+    """self / next / prev links of a page."""
     links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
     if offset + fc["numberReturned"] < fc["numberMatched"]:
         nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
@@ -49,8 +55,7 @@ def _page(
     if offset > 0:
         prev = request.url.include_query_params(offset=max(0, offset - limit), limit=limit)
         links.append({"rel": "prev", "type": GEOJSON, "href": str(prev)})
-    fc["links"] = links
-    return fc
+    return links
 
 
 def _route(kind: str, summary: str, **extra: Any):

@@ -1,0 +1,453 @@
+"""Grids in PostGIS: loading a community for partitioning, writing a partition as a new
+version, reading versions back (for validation and the API).
+
+A version holds all three levels of one community. Writing a new version supersedes the
+current one, which stays queryable as history.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely import Geometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.crs import from_metric, to_metric
+from geo.errors import InputError, NotFoundError
+from geo.features import feature_collection
+from geo.layers import LayerSpec
+from geo.partition import BuildingIn, CompoundIn, PartitionResult, UnitIn, partition_community
+from geo.settings import get_settings
+from geo.validate import GridRecord, UnitRecord, ValidationReport, validate_grids
+
+__all__ = [
+    "GRIDS",
+    "CommunityInput",
+    "community_codes",
+    "grid_features",
+    "load_community",
+    "load_version",
+    "partition_and_store",
+    "write_version",
+]
+
+
+@dataclass
+class CommunityInput:
+    id: int
+    code: str
+    boundary: Geometry  # metric
+    compounds: list[CompoundIn]
+    buildings: list[BuildingIn]
+    roads: list[Geometry]
+    road_names: list[str]
+    units: dict[int, UnitRecord]
+    households: list[tuple[str, int, int | None]]
+
+
+def _wkb_metric(rows: list[Any], col: int) -> np.ndarray:
+    geoms = shapely.from_wkb([bytes(r[col]) for r in rows])
+    return to_metric(geoms)
+
+
+def community_codes(session: Session) -> list[str]:
+    return list(session.execute(text("SELECT code FROM community ORDER BY code")).scalars())
+
+
+def load_community(session: Session, code: str) -> CommunityInput:
+    """Everything the partitioner needs about one community, in the metric CRS."""
+    row = session.execute(
+        text("SELECT id, ST_AsBinary(boundary) FROM community WHERE code = :c"), {"c": code}
+    ).first()
+    if row is None:
+        raise NotFoundError(f"社区不存在 (no such community): {code!r}")
+    cid = int(row[0])
+    boundary = _wkb_metric([row], 1)[0]
+    comp_rows = session.execute(
+        text(
+            "SELECT code, name, ST_AsBinary(boundary) FROM compound WHERE community_id = :i "
+            "ORDER BY code"
+        ),
+        {"i": cid},
+    ).all()
+    comps = [
+        CompoundIn(r[0], r[1], g) for r, g in zip(comp_rows, _wkb_metric(comp_rows, 2), strict=True)
+    ]
+    b_rows = session.execute(
+        text(
+            "SELECT b.id, b.code, p.code, ST_AsBinary(b.footprint) FROM building b "
+            "LEFT JOIN compound p ON p.id = b.compound_id WHERE b.community_id = :i "
+            "ORDER BY b.code"
+        ),
+        {"i": cid},
+    ).all()
+    unit_rows = session.execute(
+        text(
+            "SELECT u.id, u.building_id, u.unit_no, u.floors, u.households FROM building_unit u "
+            "JOIN building b ON b.id = u.building_id WHERE b.community_id = :i "
+            "ORDER BY u.building_id, u.unit_no"
+        ),
+        {"i": cid},
+    ).all()
+    floor_rows = session.execute(
+        text(
+            "SELECT h.unit_id, h.floor, count(*) FROM household h JOIN building b "
+            "ON b.id = h.building_id WHERE b.community_id = :i AND h.unit_id IS NOT NULL "
+            "GROUP BY 1, 2"
+        ),
+        {"i": cid},
+    ).all()
+    per_floor: dict[int, dict[int | None, int]] = {}
+    for uid, floor, n in floor_rows:
+        per_floor.setdefault(uid, {})[floor] = int(n)
+    units_by_building: dict[int, list[UnitIn]] = {}
+    units: dict[int, UnitRecord] = {}
+    code_of = {r[0]: r[1] for r in b_rows}
+    for uid, bid, unit_no, floors, households in unit_rows:
+        counts = per_floor.get(uid, {})
+        pf = None
+        if counts and None not in counts and sum(counts.values()) == households:
+            pf = tuple(counts.get(f, 0) for f in range(1, floors + 1))
+        units_by_building.setdefault(bid, []).append(UnitIn(uid, unit_no, floors, households, pf))
+        units[uid] = UnitRecord(uid, code_of[bid], unit_no, floors, households)
+    footprints = _wkb_metric(b_rows, 3) if b_rows else []
+    buildings = [
+        BuildingIn(r[1], fp, r[2], tuple(units_by_building.get(r[0], ())))
+        for r, fp in zip(b_rows, footprints, strict=True)
+    ]
+    road_rows = session.execute(
+        text(
+            "SELECT name, ST_AsBinary(geom) FROM road WHERE kind <> 'footway' AND "
+            "ST_Intersects(geom, ST_Buffer((SELECT boundary FROM community WHERE id = :i), "
+            "0.002)) ORDER BY code"
+        ),
+        {"i": cid},
+    ).all()
+    roads = list(_wkb_metric(road_rows, 1)) if road_rows else []
+    hh = session.execute(
+        text(
+            "SELECT h.code, h.unit_id, h.floor FROM household h JOIN building b "
+            "ON b.id = h.building_id WHERE b.community_id = :i AND h.unit_id IS NOT NULL"
+        ),
+        {"i": cid},
+    ).all()
+    return CommunityInput(
+        cid,
+        code,
+        boundary,
+        comps,
+        buildings,
+        roads,
+        [r[0] or "" for r in road_rows],
+        units,
+        [tuple(r) for r in hh],
+    )
+
+
+def partition_and_store(
+    session: Session,
+    code: str,
+    *,
+    min_households: int = 30,
+    max_households: int = 50,
+    seed: int = 0,
+    allow_cross_compound: bool = False,
+    actor: str = "cli",
+    write: bool = True,
+) -> tuple[PartitionResult, ValidationReport, int | None]:
+    """Partition one community, validate, and (unless ``write`` is false, or validation
+    finds errors) write it as the new current version. Returns (result, report, version)."""
+    inp = load_community(session, code)
+    result = partition_community(
+        code,
+        inp.boundary,
+        inp.compounds,
+        inp.buildings,
+        roads=inp.roads,
+        street_names=inp.road_names,
+        min_households=min_households,
+        max_households=max_households,
+        seed=seed,
+        allow_cross_compound=allow_cross_compound,
+    )
+    report = validate_grids(
+        result.records(),
+        units=inp.units,
+        households=inp.households,
+        min_households=min_households,
+        max_households=max_households,
+    )
+    version = None
+    if write and report.ok:
+        version = write_version(session, inp.id, result, actor=actor, source="partition")
+    return result, report, version
+
+
+def _storage_wkb(geoms: list[Geometry]) -> list[str]:
+    back = from_metric(np.asarray(geoms, dtype=object))
+    multi = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in back]
+    arr = shapely.set_srid(np.asarray(multi, dtype=object), get_settings().storage_srid)
+    bad = ~shapely.is_valid(arr)
+    if bad.any():  # a transform can make a near-degenerate ring invalid: repair, keep polygons
+        for i in np.flatnonzero(bad):
+            fixed = shapely.make_valid(arr[i], method="structure", keep_collapsed=False)
+            parts = [p for p in shapely.get_parts(fixed) if p.geom_type == "Polygon"]
+            arr[i] = shapely.set_srid(shapely.MultiPolygon(parts), get_settings().storage_srid)
+    return list(shapely.to_wkb(arr, hex=True, include_srid=True))
+
+
+def write_version(
+    session: Session,
+    community_id: int,
+    result: PartitionResult,
+    *,
+    actor: str,
+    source: str,
+    status: str = "published",
+) -> int:
+    """Insert the grids of ``result`` as a new version of the community (superseding the
+    current one when ``status`` is published). Returns the version id."""
+    number = session.execute(
+        text("SELECT coalesce(max(number), 0) + 1 FROM grid_version WHERE community_id = :c"),
+        {"c": community_id},
+    ).scalar_one()
+    if status == "published":
+        session.execute(
+            text(
+                "UPDATE grid_version SET status = 'superseded' WHERE community_id = :c AND "
+                "status = 'published'"
+            ),
+            {"c": community_id},
+        )
+    vid = session.execute(
+        text(
+            "INSERT INTO grid_version (community_id, number, status, source, params, "
+            "created_by, published_at) VALUES (:c, :n, :s, :src, CAST(:p AS jsonb), :a, "
+            ":pub) RETURNING id"
+        ),
+        {
+            "c": community_id,
+            "n": number,
+            "s": status,
+            "src": source,
+            "pub": datetime.now(UTC) if status == "published" else None,
+            "p": json.dumps(result.params | {"summary": _short(result)}, ensure_ascii=False),
+            "a": actor,
+        },
+    ).scalar_one()
+    comp_ids = dict(
+        session.execute(
+            text("SELECT code, id FROM compound WHERE community_id = :c"), {"c": community_id}
+        ).all()
+    )
+    level_rows: list[tuple[str, str, str | None, str | None, int | None, int, Geometry]] = [
+        (
+            "community",
+            result.community,
+            None,
+            "社区网格",
+            None,
+            sum(c.households for c in result.compound_grids),
+            result.geometry,
+        )
+    ]
+    for c in result.compound_grids:
+        level_rows.append(
+            (
+                "compound",
+                c.code,
+                result.community,
+                c.name,
+                comp_ids.get(c.compounds[0]) if c.compounds else None,
+                c.households,
+                c.geometry,
+            )
+        )
+    for c in result.compound_grids:
+        for m in c.micro:
+            level_rows.append(
+                (
+                    "micro",
+                    m.code,
+                    c.code,
+                    None,
+                    comp_ids.get(c.compounds[0]) if c.compounds else None,
+                    m.households,
+                    m.geometry,
+                )
+            )
+    wkb = _storage_wkb([r[6] for r in level_rows])
+    ids: dict[str, int] = {}
+    for (level, code, parent, name, comp, households, _), g in zip(level_rows, wkb, strict=True):
+        ids[code] = session.execute(
+            text(
+                "INSERT INTO grid (version_id, level, code, name, parent_id, compound_id, "
+                "households, boundary) VALUES (:v, :l, :c, :n, :p, :cp, :h, "
+                "ST_GeomFromEWKB(decode(:g, 'hex'))) RETURNING id"
+            ),
+            {
+                "v": vid,
+                "l": level,
+                "c": code,
+                "n": name,
+                "p": ids.get(parent or ""),
+                "cp": comp,
+                "h": households,
+                "g": g,
+            },
+        ).scalar_one()
+    members = [
+        {"g": ids[m.code], "u": a.unit_id, "a": a.floor_min, "b": a.floor_max, "h": a.households}
+        for m in result.micro
+        for a in m.atoms
+    ]
+    if members:
+        session.execute(
+            text(
+                "INSERT INTO grid_member (grid_id, unit_id, floor_min, floor_max, households) "
+                "VALUES (:g, :u, :a, :b, :h)"
+            ),
+            members,
+        )
+    session.execute(
+        text(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES "
+            "(:a, :act, 'grid_version', :v, CAST(:d AS jsonb))"
+        ),
+        {
+            "a": actor,
+            "act": source,
+            "v": str(vid),
+            "d": json.dumps(
+                {"community": result.community, "number": number, **_short(result)},
+                ensure_ascii=False,
+            ),
+        },
+    )
+    return int(vid)
+
+
+def _short(result: PartitionResult) -> dict[str, Any]:
+    s = result.summary()
+    return {
+        k: s[k]
+        for k in ("compound_grids", "micro_grids", "households", "in_band", "split_buildings")
+    }
+
+
+def load_version(
+    session: Session, code: str, version: int | None = None
+) -> tuple[list[GridRecord], dict[str, Any]]:
+    """The grids of a community's version (default: the current one) as records in the
+    metric CRS, with the version's row."""
+    ver = _version_row(session, code, version)
+    rows = session.execute(
+        text(
+            "SELECT g.id, g.code, g.level, p.code, g.households, ST_AsBinary(g.boundary) "
+            "FROM grid g LEFT JOIN grid p ON p.id = g.parent_id WHERE g.version_id = :v "
+            "ORDER BY g.level, g.code"
+        ),
+        {"v": ver["id"]},
+    ).all()
+    geoms = _wkb_metric(rows, 5) if rows else []
+    members: dict[int, list[tuple[int, int | None, int | None, int]]] = {}
+    for gid, uid, a, b, h in session.execute(
+        text(
+            "SELECT m.grid_id, m.unit_id, m.floor_min, m.floor_max, m.households FROM "
+            "grid_member m JOIN grid g ON g.id = m.grid_id WHERE g.version_id = :v"
+        ),
+        {"v": ver["id"]},
+    ):
+        members.setdefault(gid, []).append((uid, a, b, h))
+    records = [
+        GridRecord(r[1], r[2], r[3], g, int(r[4]), members.get(r[0], []))
+        for r, g in zip(rows, geoms, strict=True)
+    ]
+    return records, ver
+
+
+def _version_row(session: Session, code: str, version: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"c": code}
+    if version is None:
+        cond = "v.status = 'published'"
+    else:
+        cond = "v.number = :n"
+        params["n"] = version
+    row = (
+        session.execute(
+            text(
+                f"SELECT v.id, v.number, v.status, v.source, v.created_at, v.params FROM "
+                f"grid_version v JOIN community c ON c.id = v.community_id WHERE c.code = :c AND "
+                f"{cond}"
+            ),
+            params,
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        what = "现行版本 (current version)" if version is None else f"版本 (version) {version}"
+        raise NotFoundError(f"社区 {code} 没有{what} (community {code} has no such version)")
+    return dict(row)
+
+
+GRIDS = LayerSpec(
+    kind="grids",
+    label=("网格", "grids"),
+    table="grid",
+    geom="area",
+    geom_column="boundary",
+    attrs=(),
+    select=(
+        "t.code",
+        "t.name",
+        "t.level",
+        "pg.code AS parent_code",
+        "t.households",
+        "c.code AS community_code",
+        "v.number AS version",
+        "v.status AS version_status",
+    ),
+    joins="JOIN grid_version v ON v.id = t.version_id "
+    "JOIN community c ON c.id = v.community_id "
+    "LEFT JOIN grid pg ON pg.id = t.parent_id",
+)
+
+
+def grid_features(
+    *,
+    session: Session,
+    level: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    community: str | None = None,
+    version: int | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Grids as GeoJSON: the current version, or ``version`` (a number, with ``community``)."""
+    if level is not None and level not in ("community", "compound", "micro"):
+        raise InputError(f"level 应为 community|compound|micro (invalid level): {level!r}")
+    if version is not None and community is None:
+        raise InputError("按版本查询需要 community (version needs community)")
+    filters: dict[str, str] = {}
+    if level:
+        filters["level"] = level
+    if community:
+        filters["community_code"] = community
+    where = "v.status = 'published'" if version is None else "v.number = :version"
+    return feature_collection(
+        session=session,
+        kind=GRIDS,
+        bbox=bbox,
+        limit=limit,
+        offset=offset,
+        filters=filters,
+        where=where,
+        params={} if version is None else {"version": version},
+    )

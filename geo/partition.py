@@ -1,0 +1,876 @@
+"""Partitioning a community into compound grids and micro-grids of 30–50 households.
+
+The three levels (社区网格 → 小区/院落网格 → 楼栋/单元微网格):
+
+* the **community grid** is the community;
+* **compound grids** follow the compound polygons; buildings outside every compound (shop
+  fronts, street-side blocks) are grouped by proximity, never across a road, into street
+  grids; the rest of the community (roads, open ground) goes to the nearest of these, so the
+  compound grids tile the community (:func:`geo.tessellate.tessellate`);
+* **micro-grids** are groups of whole building units (单元) whose households add up to the
+  band. A unit is split only when it alone exceeds the maximum, and then by floors into
+  balanced parts. Each unit (or part) has a slice of its building's footprint and a cell of
+  the compound grid (the tessellation again, by slices); a micro-grid's polygon is the union of
+  its units' cells, so the micro-grids tile their compound grid.
+
+Grouping is a recursive bisection of spanning trees of the unit adjacency graph (units whose
+cells share an edge), in the manner of ReCom (DeFord, Duchin & Solomon 2021, *Recombination: A
+family of Markov chains for redistricting*, Harvard Data Science Review): cutting one edge of a
+spanning tree leaves two connected parts, so every group is contiguous by construction. A
+component that must hold ``k`` groups is cut where the two sides can hold ``k1`` and ``k - k1``
+groups within the band, preferring cuts that keep buildings whole, then compact sides (least
+household-weighted moment of inertia); the first tree is the minimum spanning tree of centroid
+distances, later ones are seeded random trees. The search is exact about the band: a group is
+only ever formed with a total inside it.
+
+When a compound's units cannot make groups inside the band, the documented rule applies, in
+order (and is reported per compound, never silently):
+
+1. total below the minimum: one under-filled micro-grid;
+2. otherwise one under-filled micro-grid is allowed (all others in the band);
+3. with ``allow_cross_compound``, the compound grid is merged with the neighbouring compound
+   grid it shares the longest border with, and the two are partitioned together;
+4. otherwise as few under-filled micro-grids as possible; a micro-grid is never over-filled
+   (e.g. two single-unit buildings of 28: two micro-grids of 28).
+
+Deterministic for the same input and seed. All geometry is in a metric CRS.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from shapely import Geometry
+
+from geo.tessellate import dissolve, slice_polygon, tessellate
+
+__all__ = [
+    "Atom",
+    "BuildingIn",
+    "CompoundGrid",
+    "CompoundIn",
+    "MicroGrid",
+    "PartitionResult",
+    "UnitIn",
+    "bisect_groups",
+    "partition_community",
+    "split_unit",
+]
+
+
+# --- inputs -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UnitIn:
+    """A building unit (单元): its households, and per floor when known (index 0 = floor 1)."""
+
+    id: int
+    unit_no: int
+    floors: int
+    households: int
+    per_floor: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class BuildingIn:
+    code: str
+    footprint: Geometry  # metric CRS
+    compound: str | None
+    units: tuple[UnitIn, ...]
+
+    @property
+    def households(self) -> int:
+        return sum(u.households for u in self.units)
+
+
+@dataclass(frozen=True)
+class CompoundIn:
+    code: str
+    name: str
+    boundary: Geometry  # metric CRS
+
+
+# --- outputs ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Atom:
+    """A unit, or a floor range of a unit that exceeds the maximum: what micro-grids hold."""
+
+    building: str
+    unit_id: int
+    unit_no: int
+    floor_min: int | None  # None: the whole unit
+    floor_max: int | None
+    households: int
+    slice: Geometry
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.building, self.unit_no, self.floor_min or 0)
+
+
+@dataclass
+class MicroGrid:
+    code: str
+    parent: str
+    geometry: Geometry
+    atoms: list[Atom]
+
+    @property
+    def households(self) -> int:
+        return sum(a.households for a in self.atoms)
+
+    @property
+    def buildings(self) -> list[str]:
+        return sorted({a.building for a in self.atoms})
+
+
+@dataclass
+class CompoundGrid:
+    code: str
+    name: str
+    compounds: list[str]  # compound codes (empty for a street grid; two when merged)
+    geometry: Geometry
+    micro: list[MicroGrid] = field(default_factory=list)
+    status: str = "ok"  # ok | under_total | one_underfilled | underfilled | no_households | merged
+    reason: str = ""
+    split_buildings: int = 0
+
+    @property
+    def households(self) -> int:
+        return sum(m.households for m in self.micro)
+
+
+@dataclass
+class PartitionResult:
+    community: str
+    geometry: Geometry
+    compound_grids: list[CompoundGrid]
+    params: dict[str, Any]
+
+    @property
+    def micro(self) -> list[MicroGrid]:
+        return [m for c in self.compound_grids for m in c.micro]
+
+    def records(self) -> list[Any]:
+        """The grids as :class:`geo.validate.GridRecord` (for validation)."""
+        from geo.validate import GridRecord
+
+        out = [
+            GridRecord(
+                self.community,
+                "community",
+                None,
+                self.geometry,
+                sum(c.households for c in self.compound_grids),
+            )
+        ]
+        for c in self.compound_grids:
+            out.append(GridRecord(c.code, "compound", self.community, c.geometry, c.households))
+            for m in c.micro:
+                out.append(
+                    GridRecord(
+                        m.code,
+                        "micro",
+                        c.code,
+                        m.geometry,
+                        m.households,
+                        [(a.unit_id, a.floor_min, a.floor_max, a.households) for a in m.atoms],
+                        note=c.reason,
+                    )
+                )
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        lo, hi = self.params["min"], self.params["max"]
+        micro = self.micro
+        sizes = np.array([m.households for m in micro])
+        pp = np.array([polsby_popper(m.geometry) for m in micro])
+        spread = np.array([spread_m(m) for m in micro])
+        feasible = [m for c in self.compound_grids if c.status == "ok" for m in c.micro]
+        return {
+            "community": self.community,
+            "compound_grids": len(self.compound_grids),
+            "micro_grids": len(micro),
+            "households": int(sizes.sum()),
+            "in_band": int(((sizes >= lo) & (sizes <= hi)).sum()),
+            "in_band_share": float(((sizes >= lo) & (sizes <= hi)).mean()) if len(sizes) else 1.0,
+            "in_band_where_feasible": float(
+                np.mean([lo <= m.households <= hi for m in feasible]) if feasible else 1.0
+            ),
+            "contiguous_share": float(
+                np.mean([m.geometry.geom_type == "Polygon" for m in micro]) if micro else 1.0
+            ),
+            "split_buildings": sum(c.split_buildings for c in self.compound_grids),
+            "polsby_popper_median": float(np.median(pp)) if len(pp) else None,
+            "spread_m_max": float(spread.max()) if len(spread) else None,
+            "spread_m_median": float(np.median(spread)) if len(spread) else None,
+            "infeasible": [
+                {
+                    "code": c.code,
+                    "name": c.name,
+                    "status": c.status,
+                    "reason": c.reason,
+                    "households": c.households,
+                }
+                for c in self.compound_grids
+                if c.status != "ok"
+            ],
+        }
+
+
+def polsby_popper(g: Geometry) -> float:
+    """4πA/P²: 1 for a disc, about 0.785 for a square."""
+    p = shapely.length(g)
+    return float(4 * math.pi * shapely.area(g) / (p * p)) if p > 0 else 0.0
+
+
+def spread_m(m: MicroGrid) -> float:
+    """The largest straight-line distance between two of a micro-grid's units (metres)."""
+    pts = shapely.get_coordinates(shapely.centroid([a.slice for a in m.atoms]))
+    if len(pts) < 2:
+        return 0.0
+    d = pts[:, None, :] - pts[None, :, :]
+    return float(np.sqrt((d**2).sum(-1)).max())
+
+
+# --- units to atoms ------------------------------------------------------------------------
+def split_unit(unit: UnitIn, maximum: int) -> list[tuple[int | None, int | None, int]]:
+    """(floor_min, floor_max, households) parts of a unit: the whole unit when it fits, else
+    the fewest floor ranges of balanced size, each at most ``maximum``."""
+    if unit.households <= maximum:
+        return [(None, None, unit.households)]
+    per = list(unit.per_floor) if unit.per_floor else _even(unit.households, unit.floors)
+    if max(per) > maximum:  # a single floor above the maximum cannot be split by floors
+        raise ValueError(f"unit {unit.id}: one floor has {max(per)} households > {maximum}")
+    cum = np.concatenate([[0], np.cumsum(per)])
+    parts = math.ceil(unit.households / maximum)
+    while True:
+        cuts = [0]
+        for j in range(1, parts):
+            target = unit.households * j / parts
+            f = int(np.argmin(np.abs(cum - target)))
+            cuts.append(max(f, cuts[-1] + 1))
+        cuts.append(len(per))
+        sizes = [int(cum[b] - cum[a]) for a, b in itertools.pairwise(cuts)]
+        if max(sizes) <= maximum and all(b > a for a, b in itertools.pairwise(cuts)):
+            return [(a + 1, b, n) for a, b, n in zip(cuts[:-1], cuts[1:], sizes, strict=True)]
+        parts += 1
+
+
+def _even(total: int, floors: int) -> list[int]:
+    base, extra = divmod(total, floors)
+    return [base + (1 if f < extra else 0) for f in range(floors)]
+
+
+def building_units(b: BuildingIn, maximum: int) -> list[tuple[UnitIn, Geometry, list]]:
+    """Each unit of a building with its slice of the footprint (units side by side along the
+    long axis) and its parts (:func:`split_unit`)."""
+    units = sorted(b.units, key=lambda u: u.unit_no)
+    if not units:
+        return []
+    slices = slice_polygon(b.footprint, [max(u.households, 0) for u in units])
+    return [(u, sl, split_unit(u, maximum)) for u, sl in zip(units, slices, strict=True)]
+
+
+# --- grouping: recursive spanning-tree bisection ------------------------------------------
+@dataclass
+class _Graph:
+    w: np.ndarray  # households per atom
+    xy: np.ndarray  # centroids (metres)
+    building: np.ndarray  # building index per atom
+    nbrs: list[np.ndarray]  # adjacency lists
+    edges: np.ndarray  # (m, 2) undirected edges i < j
+
+
+def _graph(
+    w: Sequence[int], xy: np.ndarray, building: Sequence[int], edges: Sequence[tuple[int, int]]
+) -> _Graph:
+    n = len(w)
+    e = np.array(sorted({(min(a, b), max(a, b)) for a, b in edges if a != b}), dtype=np.int64)
+    e = e.reshape(-1, 2)
+    nbrs: list[list[int]] = [[] for _ in range(n)]
+    for a, b in e:
+        nbrs[a].append(int(b))
+        nbrs[b].append(int(a))
+    return _Graph(
+        np.asarray(w, dtype=np.int64),
+        np.asarray(xy, dtype=float),
+        np.asarray(building, dtype=np.int64),
+        [np.array(x, dtype=np.int64) for x in nbrs],
+        e,
+    )
+
+
+def _fits(total: int, count: int, k: int, u: int, lo: int, hi: int) -> bool:
+    """Can ``count`` atoms weighing ``total`` make ``k`` groups, all ≤ hi and all but ``u``
+    of them ≥ lo?"""
+    return k <= count and (k - u) * lo <= total <= k * hi
+
+
+def _mst(g: _Graph, nodes: np.ndarray, rng: np.random.Generator | None) -> np.ndarray | None:
+    """Edges (global ids) of a spanning tree of the subgraph on ``nodes``: the minimum one by
+    centroid distance (edges inside a building nearly free), or with ``rng`` a random one.
+    None when the subgraph is not connected."""
+    n = len(nodes)
+    if n == 1:
+        return np.empty((0, 2), dtype=np.int64)
+    inside = np.zeros(len(g.w), dtype=bool)
+    inside[nodes] = True
+    e = g.edges[inside[g.edges[:, 0]] & inside[g.edges[:, 1]]]
+    if len(e) < n - 1:
+        return None
+    d = np.hypot(*(g.xy[e[:, 0]] - g.xy[e[:, 1]]).T) + 1.0
+    d = np.where(g.building[e[:, 0]] == g.building[e[:, 1]], 1e-3 * d, d)
+    if rng is not None:
+        d = d * rng.uniform(0.2, 1.8, len(d))
+    parent = {int(v): int(v) for v in nodes}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    chosen = []
+    for i in np.argsort(d, kind="stable"):
+        a, b = int(e[i, 0]), int(e[i, 1])
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+            chosen.append(i)
+            if len(chosen) == n - 1:
+                return e[chosen]
+    return None
+
+
+def _root(nodes: np.ndarray, tree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(parent, BFS order) of a tree over ``nodes`` (local indices), rooted at nodes[0]."""
+    local = {int(v): i for i, v in enumerate(nodes)}
+    adj: list[list[int]] = [[] for _ in nodes]
+    for a, b in tree:
+        ia, ib = local[int(a)], local[int(b)]
+        adj[ia].append(ib)
+        adj[ib].append(ia)
+    parent = np.full(len(nodes), -1, dtype=np.int64)
+    order = [0]
+    seen = np.zeros(len(nodes), dtype=bool)
+    seen[0] = True
+    for v in order:  # BFS (the list grows while we walk it)
+        for u in adj[v]:
+            if not seen[u]:
+                seen[u] = True
+                parent[u] = v
+                order.append(u)
+    return parent, np.asarray(order, dtype=np.int64)
+
+
+def _cuts(
+    g: _Graph,
+    nodes: np.ndarray,
+    parent: np.ndarray,
+    order: np.ndarray,
+    k: int,
+    u: int,
+    lo: int,
+    hi: int,
+) -> list[tuple[float, int, int, int]]:
+    """Feasible tree edges (child v of its parent) to cut, with how many groups (k1) and
+    under-filled groups (u1) the child's side takes, best first: (score, v, k1, u1)."""
+    w = g.w[nodes].astype(float)
+    m = w + 0.01  # mass for inertia (zero-household atoms still count a little)
+    x, y = g.xy[nodes, 0], g.xy[nodes, 1]
+    acc = np.stack([m, m * x, m * y, m * (x * x + y * y), w, np.ones(len(nodes))])
+    for v in order[::-1][:-1]:  # children before parents; the root last
+        acc[:, parent[v]] += acc[:, v]
+    root = order[0]
+    tot = acc[:, root : root + 1]
+    child = np.flatnonzero(parent >= 0)
+    a = acc[:, child]
+    b = tot - a
+
+    def inertia(s: np.ndarray) -> np.ndarray:
+        return s[3] - (s[1] ** 2 + s[2] ** 2) / s[0]
+
+    i_total = max(float(inertia(tot)[0]), 1e-9)
+    compact = (inertia(a) + inertia(b)) / i_total
+    split = g.building[nodes[child]] == g.building[nodes[parent[child]]]
+    wa, na, wb, nb = a[4], a[5], b[4], b[5]
+    target = (lo + hi) / 2
+    out: list[tuple[float, int, int, int]] = []
+    for k1 in range(1, k):
+        k2 = k - k1
+        for u1 in range(0, min(u, k1) + 1):
+            u2 = u - u1
+            if u2 > k2:
+                continue
+            ok = (
+                (k1 <= na)
+                & ((k1 - u1) * lo <= wa)
+                & (wa <= k1 * hi)
+                & (k2 <= nb)
+                & ((k2 - u2) * lo <= wb)
+                & (wb <= k2 * hi)
+            )
+            if not ok.any():
+                continue
+            score = compact + 0.25 * np.abs(wa / k1 - wb / k2) / target + 1000.0 * split
+            for i in np.flatnonzero(ok):
+                out.append((float(score[i]), int(child[i]), k1, u1))
+    out.sort()
+    return out
+
+
+def bisect_groups(
+    g: _Graph,
+    nodes: np.ndarray,
+    k: int,
+    u: int,
+    lo: int,
+    hi: int,
+    rng: np.random.Generator,
+    *,
+    tree: np.ndarray | None = None,
+    trees: int = 4,
+    tries: int = 3,
+    budget: list[int] | None = None,
+) -> list[np.ndarray] | None:
+    """``k`` connected groups of ``nodes`` (all ≤ hi, all but ``u`` ≥ lo), or None.
+
+    ``tree`` is a spanning tree of ``nodes`` to try first (the two sides of a cut tree are
+    spanning trees of their parts, so a descent reuses it); later attempts draw seeded random
+    trees. ``budget`` bounds the number of trees drawn in the whole search."""
+    budget = budget if budget is not None else [60]
+    count, total = len(nodes), int(g.w[nodes].sum())
+    if not _fits(total, count, k, u, lo, hi):
+        return None
+    if k == 1:
+        return [nodes]
+    for attempt in range(trees):
+        if attempt > 0 or tree is None:
+            if budget[0] <= 0:
+                return None
+            budget[0] -= 1
+            tree = _mst(g, nodes, rng if attempt > 0 else None)
+            if tree is None:
+                return None
+        parent, order = _root(nodes, tree)
+        for _score, v, k1, u1 in _cuts(g, nodes, parent, order, k, u, lo, hi)[:tries]:
+            side = _subtree(parent, order, v)
+            a, b = nodes[side], nodes[~side]
+            in_a = np.zeros(len(g.w), dtype=bool)
+            in_a[a] = True
+            cut = (tree[:, 0] == nodes[v]) & (tree[:, 1] == nodes[parent[v]]) | (
+                (tree[:, 1] == nodes[v]) & (tree[:, 0] == nodes[parent[v]])
+            )
+            rest = tree[~cut]
+            ta, tb = rest[in_a[rest[:, 0]]], rest[~in_a[rest[:, 0]]]
+            left = bisect_groups(
+                g, a, k1, u1, lo, hi, rng, tree=ta, trees=trees, tries=tries, budget=budget
+            )
+            if left is None:
+                continue
+            right = bisect_groups(
+                g, b, k - k1, u - u1, lo, hi, rng, tree=tb, trees=trees, tries=tries, budget=budget
+            )
+            if right is not None:
+                return left + right
+    return None
+
+
+def _subtree(parent: np.ndarray, order: np.ndarray, v: int) -> np.ndarray:
+    inside = np.zeros(len(parent), dtype=bool)
+    inside[v] = True
+    for x in order:  # BFS order: a parent comes before its children
+        if parent[x] >= 0 and inside[parent[x]]:
+            inside[x] = True
+    return inside
+
+
+@dataclass
+class _Solution:
+    groups: list[np.ndarray]
+    status: str
+    reason: str
+
+
+def solve_zone(g: _Graph, lo: int, hi: int, rng: np.random.Generator) -> _Solution:
+    """Group a zone's atoms under the band and the documented rule (without merging)."""
+    n = len(g.w)
+    nodes = np.arange(n)
+    total = int(g.w.sum())
+    if n == 0:
+        return _Solution([], "no_households", "没有楼栋 (no buildings)")
+    if total == 0:
+        return _Solution([nodes], "no_households", "没有住户 (no households)")
+    if total < lo:
+        return _Solution(
+            [nodes],
+            "under_total",
+            f"总户数 {total} 低于下限 {lo} (total {total} below the minimum {lo})",
+        )
+    if total <= hi:
+        return _Solution([nodes], "ok", "")
+    comps = _components(g)
+    if len(comps) > 1:
+        return _solve_components(g, comps, lo, hi, rng)
+    kmin, kmax = math.ceil(total / hi), total // lo
+    target = (lo + hi) / 2
+    ks = sorted(range(kmin, kmax + 1), key=lambda k: (abs(total / k - target), k))
+    # objectives in order: all in band; fewest split buildings; then k nearest the target
+    needed = _inevitable_splits(g, hi)
+    best: tuple[int, int, list[np.ndarray]] | None = None
+    for budget in (8, 200):  # a quick pass over every k, then a thorough one
+        for rank, k in enumerate(ks[:6]):
+            got = bisect_groups(g, nodes, k, 0, lo, hi, rng, budget=[budget])
+            if got is None:
+                continue
+            splits = _splits(g, got)
+            if best is None or (splits, rank) < (best[0], best[1]):
+                best = (splits, rank, got)
+            if splits <= needed:
+                break
+        if best is not None:
+            return _Solution(best[2], "ok", "")
+    sizes = ", ".join(str(int(x)) for x in sorted(g.w[g.w > 0])[::-1][:8])
+    why = (
+        f"{total} 户的单元 ({sizes}…) 无法全部组成 {lo}–{hi} 户的微网格 "
+        f"(units of {total} households cannot all be grouped within {lo}-{hi})"
+    )
+    for k in range(kmin, min(kmin + 3, n) + 1):
+        got = bisect_groups(g, nodes, k, 1, lo, hi, rng)
+        if got is not None:
+            return _Solution(
+                got,
+                "one_underfilled",
+                why + "; 允许一个不足的微网格 (one under-filled micro-grid allowed)",
+            )
+    for u in range(2, n + 1):
+        for k in range(kmin, min(kmin + 2, n) + 1):
+            if u > k:
+                continue
+            got = bisect_groups(g, nodes, k, u, lo, hi, rng)
+            if got is not None:
+                return _Solution(
+                    got,
+                    "underfilled",
+                    why + f"; {u} 个微网格不足 ({u} under-filled micro-grids, none over-filled)",
+                )
+    # last resort (always possible): every atom alone
+    return _Solution(
+        [np.array([i]) for i in range(n)],
+        "underfilled",
+        why + "; 每个单元单独成格 (each unit alone)",
+    )
+
+
+def _splits(g: _Graph, groups: list[np.ndarray]) -> int:
+    """How many buildings have atoms in more than one group."""
+    owner: dict[int, set[int]] = {}
+    for n, grp in enumerate(groups):
+        for b in g.building[grp]:
+            owner.setdefault(int(b), set()).add(n)
+    return sum(1 for s in owner.values() if len(s) > 1)
+
+
+def _inevitable_splits(g: _Graph, hi: int) -> int:
+    """Buildings that cannot stay whole: more households than the maximum."""
+    totals = np.bincount(g.building, weights=g.w)
+    return int((totals > hi).sum())
+
+
+def _components(g: _Graph) -> list[np.ndarray]:
+    n = len(g.w)
+    if len(g.edges) == 0:
+        return [np.array([i]) for i in range(n)]
+    mat = coo_matrix((np.ones(len(g.edges)), (g.edges[:, 0], g.edges[:, 1])), shape=(n, n))
+    k, labels = connected_components(mat, directed=False)
+    return [np.flatnonzero(labels == c) for c in range(k)]
+
+
+def _solve_components(
+    g: _Graph, comps: list[np.ndarray], lo: int, hi: int, rng: np.random.Generator
+) -> _Solution:
+    """A zone in pieces (an island of buildings): solve each piece on its own."""
+    groups: list[np.ndarray] = []
+    statuses, reasons = [], []
+    for comp in comps:
+        sub = _subgraph(g, comp)
+        sol = solve_zone(sub, lo, hi, rng)
+        groups += [comp[grp] for grp in sol.groups]
+        statuses.append(sol.status)
+        if sol.reason:
+            reasons.append(sol.reason)
+    worst = next(
+        (s for s in ("underfilled", "one_underfilled", "under_total") if s in statuses), "ok"
+    )
+    return _Solution(groups, worst, "; ".join(reasons))
+
+
+def _subgraph(g: _Graph, nodes: np.ndarray) -> _Graph:
+    local = {int(v): i for i, v in enumerate(nodes)}
+    edges = [(local[a], local[b]) for a, b in g.edges if a in local and b in local]
+    return _graph(g.w[nodes], g.xy[nodes], g.building[nodes], edges)
+
+
+# --- the community ------------------------------------------------------------------------
+def _street_clusters(
+    buildings: list[BuildingIn], roads: Sequence[Geometry], gap: float = 30.0
+) -> list[list[BuildingIn]]:
+    """Buildings outside every compound, grouped by proximity without crossing a road."""
+    if not buildings:
+        return []
+    fps = np.asarray([b.footprint for b in buildings], dtype=object)
+    tree = shapely.STRtree(fps)
+    a_idx, b_idx = tree.query(fps, predicate="dwithin", distance=gap)
+    road_union = shapely.union_all(list(roads)) if len(roads) else None
+    parent = list(range(len(buildings)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in zip(a_idx, b_idx, strict=True):
+        if a >= b:
+            continue
+        link = shapely.shortest_line(fps[a], fps[b])
+        if road_union is not None and shapely.intersects(link, road_union):
+            continue
+        parent[find(a)] = find(b)
+    groups: dict[int, list[BuildingIn]] = {}
+    for i, b in enumerate(buildings):
+        groups.setdefault(find(i), []).append(b)
+    return sorted(groups.values(), key=lambda grp: min(b.code for b in grp))
+
+
+def _adjacency(cells: Sequence[Geometry]) -> list[tuple[int, int]]:
+    """Pairs of cells that share an edge (not just a point)."""
+    arr = np.asarray(cells, dtype=object)
+    tree = shapely.STRtree(arr)
+    left, right = tree.query(arr, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if left.size == 0:
+        return []
+    shared = shapely.length(
+        shapely.intersection(shapely.boundary(arr[left]), shapely.boundary(arr[right]))
+    )
+    ok = shared > 1e-3
+    return list(zip(left[ok].tolist(), right[ok].tolist(), strict=True))
+
+
+def _rng(seed: int, key: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(key.encode())])
+
+
+def partition_community(
+    code: str,
+    boundary: Geometry,
+    compounds: Sequence[CompoundIn],
+    buildings: Sequence[BuildingIn],
+    *,
+    roads: Sequence[Geometry] = (),
+    street_names: Sequence[str] = (),
+    min_households: int = 30,
+    max_households: int = 50,
+    seed: int = 0,
+    allow_cross_compound: bool = False,
+) -> PartitionResult:
+    """The three-level partition of one community (see the module docstring)."""
+    lo, hi = int(min_households), int(max_households)
+    if not 1 <= lo <= hi:
+        raise ValueError(f"band must satisfy 1 <= min <= max, got {lo}-{hi}")
+    params = {"min": lo, "max": hi, "seed": seed, "allow_cross_compound": allow_cross_compound}
+    comps = sorted(compounds, key=lambda c: c.code)
+    by_code = {c.code: c for c in comps}
+    inside = [b for b in buildings if b.compound in by_code]
+    outside = sorted((b for b in buildings if b.compound not in by_code), key=lambda b: b.code)
+    # buildings outside the compounds with households make street grids; shops and other
+    # buildings without households join the grid whose area they stand in
+    clusters = _street_clusters([b for b in outside if b.households > 0], roads)
+    loose = [b for b in outside if b.households == 0]
+    # zones (compound-level grids): compounds, then street clusters
+    zone_codes = [c.code for c in comps] + [f"{code}-S{i:02d}" for i in range(1, len(clusters) + 1)]
+    zone_names = [c.name for c in comps] + [
+        _street_name(cl, roads, street_names, i) for i, cl in enumerate(clusters, 1)
+    ]
+    zone_compounds = [[c.code] for c in comps] + [[] for _ in clusters]
+    zone_seeds = [c.boundary for c in comps] + [
+        shapely.union_all([b.footprint for b in cl]) for cl in clusters
+    ]
+    members: list[list[BuildingIn]] = [
+        sorted((b for b in inside if b.compound == c.code), key=lambda b: b.code) for c in comps
+    ] + [sorted(cl, key=lambda b: b.code) for cl in clusters]
+    if not zone_seeds:
+        zone_seeds, zone_codes, zone_names, zone_compounds, members = (
+            [boundary],
+            [f"{code}-S01"],
+            ["社区网格"],
+            [[]],
+            [[]],
+        )
+    if loose:  # each joins the nearest compound (or street grid), footprint and all
+        where = shapely.STRtree(np.asarray(zone_seeds, dtype=object))
+        extra: dict[int, list[Geometry]] = defaultdict(list)
+        for b in loose:
+            hit = int(where.query_nearest(b.footprint, all_matches=False)[0])
+            members[hit].append(b)
+            extra[hit].append(b.footprint)
+        for z, fps in extra.items():
+            zone_seeds[z] = shapely.union_all([zone_seeds[z], *fps])
+        members = [sorted(m, key=lambda b: b.code) for m in members]
+    zone_cells, _, _ = tessellate(boundary, zone_seeds, spacing=6.0)
+    if allow_cross_compound:
+        zone_cells, zone_codes, zone_names, zone_compounds, members, merged = _merge_infeasible(
+            zone_cells, zone_codes, zone_names, zone_compounds, members, lo, hi
+        )
+    else:
+        merged = set()
+    # units and their cells, all zones noded together; tall units' cells cut into floor parts
+    unit_rows: list[tuple[str, UnitIn, Geometry, list]] = []
+    unit_zone: list[int] = []
+    for z, bs in enumerate(members):
+        for b in bs:
+            for unit, sl, parts in building_units(b, hi):
+                unit_rows.append((b.code, unit, sl, parts))
+                unit_zone.append(z)
+    empty_zones = [z for z in range(len(zone_cells)) if z not in set(unit_zone)]
+    seeds = [r[2] for r in unit_rows] + [
+        shapely.point_on_surface(zone_cells[z]) for z in empty_zones
+    ]
+    divide = {i: [n for _, _, n in r[3]] for i, r in enumerate(unit_rows) if len(r[3]) > 1}
+    unit_cells, zone_polys, part_cells = tessellate(
+        boundary, seeds, zones=zone_cells, zone_of_seed=unit_zone + empty_zones, divide=divide
+    )
+    atoms: list[Atom] = []
+    cells: list[Geometry] = []
+    atom_zone: list[int] = []
+    for i, (bcode, unit, sl, parts) in enumerate(unit_rows):
+        pieces = part_cells.get(i, [unit_cells[i]])
+        for (fmin, fmax, n), cell in zip(parts, pieces, strict=True):
+            atoms.append(Atom(bcode, unit.id, unit.unit_no, fmin, fmax, n, sl))
+            cells.append(cell)
+            atom_zone.append(unit_zone[i])
+    community_geom = dissolve(zone_polys)
+    result: list[CompoundGrid] = []
+    for z, zcode in enumerate(zone_codes):
+        idx = [i for i, zz in enumerate(atom_zone) if zz == z]
+        cg = CompoundGrid(zcode, zone_names[z], zone_compounds[z], zone_polys[z])
+        if not idx:
+            cg.micro = [MicroGrid(f"{zcode}-M01", zcode, zone_polys[z], [])]
+            cg.status, cg.reason = "no_households", "没有楼栋 (no buildings)"
+            result.append(cg)
+            continue
+        zone_atoms = [atoms[i] for i in idx]
+        edges = _adjacency([cells[i] for i in idx])
+        bidx = {c: i for i, c in enumerate(sorted({a.building for a in zone_atoms}))}
+        xy = shapely.get_coordinates(
+            shapely.centroid(
+                [
+                    a.slice if a.floor_min is None else cells[i]
+                    for a, i in zip(zone_atoms, idx, strict=True)
+                ]
+            )
+        )
+        g = _graph(
+            [a.households for a in zone_atoms], xy, [bidx[a.building] for a in zone_atoms], edges
+        )
+        sol = solve_zone(g, lo, hi, _rng(seed, zcode))
+        cg.status, cg.reason = sol.status, sol.reason
+        if zcode in merged:
+            cg.status = "merged" if sol.status == "ok" else sol.status
+            cg.reason = (
+                "跨小区合并 (merged across a compound boundary: "
+                f"{' + '.join(zone_compounds[z])}) " + sol.reason
+            ).strip()
+        groups = sorted(
+            (sorted(grp.tolist(), key=lambda i: zone_atoms[i].key) for grp in sol.groups),
+            key=lambda grp: zone_atoms[grp[0]].key,
+        )
+        for n, grp in enumerate(groups, 1):
+            geom = dissolve([cells[idx[i]] for i in grp])
+            cg.micro.append(
+                MicroGrid(f"{zcode}-M{n:02d}", zcode, geom, [zone_atoms[i] for i in grp])
+            )
+        owners: dict[str, set[int]] = {}
+        for n, grp in enumerate(groups):
+            for i in grp:
+                owners.setdefault(zone_atoms[i].building, set()).add(n)
+        cg.split_buildings = sum(1 for s in owners.values() if len(s) > 1)
+        result.append(cg)
+    return PartitionResult(code, community_geom, result, params)
+
+
+def _street_name(
+    cluster: list[BuildingIn], roads: Sequence[Geometry], names: Sequence[str], i: int
+) -> str:
+    if roads and names:
+        hull = shapely.union_all([b.footprint for b in cluster])
+        d = shapely.distance(np.asarray(roads, dtype=object), hull)
+        return f"{names[int(np.argmin(d))]}沿街网格{i}"
+    return f"沿街网格{i}"
+
+
+def _merge_infeasible(cells, codes, names, compounds, members, lo, hi):
+    """With allow_cross_compound: merge each zone whose households cannot fill the band (a
+    total below the minimum, or units that cannot be grouped) with the neighbouring zone it
+    shares the longest border with."""
+    cells, codes, names = list(cells), list(codes), list(names)
+    compounds, members = [list(c) for c in compounds], [list(m) for m in members]
+    merged: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for z in range(len(cells)):
+            total = sum(b.households for b in members[z])
+            if total == 0 or _zone_feasible(members[z], lo, hi):
+                continue
+            best, best_len = None, 0.0
+            for o in range(len(cells)):
+                if o == z:
+                    continue
+                shared = shapely.length(
+                    shapely.intersection(shapely.boundary(cells[z]), shapely.boundary(cells[o]))
+                )
+                if shared > best_len and sum(b.households for b in members[o]) > 0:
+                    best, best_len = o, float(shared)
+            if best is None:
+                continue
+            keep, drop = (z, best) if codes[z] < codes[best] else (best, z)
+            cells[keep] = dissolve([cells[keep], cells[drop]])
+            if not shapely.is_valid(cells[keep]) or cells[keep].geom_type != "Polygon":
+                cells[keep] = shapely.union_all([cells[keep]])
+            names[keep] = f"{names[keep]}+{names[drop]}"
+            compounds[keep] += compounds[drop]
+            members[keep] += members[drop]
+            merged.add(codes[keep])
+            for lst in (cells, codes, names, compounds, members):
+                del lst[drop]
+            changed = True
+            break
+    return cells, codes, names, compounds, members, merged
+
+
+def _zone_feasible(bs: list[BuildingIn], lo: int, hi: int) -> bool:
+    """Quick test: can the units of these buildings be grouped within the band, ignoring
+    adjacency? (a subset-sum style bound: enough for the merge decision)."""
+    weights = [n for b in bs for u in b.units for _, _, n in split_unit(u, hi)]
+    total = sum(weights)
+    if total == 0:
+        return True
+    if total < lo:
+        return False
+    if total <= hi:
+        return True
+    kmin, kmax = math.ceil(total / hi), total // lo
+    return kmin <= kmax and max(weights) <= hi

@@ -1,0 +1,408 @@
+"""Validating a set of grids: nesting, coverage, contiguity, size band, every household once.
+
+Used on a fresh partition before it is written, on a stored version, and (later) on a
+planner's draft. Each finding names the grid and the units or households involved, with a
+severity: ``error`` (the grids are wrong: a gap, an overlap, a grid in pieces, a household in
+no grid or in two) or ``warning`` (legal but worth a look: a micro-grid outside the band).
+
+Geometry must be in a metric CRS; areas are in square metres.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely import Geometry
+
+__all__ = ["Finding", "GridRecord", "UnitRecord", "ValidationReport", "validate_grids"]
+
+LEVELS = ("community", "compound", "micro")
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    id: int
+    building: str
+    unit_no: int
+    floors: int
+    households: int
+
+
+@dataclass
+class GridRecord:
+    code: str
+    level: str
+    parent: str | None
+    geometry: Geometry
+    households: int
+    # (unit id, floor_min, floor_max, households); floors None = the whole unit
+    members: list[tuple[int, int | None, int | None, int]] = field(default_factory=list)
+    note: str = ""  # e.g. why a compound cannot fill the band
+
+
+@dataclass
+class Finding:
+    severity: str  # error | warning
+    check: str  # structure | nesting | coverage | contiguity | band | households
+    grid: str | None
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ValidationReport:
+    findings: list[Finding]
+    stats: dict[str, Any]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "stats": self.stats,
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(severity, check, grid, message) for a readable table."""
+        return [(f.severity, f.check, f.grid or "-", f.message) for f in self.findings]
+
+
+def validate_grids(
+    grids: Sequence[GridRecord],
+    *,
+    units: Mapping[int, UnitRecord],
+    households: Sequence[tuple[str, int, int | None]] = (),
+    min_households: int = 30,
+    max_households: int = 50,
+    tolerance_m2: float = 0.01,
+) -> ValidationReport:
+    """Check ``grids`` (all levels of one or more communities).
+
+    ``units`` are the building units that must be covered; ``households`` (code, unit id,
+    floor), when given, are checked one by one against the floor ranges.
+    """
+    findings: list[Finding] = []
+    by_code = {g.code: g for g in grids}
+    children: dict[str, list[GridRecord]] = defaultdict(list)
+    for g in grids:
+        if g.level not in LEVELS:
+            findings.append(
+                Finding("error", "structure", g.code, f"未知层级 (unknown level) {g.level!r}")
+            )
+            continue
+        if g.level == "community":
+            if g.parent is not None:
+                findings.append(
+                    Finding(
+                        "error",
+                        "structure",
+                        g.code,
+                        "社区网格不应有上级 (a community grid has no parent)",
+                    )
+                )
+            continue
+        parent = by_code.get(g.parent or "")
+        if parent is None:
+            findings.append(
+                Finding(
+                    "error",
+                    "structure",
+                    g.code,
+                    f"上级网格不存在 (parent {g.parent!r} does not exist)",
+                )
+            )
+            continue
+        expected = LEVELS[LEVELS.index(g.level) - 1]
+        if parent.level != expected:
+            findings.append(
+                Finding(
+                    "error",
+                    "structure",
+                    g.code,
+                    f"上级网格层级应为 {expected} (parent level should be "
+                    f"{expected}, is {parent.level})",
+                )
+            )
+            continue
+        children[parent.code].append(g)
+    for g in grids:
+        findings += _contiguity(g)
+    for parent_code, kids in children.items():
+        findings += _coverage(by_code[parent_code], kids, tolerance_m2)
+    micro = [g for g in grids if g.level == "micro"]
+    findings += _band(micro, min_households, max_households)
+    findings += _households(micro, units, households)
+    sizes = np.array([g.households for g in micro])
+    stats = {
+        "grids": len(grids),
+        "by_level": {lv: sum(1 for g in grids if g.level == lv) for lv in LEVELS},
+        "micro_in_band": int(((sizes >= min_households) & (sizes <= max_households)).sum()),
+        "households": int(sizes.sum()),
+        "band": [min_households, max_households],
+    }
+    return ValidationReport(findings, stats)
+
+
+def _contiguity(g: GridRecord) -> list[Finding]:
+    parts = [p for p in shapely.get_parts(g.geometry) if not p.is_empty]
+    if g.geometry.is_empty:
+        return [Finding("error", "contiguity", g.code, "网格几何为空 (empty grid geometry)")]
+    if not shapely.is_valid(g.geometry):
+        return [
+            Finding(
+                "error",
+                "contiguity",
+                g.code,
+                f"几何无效 (invalid geometry): {shapely.is_valid_reason(g.geometry)}",
+            )
+        ]
+    if len(parts) > 1:
+        areas = sorted((round(float(p.area), 1) for p in parts), reverse=True)
+        return [
+            Finding(
+                "error",
+                "contiguity",
+                g.code,
+                f"网格分成 {len(parts)} 块 (the grid is in {len(parts)} pieces)",
+                {"piece_areas_m2": areas},
+            )
+        ]
+    return []
+
+
+def _coverage(parent: GridRecord, kids: list[GridRecord], tol: float) -> list[Finding]:
+    out: list[Finding] = []
+    geoms = np.asarray([k.geometry for k in kids], dtype=object)
+    tol_p = tol + 1e-9 * float(parent.geometry.area)
+    # nesting: each child within its parent
+    outside = shapely.area(shapely.difference(geoms, parent.geometry))
+    for k, a in zip(kids, outside, strict=True):
+        if a > tol_p:
+            out.append(
+                Finding(
+                    "error",
+                    "nesting",
+                    k.code,
+                    f"超出上级网格 {parent.code} {a:.2f} m² (sticks out of its parent "
+                    f"by {a:.2f} m²)",
+                    {"parent": parent.code, "area_m2": float(a)},
+                )
+            )
+    # overlaps between siblings
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    for i, j in zip(left, right, strict=True):
+        if i >= j:
+            continue
+        a = float(shapely.area(shapely.intersection(geoms[i], geoms[j])))
+        if a > tol_p:
+            out.append(
+                Finding(
+                    "error",
+                    "coverage",
+                    kids[i].code,
+                    f"与 {kids[j].code} 重叠 {a:.2f} m² (overlaps {kids[j].code} by {a:.2f} m²)",
+                    {"other": kids[j].code, "area_m2": a},
+                )
+            )
+    # gaps
+    union = (
+        shapely.coverage_union_all(geoms)
+        if shapely.coverage_is_valid(geoms)
+        else (shapely.union_all(geoms))
+    )
+    gap = shapely.difference(parent.geometry, union)
+    gap_area = float(shapely.area(gap))
+    if gap_area > tol_p:
+        where = shapely.get_coordinates(shapely.point_on_surface(gap))[0].round(1).tolist()
+        out.append(
+            Finding(
+                "error",
+                "coverage",
+                parent.code,
+                f"下级网格未覆盖 {gap_area:.2f} m² (its {kids[0].level} grids leave a "
+                f"gap of {gap_area:.2f} m²)",
+                {"area_m2": gap_area, "at": where},
+            )
+        )
+    return out
+
+
+def _band(micro: list[GridRecord], lo: int, hi: int) -> list[Finding]:
+    out = []
+    for g in micro:
+        n = sum(m[3] for m in g.members)
+        if n != g.households:
+            out.append(
+                Finding(
+                    "error",
+                    "households",
+                    g.code,
+                    f"户数 {g.households} 与所含单元合计 {n} 不符 (household count "
+                    f"{g.households} differs from its units' total {n})",
+                )
+            )
+        if not lo <= g.households <= hi:
+            why = f" — {g.note}" if g.note else ""
+            kind = "不足 (under-filled)" if g.households < lo else "超出 (over-filled)"
+            out.append(
+                Finding(
+                    "warning",
+                    "band",
+                    g.code,
+                    f"{g.households} 户，{kind}，应为 {lo}–{hi} ({g.households} "
+                    f"households, outside {lo}-{hi}){why}",
+                    {"households": g.households, "band": [lo, hi]},
+                )
+            )
+    return out
+
+
+def _households(
+    micro: list[GridRecord],
+    units: Mapping[int, UnitRecord],
+    households: Sequence[tuple[str, int, int | None]],
+) -> list[Finding]:
+    out: list[Finding] = []
+    holders: dict[int, list[tuple[str, int | None, int | None, int]]] = defaultdict(list)
+    for g in micro:
+        for uid, fmin, fmax, n in g.members:
+            if uid not in units:
+                out.append(
+                    Finding(
+                        "error",
+                        "households",
+                        g.code,
+                        f"含有不存在的单元 (holds an unknown unit id {uid})",
+                    )
+                )
+                continue
+            holders[uid].append((g.code, fmin, fmax, n))
+    for uid, unit in units.items():
+        name = f"{unit.building} {unit.unit_no}单元"
+        held = holders.get(uid, [])
+        if not held:
+            if unit.households > 0:
+                out.append(
+                    Finding(
+                        "error",
+                        "households",
+                        None,
+                        f"{name} 的 {unit.households} 户不在任何微网格 (households of "
+                        f"{name} are in no micro-grid)",
+                        {"building": unit.building, "unit_no": unit.unit_no},
+                    )
+                )
+            continue
+        grids = [h[0] for h in held]
+        whole = [h for h in held if h[1] is None]
+        if whole and len(held) > 1:
+            out.append(
+                Finding(
+                    "error",
+                    "households",
+                    grids[0],
+                    f"{name} 同时属于 {', '.join(grids)} (unit in several micro-grids)",
+                    {"grids": grids},
+                )
+            )
+            continue
+        if not whole:
+            ranges = sorted((h[1], h[2]) for h in held)  # type: ignore[misc]
+            covered = [f for a, b in ranges for f in range(a, b + 1)]
+            missing = sorted(set(range(1, unit.floors + 1)) - set(covered))
+            twice = sorted({f for f in covered if covered.count(f) > 1})
+            if twice:
+                out.append(
+                    Finding(
+                        "error",
+                        "households",
+                        grids[0],
+                        f"{name} 第 {twice} 层在多个微网格 (floors {twice} in several "
+                        f"micro-grids: {', '.join(grids)})",
+                        {"grids": grids},
+                    )
+                )
+            if missing and len(missing) < unit.floors:
+                out.append(
+                    Finding(
+                        "warning",
+                        "households",
+                        grids[0],
+                        f"{name} 第 {missing} 层不在任何微网格 (floors {missing} in no "
+                        "micro-grid; fine when they hold no households)",
+                    )
+                )
+        total = sum(h[3] for h in held)
+        if total != unit.households:
+            out.append(
+                Finding(
+                    "error",
+                    "households",
+                    grids[0],
+                    f"{name} 有 {unit.households} 户，微网格合计 {total} 户 (unit has "
+                    f"{unit.households} households, its micro-grids count {total})",
+                )
+            )
+    if households:
+        out += _each_household(holders, households)
+    return out
+
+
+def _each_household(
+    holders: Mapping[int, list[tuple[str, int | None, int | None, int]]],
+    households: Sequence[tuple[str, int, int | None]],
+) -> list[Finding]:
+    none, many = [], []
+    for code, uid, floor in households:
+        hits = [
+            h[0]
+            for h in holders.get(uid, [])
+            if h[1] is None or (floor is not None and h[1] <= floor <= h[2])  # type: ignore[operator]
+        ]
+        if not hits:
+            none.append(code)
+        elif len(hits) > 1:
+            many.append((code, hits))
+    out = []
+    if none:
+        out.append(
+            Finding(
+                "error",
+                "households",
+                None,
+                f"{len(none)} 户不在任何微网格 ({len(none)} households in no "
+                f"micro-grid), e.g. {', '.join(none[:5])}",
+                {"households": none[:100]},
+            )
+        )
+    if many:
+        out.append(
+            Finding(
+                "error",
+                "households",
+                many[0][1][0],
+                f"{len(many)} 户属于多个微网格 ({len(many)} households in several "
+                f"micro-grids), e.g. {many[0][0]} in {many[0][1]}",
+                {"households": [c for c, _ in many[:100]]},
+            )
+        )
+    return out
