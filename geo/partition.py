@@ -59,11 +59,14 @@ __all__ = [
     "BuildingIn",
     "CompoundGrid",
     "CompoundIn",
+    "Graph",
     "MicroGrid",
     "PartitionResult",
     "UnitIn",
     "bisect_groups",
+    "make_graph",
     "partition_community",
+    "solve_zone",
     "split_unit",
 ]
 
@@ -283,7 +286,7 @@ def building_units(b: BuildingIn, maximum: int) -> list[tuple[UnitIn, Geometry, 
 
 # --- grouping: recursive spanning-tree bisection ------------------------------------------
 @dataclass
-class _Graph:
+class Graph:
     w: np.ndarray  # households per atom
     xy: np.ndarray  # centroids (metres)
     building: np.ndarray  # building index per atom
@@ -291,9 +294,9 @@ class _Graph:
     edges: np.ndarray  # (m, 2) undirected edges i < j
 
 
-def _graph(
+def make_graph(
     w: Sequence[int], xy: np.ndarray, building: Sequence[int], edges: Sequence[tuple[int, int]]
-) -> _Graph:
+) -> Graph:
     n = len(w)
     e = np.array(sorted({(min(a, b), max(a, b)) for a, b in edges if a != b}), dtype=np.int64)
     e = e.reshape(-1, 2)
@@ -301,7 +304,7 @@ def _graph(
     for a, b in e:
         nbrs[a].append(int(b))
         nbrs[b].append(int(a))
-    return _Graph(
+    return Graph(
         np.asarray(w, dtype=np.int64),
         np.asarray(xy, dtype=float),
         np.asarray(building, dtype=np.int64),
@@ -310,13 +313,17 @@ def _graph(
     )
 
 
-def _fits(total: int, count: int, k: int, u: int, lo: int, hi: int) -> bool:
+def _fits(total: int, count: int, k: int, u: int, lo: int, hi: int, heavy: int = 0) -> bool:
     """Can ``count`` atoms weighing ``total`` make ``k`` groups, all ≤ hi and all but ``u``
-    of them ≥ lo?"""
-    return k <= count and (k - u) * lo <= total <= k * hi
+    of them ≥ lo? (a necessary test; ``heavy`` atoms, over hi/2, need a group each)"""
+    return heavy <= k <= count and (k - u) * lo <= total <= k * hi
 
 
-def _mst(g: _Graph, nodes: np.ndarray, rng: np.random.Generator | None) -> np.ndarray | None:
+def _heavy(g: Graph, nodes: np.ndarray | list[int], hi: int) -> int:
+    return int((g.w[nodes] * 2 > hi).sum())
+
+
+def _mst(g: Graph, nodes: np.ndarray, rng: np.random.Generator | None) -> np.ndarray | None:
     """Edges (global ids) of a spanning tree of the subgraph on ``nodes``: the minimum one by
     centroid distance (edges inside a building nearly free), or with ``rng`` a random one.
     None when the subgraph is not connected."""
@@ -374,7 +381,7 @@ def _root(nodes: np.ndarray, tree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cuts(
-    g: _Graph,
+    g: Graph,
     nodes: np.ndarray,
     parent: np.ndarray,
     order: np.ndarray,
@@ -388,7 +395,9 @@ def _cuts(
     w = g.w[nodes].astype(float)
     m = w + 0.01  # mass for inertia (zero-household atoms still count a little)
     x, y = g.xy[nodes, 0], g.xy[nodes, 1]
-    acc = np.stack([m, m * x, m * y, m * (x * x + y * y), w, np.ones(len(nodes))])
+    acc = np.stack(
+        [m, m * x, m * y, m * (x * x + y * y), w, np.ones(len(nodes)), (w * 2 > hi) * 1.0]
+    )
     for v in order[::-1][:-1]:  # children before parents; the root last
         acc[:, parent[v]] += acc[:, v]
     root = order[0]
@@ -404,6 +413,7 @@ def _cuts(
     compact = (inertia(a) + inertia(b)) / i_total
     split = g.building[nodes[child]] == g.building[nodes[parent[child]]]
     wa, na, wb, nb = a[4], a[5], b[4], b[5]
+    ha, hb = a[6], b[6]
     target = (lo + hi) / 2
     out: list[tuple[float, int, int, int]] = []
     for k1 in range(1, k):
@@ -414,6 +424,8 @@ def _cuts(
                 continue
             ok = (
                 (k1 <= na)
+                & (k1 >= ha)
+                & (k2 >= hb)
                 & ((k1 - u1) * lo <= wa)
                 & (wa <= k1 * hi)
                 & (k2 <= nb)
@@ -430,7 +442,7 @@ def _cuts(
 
 
 def bisect_groups(
-    g: _Graph,
+    g: Graph,
     nodes: np.ndarray,
     k: int,
     u: int,
@@ -439,30 +451,41 @@ def bisect_groups(
     rng: np.random.Generator,
     *,
     tree: np.ndarray | None = None,
-    trees: int = 4,
-    tries: int = 3,
+    trees: int = 64,
+    tries: int = 4,
     budget: list[int] | None = None,
+    memo: dict | None = None,
 ) -> list[np.ndarray] | None:
     """``k`` connected groups of ``nodes`` (all ≤ hi, all but ``u`` ≥ lo), or None.
 
     ``tree`` is a spanning tree of ``nodes`` to try first (the two sides of a cut tree are
     spanning trees of their parts, so a descent reuses it); later attempts draw seeded random
-    trees. ``budget`` bounds the number of trees drawn in the whole search."""
-    budget = budget if budget is not None else [60]
+    trees, fewer the deeper the search. ``budget`` is [trees, steps]: how many trees may be
+    drawn and how many cut lists or exhaustive candidates examined in the
+    whole search; sub-problems known to fail are remembered in ``memo``. Parts of at most
+    ``EXACT`` units that the trees cannot split are searched exhaustively."""
+    budget = budget if budget is not None else [60, STEPS]
+    memo = memo if memo is not None else {}
     count, total = len(nodes), int(g.w[nodes].sum())
-    if not _fits(total, count, k, u, lo, hi):
+    if not _fits(total, count, k, u, lo, hi, _heavy(g, nodes, hi)):
         return None
     if k == 1:
         return [nodes]
+    key = (frozenset(nodes.tolist()), k, u)
+    if key in memo:
+        return None
     for attempt in range(trees):
         if attempt > 0 or tree is None:
             if budget[0] <= 0:
-                return None
+                break
             budget[0] -= 1
             tree = _mst(g, nodes, rng if attempt > 0 else None)
             if tree is None:
-                return None
+                break
         parent, order = _root(nodes, tree)
+        budget[1] -= 1
+        if budget[1] < 0:
+            return None
         for _score, v, k1, u1 in _cuts(g, nodes, parent, order, k, u, lo, hi)[:tries]:
             side = _subtree(parent, order, v)
             a, b = nodes[side], nodes[~side]
@@ -473,17 +496,131 @@ def bisect_groups(
             )
             rest = tree[~cut]
             ta, tb = rest[in_a[rest[:, 0]]], rest[~in_a[rest[:, 0]]]
-            left = bisect_groups(
-                g, a, k1, u1, lo, hi, rng, tree=ta, trees=trees, tries=tries, budget=budget
-            )
+            sub = {"trees": max(2, trees // 4), "tries": tries, "budget": budget, "memo": memo}
+            left = bisect_groups(g, a, k1, u1, lo, hi, rng, tree=ta, **sub)
             if left is None:
                 continue
-            right = bisect_groups(
-                g, b, k - k1, u - u1, lo, hi, rng, tree=tb, trees=trees, tries=tries, budget=budget
-            )
+            right = bisect_groups(g, b, k - k1, u - u1, lo, hi, rng, tree=tb, **sub)
             if right is not None:
                 return left + right
+        if count <= EXACT:
+            break  # small enough to settle exactly
+    if count <= EXACT and budget[1] > 0:
+        got = _exact(g, nodes, k, u, lo, hi, memo, budget)
+        if got is not None:
+            return got
+    if budget[1] >= 0 and (count <= EXACT or budget[0] > 0):  # a real dead end, not fatigue
+        memo[key] = True
     return None
+
+
+EXACT = 8  # parts with at most this many units are searched exhaustively
+STEPS = 20_000  # work allowed for one search (cut lists plus exhaustive candidates)
+
+
+def _exact(
+    g: Graph, nodes: np.ndarray, k: int, u: int, lo: int, hi: int, memo: dict, budget: list[int]
+) -> list[np.ndarray] | None:
+    """Exhaustive search: the group holding the first node is a connected subset; the rest
+    (in connected pieces) is solved recursively. Exponential, so only for a few units."""
+    key = ("exact", frozenset(nodes.tolist()), k, u)
+    if key in memo:
+        return None
+    total = int(g.w[nodes].sum())
+    if not _fits(total, len(nodes), k, u, lo, hi, _heavy(g, nodes, hi)):
+        return None
+    if k == 1:
+        return [nodes]
+    first, others = int(nodes[0]), nodes[1:]
+    node_set = set(nodes.tolist())
+    if len(_pieces(g, sorted(node_set))) > 1:
+        return _exact_pieces(g, _pieces(g, sorted(node_set)), k, u, lo, hi, memo, budget)
+    for mask in range(1 << len(others)):
+        budget[1] -= 1
+        if budget[1] < 0:
+            return None  # out of work: not proven impossible, so not remembered
+        group = [first] + [int(others[i]) for i in range(len(others)) if mask >> i & 1]
+        weight = int(g.w[group].sum())
+        if weight > hi:
+            continue
+        under = weight < lo
+        if under and u == 0:
+            continue
+        if not _connected(g, group):
+            continue
+        rest = sorted(node_set - set(group))
+        got = _exact_pieces(
+            g, _pieces(g, rest), k - 1, u - (1 if under else 0), lo, hi, memo, budget
+        )
+        if got is not None:
+            return [np.array(group, dtype=np.int64), *got]
+    if budget[1] >= 0:
+        memo[key] = True
+    return None
+
+
+def _exact_pieces(
+    g: Graph,
+    pieces: list[list[int]],
+    k: int,
+    u: int,
+    lo: int,
+    hi: int,
+    memo: dict,
+    budget: list[int],
+) -> list[np.ndarray] | None:
+    """Share ``k`` groups (``u`` of them may be under-filled) among connected pieces."""
+    if not pieces:
+        return [] if k == 0 else None
+    head, tail = pieces[0], pieces[1:]
+    arr = np.array(head, dtype=np.int64)
+    for kh in range(1, min(k, len(head)) + 1):
+        for uh in range(0, min(u, kh) + 1):
+            if not _fits(int(g.w[arr].sum()), len(head), kh, uh, lo, hi, _heavy(g, arr, hi)):
+                continue
+            rest_total = sum(int(g.w[p].sum()) for p in tail)
+            if tail and not _fits(rest_total, sum(len(p) for p in tail), k - kh, u - uh, lo, hi):
+                continue
+            mine = _exact(g, arr, kh, uh, lo, hi, memo, budget)
+            if mine is None:
+                continue
+            others = _exact_pieces(g, tail, k - kh, u - uh, lo, hi, memo, budget)
+            if others is not None:
+                return mine + others
+    return None
+
+
+def _pieces(g: Graph, nodes: list[int]) -> list[list[int]]:
+    todo, out = set(nodes), []
+    for start in nodes:
+        if start not in todo:
+            continue
+        todo.discard(start)
+        comp, stack = [start], [start]
+        while stack:
+            v = stack.pop()
+            for x in g.nbrs[v]:
+                x = int(x)
+                if x in todo:
+                    todo.discard(x)
+                    comp.append(x)
+                    stack.append(x)
+        out.append(sorted(comp))
+    return out
+
+
+def _connected(g: Graph, group: list[int]) -> bool:
+    inside = set(group)
+    seen = {group[0]}
+    stack = [group[0]]
+    while stack:
+        v = stack.pop()
+        for x in g.nbrs[v]:
+            x = int(x)
+            if x in inside and x not in seen:
+                seen.add(x)
+                stack.append(x)
+    return len(seen) == len(inside)
 
 
 def _subtree(parent: np.ndarray, order: np.ndarray, v: int) -> np.ndarray:
@@ -502,7 +639,7 @@ class _Solution:
     reason: str
 
 
-def solve_zone(g: _Graph, lo: int, hi: int, rng: np.random.Generator) -> _Solution:
+def solve_zone(g: Graph, lo: int, hi: int, rng: np.random.Generator) -> _Solution:
     """Group a zone's atoms under the band and the documented rule (without merging)."""
     n = len(g.w)
     nodes = np.arange(n)
@@ -528,9 +665,10 @@ def solve_zone(g: _Graph, lo: int, hi: int, rng: np.random.Generator) -> _Soluti
     # objectives in order: all in band; fewest split buildings; then k nearest the target
     needed = _inevitable_splits(g, hi)
     best: tuple[int, int, list[np.ndarray]] | None = None
-    for budget in (8, 200):  # a quick pass over every k, then a thorough one
+    pool = [ZONE_STEPS]  # work shared by every search of this phase
+    for trees in (8, 200):  # a quick pass over every k, then a thorough one
         for rank, k in enumerate(ks[:6]):
-            got = bisect_groups(g, nodes, k, 0, lo, hi, rng, budget=[budget])
+            got = _search(g, nodes, k, 0, lo, hi, rng, trees, pool)
             if got is None:
                 continue
             splits = _splits(g, got)
@@ -545,25 +683,23 @@ def solve_zone(g: _Graph, lo: int, hi: int, rng: np.random.Generator) -> _Soluti
         f"{total} 户的单元 ({sizes}…) 无法全部组成 {lo}–{hi} 户的微网格 "
         f"(units of {total} households cannot all be grouped within {lo}-{hi})"
     )
-    for k in range(kmin, min(kmin + 3, n) + 1):
-        got = bisect_groups(g, nodes, k, 1, lo, hi, rng)
-        if got is not None:
-            return _Solution(
-                got,
-                "one_underfilled",
-                why + "; 允许一个不足的微网格 (one under-filled micro-grid allowed)",
-            )
-    for u in range(2, n + 1):
-        for k in range(kmin, min(kmin + 2, n) + 1):
-            if u > k:
+    # the rule: as few under-filled micro-grids as possible, none over-filled
+    pool = [ZONE_STEPS]
+    for u in range(1, n + 1):
+        for k in range(max(kmin, u), min(n, total // lo + u) + 1):
+            got = _search(g, nodes, k, u, lo, hi, rng, 60, pool)
+            if got is None:
                 continue
-            got = bisect_groups(g, nodes, k, u, lo, hi, rng)
-            if got is not None:
-                return _Solution(
-                    got,
-                    "underfilled",
-                    why + f"; {u} 个微网格不足 ({u} under-filled micro-grids, none over-filled)",
-                )
+            under = sum(1 for grp in got if g.w[grp].sum() < lo)
+            if under == 0:  # the thorough search found what the first pass missed
+                return _Solution(got, "ok", "")
+            rule = (
+                "允许一个不足的微网格 (one under-filled micro-grid allowed)"
+                if under == 1
+                else f"{under} 个微网格不足 ({under} under-filled micro-grids, none over-filled)"
+            )
+            status = "one_underfilled" if under == 1 else "underfilled"
+            return _Solution(got, status, f"{why}; {rule}")
     # last resort (always possible): every atom alone
     return _Solution(
         [np.array([i]) for i in range(n)],
@@ -572,7 +708,31 @@ def solve_zone(g: _Graph, lo: int, hi: int, rng: np.random.Generator) -> _Soluti
     )
 
 
-def _splits(g: _Graph, groups: list[np.ndarray]) -> int:
+ZONE_STEPS = 4_000  # work allowed for each phase of one zone (in band; the rule)
+
+
+def _search(
+    g: Graph,
+    nodes: np.ndarray,
+    k: int,
+    u: int,
+    lo: int,
+    hi: int,
+    rng: np.random.Generator,
+    trees: int,
+    pool: list[int],
+) -> list[np.ndarray] | None:
+    """One bisection search drawing on the phase's shared pool of work."""
+    if pool[0] <= 0:
+        return None
+    allowed = min(pool[0], STEPS)
+    budget = [trees, allowed]
+    got = bisect_groups(g, nodes, k, u, lo, hi, rng, budget=budget)
+    pool[0] -= allowed - max(budget[1], 0)
+    return got
+
+
+def _splits(g: Graph, groups: list[np.ndarray]) -> int:
     """How many buildings have atoms in more than one group."""
     owner: dict[int, set[int]] = {}
     for n, grp in enumerate(groups):
@@ -581,13 +741,13 @@ def _splits(g: _Graph, groups: list[np.ndarray]) -> int:
     return sum(1 for s in owner.values() if len(s) > 1)
 
 
-def _inevitable_splits(g: _Graph, hi: int) -> int:
+def _inevitable_splits(g: Graph, hi: int) -> int:
     """Buildings that cannot stay whole: more households than the maximum."""
     totals = np.bincount(g.building, weights=g.w)
     return int((totals > hi).sum())
 
 
-def _components(g: _Graph) -> list[np.ndarray]:
+def _components(g: Graph) -> list[np.ndarray]:
     n = len(g.w)
     if len(g.edges) == 0:
         return [np.array([i]) for i in range(n)]
@@ -597,7 +757,7 @@ def _components(g: _Graph) -> list[np.ndarray]:
 
 
 def _solve_components(
-    g: _Graph, comps: list[np.ndarray], lo: int, hi: int, rng: np.random.Generator
+    g: Graph, comps: list[np.ndarray], lo: int, hi: int, rng: np.random.Generator
 ) -> _Solution:
     """A zone in pieces (an island of buildings): solve each piece on its own."""
     groups: list[np.ndarray] = []
@@ -615,10 +775,10 @@ def _solve_components(
     return _Solution(groups, worst, "; ".join(reasons))
 
 
-def _subgraph(g: _Graph, nodes: np.ndarray) -> _Graph:
+def _subgraph(g: Graph, nodes: np.ndarray) -> Graph:
     local = {int(v): i for i, v in enumerate(nodes)}
     edges = [(local[a], local[b]) for a, b in g.edges if a in local and b in local]
-    return _graph(g.w[nodes], g.xy[nodes], g.building[nodes], edges)
+    return make_graph(g.w[nodes], g.xy[nodes], g.building[nodes], edges)
 
 
 # --- the community ------------------------------------------------------------------------
@@ -782,7 +942,7 @@ def partition_community(
                 ]
             )
         )
-        g = _graph(
+        g = make_graph(
             [a.households for a in zone_atoms], xy, [bidx[a.building] for a in zone_atoms], edges
         )
         sol = solve_zone(g, lo, hi, _rng(seed, zcode))

@@ -199,9 +199,12 @@ def _cut_lines(cell: Geometry, weights: Sequence[float]):
             else:
                 b = mid
         positions.append((a + b) / 2)
+    # clipped a little beyond the cell, so that a cut crosses its boundary for certain (a cut
+    # ending exactly on it may stop a hair short and leave a dangle that splits nothing)
+    reach = shapely.buffer(cell, 0.5)
     lines = [
         shapely.intersection(
-            shapely.LineString([origin + u * p - v * span, origin + u * p + v * span]), cell
+            shapely.LineString([origin + u * p - v * span, origin + u * p + v * span]), reach
         )
         for p in positions
     ]
@@ -229,8 +232,11 @@ def dissolve(parts: Sequence[Geometry]) -> Geometry:
         return Polygon()
     if arr.size == 1:
         return arr[0]
-    merged = shapely.coverage_union_all(arr)
-    if not shapely.is_valid(merged):  # not an exact coverage after all: a full union
+    try:
+        merged = shapely.coverage_union_all(arr)
+    except shapely.errors.GEOSException:  # not an exact coverage after all
+        return shapely.union_all(arr)
+    if not shapely.is_valid(merged):
         merged = shapely.union_all(arr)
     return merged
 
@@ -301,20 +307,35 @@ def _touching(
 def _voronoi_borders(
     pts: np.ndarray, owner: np.ndarray, seeds_here: np.ndarray, zone: Geometry
 ) -> list[Geometry]:
-    """The borders between the Voronoi regions of different seeds (not those between samples of
-    one seed), inside ``zone``."""
+    """The Voronoi edges that separate samples of different seeds (not those between samples
+    of one seed), inside ``zone``. Which samples an edge separates is read by stepping a hair
+    to either side of its midpoint and asking for the nearest sample."""
     mine = np.isin(owner, seeds_here)
     if mine.sum() < 3 or len(np.unique(owner[mine])) < 2:
         return []
-    cells = shapely.get_parts(
-        shapely.voronoi_polygons(shapely.multipoints(pts[mine]), extend_to=zone, ordered=True)
+    edges = shapely.voronoi_polygons(
+        shapely.multipoints(pts[mine]), extend_to=zone, only_edges=True
     )
+    segs = shapely.get_parts(edges)
+    coords = shapely.get_coordinates(segs)
+    counts = shapely.get_num_coordinates(segs)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    a, b = coords[starts], coords[starts + counts - 1]
+    d = b - a
+    length = np.hypot(d[:, 0], d[:, 1])
+    ok = length > 0
+    segs, a, b, d, length = segs[ok], a[ok], b[ok], d[ok], length[ok]
+    normal = np.column_stack([-d[:, 1], d[:, 0]]) / length[:, None]
+    mid = (a + b) / 2
+    step = np.minimum(0.01, 0.1 * length)[:, None] * normal
+    tree = shapely.STRtree(shapely.points(pts[mine]))
     own = owner[mine]
-    regions = [shapely.coverage_union_all(cells[own == o]) for o in np.unique(own)]
-    return [
-        shapely.intersection(shapely.boundary(shapely.union_all(regions[i : i + 1])), zone)
-        for i in range(len(regions))
-    ]
+    left = tree.query_nearest(shapely.points(mid + step), all_matches=False)[1]
+    right = tree.query_nearest(shapely.points(mid - step), all_matches=False)[1]
+    border = own[left] != own[right]
+    if not border.any():
+        return []
+    return [shapely.intersection(shapely.multilinestrings(segs[border]), zone)]
 
 
 def _components(members: np.ndarray, neighbours: dict[int, list[int]]) -> list[list[int]]:

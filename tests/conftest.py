@@ -128,9 +128,11 @@ def empty_template(server: Server) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def template(server: Server, empty_template: str) -> Iterator[str]:
-    """A migrated database with the fixture community loaded (used as a template)."""
+    """A migrated database with the fixture community loaded and partitioned (used as a
+    template), as `wangge demo` leaves it."""
     from geo.db import session_scope
     from geo.fixture import load_fixture
+    from geo.grids import partition_and_store
 
     name = f"{RUN}_fixture"
     server.drop(name)
@@ -138,6 +140,9 @@ def template(server: Server, empty_template: str) -> Iterator[str]:
     engine = make_engine(url)
     with session_scope(engine) as session:
         load_fixture(session=session)
+    with session_scope(engine) as session:
+        _, report, version = partition_and_store(session, "510107013001", actor="tests")
+        assert report.ok and version is not None, report.rows()
     engine.dispose()
     yield name
     server.drop(name)

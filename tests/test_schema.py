@@ -157,7 +157,7 @@ def test_database_refuses_bad_rows(session, sql, params):
 
 def test_grid_levels_and_parents_are_checked(session):
     comm = session.execute(select(Community)).scalars().first()
-    version = GridVersion(community_id=comm.id, number=1, status="draft", source="test")
+    version = GridVersion(community_id=comm.id, number=99, status="draft", source="test")
     session.add(version)
     session.flush()
     top = Grid(version_id=version.id, level="community", code="G", boundary=comm.boundary)

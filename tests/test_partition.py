@@ -1,0 +1,311 @@
+"""Micro-grid partitioning: hand-made edge cases, properties on random layouts, the solver
+against brute force, and the fixture community."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from shapely.geometry import LineString, box
+
+from geo.partition import (
+    BuildingIn,
+    CompoundIn,
+    UnitIn,
+    make_graph,
+    partition_community,
+    solve_zone,
+    split_unit,
+)
+from geo.validate import UnitRecord, validate_grids
+
+_ids = itertools.count(1)
+
+
+def building(code, x, y, units, *, floors=6, compound="C1", w=15.0, d=12.0):
+    """A building at (x, y) with the given households per unit."""
+    us = tuple(UnitIn(next(_ids), i + 1, floors, h) for i, h in enumerate(units))
+    return BuildingIn(code, box(x, y, x + w * len(units), y + d), compound, us)
+
+
+def run(buildings, compounds=None, community=None, **kw):
+    compounds = compounds or [CompoundIn("C1", "测试小区", box(0, 0, 200, 200))]
+    community = community or shapely.union_all([c.boundary for c in compounds]).envelope
+    res = partition_community("T", community, compounds, buildings, **kw)
+    units = {
+        u.id: UnitRecord(u.id, b.code, u.unit_no, u.floors, u.households)
+        for b in buildings
+        for u in b.units
+    }
+    report = validate_grids(
+        res.records(),
+        units=units,
+        min_households=kw.get("min_households", 30),
+        max_households=kw.get("max_households", 50),
+    )
+    return res, report
+
+
+def sizes(res, code="C1"):
+    return sorted(m.households for c in res.compound_grids if c.code == code for m in c.micro)
+
+
+def status(res, code="C1"):
+    return next(c for c in res.compound_grids if c.code == code)
+
+
+# --- hand-made cases ------------------------------------------------------------------------
+def test_one_tower_of_400_households_in_4_units():
+    tower = building("T1", 50, 80, [100, 100, 100, 100], floors=25, w=20, d=20)
+    res, report = run([tower])
+    assert report.ok, report.rows()
+    got = sizes(res)
+    assert sum(got) == 400 and all(30 <= n <= 50 for n in got) and status(res).status == "ok"
+    # 4 households a floor: a unit of 100 cannot be cut at 50, so it is cut into three
+    # balanced floor ranges (32/36/32), each whole floors
+    atoms = sorted(
+        (a.unit_no, a.floor_min, a.floor_max, a.households) for m in res.micro for a in m.atoms
+    )
+    for unit in range(1, 5):
+        ranges = [(lo, hi, n) for u, lo, hi, n in atoms if u == unit]
+        assert [(lo, hi) for lo, hi, _ in ranges] == [(1, 8), (9, 17), (18, 25)]
+        assert [n for *_, n in ranges] == [32, 36, 32]
+    for m in res.micro:
+        assert m.geometry.geom_type == "Polygon"
+
+
+def test_three_villas_of_5_households():
+    villas = [building(f"V{i}", 20 + 60 * i, 50, [5], floors=3) for i in range(3)]
+    res, report = run(villas)
+    c = status(res)
+    assert sizes(res) == [15] and c.status == "under_total"
+    assert "15" in c.reason and "30" in c.reason
+    assert report.ok and [f.check for f in report.warnings] == ["band"]
+
+
+def test_a_compound_of_exactly_31():
+    res, report = run([building("A", 20, 20, [16]), building("B", 80, 20, [15])])
+    assert sizes(res) == [31] and status(res).status == "ok" and report.ok
+
+
+def test_a_compound_of_51_makes_two_grids_not_one_overfilled():
+    bs = [building("A", 20, 20, [17]), building("B", 80, 20, [17]), building("C", 140, 20, [17])]
+    res, report = run(bs)
+    got = sizes(res)
+    assert len(got) == 2 and sum(got) == 51 and max(got) <= 50
+    c = status(res)
+    assert c.status == "one_underfilled" and "one under-filled" in c.reason
+    assert report.ok
+
+
+def test_two_single_unit_buildings_of_28():
+    res, _ = run([building("A", 20, 20, [28]), building("B", 80, 20, [28])])
+    c = status(res)
+    assert sizes(res) == [28, 28]  # never one over-filled grid of 56
+    assert c.status == "underfilled" and "2 under-filled" in c.reason
+
+
+def test_cross_compound_merge_only_when_allowed():
+    small = [building("A", 20, 20, [28]), building("B", 80, 20, [28])]
+    big = [
+        building(f"N{i}", 20 + 50 * (i % 3), 230 + 40 * (i // 3), [20], compound="C2")
+        for i in range(6)
+    ]
+    comps = [
+        CompoundIn("C1", "小", box(0, 0, 200, 200)),
+        CompoundIn("C2", "大", box(0, 210, 200, 400)),
+    ]
+    res, _ = run(small + big, comps)
+    assert status(res).status == "underfilled"
+    res, report = run(small + big, comps, allow_cross_compound=True)
+    merged = [c for c in res.compound_grids if c.status == "merged"]
+    assert len(merged) == 1 and sorted(merged[0].compounds) == ["C1", "C2"]
+    assert all(30 <= m.households <= 50 for m in res.micro)
+    assert report.ok, report.rows()
+
+
+def test_buildings_on_both_sides_of_a_street_are_not_grouped_across_it():
+    road = LineString([(0, 100), (400, 100)])
+    north = [building(f"N{i}", 20 + 30 * i, 110, [20], compound=None) for i in range(3)]
+    south = [building(f"S{i}", 20 + 30 * i, 78, [20], compound=None) for i in range(3)]
+    res = partition_community(
+        "T", box(0, 0, 400, 200), [], north + south, roads=[road], street_names=["吉福路"]
+    )
+    groups = [{a.building[0] for m in c.micro for a in m.atoms} for c in res.compound_grids]
+    assert sorted(map(sorted, groups)) == [["N"], ["S"]]
+    assert all(c.name.startswith("吉福路") for c in res.compound_grids)
+
+
+def test_shops_without_households_join_the_compound_they_stand_by():
+    homes = [building(f"H{i}", 20 + 50 * i, 20, [36]) for i in range(3)]
+    shop = building("SHOP", 40, 205, [0], compound=None, d=8)
+    comps = [CompoundIn("C1", "小区", box(0, 0, 200, 200))]
+    res, report = run([*homes, shop], comps, community=box(0, 0, 200, 230))
+    assert len(res.compound_grids) == 1 and report.ok
+    held = {a.building for m in res.micro for a in m.atoms}
+    assert "SHOP" in held
+
+
+def test_a_unit_is_split_only_when_it_exceeds_the_maximum():
+    assert split_unit(UnitIn(1, 1, 10, 50), 50) == [(None, None, 50)]
+    parts = split_unit(UnitIn(1, 1, 17, 51), 50)
+    assert [p[2] for p in parts] == [27, 24] or [p[2] for p in parts] == [24, 27]
+    assert parts[0][0] == 1 and parts[-1][1] == 17
+    uneven = split_unit(UnitIn(1, 1, 4, 120, per_floor=(30, 30, 30, 30)), 50)
+    assert [p[2] for p in uneven] == [30, 30, 30, 30] or max(p[2] for p in uneven) <= 50
+    with pytest.raises(ValueError, match="one floor"):
+        split_unit(UnitIn(1, 1, 2, 120, per_floor=(60, 60)), 50)
+
+
+def test_deterministic_for_the_same_seed():
+    bs = [building(f"B{i}", 15 + 45 * (i % 4), 15 + 40 * (i // 4), [12, 12, 12]) for i in range(16)]
+    a, _ = run(bs, seed=7)
+    b, _ = run(bs, seed=7)
+    assert [(m.code, m.households, shapely.to_wkb(m.geometry)) for m in a.micro] == [
+        (m.code, m.households, shapely.to_wkb(m.geometry)) for m in b.micro
+    ]
+
+
+# --- properties on random layouts --------------------------------------------------------
+@st.composite
+def layouts(draw):
+    rows, cols = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    bs = []
+    for r in range(rows):
+        for c in range(cols):
+            if not draw(st.booleans()) and len(bs) > 0:
+                continue
+            units = draw(st.lists(st.integers(0, 110), min_size=1, max_size=4))
+            floors = max(3, max(units) // 4 + 1)
+            bs.append(building(f"B{r}{c}", 10 + 48 * c, 10 + 45 * r, units, floors=floors, w=10))
+    return bs
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layouts(), st.integers(0, 3))
+def test_invariants_on_random_layouts(bs, seed):
+    assume(sum(b.households for b in bs) > 0)
+    res, report = run(bs, seed=seed)
+    # tiling, nesting, contiguity, every household exactly once
+    assert report.ok, report.rows()
+    c = status(res)
+    for m in res.micro:
+        assert m.households <= 50  # never over-filled
+        assert m.geometry.geom_type == "Polygon"
+    if c.status == "ok":
+        assert all(30 <= m.households <= 50 for m in c.micro)
+    for b in bs:
+        for u in b.units:  # a unit within the maximum is never split
+            held = [m.code for m in res.micro for a in m.atoms if a.unit_id == u.id]
+            if u.households <= 50:
+                assert len(held) == 1
+    again, _ = run(bs, seed=seed)
+    assert [m.households for m in again.micro] == [m.households for m in res.micro]
+
+
+# --- the solver against brute force -------------------------------------------------------
+def _partitions(items):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for p in _partitions(rest):
+        for i in range(len(p)):
+            yield [*p[:i], [first, *p[i]], *p[i + 1 :]]
+        yield [[first], *p]
+
+
+def _connected(group, nbrs):
+    seen, stack = {group[0]}, [group[0]]
+    while stack:
+        for x in nbrs[stack.pop()]:
+            if x in group and x not in seen:
+                seen.add(x)
+                stack.append(x)
+    return len(seen) == len(group)
+
+
+def _fewest_underfilled(w, edges, lo, hi):
+    nbrs = [[] for _ in w]
+    for a, b in edges:
+        nbrs[a].append(b)
+        nbrs[b].append(a)
+    best = None
+    for p in _partitions(list(range(len(w)))):
+        sums = [sum(w[i] for i in g) for g in p]
+        if max(sums) > hi or not all(_connected(g, nbrs) for g in p):
+            continue
+        under = sum(s < lo for s in sums)
+        best = under if best is None else min(best, under)
+    return best
+
+
+@st.composite
+def small_graphs(draw):
+    n = draw(st.integers(2, 7))
+    w = draw(st.lists(st.integers(0, 50), min_size=n, max_size=n))
+    order = draw(st.permutations(range(n)))
+    edges = [(order[i], order[i + 1]) for i in range(n - 1)]
+    extra = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=n))
+    return w, edges + [(a, b) for a, b in extra if a != b]
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_graphs())
+def test_solver_finds_the_fewest_underfilled_groups(graph):
+    w, edges = graph
+    assume(sum(w) >= 30)
+    g = make_graph(w, np.arange(len(w) * 2, dtype=float).reshape(-1, 2), list(range(len(w))), edges)
+    sol = solve_zone(g, 30, 50, np.random.default_rng(0))
+    got = [int(g.w[grp].sum()) for grp in sol.groups]
+    assert max(got) <= 50 and sorted(np.concatenate(sol.groups).tolist()) == list(range(len(w)))
+    assert sum(s < 30 for s in got) == _fewest_underfilled(w, edges, 30, 50)
+    assert (sol.status == "ok") == all(s >= 30 for s in got)
+
+
+# --- the fixture community, from PostGIS -------------------------------------------------
+
+
+@pytest.mark.db
+def test_fixture_partition_meets_every_target(session):
+    from geo.grids import partition_and_store
+
+    res, report, version = partition_and_store(session, "510107013001", write=False)
+    s = res.summary()
+    assert report.ok, report.rows()
+    assert 95 <= s["micro_grids"] <= 120  # about 100
+    assert s["in_band_share"] == 1.0 and s["contiguous_share"] == 1.0
+    assert s["households"] == 4290 and version is None
+    print(json.dumps({k: v for k, v in s.items() if k != "infeasible"}, ensure_ascii=False))
+
+
+@pytest.mark.db
+def test_fixture_partition_is_deterministic_and_stable(session):
+    from geo.grids import load_community
+    from geo.partition import partition_community as part
+
+    inp = load_community(session, "510107013001")
+    kw = {"roads": inp.roads, "street_names": inp.road_names, "seed": 3}
+
+    def run_it(buildings):
+        r = part(inp.code, inp.boundary, inp.compounds, buildings, **kw)
+        return {m.code: (m.households, tuple(sorted(a.key for a in m.atoms))) for m in r.micro}
+
+    first = run_it(inp.buildings)
+    assert run_it(inp.buildings) == first
+    # one building gains two households: only grids near it change
+    i = next(i for i, b in enumerate(inp.buildings) if b.code.endswith("C02-B05"))
+    b = inp.buildings[i]
+    u0 = b.units[0]
+    changed_units = (UnitIn(u0.id, u0.unit_no, u0.floors, u0.households + 2), *b.units[1:])
+    moved = list(inp.buildings)
+    moved[i] = BuildingIn(b.code, b.footprint, b.compound, changed_units)
+    second = run_it(moved)
+    changed = {c for c in set(first) | set(second) if first.get(c) != second.get(c)}
+    assert changed and all("-C02-" in c for c in changed)  # the same compound only
+    assert len(changed) <= 4, changed
