@@ -62,10 +62,13 @@ __all__ = [
     "Graph",
     "MicroGrid",
     "PartitionResult",
+    "Prepared",
     "UnitIn",
     "bisect_groups",
+    "group_community",
     "make_graph",
     "partition_community",
+    "prepare_community",
     "solve_zone",
     "split_unit",
 ]
@@ -659,9 +662,14 @@ def solve_zone(g: Graph, lo: int, hi: int, rng: np.random.Generator) -> _Solutio
     comps = _components(g)
     if len(comps) > 1:
         return _solve_components(g, comps, lo, hi, rng)
+    if n <= EXACT:
+        return _small_zone(g, lo, hi)
     kmin, kmax = math.ceil(total / hi), total // lo
     target = (lo + hi) / 2
     ks = sorted(range(kmin, kmax + 1), key=lambda k: (abs(total / k - target), k))
+    lonely = _lonely_underfilled(g.w, lo, hi)
+    if lonely:  # some units can join nobody and are too small alone: no in-band solution
+        ks = []
     # objectives in order: all in band; fewest split buildings; then k nearest the target
     needed = _inevitable_splits(g, hi)
     best: tuple[int, int, list[np.ndarray]] | None = None
@@ -678,37 +686,85 @@ def solve_zone(g: Graph, lo: int, hi: int, rng: np.random.Generator) -> _Solutio
                 break
         if best is not None:
             return _Solution(best[2], "ok", "")
-    sizes = ", ".join(str(int(x)) for x in sorted(g.w[g.w > 0])[::-1][:8])
-    why = (
-        f"{total} 户的单元 ({sizes}…) 无法全部组成 {lo}–{hi} 户的微网格 "
-        f"(units of {total} households cannot all be grouped within {lo}-{hi})"
-    )
     # the rule: as few under-filled micro-grids as possible, none over-filled
     pool = [ZONE_STEPS]
-    for u in range(1, n + 1):
+    for u in range(max(1, lonely), n + 1):
         for k in range(max(kmin, u), min(n, total // lo + u) + 1):
             got = _search(g, nodes, k, u, lo, hi, rng, 60, pool)
-            if got is None:
-                continue
-            under = sum(1 for grp in got if g.w[grp].sum() < lo)
-            if under == 0:  # the thorough search found what the first pass missed
-                return _Solution(got, "ok", "")
-            rule = (
-                "允许一个不足的微网格 (one under-filled micro-grid allowed)"
-                if under == 1
-                else f"{under} 个微网格不足 ({under} under-filled micro-grids, none over-filled)"
-            )
-            status = "one_underfilled" if under == 1 else "underfilled"
-            return _Solution(got, status, f"{why}; {rule}")
-    # last resort (always possible): every atom alone
-    return _Solution(
-        [np.array([i]) for i in range(n)],
-        "underfilled",
-        why + "; 每个单元单独成格 (each unit alone)",
+            if got is not None:
+                return _underfilled(g, got, lo, hi)
+    # last resort (always possible): every unit alone
+    return _underfilled(g, [np.array([i]) for i in range(n)], lo, hi)
+
+
+ZONE_STEPS = 2_000  # work allowed for each phase of one zone (in band; the rule)
+
+
+def _underfilled(g: Graph, groups: list[np.ndarray], lo: int, hi: int) -> _Solution:
+    """A solution with under-filled groups, with the reason and the rule applied."""
+    under = sum(1 for grp in groups if g.w[grp].sum() < lo)
+    if under == 0:
+        return _Solution(groups, "ok", "")
+    total = int(g.w.sum())
+    sizes = ", ".join(str(int(x)) for x in sorted(g.w[g.w > 0])[::-1][:8])
+    why = (
+        f"{total} 户的单元 ({sizes}) 无法全部组成 {lo}–{hi} 户的微网格 "
+        f"(units of {total} households cannot all be grouped within {lo}-{hi})"
     )
+    rule = (
+        "允许一个不足的微网格 (one under-filled micro-grid allowed)"
+        if under == 1
+        else f"{under} 个微网格不足 ({under} under-filled micro-grids, none over-filled)"
+    )
+    return _Solution(groups, "one_underfilled" if under == 1 else "underfilled", f"{why}; {rule}")
 
 
-ZONE_STEPS = 4_000  # work allowed for each phase of one zone (in band; the rule)
+def _small_zone(g: Graph, lo: int, hi: int) -> _Solution:
+    """A zone of a few units, solved exactly: every partition into connected groups of at
+    most ``hi`` households is considered; the fewest under-filled groups win, then the fewest
+    split buildings, then the fewest groups."""
+    n = len(g.w)
+    best: tuple[tuple[int, int, int], list[list[int]]] | None = None
+
+    def rec(rest: list[int], groups: list[list[int]]) -> None:
+        nonlocal best
+        if not rest:
+            under = sum(1 for grp in groups if g.w[grp].sum() < lo)
+            key = (under, _splits(g, [np.array(x) for x in groups]), len(groups))
+            if best is None or key < best[0]:
+                best = (key, [list(x) for x in groups])
+            return
+        if best is not None:
+            done_under = sum(1 for grp in groups if g.w[grp].sum() < lo)
+            if done_under > best[0][0]:
+                return
+        first, others = rest[0], rest[1:]
+        for mask in range(1 << len(others)):
+            grp = [first] + [others[i] for i in range(len(others)) if mask >> i & 1]
+            if g.w[grp].sum() > hi or not _connected(g, grp):
+                continue
+            left = [x for x in rest if x not in grp]
+            rec(left, [*groups, grp])
+
+    rec(list(range(n)), [])
+    assert best is not None  # every unit alone is always possible
+    return _underfilled(g, [np.array(x, dtype=np.int64) for x in best[1]], lo, hi)
+
+
+def _lonely_underfilled(w: np.ndarray, lo: int, hi: int) -> int:
+    """Units below the minimum that cannot share a group with any other unit that has
+    households (each would exceed the maximum): each is an under-filled group for certain."""
+    positive = np.sort(w[w > 0])
+    if len(positive) < 2:
+        return int(len(positive) == 1 and positive[0] < lo)
+    count = 0
+    for x in w:
+        if x <= 0 or x >= lo:
+            continue
+        smallest_other = positive[1] if x == positive[0] else positive[0]
+        if x + smallest_other > hi:
+            count += 1
+    return count
 
 
 def _search(
@@ -851,6 +907,82 @@ def partition_community(
     if not 1 <= lo <= hi:
         raise ValueError(f"band must satisfy 1 <= min <= max, got {lo}-{hi}")
     params = {"min": lo, "max": hi, "seed": seed, "allow_cross_compound": allow_cross_compound}
+    prep = prepare_community(
+        code,
+        boundary,
+        compounds,
+        buildings,
+        roads=roads,
+        street_names=street_names,
+        max_households=hi,
+        min_households=lo,
+        allow_cross_compound=allow_cross_compound,
+    )
+    return group_community(prep, seed=seed, params=params)
+
+
+@dataclass
+class Prepared:
+    """A community ready for grouping: its compound-level zones and its atoms with their
+    cells (the tessellation), before any grouping."""
+
+    code: str
+    geometry: Geometry
+    zone_codes: list[str]
+    zone_names: list[str]
+    zone_compounds: list[list[str]]
+    zone_polys: list[Geometry]
+    merged: set[str]
+    atoms: list[Atom]
+    cells: list[Geometry]
+    atom_zone: list[int]
+    lo: int
+    hi: int
+
+    def zone_graph(self, z: int) -> tuple[list[int], Graph]:
+        """The atoms of zone ``z`` (indices) and their adjacency graph."""
+        idx = [i for i, zz in enumerate(self.atom_zone) if zz == z]
+        zone_atoms = [self.atoms[i] for i in idx]
+        edges = _adjacency([self.cells[i] for i in idx]) if idx else []
+        bidx = {c: i for i, c in enumerate(sorted({a.building for a in zone_atoms}))}
+        xy = shapely.get_coordinates(
+            shapely.centroid(
+                [
+                    a.slice if a.floor_min is None else self.cells[i]
+                    for a, i in zip(zone_atoms, idx, strict=True)
+                ]
+            )
+        ).reshape(-1, 2)
+        g = make_graph(
+            [a.households for a in zone_atoms], xy, [bidx[a.building] for a in zone_atoms], edges
+        )
+        return idx, g
+
+    def community_graph(self) -> Graph:
+        """All atoms of the community and their adjacency, across zone borders too (what a
+        general-purpose partitioner would be given)."""
+        edges = _adjacency(self.cells)
+        bidx = {c: i for i, c in enumerate(sorted({a.building for a in self.atoms}))}
+        xy = shapely.get_coordinates(shapely.centroid(self.cells)).reshape(-1, 2)
+        return make_graph(
+            [a.households for a in self.atoms], xy, [bidx[a.building] for a in self.atoms], edges
+        )
+
+
+def prepare_community(
+    code: str,
+    boundary: Geometry,
+    compounds: Sequence[CompoundIn],
+    buildings: Sequence[BuildingIn],
+    *,
+    roads: Sequence[Geometry] = (),
+    street_names: Sequence[str] = (),
+    min_households: int = 30,
+    max_households: int = 50,
+    allow_cross_compound: bool = False,
+) -> Prepared:
+    """Zones (compound-level grids) and atoms with their cells: everything but the grouping."""
+    lo, hi = int(min_households), int(max_households)
     comps = sorted(compounds, key=lambda c: c.code)
     by_code = {c.code: c for c in comps}
     inside = [b for b in buildings if b.compound in by_code]
@@ -921,30 +1053,40 @@ def partition_community(
             atoms.append(Atom(bcode, unit.id, unit.unit_no, fmin, fmax, n, sl))
             cells.append(cell)
             atom_zone.append(unit_zone[i])
-    community_geom = dissolve(zone_polys)
+    return Prepared(
+        code,
+        dissolve(zone_polys),
+        zone_codes,
+        zone_names,
+        zone_compounds,
+        zone_polys,
+        merged,
+        atoms,
+        cells,
+        atom_zone,
+        lo,
+        hi,
+    )
+
+
+def group_community(
+    prep: Prepared, *, seed: int = 0, params: dict[str, Any] | None = None
+) -> PartitionResult:
+    """Group each zone's atoms into micro-grids (the search) and build their polygons."""
+    lo, hi = prep.lo, prep.hi
+    params = params or {"min": lo, "max": hi, "seed": seed}
     result: list[CompoundGrid] = []
-    for z, zcode in enumerate(zone_codes):
-        idx = [i for i, zz in enumerate(atom_zone) if zz == z]
-        cg = CompoundGrid(zcode, zone_names[z], zone_compounds[z], zone_polys[z])
+    for z, zcode in enumerate(prep.zone_codes):
+        idx, g = prep.zone_graph(z)
+        cg = CompoundGrid(zcode, prep.zone_names[z], prep.zone_compounds[z], prep.zone_polys[z])
         if not idx:
-            cg.micro = [MicroGrid(f"{zcode}-M01", zcode, zone_polys[z], [])]
+            cg.micro = [MicroGrid(f"{zcode}-M01", zcode, prep.zone_polys[z], [])]
             cg.status, cg.reason = "no_households", "没有楼栋 (no buildings)"
             result.append(cg)
             continue
-        zone_atoms = [atoms[i] for i in idx]
-        edges = _adjacency([cells[i] for i in idx])
-        bidx = {c: i for i, c in enumerate(sorted({a.building for a in zone_atoms}))}
-        xy = shapely.get_coordinates(
-            shapely.centroid(
-                [
-                    a.slice if a.floor_min is None else cells[i]
-                    for a, i in zip(zone_atoms, idx, strict=True)
-                ]
-            )
-        )
-        g = make_graph(
-            [a.households for a in zone_atoms], xy, [bidx[a.building] for a in zone_atoms], edges
-        )
+        zone_atoms = [prep.atoms[i] for i in idx]
+        cells = prep.cells
+        zone_compounds, merged = prep.zone_compounds, prep.merged
         sol = solve_zone(g, lo, hi, _rng(seed, zcode))
         cg.status, cg.reason = sol.status, sol.reason
         if zcode in merged:
@@ -968,7 +1110,7 @@ def partition_community(
                 owners.setdefault(zone_atoms[i].building, set()).add(n)
         cg.split_buildings = sum(1 for s in owners.values() if len(s) > 1)
         result.append(cg)
-    return PartitionResult(code, community_geom, result, params)
+    return PartitionResult(prep.code, prep.geometry, result, params)
 
 
 def _street_name(
