@@ -659,11 +659,18 @@ def solve_zone(g: Graph, lo: int, hi: int, rng: np.random.Generator) -> _Solutio
         )
     if total <= hi:
         return _Solution([nodes], "ok", "")
+    empty = np.flatnonzero(g.w == 0)
+    if len(empty):  # units without households (shops) join a neighbouring group afterwards
+        full = np.flatnonzero(g.w > 0)
+        sol = solve_zone(_bridged(g, full), lo, hi, rng)
+        return _Solution(_attach(g, [full[grp] for grp in sol.groups]), sol.status, sol.reason)
     comps = _components(g)
     if len(comps) > 1:
         return _solve_components(g, comps, lo, hi, rng)
-    if n <= EXACT:
-        return _small_zone(g, lo, hi)
+    if n <= DP_UNITS:
+        got = _optimal(g, lo, hi)
+        if got is not None:
+            return _underfilled(g, got, lo, hi)
     kmin, kmax = math.ceil(total / hi), total // lo
     target = (lo + hi) / 2
     ks = sorted(range(kmin, kmax + 1), key=lambda k: (abs(total / k - target), k))
@@ -719,36 +726,105 @@ def _underfilled(g: Graph, groups: list[np.ndarray], lo: int, hi: int) -> _Solut
     return _Solution(groups, "one_underfilled" if under == 1 else "underfilled", f"{why}; {rule}")
 
 
-def _small_zone(g: Graph, lo: int, hi: int) -> _Solution:
-    """A zone of a few units, solved exactly: every partition into connected groups of at
-    most ``hi`` households is considered; the fewest under-filled groups win, then the fewest
-    split buildings, then the fewest groups."""
+DP_UNITS = 20  # zones of at most this many units are solved to optimality (within DP_WORK)
+DP_WORK = 10_000
+
+
+def _optimal(g: Graph, lo: int, hi: int) -> list[np.ndarray] | None:
+    """The best grouping of a zone's units by exhaustive search with memoisation, or None
+    when it would take more than ``DP_WORK`` steps.
+
+    Groups are connected sets of at most ``hi`` households; the cost of a grouping is, in
+    order: under-filled groups; units whose building also has units in another group (split
+    buildings); household-weighted moment of inertia (compactness). Each cost is a sum over
+    groups, so the best grouping of the units left over is shared by every way of reaching
+    them (dynamic programming over the sets of units left)."""
     n = len(g.w)
-    best: tuple[tuple[int, int, int], list[list[int]]] | None = None
+    w = g.w
+    nbrs = [set(int(x) for x in g.nbrs[v]) for v in range(n)]
+    same: dict[int, set[int]] = {}
+    for v in range(n):
+        same.setdefault(int(g.building[v]), set()).add(v)
+    wl = [int(x) for x in w]
+    ml = [float(x) + 0.01 for x in w]
+    xl = [float(x) for x in g.xy[:, 0]]
+    yl = [float(y) for y in g.xy[:, 1]]
+    bl = [int(b) for b in g.building]
+    work = [0]
+    memo: dict[frozenset[int], tuple[tuple[int, int, float], list[frozenset[int]]]] = {}
+    costs: dict[frozenset[int], tuple[int, int, float]] = {}
 
-    def rec(rest: list[int], groups: list[list[int]]) -> None:
-        nonlocal best
-        if not rest:
-            under = sum(1 for grp in groups if g.w[grp].sum() < lo)
-            key = (under, _splits(g, [np.array(x) for x in groups]), len(groups))
-            if best is None or key < best[0]:
-                best = (key, [list(x) for x in groups])
-            return
-        if best is not None:
-            done_under = sum(1 for grp in groups if g.w[grp].sum() < lo)
-            if done_under > best[0][0]:
-                return
-        first, others = rest[0], rest[1:]
-        for mask in range(1 << len(others)):
-            grp = [first] + [others[i] for i in range(len(others)) if mask >> i & 1]
-            if g.w[grp].sum() > hi or not _connected(g, grp):
-                continue
-            left = [x for x in rest if x not in grp]
-            rec(left, [*groups, grp])
+    def cost(group: frozenset[int]) -> tuple[int, int, float]:
+        c = costs.get(group)
+        if c is not None:
+            return c
+        weight = s0 = sx = sy = s2 = 0.0
+        frag = 0
+        for v in group:
+            weight += wl[v]
+            m = ml[v]
+            s0 += m
+            sx += m * xl[v]
+            sy += m * yl[v]
+            s2 += m * (xl[v] * xl[v] + yl[v] * yl[v])
+            if not same[bl[v]] <= group:
+                frag += 1
+        c = (int(weight < lo), frag, s2 - (sx * sx + sy * sy) / s0)
+        costs[group] = c
+        return c
 
-    rec(list(range(n)), [])
-    assert best is not None  # every unit alone is always possible
-    return _underfilled(g, [np.array(x, dtype=np.int64) for x in best[1]], lo, hi)
+    def subsets(root: int, left: frozenset[int]):
+        out: list[frozenset[int]] = []
+
+        def rec(members: frozenset[int], weight: int, frontier: list[int], banned: set[int]):
+            out.append(members)
+            work[0] += 1
+            for i, v in enumerate(frontier):
+                if weight + wl[v] > hi:
+                    continue
+                ban = banned | set(frontier[:i])
+                grow = [u for u in frontier[i + 1 :]] + [
+                    u
+                    for u in sorted(nbrs[v])
+                    if u in left
+                    and u not in members
+                    and u != v
+                    and u not in ban
+                    and u not in frontier
+                ]
+                rec(members | {v}, weight + wl[v], grow, ban)
+
+        rec(frozenset([root]), wl[root], sorted(u for u in nbrs[root] if u in left), set())
+        return out
+
+    def best(left: frozenset[int]):
+        if not left:
+            return (0, 0, 0.0), []
+        if left in memo:
+            return memo[left]
+        if work[0] > DP_WORK:
+            raise _OutOfWork
+        root = min(left)
+        top = None
+        for grp in subsets(root, left):
+            sub_cost, sub_groups = best(left - grp)
+            c = cost(grp)
+            total = (c[0] + sub_cost[0], c[1] + sub_cost[1], c[2] + sub_cost[2])
+            if top is None or total < top[0]:
+                top = (total, [grp, *sub_groups])
+        assert top is not None
+        memo[left] = top
+        return top
+
+    try:
+        _, groups = best(frozenset(range(n)))
+    except _OutOfWork:
+        return None
+    return [np.array(sorted(grp), dtype=np.int64) for grp in groups]
+
+
+class _OutOfWork(Exception):
+    pass
 
 
 def _lonely_underfilled(w: np.ndarray, lo: int, hi: int) -> int:
@@ -829,6 +905,90 @@ def _solve_components(
         (s for s in ("underfilled", "one_underfilled", "under_total") if s in statuses), "ok"
     )
     return _Solution(groups, worst, "; ".join(reasons))
+
+
+def _bridged(g: Graph, full: np.ndarray) -> Graph:
+    """The subgraph of the units with households, where two of them are also neighbours when
+    a run of units without households joins them (the run is handed over by :func:`_attach`)."""
+    inside = np.zeros(len(g.w), dtype=bool)
+    inside[full] = True
+    local = {int(v): i for i, v in enumerate(full)}
+    edges = {(local[int(a)], local[int(b)]) for a, b in g.edges if inside[a] and inside[b]}
+    seen = np.zeros(len(g.w), dtype=bool)
+    for start in np.flatnonzero(~inside):
+        if seen[start]:
+            continue
+        comp, stack, touching = [int(start)], [int(start)], set()
+        seen[start] = True
+        while stack:
+            v = stack.pop()
+            for u in g.nbrs[v]:
+                u = int(u)
+                if inside[u]:
+                    touching.add(local[u])
+                elif not seen[u]:
+                    seen[u] = True
+                    comp.append(u)
+                    stack.append(u)
+        t = sorted(touching)
+        edges |= {(a, b) for i, a in enumerate(t) for b in t[i + 1 :]}
+    return make_graph(g.w[full], g.xy[full], g.building[full], sorted(edges))
+
+
+def _attach(g: Graph, groups: list[np.ndarray]) -> list[np.ndarray]:
+    """Give every unit left out of ``groups`` (units without households) to a group: first
+    the runs a group needs to be connected (its bridges), then the rest to the group of a
+    neighbour, spreading from the groups, so that every group stays connected."""
+    owner = np.full(len(g.w), -1, dtype=np.int64)
+    for n, grp in enumerate(groups):
+        owner[grp] = n
+    for n, grp in enumerate(groups):  # bridges: shortest runs of free units joining the parts
+        parts = _pieces(g, sorted(int(x) for x in grp))
+        while len(parts) > 1:
+            path = _free_path(g, owner, set(parts[0]), {v for p in parts[1:] for v in p})
+            if path is None:
+                break
+            owner[path] = n
+            parts = _pieces(g, sorted(int(x) for x in np.flatnonzero(owner == n)))
+    frontier = [int(v) for v in np.flatnonzero(owner >= 0)]
+    while frontier:
+        nxt = []
+        for v in frontier:
+            for u in sorted(int(x) for x in g.nbrs[v]):
+                if owner[u] < 0:
+                    owner[u] = owner[v]
+                    nxt.append(u)
+        frontier = nxt
+    lost = np.flatnonzero(owner < 0)
+    out = [np.flatnonzero(owner == n) for n in range(len(groups))]
+    if len(lost):  # cut off from every group: a group of their own
+        out.append(lost)
+    return out
+
+
+def _free_path(g: Graph, owner: np.ndarray, src: set[int], dst: set[int]) -> list[int] | None:
+    """The shortest run of unowned units from ``src`` to ``dst`` (BFS), without its ends."""
+    prev: dict[int, int] = {}
+    frontier = sorted(src)
+    seen = set(src)
+    while frontier:
+        nxt = []
+        for v in frontier:
+            for u in sorted(int(x) for x in g.nbrs[v]):
+                if u in seen:
+                    continue
+                if u in dst:
+                    path = []
+                    while v not in src:
+                        path.append(v)
+                        v = prev[v]
+                    return path
+                if owner[u] < 0:
+                    seen.add(u)
+                    prev[u] = v
+                    nxt.append(u)
+        frontier = nxt
+    return None
 
 
 def _subgraph(g: Graph, nodes: np.ndarray) -> Graph:

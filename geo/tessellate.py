@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import shapely
+from scipy.spatial import Voronoi
 from shapely import Geometry, MultiPolygon, Polygon
 
 __all__ = ["dissolve", "slice_polygon", "tessellate"]
@@ -51,7 +52,7 @@ def tessellate(
     *,
     zones: Sequence[Geometry] | None = None,
     zone_of_seed: Sequence[int] | None = None,
-    spacing: float = 4.0,
+    spacing: float = 5.0,
     divide: dict[int, Sequence[float]] | None = None,
 ) -> tuple[list[Geometry], list[Geometry], dict[int, list[Geometry]]]:
     """Cells, one per seed, that tile ``region`` exactly (see the module docstring).
@@ -184,7 +185,7 @@ def _cut_lines(cell: Geometry, weights: Sequence[float]):
     positions = []
     for target in targets:  # bisection on the position that leaves ``target`` area behind
         a, b = t0, t1
-        for _ in range(40):
+        for _ in range(16):  # to 1/65536 of the cell: plenty
             mid = (a + b) / 2
             half = Polygon(
                 [
@@ -308,34 +309,37 @@ def _voronoi_borders(
     pts: np.ndarray, owner: np.ndarray, seeds_here: np.ndarray, zone: Geometry
 ) -> list[Geometry]:
     """The Voronoi edges that separate samples of different seeds (not those between samples
-    of one seed), inside ``zone``. Which samples an edge separates is read by stepping a hair
-    to either side of its midpoint and asking for the nearest sample."""
+    of one seed), inside ``zone``. Qhull gives each edge's two samples directly; four far
+    corners are added so that every edge between real samples is finite."""
     mine = np.isin(owner, seeds_here)
     if mine.sum() < 3 or len(np.unique(owner[mine])) < 2:
         return []
-    edges = shapely.voronoi_polygons(
-        shapely.multipoints(pts[mine]), extend_to=zone, only_edges=True
-    )
-    segs = shapely.get_parts(edges)
-    coords = shapely.get_coordinates(segs)
-    counts = shapely.get_num_coordinates(segs)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    a, b = coords[starts], coords[starts + counts - 1]
-    d = b - a
-    length = np.hypot(d[:, 0], d[:, 1])
-    ok = length > 0
-    segs, a, b, d, length = segs[ok], a[ok], b[ok], d[ok], length[ok]
-    normal = np.column_stack([-d[:, 1], d[:, 0]]) / length[:, None]
-    mid = (a + b) / 2
-    step = np.minimum(0.01, 0.1 * length)[:, None] * normal
-    tree = shapely.STRtree(shapely.points(pts[mine]))
+    p = pts[mine]
     own = owner[mine]
-    left = tree.query_nearest(shapely.points(mid + step), all_matches=False)[1]
-    right = tree.query_nearest(shapely.points(mid - step), all_matches=False)[1]
-    border = own[left] != own[right]
-    if not border.any():
+    x0, y0 = p.min(axis=0)
+    x1, y1 = p.max(axis=0)
+    zx0, zy0, zx1, zy1 = shapely.bounds(zone)
+    span = 10 * max(x1 - x0, y1 - y0, zx1 - zx0, zy1 - zy0, 1.0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    far = np.array(
+        [
+            [cx - span, cy - span],
+            [cx + span, cy - span],
+            [cx + span, cy + span],
+            [cx - span, cy + span],
+        ]
+    )
+    vor = Voronoi(np.vstack([p, far]), qhull_options="Qbb Qc Qz")
+    ridges = vor.ridge_points
+    verts = np.asarray(vor.ridge_vertices)
+    n = len(p)
+    keep = (ridges[:, 0] < n) & (ridges[:, 1] < n) & (verts.min(axis=1) >= 0)
+    keep &= own[np.minimum(ridges[:, 0], n - 1)] != own[np.minimum(ridges[:, 1], n - 1)]
+    if not keep.any():
         return []
-    return [shapely.intersection(shapely.multilinestrings(segs[border]), zone)]
+    seg = vor.vertices[verts[keep]]  # (m, 2, 2)
+    lines = shapely.linestrings(seg)
+    return [shapely.intersection(shapely.multilinestrings(lines), zone)]
 
 
 def _components(members: np.ndarray, neighbours: dict[int, list[int]]) -> list[list[int]]:
