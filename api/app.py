@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import errors
-from api.routes import grids, health, layers, users
+from api.routes import grids, health, jobs, layers, locate, users
 from api.schemas import ErrorBody
 from geo.db import database_url, make_engine
 from geo.settings import get_settings
@@ -95,6 +95,8 @@ def create_app(url: str | None = None) -> FastAPI:
         engine = make_engine(url or database_url(start=False), pool_size=10, max_overflow=20)
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
+        app.state.jobs = {}
+        app.state.locator = None
         try:
             yield
         finally:
@@ -116,6 +118,8 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(grids.router)
+    app.include_router(locate.router)
+    app.include_router(jobs.router)
     app.include_router(users.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

@@ -185,8 +185,41 @@ def partition_and_store(
     )
     version = None
     if write and report.ok:
+        previous = session.execute(
+            text(
+                "SELECT number FROM grid_version WHERE community_id = :c AND status = 'published'"
+            ),
+            {"c": inp.id},
+        ).scalar()
         version = write_version(session, inp.id, result, actor=actor, source="partition")
+        result.assignment = reassign_after(session, code, previous, actor=actor)
     return result, report, version
+
+
+def reassign_after(
+    session: Session, code: str, previous: int | None, *, actor: str
+) -> dict[str, Any]:
+    """After a new current version: re-assign households and incidents, only those inside
+    the area that changed when there was a previous version, all of them otherwise."""
+    from geo.locate import Locator, assign_households, assign_incidents, reassign_changed
+
+    locator = Locator.load(session)
+    if previous is None:
+        hh = assign_households(session, locator, community=code, actor=actor)
+        inc = assign_incidents(session, locator, community=code, actor=actor)
+        return {
+            "households_assigned": hh.total,
+            "incidents_assigned": inc.total,
+            "disagreements": len(hh.disagreements),
+        }
+    new = session.execute(
+        text(
+            "SELECT v.number FROM grid_version v JOIN community c ON c.id = v.community_id "
+            "WHERE c.code = :c AND v.status = 'published'"
+        ),
+        {"c": code},
+    ).scalar_one()
+    return reassign_changed(session, locator, code, previous, new, actor=actor)
 
 
 def _storage_wkb(geoms: list[Geometry]) -> list[str]:

@@ -161,6 +161,7 @@ class PartitionResult:
     geometry: Geometry
     compound_grids: list[CompoundGrid]
     params: dict[str, Any]
+    assignment: dict[str, Any] | None = None  # households/incidents re-assigned once stored
 
     @property
     def micro(self) -> list[MicroGrid]:

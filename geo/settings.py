@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         description="Overlap (square metres) between two compounds or two building footprints "
         "above which import refuses them.",
     )
+    locate_tolerance_m: float = Field(
+        default=30.0,
+        ge=0,
+        description="A point in no grid (a gap, or just outside the community) gets the "
+        "nearest grid when it lies within this many metres, flagged; beyond it is outside the "
+        "served area.",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

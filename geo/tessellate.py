@@ -175,6 +175,8 @@ def _cut_lines(cell: Geometry, weights: Sequence[float]):
     e1, e2 = ring[1] - ring[0], ring[2] - ring[1]
     axis, other = (e1, e2) if np.hypot(*e1) >= np.hypot(*e2) else (e2, e1)
     u = axis / max(float(np.hypot(*axis)), 1e-9)
+    if u[0] < -1e-12 or (abs(u[0]) <= 1e-12 and u[1] < 0):  # lowest floors west (or south)
+        u = -u
     v = other / max(float(np.hypot(*other)), 1e-9)
     coords = shapely.get_coordinates(cell)
     origin = coords.min(axis=0)
@@ -363,8 +365,10 @@ def slice_polygon(poly: Geometry, weights: Sequence[float]) -> list[Geometry]:
     """Cut a footprint across its long axis into consecutive slices whose lengths are
     proportional to ``weights`` (units of a building; floor-parts of a unit).
 
-    The slices are pieces of ``poly`` and tile it. Zero weights get thin slices of their own so
-    that every unit keeps a place on the map.
+    The slices are pieces of ``poly`` and tile it, the first at the west end (the south end
+    when the long axis runs north-south): unit 1 is taken to be the westernmost, the usual
+    numbering. Zero weights get thin slices of their own so that every unit keeps a place on
+    the map.
     """
     k = len(weights)
     if k <= 1:
@@ -377,6 +381,8 @@ def slice_polygon(poly: Geometry, weights: Sequence[float]) -> list[Geometry]:
     axis, other = (e1, e2) if np.hypot(*e1) >= np.hypot(*e2) else (e2, e1)
     length = float(np.hypot(*axis))
     u = axis / length
+    if u[0] < -1e-12 or (abs(u[0]) <= 1e-12 and u[1] < 0):  # point the axis east (or north)
+        u = -u
     v = other / max(float(np.hypot(*other)), 1e-9)
     # project the polygon on the axis
     coords = shapely.get_coordinates(poly)

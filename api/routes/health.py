@@ -21,3 +21,9 @@ def health(request: Request) -> Health | JSONResponse:
         body = Health(status="unavailable", database=exc.message)
         return JSONResponse(body.model_dump(), status_code=503)
     return Health(status="ok", database="ok", server_version=server, postgis_version=postgis)
+
+
+@router.get("/ping")
+def ping() -> dict[str, bool]:
+    """活着 (alive): answers without touching the database (the ceiling in benchmarks)."""
+    return {"pong": True}

@@ -1,0 +1,801 @@
+"""Where is this, and whose grid is it? Locating points and addresses, and assigning households
+and incidents to grids, in bulk or one at a time.
+
+Two engines give the same answers under the same rule (:mod:`geo.assign`): the in-process
+index (:class:`Locator`, numba point-in-polygon over the current micro-grids) and PostGIS
+(:func:`sql_covering`, ``ST_Covers`` through the GiST index). The in-process one is used for
+bulk work and for the ``/locate`` endpoint; the SQL one proves it (tests) and is measured
+beside it (``bench/assign.py``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.address import Address, parse_address
+from geo.assign import INSIDE, NEAREST, PolygonIndex
+from geo.crs import check_lonlat, from_metric, parse_crs, to_metric, to_storage
+from geo.errors import InputError, NotFoundError
+from geo.models import WORKER_ROLES
+from geo.settings import get_settings
+from geo.tessellate import slice_polygon
+
+__all__ = [
+    "AssignReport",
+    "LocateResult",
+    "Locator",
+    "assign_households",
+    "assign_incidents",
+    "current_key",
+    "parse_point",
+    "reassign_changed",
+    "sql_covering",
+]
+
+Progress = Callable[[str, int, int], None]
+HOW = {INSIDE: "inside", NEAREST: "nearest"}
+
+
+def current_key(session: Session) -> tuple[int, ...]:
+    """The ids of the current (published) grid versions: when they change, caches go stale."""
+    rows = session.execute(
+        text("SELECT id FROM grid_version WHERE status = 'published' ORDER BY id")
+    ).scalars()
+    return tuple(int(r) for r in rows)
+
+
+# --- the in-process locator ------------------------------------------------------------------
+@dataclass
+class _Grid:
+    id: int
+    code: str
+    name: str | None
+    level: str
+    households: int
+    parent: int | None
+
+
+@dataclass
+class _Building:
+    id: int
+    code: str
+    name: str
+    compound: str | None
+    footprint: Any
+    units: list[tuple[int, int, int]]  # (unit id, unit no, households)
+
+
+@dataclass
+class Locator:
+    """The current grids and buildings of every community, ready for lookups."""
+
+    key: tuple[int, ...]
+    grids: dict[int, _Grid]
+    micro_ids: np.ndarray
+    micro: PolygonIndex
+    buildings: list[_Building]
+    building_index: PolygonIndex
+    community_of: dict[int, dict[str, Any]]  # community grid id → community and street
+    workers: dict[str, list[dict[str, Any]]]  # grid code or building code → workers
+    loaded_at: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def load(cls, session: Session) -> Locator:
+        key = current_key(session)
+        rows = session.execute(
+            text(
+                "SELECT g.id, g.code, g.name, g.level, g.households, g.parent_id, "
+                "ST_AsBinary(g.boundary) FROM grid g JOIN grid_version v ON v.id = g.version_id "
+                "WHERE v.status = 'published' ORDER BY g.code COLLATE \"C\""
+            )
+        ).all()
+        grids = {r[0]: _Grid(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
+        micro_rows = [r for r in rows if r[3] == "micro"]
+        geoms = shapely.from_wkb([bytes(r[6]) for r in micro_rows]) if micro_rows else []
+        micro_ids = np.array([r[0] for r in micro_rows], dtype=np.int64)
+        comm = {}
+        for r in session.execute(
+            text(
+                "SELECT g.id, c.code, c.name, s.code, s.name, s.district FROM grid g "
+                "JOIN grid_version v ON v.id = g.version_id AND v.status = 'published' "
+                "JOIN community c ON c.id = v.community_id JOIN street s ON s.id = c.street_id "
+                "WHERE g.level = 'community'"
+            )
+        ):
+            comm[r[0]] = {
+                "community_code": r[1],
+                "community_name": r[2],
+                "street_code": r[3],
+                "street_name": r[4],
+                "district": r[5],
+            }
+        b_rows = session.execute(
+            text(
+                "SELECT b.id, b.code, b.name, p.name, ST_AsBinary(b.footprint) FROM building b "
+                'LEFT JOIN compound p ON p.id = b.compound_id ORDER BY b.code COLLATE "C"'
+            )
+        ).all()
+        units: dict[int, list[tuple[int, int, int]]] = {}
+        for uid, bid, no, hh in session.execute(
+            text("SELECT id, building_id, unit_no, households FROM building_unit ORDER BY unit_no")
+        ):
+            units.setdefault(bid, []).append((uid, no, hh))
+        fps = shapely.from_wkb([bytes(r[4]) for r in b_rows]) if b_rows else []
+        buildings = [
+            _Building(r[0], r[1], r[2], r[3], fp, units.get(r[0], []))
+            for r, fp in zip(b_rows, fps, strict=True)
+        ]
+        workers: dict[str, list[dict[str, Any]]] = {}
+        for r in session.execute(
+            text(
+                "SELECT code, name, role, phone, public_phone, grid_code, building_code, party_member "
+                "FROM worker ORDER BY code"
+            )
+        ).mappings():
+            w = dict(r)
+            w["role_name"] = WORKER_ROLES.get(w["role"], (w["role"], w["role"]))[0]
+            for k in (w["grid_code"], w["building_code"]):
+                if k:
+                    workers.setdefault(k, []).append(w)
+        return cls(
+            key,
+            grids,
+            micro_ids,
+            PolygonIndex(list(geoms)),
+            buildings,
+            PolygonIndex(list(fps)),
+            comm,
+            workers,
+        )
+
+    # --- chains and answers ----------------------------------------------------------------
+    def chain(self, micro_id: int) -> dict[str, Any]:
+        """micro → compound → community → street of a micro-grid."""
+        micro = self.grids[micro_id]
+        compound = self.grids.get(micro.parent or -1)
+        community = self.grids.get(compound.parent or -1) if compound else None
+        out: dict[str, Any] = {
+            "micro_grid": {"id": micro.id, "code": micro.code, "households": micro.households},
+            "compound_grid": None
+            if compound is None
+            else {
+                "id": compound.id,
+                "code": compound.code,
+                "name": compound.name,
+                "households": compound.households,
+            },
+            "community_grid": None
+            if community is None
+            else {"id": community.id, "code": community.code, "households": community.households},
+        }
+        info = self.community_of.get(community.id) if community else None
+        if info:
+            out["community"] = {"code": info["community_code"], "name": info["community_name"]}
+            out["street"] = {
+                "code": info["street_code"],
+                "name": info["street_name"],
+                "district": info["district"],
+            }
+        return out
+
+    def responsible(self, micro_id: int, building_code: str | None) -> list[dict[str, Any]]:
+        """Workers of the micro-grid, the building's head, the compound grid's worker and the
+        community's, nearest first."""
+        micro = self.grids[micro_id]
+        compound = self.grids.get(micro.parent or -1)
+        community = self.grids.get(compound.parent or -1) if compound else None
+        keys = [
+            micro.code,
+            building_code,
+            compound.code if compound else None,
+            community.code if community else None,
+        ]
+        seen, out = set(), []
+        for level, k in zip(
+            ("micro_grid", "building", "compound_grid", "community_grid"), keys, strict=True
+        ):
+            for w in self.workers.get(k or "", []):
+                if w["code"] not in seen:
+                    seen.add(w["code"])
+                    out.append(w | {"serves": level})
+        return out
+
+    def building_at(self, lon: float, lat: float) -> tuple[_Building, int | None] | None:
+        """The building whose footprint covers the point, and the unit (its slice)."""
+        hit = self.building_index.covering([lon], [lat])[0]
+        if hit < 0:
+            return None
+        b = self.buildings[int(hit)]
+        return b, _unit_at(b, lon, lat)
+
+
+def _unit_at(b: _Building, lon: float, lat: float) -> int | None:
+    if not b.units:
+        return None
+    if len(b.units) == 1:
+        return b.units[0][1]
+    slices = slice_polygon(to_metric([b.footprint])[0], [max(h, 0) for _, _, h in b.units])
+    pt = to_metric([shapely.Point(lon, lat)])[0]
+    d = [shapely.distance(s, pt) for s in slices]
+    return b.units[int(np.argmin(d))][1]
+
+
+@dataclass
+class LocateResult:
+    lon: float
+    lat: float
+    how: str  # inside | nearest
+    distance_m: float
+    chain: dict[str, Any]
+    building: dict[str, Any] | None
+    workers: list[dict[str, Any]]
+    address: dict[str, Any] | None = None
+
+    def as_dict(self, *, show_phones: bool) -> dict[str, Any]:
+        """The answer for a caller; phones only for those allowed (see :func:`worker_view`)."""
+        out = asdict(self)
+        out["workers"] = [worker_view(w, show_phones=show_phones) for w in self.workers]
+        return out
+
+
+def worker_view(w: dict[str, Any], *, show_phones: bool) -> dict[str, Any]:
+    """A worker as shown to a caller: staff see every phone; the public only the phones the
+    worker agreed to post (``public_phone``), as on the grid notice boards."""
+    phone = w["phone"] if (show_phones or w.get("public_phone")) else None
+    return {
+        "code": w["code"],
+        "name": w["name"],
+        "role": w["role"],
+        "role_name": w["role_name"],
+        "serves": w.get("serves"),
+        "phone": phone,
+    }
+
+
+def parse_point(lon: Any, lat: Any, crs: str | None) -> tuple[float, float]:
+    """Validate a position given in any supported CRS; return it in the storage CRS. Errors
+    name the value: NaN, out of range, swapped lat/lon, outside the served area."""
+    spec = parse_crs(crs or "wgs84")
+    try:
+        x, y = float(lon), float(lat)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"坐标不是数字 (coordinates are not numbers): lon={lon!r}, lat={lat!r}"
+        ) from None
+    problems = check_lonlat([x], [y], spec)
+    if problems:
+        raise InputError(f"坐标无效 (invalid position) lon={lon}, lat={lat}: {problems[0][1]}")
+    sx, sy = to_storage([x], [y], spec)
+    return float(sx[0]), float(sy[0])
+
+
+def locate_point(locator: Locator, lon: float, lat: float) -> LocateResult:
+    """The grid chain, building and workers at a storage-CRS position; NotFoundError when the
+    point is outside the served area (further than the tolerance from every grid)."""
+    tol = get_settings().locate_tolerance_m
+    res = locator.micro.locate([lon], [lat], tolerance_m=tol)
+    i, how = int(res.index[0]), int(res.how[0])
+    if i < 0:
+        raise NotFoundError(
+            f"不在服务范围内 (outside the served area): ({lon:.6f}, {lat:.6f}) 距任何网格都超过 "
+            f"{tol:g} 米 (more than {tol:g} m from every grid)",
+            detail={"lon": lon, "lat": lat, "tolerance_m": tol},
+        )
+    distance = 0.0
+    if how == NEAREST:
+        _, d = locator.micro.nearest(np.array([lon]), np.array([lat]), tol)
+        distance = round(float(d[0]), 2)
+    micro_id = int(locator.micro_ids[i])
+    hit = locator.building_at(lon, lat)
+    building = None
+    if hit:
+        b, unit = hit
+        building = {"code": b.code, "name": b.name, "compound": b.compound, "unit_no": unit}
+    return LocateResult(
+        lon,
+        lat,
+        HOW[how],
+        distance,
+        locator.chain(micro_id),
+        building,
+        locator.responsible(micro_id, building["code"] if building else None),
+    )
+
+
+def locate_address(session: Session, locator: Locator, address: str) -> LocateResult:
+    """Locate a standard address (``吉福社区云锦城市花园3栋2单元502``): the household when the
+    room is known, else the unit, else the building. A wrong address is NotFoundError with the
+    closest matches."""
+    parsed = parse_address(address)
+    if parsed is None:
+        raise InputError(
+            f"无法识别的地址 (not a standard address): {address!r}; 例 (e.g.) "
+            "吉福社区云锦城市花园3栋2单元502"
+        )
+    building = _find_building(session, parsed, address)
+    unit_no, point, room = parsed.unit, None, None
+    if parsed.unit is not None and parsed.unit not in {u[1] for u in building.units}:
+        raise NotFoundError(
+            f"{building.compound or ''}{building.name} 没有 {parsed.unit} 单元 (no unit "
+            f"{parsed.unit}; the building has {len(building.units)})",
+            detail={"building": building.code, "units": [u[1] for u in building.units]},
+        )
+    if parsed.unit is not None and parsed.room:
+        row = session.execute(
+            text(
+                "SELECT h.code, ST_X(h.position), ST_Y(h.position) FROM household h "
+                "JOIN building_unit u ON u.id = h.unit_id WHERE h.building_id = :b AND "
+                "u.unit_no = :u AND h.room = :r"
+            ),
+            {"b": building.id, "u": parsed.unit, "r": parsed.room},
+        ).first()
+        if row is None:
+            rooms = (
+                session.execute(
+                    text(
+                        "SELECT h.room FROM household h JOIN building_unit u ON u.id = h.unit_id "
+                        "WHERE h.building_id = :b AND u.unit_no = :u ORDER BY h.room"
+                    ),
+                    {"b": building.id, "u": parsed.unit},
+                )
+                .scalars()
+                .all()
+            )
+            close = difflib.get_close_matches(parsed.room, rooms, n=3, cutoff=0.5)
+            raise NotFoundError(
+                f"{building.compound or ''}{building.name}{parsed.unit}单元 没有 {parsed.room} 室 "
+                f"(no such room); 相近 (closest): {', '.join(close) or '-'}",
+                detail={"closest": close},
+            )
+        room = row[0]
+        point = (float(row[1]), float(row[2]))
+    if point is None:  # no room given: the unit's slice of the footprint, or the building
+        geom = building.footprint
+        if unit_no is not None and len(building.units) > 1:
+            slices = slice_polygon(to_metric([geom])[0], [max(h, 0) for _, _, h in building.units])
+            k = [u[1] for u in building.units].index(unit_no)
+            point = _metric_to_storage(shapely.point_on_surface(slices[k]))
+        else:
+            c = shapely.point_on_surface(geom)
+            point = (c.x, c.y)
+    result = locate_point(locator, point[0], point[1])
+    result.building = {
+        "code": building.code,
+        "name": building.name,
+        "compound": building.compound,
+        "unit_no": unit_no,
+    }
+    result.workers = locator.responsible(int(result.chain["micro_grid"]["id"]), building.code)
+    result.address = {
+        "query": address,
+        "household": room,
+        "building": building.code,
+        "unit_no": unit_no,
+        "room": parsed.room,
+    }
+    return result
+
+
+def _metric_to_storage(p: shapely.Point) -> tuple[float, float]:
+    q = from_metric([p])[0]
+    return float(q.x), float(q.y)
+
+
+def _find_building(session: Session, parsed: Address, original: str) -> _Building:
+    rows = (
+        session.execute(
+            text(
+                "SELECT b.id, b.code, b.name, p.name AS compound, c.name AS community, "
+                "ST_AsBinary(b.footprint) AS footprint FROM building b JOIN community c ON c.id = b.community_id "
+                "LEFT JOIN compound p ON p.id = b.compound_id"
+            )
+        )
+        .mappings()
+        .all()
+    )
+    place = parsed.place
+    # compounds (or, for street-side buildings, their address) named in the place
+    names = sorted({r["compound"] for r in rows if r["compound"]}, key=len, reverse=True)
+    compound = next((n for n in names if n in place), None)
+    want = f"{parsed.building}栋"
+    candidates = [r for r in rows if r["compound"] == compound and r["name"] == want]
+    if compound and candidates:
+        community_named = [r for r in candidates if r["community"] in place]
+        r = (community_named or candidates)[0]
+        units = session.execute(
+            text(
+                "SELECT id, unit_no, households FROM building_unit WHERE building_id = :b "
+                "ORDER BY unit_no"
+            ),
+            {"b": r["id"]},
+        ).all()
+        return _Building(
+            r["id"],
+            r["code"],
+            r["name"],
+            r["compound"],
+            shapely.from_wkb(bytes(r["footprint"])),
+            [tuple(u) for u in units],
+        )
+    known = [f"{r['compound']}{r['name']}" for r in rows if r["compound"]]
+    asked = f"{compound or place}{want}"
+    close = difflib.get_close_matches(asked, known, n=3, cutoff=0.3)
+    why = (
+        "小区名称未找到 (no such compound)"
+        if compound is None
+        else f"{compound} 没有 {want} (no such building)"
+    )
+    raise NotFoundError(
+        f"地址未找到 (address not found): {original!r} — {why}; 相近 (closest): "
+        f"{', '.join(close) or '-'}",
+        detail={"closest": close},
+    )
+
+
+# --- the SQL engine --------------------------------------------------------------------------
+def sql_covering(
+    session: Session, xs: Sequence[float], ys: Sequence[float], *, tolerance_m: float | None = None
+) -> list[tuple[int | None, str]]:
+    """PostGIS's answer under the same rule: (micro-grid id or None, inside|nearest|outside)
+    for each storage-CRS point. Used to prove the in-process engine, and in the benchmark."""
+    tol = get_settings().locate_tolerance_m if tolerance_m is None else tolerance_m
+    s = get_settings()
+    rows = session.execute(
+        text(f"""
+        WITH p AS (
+          SELECT i, ST_SetSRID(ST_MakePoint(x, y), {s.storage_srid}) AS geom
+          FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS t(x, y, i)
+        ), micro AS (
+          SELECT g.id, g.code, g.boundary FROM grid g
+          JOIN grid_version v ON v.id = g.version_id AND v.status = 'published'
+          WHERE g.level = 'micro'
+        )
+        SELECT p.i,
+          (SELECT m.id FROM micro m WHERE ST_Covers(m.boundary, p.geom)
+            ORDER BY m.code COLLATE "C" LIMIT 1) AS inside,
+          (SELECT m.id FROM micro m
+            WHERE ST_DWithin(ST_Transform(m.boundary, {s.metric_srid}),
+                             ST_Transform(p.geom, {s.metric_srid}), :tol)
+            ORDER BY ST_Distance(ST_Transform(m.boundary, {s.metric_srid}),
+                                 ST_Transform(p.geom, {s.metric_srid})), m.code COLLATE "C"
+            LIMIT 1) AS nearest
+        FROM p ORDER BY p.i"""),
+        {"xs": list(map(float, xs)), "ys": list(map(float, ys)), "tol": tol},
+    ).all()
+    out: list[tuple[int | None, str]] = []
+    for _, inside, nearest in rows:
+        if inside is not None:
+            out.append((int(inside), "inside"))
+        elif nearest is not None and tol > 0:
+            out.append((int(nearest), "nearest"))
+        else:
+            out.append((None, "outside"))
+    return out
+
+
+# --- bulk assignment --------------------------------------------------------------------------
+@dataclass
+class AssignReport:
+    kind: str
+    total: int = 0
+    by_membership: int = 0
+    by_position: int = 0
+    nearest: int = 0
+    outside: int = 0
+    changed: int = 0
+    floor_split: int = 0  # in a unit split by floors: position and membership differ, by design
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _community_filter(community: str | None) -> tuple[str, dict[str, Any]]:
+    if community is None:
+        return "", {}
+    return " AND b.community_id = (SELECT id FROM community WHERE code = :cc)", {"cc": community}
+
+
+def assign_households(
+    session: Session,
+    locator: Locator,
+    *,
+    community: str | None = None,
+    ids: Sequence[int] | None = None,
+    progress: Progress | None = None,
+    actor: str = "cli",
+) -> AssignReport:
+    """Assign every household (of one community, or all) to its micro-grid: by membership of
+    its unit (and floor) when known, by position otherwise; where both are known they must
+    agree, and every disagreement is reported. Writes ``household.grid_id``."""
+    t0 = time.perf_counter()
+    report = AssignReport("households")
+    if community is not None:
+        _require_community(session, community)
+    cond, params = _community_filter(community)
+    if ids is not None:
+        cond += " AND h.id = ANY(:only)"
+        params["only"] = list(ids)
+    step = progress or (lambda *_: None)
+    step("读取住户 (reading households)", 0, 4)
+    rows = session.execute(
+        text(
+            "SELECT h.id, h.code, b.code, h.unit_id, h.floor, ST_X(h.position), ST_Y(h.position), "
+            "h.grid_id FROM household h JOIN building b ON b.id = h.building_id WHERE TRUE"
+            + cond
+            + " ORDER BY h.id"
+        ),
+        params,
+    ).all()
+    report.total = len(rows)
+    if not rows:
+        return report
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    x = np.array([r[5] for r in rows], dtype=float)
+    y = np.array([r[6] for r in rows], dtype=float)
+    step("位置定位 (point in polygon)", 1, 4)
+    loc = locator.micro.locate(x, y, tolerance_m=get_settings().locate_tolerance_m)
+    pip = np.where(loc.index >= 0, locator.micro_ids[np.maximum(loc.index, 0)], -1)
+    step("单元归属 (unit membership)", 2, 4)
+    member = {
+        r[0]: (r[1], r[2])
+        for r in session.execute(
+            text(
+                "SELECT h.id, m.grid_id, m.floor_min IS NOT NULL FROM household h "
+                "JOIN building b ON b.id = h.building_id "
+                "JOIN grid_member m ON m.unit_id = h.unit_id AND (m.floor_min IS NULL OR "
+                "h.floor BETWEEN m.floor_min AND m.floor_max) JOIN grid g ON g.id = m.grid_id "
+                "JOIN grid_version v ON v.id = g.version_id AND v.status = 'published' WHERE TRUE"
+                + cond
+            ),
+            params,
+        )
+    }
+    final = np.empty(len(rows), dtype=np.int64)
+    for k, r in enumerate(rows):
+        m, by_floors = member.get(r[0], (None, False))
+        p = int(pip[k])
+        if m is not None:
+            final[k] = m
+            report.by_membership += 1
+            if p >= 0 and p != m and by_floors:
+                # a tall unit split by floors: the floors above share the footprint, so the
+                # position cannot tell them apart (expected, counted, not a disagreement)
+                report.floor_split += 1
+            elif p >= 0 and p != m:
+                report.disagreements.append(
+                    {
+                        "household": r[1],
+                        "building": r[2],
+                        "by_membership": locator.grids[m].code if m in locator.grids else m,
+                        "by_position": locator.grids[p].code if p in locator.grids else p,
+                    }
+                )
+        else:
+            final[k] = p
+            if p >= 0:
+                report.by_position += 1
+        if m is None and loc.how[k] == NEAREST:
+            report.nearest += 1
+        if final[k] < 0:
+            report.outside += 1
+    old = np.array([r[7] if r[7] is not None else -1 for r in rows], dtype=np.int64)
+    report.changed = int((old != final).sum())
+    step("写入 (writing)", 3, 4)
+    _write_grid_ids(session, "household", ids, final)
+    report.seconds = round(time.perf_counter() - t0, 3)
+    _audit(session, actor, "assign", "household", report)
+    step("完成 (done)", 4, 4)
+    return report
+
+
+def assign_incidents(
+    session: Session,
+    locator: Locator,
+    *,
+    community: str | None = None,
+    ids: Sequence[int] | None = None,
+    progress: Progress | None = None,
+    actor: str = "cli",
+) -> AssignReport:
+    """Assign every incident (of one community, or all) to the micro-grid at its position,
+    with its community and street. Writes ``incident.grid_id``, ``community_id``,
+    ``street_id``."""
+    t0 = time.perf_counter()
+    report = AssignReport("incidents")
+    params: dict[str, Any] = {}
+    cond = ""
+    if community is not None:
+        _require_community(session, community)
+        cond = (
+            " AND (community_id IS NULL OR community_id = "
+            "(SELECT id FROM community WHERE code = :cc))"
+        )
+        params = {"cc": community}
+    if ids is not None:
+        cond += " AND id = ANY(:only)"
+        params["only"] = list(ids)
+    rows = session.execute(
+        text(
+            "SELECT id, ST_X(position), ST_Y(position), grid_id FROM incident WHERE TRUE"
+            + cond
+            + " ORDER BY id"
+        ),
+        params,
+    ).all()
+    report.total = len(rows)
+    if not rows:
+        return report
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    x = np.array([r[1] for r in rows], dtype=float)
+    y = np.array([r[2] for r in rows], dtype=float)
+    loc = locator.micro.locate(x, y, tolerance_m=get_settings().locate_tolerance_m)
+    final = np.where(loc.index >= 0, locator.micro_ids[np.maximum(loc.index, 0)], -1)
+    report.by_position = int((loc.how == INSIDE).sum())
+    report.nearest = int((loc.how == NEAREST).sum())
+    report.outside = int((final < 0).sum())
+    old = np.array([r[3] if r[3] is not None else -1 for r in rows], dtype=np.int64)
+    report.changed = int((old != final).sum())
+    _write_grid_ids(session, "incident", ids, final)
+    session.execute(
+        text(
+            "UPDATE incident i SET community_id = v.community_id, street_id = c.street_id "
+            "FROM grid g JOIN grid_version v ON v.id = g.version_id JOIN community c "
+            "ON c.id = v.community_id WHERE g.id = i.grid_id AND i.id = ANY(:ids)"
+        ),
+        {"ids": ids.tolist()},
+    )
+    report.seconds = round(time.perf_counter() - t0, 3)
+    _audit(session, actor, "assign", "incident", report)
+    return report
+
+
+def _require_community(session: Session, code: str) -> None:
+    if not session.execute(text("SELECT 1 FROM community WHERE code = :c"), {"c": code}).first():
+        raise NotFoundError(f"社区不存在 (no such community): {code!r}")
+
+
+def _write_grid_ids(session: Session, table: str, ids: np.ndarray, grid_ids: np.ndarray) -> None:
+    session.execute(
+        text(
+            f"UPDATE {table} t SET grid_id = NULLIF(u.g, -1) FROM unnest(CAST(:ids AS bigint[]), "
+            f"CAST(:gids AS bigint[])) AS u(i, g) WHERE t.id = u.i AND "
+            f"t.grid_id IS DISTINCT FROM NULLIF(u.g, -1)"
+        ),
+        {"ids": ids.tolist(), "gids": grid_ids.tolist()},
+    )
+
+
+def _audit(session: Session, actor: str, action: str, entity: str, report: AssignReport) -> None:
+    detail = report.as_dict()
+    detail["disagreements"] = len(report.disagreements)
+    session.execute(
+        text(
+            "INSERT INTO audit_log (actor, action, entity, detail) VALUES (:a, :act, :e, "
+            "CAST(:d AS jsonb))"
+        ),
+        {"a": actor, "act": action, "e": entity, "d": json.dumps(detail, ensure_ascii=False)},
+    )
+
+
+# --- after the grids change --------------------------------------------------------------
+def reassign_changed(
+    session: Session,
+    locator: Locator,
+    community: str,
+    old_version: int,
+    new_version: int,
+    *,
+    actor: str = "cli",
+) -> dict[str, int]:
+    """After a new version of a community's grids: households and incidents outside the area
+    that changed keep their grid (mapped by code to the new version); those inside it are
+    assigned again. Returns the counts (inside the changed area, re-assigned, changed grid)."""
+    changed_area, same_codes = _changed_area(session, community, old_version, new_version)
+    counts = {
+        "households_in_changed_area": 0,
+        "incidents_in_changed_area": 0,
+        "households_mapped_by_code": 0,
+        "incidents_mapped_by_code": 0,
+    }
+    # unchanged grids: move the pointer to the same code in the new version
+    for table in ("household", "incident"):
+        n = session.execute(
+            text(
+                f"UPDATE {table} t SET grid_id = gn.id FROM grid go "
+                "JOIN grid_version vo ON vo.id = go.version_id "
+                "JOIN grid gn ON gn.code = go.code JOIN grid_version vn ON vn.id = gn.version_id "
+                "JOIN community c ON c.id = vn.community_id AND c.id = vo.community_id "
+                "WHERE t.grid_id = go.id AND vo.number = :old AND vn.number = :new AND c.code = :c "
+                "AND go.code = ANY(:same)"
+            ),
+            {"old": old_version, "new": new_version, "c": community, "same": sorted(same_codes)},
+        ).rowcount
+        counts[f"{table}s_mapped_by_code"] = int(n or 0)
+    if not changed_area:
+        return counts
+    hh = (
+        session.execute(
+            text(
+                "SELECT h.id FROM household h JOIN building b ON b.id = h.building_id JOIN community c "
+                "ON c.id = b.community_id WHERE c.code = :c AND EXISTS (SELECT 1 FROM grid g WHERE "
+                "g.id = ANY(:g) AND ST_Covers(g.boundary, h.position))"
+            ),
+            {"c": community, "g": changed_area},
+        )
+        .scalars()
+        .all()
+    )
+    inc = (
+        session.execute(
+            text(
+                "SELECT i.id FROM incident i WHERE EXISTS (SELECT 1 FROM grid g WHERE g.id = ANY(:g) "
+                "AND ST_Covers(g.boundary, i.position))"
+            ),
+            {"g": changed_area},
+        )
+        .scalars()
+        .all()
+    )
+    counts["households_in_changed_area"] = len(hh)
+    counts["incidents_in_changed_area"] = len(inc)
+    if hh:
+        rep = assign_households(session, locator, ids=hh, actor=actor)
+        counts["households_changed_grid"] = rep.changed
+    if inc:
+        rep = assign_incidents(session, locator, ids=inc, actor=actor)
+        counts["incidents_changed_grid"] = rep.changed
+    session.execute(
+        text(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES (:a, "
+            "'reassign', 'community', :c, CAST(:d AS jsonb))"
+        ),
+        {
+            "a": actor,
+            "c": community,
+            "d": json.dumps(counts | {"old": old_version, "new": new_version}),
+        },
+    )
+    return counts
+
+
+def _changed_area(
+    session: Session, community: str, old: int, new: int
+) -> tuple[list[int], set[str]]:
+    """The ids of the micro-grids (of both versions) that differ between two versions, by
+    code, shape or members — together they cover the area that changed — and the codes that
+    are the same in both."""
+    rows = session.execute(
+        text(
+            "SELECT v.number, g.id, g.code, ST_AsBinary(g.boundary), (SELECT coalesce("
+            "array_agg(m.unit_id::text || ':' || coalesce(m.floor_min, 0) || '-' || "
+            "coalesce(m.floor_max, 0) ORDER BY m.unit_id, m.floor_min), '{}') FROM grid_member m "
+            "WHERE m.grid_id = g.id) FROM grid g JOIN grid_version v ON v.id = g.version_id "
+            "JOIN community c ON c.id = v.community_id WHERE c.code = :c "
+            "AND v.number IN (:o, :n) AND g.level = 'micro'"
+        ),
+        {"c": community, "o": old, "n": new},
+    ).all()
+    shapes: dict[int, dict[str, tuple[int, Any, list[str]]]] = {old: {}, new: {}}
+    for number, gid, code, wkb, members in rows:
+        shapes[number][code] = (gid, shapely.from_wkb(bytes(wkb)), list(members))
+    same = {
+        c
+        for c in shapes[old]
+        if c in shapes[new]
+        and shapes[old][c][2] == shapes[new][c][2]
+        and shapely.equals_exact(shapes[old][c][1], shapes[new][c][1], 0.0)
+    }
+    differ = [gid for v in (old, new) for c, (gid, _, _) in shapes[v].items() if c not in same]
+    return differ, same
