@@ -58,8 +58,13 @@ def machine() -> dict:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(mem, 1),
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def communities_for(units: int, seed: int = 1):
@@ -91,8 +96,12 @@ def metrics(groups: list[np.ndarray], w, cells, nbrs) -> dict:
     inband = float(((sizes >= LO) & (sizes <= HI)).mean()) if len(sizes) else 0.0
     contiguous = float(np.mean([_connected(g, nbrs) for g in groups])) if groups else 0.0
     pp = [polsby_popper(shapely.union_all(cells[g])) for g in groups]
-    return {"groups": len(groups), "in_band": inband, "contiguous": contiguous,
-            "pp_median": float(np.median(pp)) if pp else None}
+    return {
+        "groups": len(groups),
+        "in_band": inband,
+        "contiguous": contiguous,
+        "pp_median": float(np.median(pp)) if pp else None,
+    }
 
 
 def _connected(group, nbrs) -> bool:
@@ -120,8 +129,7 @@ def run_maxp(w, xy, cells, edges, q):
         nb[b].append(a)
     gdf = gpd.GeoDataFrame({"households": w, "x": xy[:, 0], "y": xy[:, 1]}, geometry=list(cells))
     t = time.perf_counter()
-    model = MaxPHeuristic(gdf, W(nb, silence_warnings=True), ["x", "y"], "households", LO,
-                          top_n=2)
+    model = MaxPHeuristic(gdf, W(nb, silence_warnings=True), ["x", "y"], "households", LO, top_n=2)
     model.solve()
     q.put((time.perf_counter() - t, np.asarray(model.labels_).tolist()))
 
@@ -195,8 +203,9 @@ def bench_size(units: int) -> dict:
         "in_band_where_feasible": float(np.mean([LO <= m.households <= HI for m in feasible])),
         "contiguous": float(np.mean([m.geometry.geom_type == "Polygon" for m in micro])),
         "pp_median": float(np.median([polsby_popper(m.geometry) for m in micro])),
-        "infeasible_compounds": sum(1 for r in results for c in r.compound_grids
-                                    if c.status != "ok"),
+        "infeasible_compounds": sum(
+            1 for r in results for c in r.compound_grids if c.status != "ok"
+        ),
         "compounds": sum(len(r.compound_grids) for r in results),
     }
     w, xy, cells, edges = common_graph(preps)
@@ -206,11 +215,17 @@ def bench_size(units: int) -> dict:
         nbrs[b].append(a)
     row["atoms"] = len(w)
     got = in_child(run_metis, w, xy, cells, edges)
-    row["pymetis"] = None if got is None else {"s": got[0], **metrics(
-        groups_from_labels(got[1]), w, cells, nbrs)}
+    row["pymetis"] = (
+        None
+        if got is None
+        else {"s": got[0], **metrics(groups_from_labels(got[1]), w, cells, nbrs)}
+    )
     got = in_child(run_maxp, w, xy, cells, edges) if units <= 10_000 else None
-    row["maxp"] = None if got is None else {"s": got[0], **metrics(
-        groups_from_labels(got[1]), w, cells, nbrs)}
+    row["maxp"] = (
+        None
+        if got is None
+        else {"s": got[0], **metrics(groups_from_labels(got[1]), w, cells, nbrs)}
+    )
     got = in_child(run_kmeans, w, xy, cells, edges) if units <= 10_000 else None
     if got is not None:
         labels, owner = np.asarray(got[1]), np.asarray(got[2])
@@ -227,31 +242,48 @@ def bench_size(units: int) -> dict:
 
 
 def fmt(row: dict) -> str:
-    lines = [f"\n{row['units']:,} units ({row['atoms']:,} after splitting tall units), "
-             f"{row['households']:,} households, {row['communities']} communities"]
-    lines.append(f"  {'method':22} {'time s':>9} {'groups':>7} {'in 30-50':>9} "
-                 f"{'contiguous':>10} {'PP median':>9}")
+    lines = [
+        f"\n{row['units']:,} units ({row['atoms']:,} after splitting tall units), "
+        f"{row['households']:,} households, {row['communities']} communities"
+    ]
+    lines.append(
+        f"  {'method':22} {'time s':>9} {'groups':>7} {'in 30-50':>9} "
+        f"{'contiguous':>10} {'PP median':>9}"
+    )
     wg = row["wangge"]
-    lines.append(f"  {'Wangge (all)':22} {row['wangge_s']:9.2f} {wg['groups']:7d} "
-                 f"{wg['in_band']:9.1%} {wg['contiguous']:10.1%} {wg['pp_median']:9.2f}")
+    lines.append(
+        f"  {'Wangge (all)':22} {row['wangge_s']:9.2f} {wg['groups']:7d} "
+        f"{wg['in_band']:9.1%} {wg['contiguous']:10.1%} {wg['pp_median']:9.2f}"
+    )
     lines.append(f"  {'Wangge (grouping)':22} {row['wangge_grouping_s']:9.2f}")
-    for key, name in (("maxp", "spopt MaxPHeuristic"), ("kmeans", "k-means-constrained"),
-                      ("pymetis", "pymetis")):
+    for key, name in (
+        ("maxp", "spopt MaxPHeuristic"),
+        ("kmeans", "k-means-constrained"),
+        ("pymetis", "pymetis"),
+    ):
         r = row[key]
         if r is None:
             lines.append(f"  {name:22} {'did not finish in 5 min / not run':>40}")
         else:
-            lines.append(f"  {name:22} {r['s']:9.2f} {r['groups']:7d} {r['in_band']:9.1%} "
-                         f"{r['contiguous']:10.1%} {r['pp_median'] or 0:9.2f}")
-    lines.append(f"  Wangge in band where the compound allows it: "
-                 f"{wg['in_band_where_feasible']:.1%}; compounds the rule applied to: "
-                 f"{wg['infeasible_compounds']} of {wg['compounds']}")
+            lines.append(
+                f"  {name:22} {r['s']:9.2f} {r['groups']:7d} {r['in_band']:9.1%} "
+                f"{r['contiguous']:10.1%} {r['pp_median'] or 0:9.2f}"
+            )
+    lines.append(
+        f"  Wangge in band where the compound allows it: "
+        f"{wg['in_band_where_feasible']:.1%}; compounds the rule applied to: "
+        f"{wg['infeasible_compounds']} of {wg['compounds']}"
+    )
     if row["maxp"]:
-        lines.append(f"  speed-up over MaxPHeuristic: {row['maxp']['s'] / row['wangge_s']:.0f}x "
-                     f"(all), {row['maxp']['s'] / row['wangge_grouping_s']:.0f}x (grouping)")
+        lines.append(
+            f"  speed-up over MaxPHeuristic: {row['maxp']['s'] / row['wangge_s']:.0f}x "
+            f"(all), {row['maxp']['s'] / row['wangge_grouping_s']:.0f}x (grouping)"
+        )
     if row["pymetis"]:
-        lines.append(f"  Wangge grouping / pymetis time: "
-                     f"{row['wangge_grouping_s'] / row['pymetis']['s']:.1f}x")
+        lines.append(
+            f"  Wangge grouping / pymetis time: "
+            f"{row['wangge_grouping_s'] / row['pymetis']['s']:.1f}x"
+        )
     return "\n".join(lines)
 
 
@@ -278,11 +310,16 @@ def bench_city(n: int, workers: int) -> dict:
         parts = pool.map(_city_chunk, tasks, chunksize=1)
     wall = time.perf_counter() - t
     grids = sum(p[0] for p in parts)
-    return {"communities": n, "workers": workers, "wall_s": wall, "micro_grids": grids,
-            "households": sum(p[2] for p in parts),
-            "in_band": sum(p[1] for p in parts) / grids,
-            "contiguous": sum(p[3] for p in parts) / grids,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {
+        "communities": n,
+        "workers": workers,
+        "wall_s": wall,
+        "micro_grids": grids,
+        "households": sum(p[2] for p in parts),
+        "in_band": sum(p[1] for p in parts) / grids,
+        "contiguous": sum(p[3] for p in parts) / grids,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 def main() -> int:
@@ -301,11 +338,13 @@ def main() -> int:
     if args.city:
         city = bench_city(args.city, args.workers)
         out["city"] = city
-        print(f"\ncity: {city['communities']:,} communities, {city['households']:,} households, "
-              f"{city['micro_grids']:,} micro-grids in {city['wall_s']:.0f} s with "
-              f"{city['workers']} processes ({city['in_band']:.1%} in band, "
-              f"{city['contiguous']:.1%} contiguous); target < 120 s: "
-              f"{'met' if city['wall_s'] < 120 else 'MISSED'}")
+        print(
+            f"\ncity: {city['communities']:,} communities, {city['households']:,} households, "
+            f"{city['micro_grids']:,} micro-grids in {city['wall_s']:.0f} s with "
+            f"{city['workers']} processes ({city['in_band']:.1%} in band, "
+            f"{city['contiguous']:.1%} contiguous); target < 120 s: "
+            f"{'met' if city['wall_s'] < 120 else 'MISSED'}"
+        )
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, ensure_ascii=False, default=str))
     return 0

@@ -47,11 +47,18 @@ HOW = {INSIDE: "inside", NEAREST: "nearest"}
 
 
 def current_key(session: Session) -> tuple[int, ...]:
-    """The ids of the current (published) grid versions: when they change, caches go stale."""
+    """What the locator is built from: the current (published) grid versions and the number
+    and newest of buildings and workers. When it changes, the cache is rebuilt."""
     rows = session.execute(
         text("SELECT id FROM grid_version WHERE status = 'published' ORDER BY id")
     ).scalars()
-    return tuple(int(r) for r in rows)
+    counts = session.execute(
+        text(
+            "SELECT (SELECT count(*) FROM building), (SELECT coalesce(max(id), 0) FROM building), "
+            "(SELECT count(*) FROM worker), (SELECT coalesce(max(id), 0) FROM worker)"
+        )
+    ).one()
+    return (*(int(r) for r in rows), -1, *(int(c) for c in counts))
 
 
 # --- the in-process locator ------------------------------------------------------------------
