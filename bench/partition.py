@@ -36,13 +36,13 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geo.partition import (  # noqa: E402
+from geo.partition import (
     group_community,
     partition_community,
     polsby_popper,
     prepare_community,
 )
-from geo.synthetic import synthetic_city  # noqa: E402
+from geo.synthetic import synthetic_city
 
 LO, HI = 30, 50
 TIMEOUT = 300.0
@@ -168,7 +168,7 @@ def in_child(fn, *args):
     p.start()
     try:
         result = q.get(timeout=TIMEOUT)
-    except Exception:  # noqa: BLE001 - timeout or a crash in the child
+    except Exception:
         p.kill()
         p.join()
         return None
