@@ -26,13 +26,16 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_principal(
-    session: SessionDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller: anonymous (public) without a token; 401 for an unknown or revoked token."""
+    """The caller: anonymous (public) without a token; 401 for an unknown or revoked token.
+    (The database is asked only when a token is given.)"""
     if credentials is None:
         return ANONYMOUS
-    principal = authenticate(session=session, token=credentials.credentials)
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    with factory() as session:
+        principal = authenticate(session=session, token=credentials.credentials)
     if principal is None:
         raise HTTPException(
             status_code=401,

@@ -142,17 +142,29 @@ def parse_crs(spec: str | int | None) -> CrsSpec:
 
 
 def storage_crs() -> pyproj.CRS:
-    return pyproj.CRS.from_epsg(get_settings().storage_srid)
+    return _epsg(get_settings().storage_srid)
 
 
 def metric_crs() -> pyproj.CRS:
-    return pyproj.CRS.from_epsg(get_settings().metric_srid)
+    return _epsg(get_settings().metric_srid)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=32)
+def _epsg(code: int) -> pyproj.CRS:
+    return pyproj.CRS.from_epsg(code)
+
+
+_TRANSFORMERS: dict[tuple[str, str], pyproj.Transformer] = {}
+
+
 def transformer(src: pyproj.CRS, dst: pyproj.CRS) -> pyproj.Transformer:
-    """A cached transformer with ``always_xy=True`` (x = longitude/easting)."""
-    return pyproj.Transformer.from_crs(src, dst, always_xy=True)
+    """A cached transformer with ``always_xy=True`` (x = longitude/easting). Cached by the
+    CRSs' definitions (hashing a CRS object itself means writing its WKT: slow)."""
+    key = (src.srs, dst.srs)
+    t = _TRANSFORMERS.get(key)
+    if t is None:
+        t = _TRANSFORMERS[key] = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+    return t
 
 
 # --- GCJ-02 / BD-09 -------------------------------------------------------------------------

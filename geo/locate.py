@@ -80,6 +80,7 @@ class _Building:
     compound: str | None
     footprint: Any
     units: list[tuple[int, int, int]]  # (unit id, unit no, households)
+    slices: list[Any] | None = None
 
 
 @dataclass
@@ -231,9 +232,10 @@ def _unit_at(b: _Building, lon: float, lat: float) -> int | None:
         return None
     if len(b.units) == 1:
         return b.units[0][1]
-    slices = slice_polygon(to_metric([b.footprint])[0], [max(h, 0) for _, _, h in b.units])
-    pt = to_metric([shapely.Point(lon, lat)])[0]
-    d = [shapely.distance(s, pt) for s in slices]
+    if b.slices is None:  # the units' slices of the footprint, in storage coordinates
+        metric = slice_polygon(to_metric([b.footprint])[0], [max(h, 0) for _, _, h in b.units])
+        b.slices = list(from_metric(np.asarray(metric, dtype=object)))
+    d = shapely.distance(np.asarray(b.slices, dtype=object), shapely.Point(lon, lat))
     return b.units[int(np.argmin(d))][1]
 
 
@@ -250,9 +252,16 @@ class LocateResult:
 
     def as_dict(self, *, show_phones: bool) -> dict[str, Any]:
         """The answer for a caller; phones only for those allowed (see :func:`worker_view`)."""
-        out = asdict(self)
-        out["workers"] = [worker_view(w, show_phones=show_phones) for w in self.workers]
-        return out
+        return {
+            "lon": self.lon,
+            "lat": self.lat,
+            "how": self.how,
+            "distance_m": self.distance_m,
+            "chain": self.chain,
+            "building": self.building,
+            "address": self.address,
+            "workers": [worker_view(w, show_phones=show_phones) for w in self.workers],
+        }
 
 
 def worker_view(w: dict[str, Any], *, show_phones: bool) -> dict[str, Any]:

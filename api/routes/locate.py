@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
-from api.deps import PrincipalDep, SessionDep
+from api.deps import PrincipalDep
 from geo.errors import InputError
 from geo.locate import Locator, current_key, locate_address, locate_point, parse_point
 
@@ -17,9 +18,10 @@ _lock = threading.Lock()
 REFRESH_S = 2.0  # how often the current grid versions are checked
 
 
-def get_locator(request: Request, session: Any) -> Locator:
-    """The cached locator, reloaded when the current grid versions have changed (checked at
-    most every REFRESH_S seconds)."""
+def get_locator(request: Request) -> Locator:
+    """The cached locator, reloaded when the current grid versions (or buildings, workers)
+    have changed: checked at most every REFRESH_S seconds, so most lookups never touch the
+    database."""
     state = request.app.state
     loc: Locator | None = getattr(state, "locator", None)
     now = time.monotonic()
@@ -27,17 +29,17 @@ def get_locator(request: Request, session: Any) -> Locator:
         return loc
     with _lock:
         loc = getattr(state, "locator", None)
-        if loc is None or current_key(session) != loc.key:
-            loc = Locator.load(session)
-            state.locator = loc
+        with state.sessionmaker() as session, session.begin():
+            if loc is None or current_key(session) != loc.key:
+                loc = Locator.load(session)
+                state.locator = loc
         state.locator_checked = time.monotonic()
         return loc
 
 
-@router.get("/locate")
+@router.get("/locate", response_class=JSONResponse)
 def locate(
     request: Request,
-    session: SessionDep,
     principal: PrincipalDep,
     lon: Annotated[str | None, Query(description="longitude (or x) in `crs`")] = None,
     lat: Annotated[str | None, Query(description="latitude (or y) in `crs`")] = None,
@@ -46,18 +48,20 @@ def locate(
         str | None,
         Query(max_length=200, description="standard address, e.g. 吉福社区云锦城市花园3栋2单元502"),
     ] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """定位 (locate): micro-grid → compound grid → community → street, the building and unit
     when the point hits one, and the responsible workers (phones for staff; for the public only
     those posted publicly). A point within the tolerance of a grid but in none is flagged
     `nearest`; beyond it, 404 `outside the served area`."""
-    locator = get_locator(request, session)
+    locator = get_locator(request)
     if address:
-        result = locate_address(session, locator, address)
+        with request.app.state.sessionmaker() as session, session.begin():
+            result = locate_address(session, locator, address)
     else:
         if lon is None or lat is None:
             raise InputError("需要 lon 和 lat，或 address (give lon and lat, or address)")
         x, y = parse_point(lon, lat, crs)
         result = locate_point(locator, x, y)
     staff = principal.has_role("worker", "dispatcher", "planner")
-    return result.as_dict(show_phones=staff)
+    # a plain JSON response: the answer is built from trusted values, no need to re-validate
+    return JSONResponse(result.as_dict(show_phones=staff))
