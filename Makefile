@@ -7,13 +7,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup system venv demo test lint format fixture clean db-up db-down
+.PHONY: help setup system venv demo test lint format fixture clean db-up db-down bench
 
 help:
 	@echo "make demo   - set up (venv, PostgreSQL + PostGIS), load the fixture, serve the API"
 	@echo "make test   - set up, then ruff and the whole pytest suite against a real PostGIS"
 	@echo "make lint   - ruff check + format check"
 	@echo "make fixture - regenerate fixtures/jifu from fixtures/generate.py"
+	@echo "make bench  - the benchmarks (long; figures in bench/results and the README)"
 
 # PostgreSQL server binaries and PostGIS: installed with apt-get when run as root, otherwise
 # the script stops with the exact command to run.
@@ -46,6 +47,14 @@ lint: venv
 format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Benchmarks (not tests; long): partitioning against spopt / k-means-constrained / pymetis, and
+# assignment against geopandas.sjoin / PostGIS, /locate over HTTP with wrk.
+bench: setup
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || true
+	$(BIN)/python bench/assign.py --json bench/results/assign.json | tee bench/results/assign.txt
+	$(BIN)/python bench/partition.py --city 4000 --json bench/results/partition.json | tee bench/results/partition.txt
 
 fixture: venv
 	$(BIN)/python fixtures/generate.py

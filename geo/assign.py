@@ -388,38 +388,7 @@ class PolygonIndex:
         px = np.ascontiguousarray(x, dtype=np.float64)
         py = np.ascontiguousarray(y, dtype=np.float64)
         out = np.empty(len(px), dtype=np.int64)
-        if len(px) < 64:  # one point at a time: no need to sort
-            _locate_many(
-                px,
-                py,
-                self._gx0,
-                self._gy0,
-                self._inv,
-                self._nx,
-                self._ny,
-                self._cell_ptr,
-                self._cell_items,
-                self._full,
-                self._bx0,
-                self._by0,
-                self._bx1,
-                self._by1,
-                self._poly_part,
-                self._part_ring,
-                self._ring_start,
-                self._xs,
-                self._ys,
-                out,
-            )
-            return out
-        cells = np.empty(len(px), dtype=np.int64)
-        order = _cell_of(px, py, self._gx0, self._gy0, self._inv, self._nx, self._ny, cells)
-        _locate_sorted(
-            order,
-            cells,
-            px,
-            py,
-            self._nx * self._ny,
+        cand = (
             self._cell_ptr,
             self._cell_items,
             self._full,
@@ -427,13 +396,16 @@ class PolygonIndex:
             self._by0,
             self._bx1,
             self._by1,
-            self._poly_part,
-            self._part_ring,
-            self._ring_start,
-            self._xs,
-            self._ys,
-            out,
         )
+        rings = (self._poly_part, self._part_ring, self._ring_start, self._xs, self._ys)
+        if len(px) < 64:  # one point at a time: no need to sort
+            _locate_many(
+                px, py, self._gx0, self._gy0, self._inv, self._nx, self._ny, *cand, *rings, out
+            )
+            return out
+        cells = np.empty(len(px), dtype=np.int64)
+        order = _cell_of(px, py, self._gx0, self._gy0, self._inv, self._nx, self._ny, cells)
+        _locate_sorted(order, cells, px, py, self._nx * self._ny, *cand, *rings, out)
         return out
 
     def locate(

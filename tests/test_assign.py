@@ -305,9 +305,6 @@ def test_bad_positions_are_4xx_naming_the_value(http, params, status, words):
 
 @pytest.mark.db
 def test_a_point_just_outside_the_community_is_flagged_nearest(http, session):
-    x0, y0 = session.execute(
-        text("SELECT ST_XMin(boundary), ST_YMin(boundary) FROM community")
-    ).one()
     west = session.execute(
         text(
             "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointN(ST_ExteriorRing(ST_GeometryN("
@@ -317,7 +314,6 @@ def test_a_point_just_outside_the_community_is_flagged_nearest(http, session):
     lon, lat = west[0] - 0.0001, west[1]  # ~10 m west of a corner of the community
     body = http.get("/locate", params={"lon": lon, "lat": lat, "crs": "cgcs2000"}).json()
     assert body["how"] == "nearest" and 0 < body["distance_m"] <= 30
-    del x0, y0
 
 
 def test_worker_phones_by_role():
