@@ -25,7 +25,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import re
 import resource
 import shutil
@@ -42,28 +41,13 @@ from shapely.geometry import box
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import machine  # noqa: E402
 
 from geo.assign import PolygonIndex  # noqa: E402
 
 X0, Y0 = 103.90, 30.50  # south-west corner of the synthetic city (lon, lat)
-
-
-def machine() -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": round(mem, 1),
-        "python": platform.python_version(),
-    }
 
 
 def city(cells: int, seed: int = 7) -> np.ndarray:

@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
-import platform
 import resource
 import sys
 import time
@@ -35,6 +33,9 @@ import numpy as np
 import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine
 
 from geo.partition import (
     group_community,
@@ -46,25 +47,6 @@ from geo.synthetic import synthetic_city
 
 LO, HI = 30, 50
 TIMEOUT = 300.0
-
-
-def machine() -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": round(mem, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def communities_for(units: int, seed: int = 1):
