@@ -113,13 +113,22 @@ def tessellate(
         nearest = sample_tree.query_nearest(reps[rest], return_distance=False, all_matches=False)
         label[rest[nearest[0]]] = owner[mine][nearest[1]]
     label = _mend_fragments(faces, label, inside_seeds, face_zone)
-    cells = [dissolve(faces[label == i]) for i in range(n)]
+    cells = _dissolve_by(faces, label, n)
     parts: dict[int, list[Geometry]] = {}
     if divide:
         faces, label, face_zone, parts = _divide(noded, faces, label, face_zone, cells, divide)
-        cells = [dissolve(faces[label == i]) for i in range(n)]
-    zones_out = [dissolve(faces[face_zone == z]) for z in range(len(zones_arr))]
+        cells = _dissolve_by(faces, label, n)
+    zones_out = _dissolve_by(faces, face_zone, len(zones_arr))
     return cells, zones_out, parts
+
+
+def _dissolve_by(faces: np.ndarray, label: np.ndarray, n: int) -> list[Geometry]:
+    """The union of the faces of each label 0..n-1 (one sort, then one union per label)."""
+    order = np.argsort(label, kind="stable")
+    ranked = label[order]
+    starts = np.searchsorted(ranked, np.arange(n), side="left")
+    ends = np.searchsorted(ranked, np.arange(n), side="right")
+    return [dissolve(faces[order[a:b]]) for a, b in zip(starts, ends, strict=True)]
 
 
 def _divide(
@@ -183,25 +192,10 @@ def _cut_lines(cell: Geometry, weights: Sequence[float]):
     t = (coords - origin) @ u
     t0, t1 = float(t.min()), float(t.max())
     span = float(np.abs((coords - origin) @ v).max()) + 10.0
-    targets = np.cumsum(w)[:-1] / w.sum() * shapely.area(cell)
-    positions = []
-    for target in targets:  # bisection on the position that leaves ``target`` area behind
-        a, b = t0, t1
-        for _ in range(16):  # to 1/65536 of the cell: plenty
-            mid = (a + b) / 2
-            half = Polygon(
-                [
-                    origin + u * (t0 - 1) - v * span,
-                    origin + u * mid - v * span,
-                    origin + u * mid + v * span,
-                    origin + u * (t0 - 1) + v * span,
-                ]
-            )
-            if shapely.area(shapely.intersection(cell, half)) < target:
-                a = mid
-            else:
-                b = mid
-        positions.append((a + b) / 2)
+    # positions by length along the axis, in proportion to the weights (areas then follow
+    # closely enough; balanced areas are not a requirement, and a search costs more than
+    # the whole tessellation of the unit)
+    positions = list(t0 + (t1 - t0) * np.cumsum(w)[:-1] / w.sum())
     # clipped a little beyond the cell, so that a cut crosses its boundary for certain (a cut
     # ending exactly on it may stop a hair short and leave a dangle that splits nothing)
     reach = shapely.buffer(cell, 0.5)
@@ -236,12 +230,9 @@ def dissolve(parts: Sequence[Geometry]) -> Geometry:
     if arr.size == 1:
         return arr[0]
     try:
-        merged = shapely.coverage_union_all(arr)
+        return shapely.coverage_union_all(arr)
     except shapely.errors.GEOSException:  # not an exact coverage after all
         return shapely.union_all(arr)
-    if not shapely.is_valid(merged):
-        merged = shapely.union_all(arr)
-    return merged
 
 
 def _mend_fragments(
