@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import errors
-from api.routes import grids, health, jobs, layers, locate, users
+from api.routes import grids, health, incidents, jobs, layers, locate, people, services, users
 from api.schemas import ErrorBody
 from geo.db import database_url, make_engine
 from geo.settings import get_settings
@@ -97,6 +97,7 @@ def create_app(url: str | None = None) -> FastAPI:
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
         app.state.jobs = {}
         app.state.locator = None
+        app.state.reports = {}
         try:
             yield
         finally:
@@ -120,6 +121,9 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(grids.router)
     app.include_router(locate.router)
     app.include_router(jobs.router)
+    app.include_router(services.router)
+    app.include_router(incidents.router)
+    app.include_router(people.router)
     app.include_router(users.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

@@ -369,6 +369,45 @@ def validate(
         raise typer.Exit(1)
 
 
+# --- network and incidents ------------------------------------------------------------------
+network_app = typer.Typer(
+    help="步行网络 (the walking network of roads and footways).", no_args_is_help=True
+)
+incidents_app = typer.Typer(help="事件 (incidents).", no_args_is_help=True)
+app.add_typer(network_app, name="network")
+app.add_typer(incidents_app, name="incidents")
+
+
+@network_app.command("build")
+@friendly
+def network_build() -> None:
+    """把道路连成步行网络 (build the walking network from the roads, for walking distances)."""
+    from geo.db import session_scope
+    from geo.network import build_network, pgrouting_available
+
+    with session_scope(_engine()) as session:
+        counts = build_network(session)
+        routing = pgrouting_available(session)
+    out.print(
+        f"网络 (network): {counts['vertices']} 节点 (nodes), {counts['edges']} 边 (edges); "
+        f"pgRouting: {'可用 (available)' if routing else '不可用，用直线距离 (absent: straight lines)'}"
+    )
+
+
+@incidents_app.command("escalate")
+@friendly
+def incidents_escalate() -> None:
+    """超时升级 (move overdue incidents to the next tier; run it from cron every few minutes)."""
+    from geo.db import session_scope
+    from geo.incidents import escalate_overdue
+
+    with session_scope(_engine()) as session:
+        done = escalate_overdue(session)
+    for d in done:
+        out.print(f"{d['code']}: {d['from']} → {d['to']}")
+    out.print(f"升级 (escalated): {len(done)}")
+
+
 # --- assignment -------------------------------------------------------------------------------
 @app.command()
 @friendly

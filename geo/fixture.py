@@ -30,6 +30,7 @@ SUMMARY_TABLES = (
     "household",
     "household_person",
     "road",
+    "road_edge",
     "facility",
     "open_resource",
     "worker",
@@ -79,7 +80,12 @@ def load_fixture(
             )
         )
     if progress:
-        progress("done", len(order), len(order))
+        progress("network", len(order), len(order) + 1)
+    from geo.network import build_network
+
+    build_network(session)  # the fixture's roads and footways as a walking network
+    if progress:
+        progress("done", len(order) + 1, len(order) + 1)
     return reports
 
 

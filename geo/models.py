@@ -28,6 +28,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -72,6 +73,8 @@ __all__ = [
     "OpenResource",
     "Plan",
     "Road",
+    "RoadEdge",
+    "RoadVertex",
     "Street",
     "Worker",
 ]
@@ -484,6 +487,37 @@ class Road(Base):
     )
 
 
+class RoadVertex(Base):
+    """A node of the walking network (ends of the noded road segments)."""
+
+    __tablename__ = "road_vertex"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=True), nullable=False
+    )
+
+
+class RoadEdge(Base):
+    """A segment of the walking network between two vertices; ``cost`` in metres (both ways:
+    people walk either way)."""
+
+    __tablename__ = "road_edge"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    road_id: Mapped[int | None] = mapped_column(ForeignKey("road.id", ondelete="CASCADE"))
+    source: Mapped[int] = mapped_column(
+        ForeignKey("road_vertex.id", ondelete="CASCADE"), index=True
+    )
+    target: Mapped[int] = mapped_column(
+        ForeignKey("road_vertex.id", ondelete="CASCADE"), index=True
+    )
+    cost: Mapped[float] = mapped_column(Float)
+    reverse_cost: Mapped[float] = mapped_column(Float)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("LINESTRING", srid=SRID, spatial_index=True), nullable=False
+    )
+    __table_args__ = (CheckConstraint("cost >= 0 AND reverse_cost >= 0", name="cost_nonnegative"),)
+
+
 class Department(Base):
     """A department that reports in on incidents (城管, 综治, 民生 …)."""
 
@@ -516,6 +550,10 @@ class Incident(Base):
         ForeignKey("department.id", ondelete="SET NULL")
     )
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"))
+    co_owner_grid_id: Mapped[int | None] = mapped_column(
+        ForeignKey("grid.id", ondelete="SET NULL")
+    )  # the neighbouring micro-grid when the incident lies near a grid edge
+    escalations: Mapped[int] = mapped_column(Integer, server_default="0")
     reported_at: Mapped[datetime] = _now()
     accept_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     handle_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -538,6 +576,7 @@ class IncidentReporter(Base):
     )
     name: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(32))
+    token_hash: Mapped[str | None] = mapped_column(String(64))  # lets the reporter confirm
 
 
 class IncidentEvent(Base):

@@ -85,6 +85,38 @@ class Settings(BaseSettings):
         "nearest grid when it lies within this many metres, flagged; beyond it is outside the "
         "served area.",
     )
+    walk_m: float = Field(
+        default=1000.0,
+        gt=0,
+        description="A 15-minute walk, in metres along the network (coverage of facilities).",
+    )
+    duplicate_distance_m: float = Field(
+        default=50.0,
+        ge=0,
+        description="A new report this close to an open one of the same category ...",
+    )
+    duplicate_window_h: float = Field(
+        default=48.0, ge=0, description="... and this recent is linked as a possible duplicate."
+    )
+    edge_distance_m: float = Field(
+        default=10.0,
+        ge=0,
+        description="An incident this close to a neighbouring micro-grid gets it as co-owner.",
+    )
+    report_rate_per_minute: int = Field(
+        default=10, ge=1, description="Public incident reports accepted per client per minute."
+    )
+    incident_deadlines: dict[str, tuple[float, float, float]] = Field(
+        default={
+            "default": (2.0, 24.0, 72.0),
+            "cooking_fumes": (4.0, 48.0, 120.0),
+            "elevator": (1.0, 8.0, 24.0),
+            "ebike_charging": (1.0, 8.0, 24.0),
+            "water_leak": (1.0, 12.0, 48.0),
+        },
+        description="Hours allowed at each tier (grid, street, department) by category, as "
+        'JSON: {"category": [grid_h, street_h, department_h], "default": [...]}',
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

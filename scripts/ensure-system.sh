@@ -83,7 +83,12 @@ if [ ! -f "$extdir/postgis.control" ]; then
     exit 1
   fi
 fi
-say "PostgreSQL $major at $bindir, PostGIS $(sed -nE "s/^default_version = '(.*)'/\1/p" "$extdir/postgis.control")"
+# pgRouting (walking distances): installed when possible; without it Wangge falls back to
+# straight-line distances, labelled as such
+if [ ! -f "$extdir/pgrouting.control" ] && can_apt; then
+  apt_install "postgresql-$major-pgrouting" || say "pgRouting could not be installed: straight-line distances only"
+fi
+say "PostgreSQL $major at $bindir, PostGIS $(sed -nE "s/^default_version = '(.*)'/\1/p" "$extdir/postgis.control"), pgRouting $( [ -f "$extdir/pgrouting.control" ] && sed -nE "s/^default_version = '(.*)'/\1/p" "$extdir/pgrouting.control" || echo absent)"
 
 if [ $want_browser = 1 ]; then
   if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then

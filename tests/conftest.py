@@ -193,6 +193,12 @@ def fresh_db(server: Server, template: str) -> Iterator[str]:
     yield from _clone(server, template)
 
 
+@pytest.fixture(scope="module")
+def module_db(server: Server, template: str) -> Iterator[str]:
+    """URL of a private copy of the fixture database shared by one test module."""
+    yield from _clone(server, template)
+
+
 @pytest.fixture
 def empty_db(server: Server, empty_template: str) -> Iterator[str]:
     """URL of a private migrated, empty database (tests may commit)."""

@@ -1,0 +1,158 @@
+"""Incidents: report (public), list and read (by role), move through the lifecycle."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from api.deps import PrincipalDep, SessionDep, require_role
+from api.routes.locate import get_locator
+from geo.auth import Principal
+from geo.errors import InputError
+from geo.features import parse_bbox
+from geo.incidents import (
+    create_incident,
+    escalate_overdue,
+    get_incident,
+    list_incidents,
+    transition,
+)
+from geo.settings import get_settings
+
+router = APIRouter(tags=["incidents"])
+
+
+class IncidentCreate(BaseModel):
+    category: str = Field(max_length=64, examples=["cooking_fumes"])
+    description: str = Field(max_length=2000, examples=["楼下餐馆油烟直排"])
+    lon: float | str | None = None
+    lat: float | str | None = None
+    crs: str = Field(default="wgs84", max_length=120)
+    address: str | None = Field(default=None, max_length=200)
+    reporter_name: str | None = Field(default=None, max_length=100)
+    reporter_phone: str | None = Field(default=None, max_length=32)
+
+
+class Transition(BaseModel):
+    to: str = Field(max_length=32, examples=["accepted"])
+    note: str | None = Field(default=None, max_length=2000)
+    reporter_token: str | None = Field(default=None, max_length=100)
+
+
+_rate_lock = threading.Lock()
+
+
+def _rate_limit(request: Request) -> None:
+    """At most ``report_rate_per_minute`` public reports a minute from one client."""
+    limit = get_settings().report_rate_per_minute
+    key = request.client.host if request.client else "?"
+    now = time.monotonic()
+    with _rate_lock:
+        hits: deque[float] = request.app.state.reports.setdefault(key, deque())
+        while hits and now - hits[0] > 60:
+            hits.popleft()
+        if len(hits) >= limit:
+            raise HTTPException(
+                status_code=429,
+                detail=f"上报过于频繁，请稍后再试 (too many reports: {limit} a minute)",
+                headers={"Retry-After": "60"},
+            )
+        hits.append(now)
+
+
+@router.post("/incidents", status_code=201, dependencies=[Depends(_rate_limit)])
+def report(
+    body: IncidentCreate, request: Request, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """上报事件 (report an incident), by position in any supported CRS or by address: 201 with
+    its grid chain and the responsible workers, and a token to confirm or reopen it later."""
+    created = create_incident(
+        session,
+        get_locator(request),
+        category=body.category,
+        description=body.description,
+        lon=body.lon,
+        lat=body.lat,
+        crs=body.crs,
+        address=body.address,
+        reporter_name=body.reporter_name,
+        reporter_phone=body.reporter_phone,
+        actor=f"{principal.role}:{principal.name}",
+    )
+    from geo.locate import worker_view
+
+    staff = principal.has_role("worker", "dispatcher")
+    return created.incident | {
+        "reporter_token": created.reporter_token,
+        "workers": [worker_view(w, show_phones=staff) for w in created.workers],
+    }
+
+
+Staff = Annotated[Principal, Depends(require_role("worker", "dispatcher"))]
+
+
+@router.get("/incidents")
+def incidents(
+    session: SessionDep,
+    principal: Staff,
+    bbox: str | None = None,
+    grid: str | None = None,
+    status: str | None = None,
+    category: str | None = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """事件列表 (incidents): a grid worker sees its grids', a dispatcher its street's."""
+    return list_incidents(
+        session,
+        principal,
+        bbox=parse_bbox(bbox),
+        grid=grid,
+        status=status,
+        category=category,
+        overdue=overdue,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/incidents/{incident_id}")
+def incident(incident_id: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    """事件详情 (one incident) with its history; the public sees public fields only."""
+    staff = principal.has_role("worker", "dispatcher")
+    return get_incident(session, incident_id, staff=staff, principal=principal if staff else None)
+
+
+@router.post("/incidents/{incident_id}/transitions")
+def move(
+    incident_id: str, body: Transition, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """流转 (move through the lifecycle): 409 with the allowed transitions when not allowed."""
+    return transition(
+        session,
+        incident_id,
+        body.to,
+        principal=principal,
+        note=body.note,
+        reporter_token=body.reporter_token,
+    )
+
+
+@router.post("/incidents/escalate")
+def escalate(
+    session: SessionDep,
+    _: Annotated[Principal, Depends(require_role("dispatcher"))],
+    at: Annotated[datetime | None, Query(description="the time to judge by (default now)")] = None,
+) -> dict[str, Any]:
+    """超时升级 (escalate overdue incidents to the next tier)."""
+    if at is not None and at.tzinfo is None:
+        raise InputError(f"at 需要时区 (at needs a time zone): {at.isoformat()}")
+    done = escalate_overdue(session, now=at)
+    return {"escalated": done, "count": len(done)}

@@ -1,0 +1,588 @@
+"""Incidents through the closed loop: the grid calls, the street handles, the department
+reports in (网格呼叫、街镇处置、部门报到).
+
+The lifecycle is a state machine (:data:`TRANSITIONS`); every transition is written to the
+event history with who, when and a note, in the same transaction as the change. Each tier has a
+deadline by category (setting ``incident_deadlines``); an incident past its tier's deadline is
+overdue and :func:`escalate_overdue` moves it to the next tier.
+
+Who may do what (:func:`allowed`):
+
+* the public reports (``POST /incidents``) and, with the token given back at reporting,
+  confirms (closes) or reopens its own resolved incident;
+* a grid worker acts on incidents of its own grids (accept, reject, mark duplicate, resolve at
+  the grid, pass to the street, confirm closed);
+* a dispatcher acts on every incident of its street (all of the above, and the street and
+  department tiers);
+* an admin may do everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.auth import Principal
+from geo.errors import ConflictError, InputError, NotFoundError, PermissionDenied
+from geo.locate import Locator, locate_address, locate_point, parse_point
+from geo.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES
+from geo.settings import get_settings
+
+__all__ = [
+    "TRANSITIONS",
+    "create_incident",
+    "escalate_overdue",
+    "get_incident",
+    "list_incidents",
+    "transition",
+]
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "reported": ("accepted", "rejected", "duplicate", "street_handling"),
+    "accepted": ("street_handling", "resolved", "rejected", "duplicate"),
+    "street_handling": ("department_handling", "resolved"),
+    "department_handling": ("resolved",),
+    "resolved": ("closed", "reopened"),
+    "reopened": ("accepted", "street_handling"),
+    "closed": (),
+    "rejected": (),
+    "duplicate": (),
+}
+OPEN = ("reported", "accepted", "street_handling", "department_handling", "reopened")
+# the tier each status waits on, and its deadline column
+TIER = {
+    "reported": "accept_due",
+    "reopened": "accept_due",
+    "accepted": "handle_due",
+    "street_handling": "handle_due",
+    "department_handling": "resolve_due",
+}
+NEXT_TIER = {
+    "reported": "street_handling",
+    "reopened": "street_handling",
+    "accepted": "street_handling",
+    "street_handling": "department_handling",
+}
+# which roles may make each transition (the grid: worker; the street: dispatcher)
+WHO = {
+    "accepted": ("worker", "dispatcher"),
+    "rejected": ("worker", "dispatcher"),
+    "duplicate": ("worker", "dispatcher"),
+    "street_handling": ("worker", "dispatcher"),
+    "department_handling": ("dispatcher",),
+    "resolved": ("worker", "dispatcher"),
+    "closed": ("worker", "dispatcher", "reporter"),
+    "reopened": ("worker", "dispatcher", "reporter"),
+}
+PUBLIC_FIELDS = (
+    "id",
+    "code",
+    "category",
+    "category_name",
+    "description",
+    "status",
+    "status_name",
+    "reported_at",
+    "micro_grid",
+    "compound_grid",
+    "community",
+    "street",
+    "lon",
+    "lat",
+)
+
+
+def _now() -> datetime:
+    return datetime.now(TZ)
+
+
+def deadlines(category: str, start: datetime) -> dict[str, datetime]:
+    """Due times of the three tiers for a category, counted from ``start``."""
+    table = get_settings().incident_deadlines
+    g, s, d = table.get(category, table.get("default", (2.0, 24.0, 72.0)))
+    return {
+        "accept_due": start + timedelta(hours=g),
+        "handle_due": start + timedelta(hours=g + s),
+        "resolve_due": start + timedelta(hours=g + s + d),
+    }
+
+
+@dataclass
+class Created:
+    incident: dict[str, Any]
+    reporter_token: str
+    workers: list[dict[str, Any]]
+
+
+def create_incident(
+    session: Session,
+    locator: Locator,
+    *,
+    category: str,
+    description: str,
+    lon: Any = None,
+    lat: Any = None,
+    crs: str | None = None,
+    address: str | None = None,
+    reporter_name: str | None = None,
+    reporter_phone: str | None = None,
+    actor: str = "public",
+    now: datetime | None = None,
+) -> Created:
+    """Validate and store a report: position (any CRS, or an address) inside the served area,
+    its grid chain, deadlines, duplicate and grid-edge flags, the first event."""
+    if category not in INCIDENT_CATEGORIES:
+        raise InputError(
+            f"未知类别 (unknown category) {category!r}; 可选 (one of): "
+            f"{', '.join(INCIDENT_CATEGORIES)}"
+        )
+    description = (description or "").strip()
+    if not description:
+        raise InputError("描述不能为空 (description must not be empty)")
+    if len(description) > 2000:
+        raise InputError(f"描述过长 (description too long): {len(description)} > 2000")
+    for label, value in (("reporter_name", reporter_name), ("reporter_phone", reporter_phone)):
+        if value is not None and len(value) > 100:
+            raise InputError(f"{label} 过长 (too long): {len(value)} > 100")
+    if address:
+        located = locate_address(session, locator, address)
+    elif lon is not None and lat is not None:
+        x, y = parse_point(lon, lat, crs)
+        located = locate_point(locator, x, y)
+    else:
+        raise InputError("需要位置 lon/lat 或地址 address (give lon/lat or address)")
+    now = now or _now()
+    s = get_settings()
+    micro = located.chain["micro_grid"]
+    due = deadlines(category, now)
+    dup = session.execute(
+        text(f"""
+        SELECT i.id, i.code FROM incident i
+        WHERE i.category = :c AND i.status = ANY(:open) AND i.reported_at >= :since
+          AND ST_DWithin(ST_Transform(i.position, {s.metric_srid}),
+                         ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), {s.storage_srid}),
+                                      {s.metric_srid}), :d)
+        ORDER BY i.reported_at DESC LIMIT 1"""),
+        {
+            "c": category,
+            "open": list(OPEN),
+            "since": now - timedelta(hours=s.duplicate_window_h),
+            "x": located.lon,
+            "y": located.lat,
+            "d": s.duplicate_distance_m,
+        },
+    ).first()
+    co_owner = _neighbour_grid(session, located.lon, located.lat, micro["id"])
+    code = f"E{now.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+    token = "rp_" + secrets.token_urlsafe(24)
+    community_id = session.execute(
+        text(
+            "SELECT v.community_id FROM grid g JOIN grid_version v ON v.id = g.version_id "
+            "WHERE g.id = :g"
+        ),
+        {"g": micro["id"]},
+    ).scalar_one()
+    iid = session.execute(
+        text(f"""
+        INSERT INTO incident (code, category, description, address, position, status,
+            community_id, grid_id, street_id, duplicate_of, co_owner_grid_id, reported_at,
+            updated_at, accept_due, handle_due, resolve_due)
+        VALUES (:code, :cat, :desc, :addr, ST_SetSRID(ST_MakePoint(:x, :y), {s.storage_srid}),
+            'reported', :comm, :grid, (SELECT street_id FROM community WHERE id = :comm), :dup,
+            :co, :now, :now, :a, :h, :r) RETURNING id"""),
+        {
+            "code": code,
+            "cat": category,
+            "desc": description,
+            "addr": address,
+            "x": located.lon,
+            "y": located.lat,
+            "comm": community_id,
+            "grid": micro["id"],
+            "dup": dup[0] if dup else None,
+            "co": co_owner,
+            "now": now,
+            "a": due["accept_due"],
+            "h": due["handle_due"],
+            "r": due["resolve_due"],
+        },
+    ).scalar_one()
+    session.execute(
+        text(
+            "INSERT INTO incident_reporter (incident_id, name, phone, token_hash) "
+            "VALUES (:i, :n, :p, :t)"
+        ),
+        {
+            "i": iid,
+            "n": reporter_name,
+            "p": reporter_phone,
+            "t": hashlib.sha256(token.encode()).hexdigest(),
+        },
+    )
+    note = "上报 (reported)"
+    if dup:
+        note += f"; 疑似重复 (possible duplicate of) {dup[1]}"
+    _event(session, iid, actor, None, "reported", note, now)
+    return Created(get_incident(session, iid, staff=False), token, located.workers)
+
+
+def _neighbour_grid(session: Session, lon: float, lat: float, own: int) -> int | None:
+    """The nearest other current micro-grid within ``edge_distance_m`` (the co-owner)."""
+    s = get_settings()
+    row = session.execute(
+        text(f"""
+        WITH p AS (SELECT ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), {s.storage_srid}),
+                                       {s.metric_srid}) AS g)
+        SELECT g.id FROM grid g JOIN grid_version v ON v.id = g.version_id
+            AND v.status = 'published', p
+        WHERE g.level = 'micro' AND g.id <> :own
+          AND ST_DWithin(ST_Transform(g.boundary, {s.metric_srid}), p.g, :d)
+        ORDER BY ST_Distance(ST_Transform(g.boundary, {s.metric_srid}), p.g), g.code LIMIT 1"""),
+        {"x": lon, "y": lat, "own": own, "d": s.edge_distance_m},
+    ).first()
+    return int(row[0]) if row else None
+
+
+def _event(
+    session: Session, iid: int, actor: str, frm: str | None, to: str, note: str | None, at: datetime
+) -> None:
+    session.execute(
+        text(
+            "INSERT INTO incident_event (incident_id, at, actor, from_status, to_status, note) "
+            "VALUES (:i, :at, :a, :f, :t, :n)"
+        ),
+        {"i": iid, "at": at, "a": actor, "f": frm, "t": to, "n": note},
+    )
+
+
+# --- reading ----------------------------------------------------------------------------------
+_SELECT = """
+    SELECT i.id, i.code, i.category, i.description, i.address, i.status, i.reported_at,
+        i.updated_at, i.accept_due, i.handle_due, i.resolve_due, i.closed_at, i.escalations,
+        ST_X(i.position) AS lon, ST_Y(i.position) AS lat,
+        g.code AS micro_grid, cg.code AS compound_grid, cg.name AS compound_name,
+        c.code AS community, c.name AS community_name, s.code AS street, s.name AS street_name,
+        d.code AS duplicate_of, co.code AS co_owner_grid
+    FROM incident i
+    LEFT JOIN grid g ON g.id = i.grid_id
+    LEFT JOIN grid cg ON cg.id = g.parent_id
+    LEFT JOIN community c ON c.id = i.community_id
+    LEFT JOIN street s ON s.id = i.street_id
+    LEFT JOIN incident d ON d.id = i.duplicate_of
+    LEFT JOIN grid co ON co.id = i.co_owner_grid_id
+"""
+
+
+def _row(r: Any, now: datetime) -> dict[str, Any]:
+    d = dict(r._mapping)
+    d["category_name"] = INCIDENT_CATEGORIES.get(d["category"], (d["category"],))[0]
+    d["status_name"] = INCIDENT_STATUSES[d["status"]][0]
+    due_col = TIER.get(d["status"])
+    due = d.get(due_col) if due_col else None
+    d["due"] = due.isoformat() if due else None
+    d["overdue"] = bool(due and due < now)
+    for k in ("reported_at", "updated_at", "accept_due", "handle_due", "resolve_due", "closed_at"):
+        if d.get(k) is not None:
+            d[k] = d[k].isoformat()
+    return d
+
+
+def get_incident(
+    session: Session,
+    iid: int | str,
+    *,
+    staff: bool,
+    principal: Principal | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One incident with its history; public fields only unless ``staff`` (and then, for a
+    principal, only within its grids or street)."""
+    cond = "i.id = :i" if isinstance(iid, int) or str(iid).isdigit() else "i.code = :i"
+    row = session.execute(
+        text(_SELECT + f" WHERE {cond}"), {"i": int(iid) if cond.startswith("i.id") else iid}
+    ).first()
+    if row is None:
+        raise NotFoundError(f"事件不存在 (no such incident): {iid!r}")
+    d = _row(row, now or _now())
+    if principal is not None:
+        _require_scope(session, principal, d)
+    if not staff:
+        return {k: d[k] for k in PUBLIC_FIELDS if k in d} | {
+            "history": [
+                {"at": e["at"], "to_status": e["to_status"]} for e in _history(session, d["id"])
+            ]
+        }
+    d["history"] = _history(session, d["id"])
+    rep = session.execute(
+        text("SELECT name, phone FROM incident_reporter WHERE incident_id = :i"), {"i": d["id"]}
+    ).first()
+    d["reporter"] = {"name": rep[0], "phone": rep[1]} if rep else None
+    if principal is not None and rep and (rep[0] or rep[1]):
+        _audit_personal(session, principal, "incident_reporter", str(d["id"]))
+    d["allowed"] = list(TRANSITIONS[d["status"]])
+    return d
+
+
+def _history(session: Session, iid: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": r[0].isoformat(),
+            "actor": r[1],
+            "from_status": r[2],
+            "to_status": r[3],
+            "note": r[4],
+        }
+        for r in session.execute(
+            text(
+                "SELECT at, actor, from_status, to_status, note FROM incident_event "
+                "WHERE incident_id = :i ORDER BY at, id"
+            ),
+            {"i": iid},
+        )
+    ]
+
+
+def _audit_personal(
+    session: Session,
+    principal: Principal,
+    entity: str,
+    entity_id: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.execute(
+        text(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES (:a, "
+            "'read_personal', :e, :i, CAST(:d AS jsonb))"
+        ),
+        {
+            "a": f"{principal.role}:{principal.name}",
+            "e": entity,
+            "i": entity_id,
+            "d": json.dumps(detail or {}, ensure_ascii=False),
+        },
+    )
+
+
+def own_grid_codes(session: Session, principal: Principal) -> list[str]:
+    """The current micro-grid codes a grid worker answers for: its grid and every grid under
+    it (a worker of a compound grid answers for its micro-grids)."""
+    if not principal.grid_code:
+        return []
+    rows = session.execute(
+        text("""
+        WITH RECURSIVE t AS (
+          SELECT g.id, g.code, g.level FROM grid g JOIN grid_version v ON v.id = g.version_id
+            AND v.status = 'published' WHERE g.code = :c
+          UNION ALL SELECT g.id, g.code, g.level FROM grid g JOIN t ON g.parent_id = t.id)
+        SELECT code FROM t WHERE level = 'micro'"""),
+        {"c": principal.grid_code},
+    ).scalars()
+    return sorted(set(rows))
+
+
+def _require_scope(session: Session, principal: Principal, inc: dict[str, Any]) -> None:
+    if principal.role == "admin":
+        return
+    if principal.role == "dispatcher":
+        if principal.street_code and inc.get("street") == principal.street_code:
+            return
+        raise PermissionDenied(
+            f"事件不在你的街道 (incident not in your street {principal.street_code})"
+        )
+    if principal.role == "worker":
+        own = own_grid_codes(session, principal)
+        if inc.get("micro_grid") in own or inc.get("co_owner_grid") in own:
+            return
+        raise PermissionDenied(
+            f"事件不在你的网格 (incident not in your grids {principal.grid_code})"
+        )
+    raise PermissionDenied(f"角色 {principal.role} 无权查看事件详情 (may not read incidents)")
+
+
+def list_incidents(
+    session: Session,
+    principal: Principal,
+    *,
+    bbox: tuple | None = None,
+    grid: str | None = None,
+    status: str | None = None,
+    category: str | None = None,
+    overdue: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Incidents a caller may see: a grid worker those of its grids, a dispatcher those of
+    its street, an admin all."""
+    now = now or _now()
+    conds, params = ["TRUE"], {"limit": limit, "offset": offset}
+    if principal.role == "worker":
+        conds.append("(g.code = ANY(:own) OR co.code = ANY(:own))")
+        params["own"] = own_grid_codes(session, principal)
+    elif principal.role == "dispatcher":
+        conds.append("s.code = :street")
+        params["street"] = principal.street_code
+    elif principal.role != "admin":
+        raise PermissionDenied(f"角色 {principal.role} 无权查看事件列表 (may not list incidents)")
+    if status:
+        if status not in INCIDENT_STATUSES:
+            raise InputError(f"未知状态 (unknown status) {status!r}")
+        conds.append("i.status = :status")
+        params["status"] = status
+    if category:
+        conds.append("i.category = :category")
+        params["category"] = category
+    if grid:
+        conds.append("(g.code = :grid OR cg.code = :grid)")
+        params["grid"] = grid
+    if bbox:
+        s = get_settings()
+        conds.append(f"i.position && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {s.storage_srid})")
+        params.update(zip(("x0", "y0", "x1", "y1"), bbox, strict=True))
+    if overdue:
+        conds.append(
+            "(CASE WHEN i.status IN ('reported', 'reopened') THEN i.accept_due "
+            "WHEN i.status IN ('accepted', 'street_handling') THEN i.handle_due "
+            "WHEN i.status = 'department_handling' THEN i.resolve_due END) < :now"
+        )
+        params["now"] = now
+    where = " AND ".join(conds)
+    total = session.execute(
+        text("SELECT count(*) FROM (" + _SELECT + f" WHERE {where}) q"), params
+    ).scalar_one()
+    rows = session.execute(
+        text(
+            _SELECT + f" WHERE {where} ORDER BY i.reported_at DESC, i.id "
+            "LIMIT :limit OFFSET :offset"
+        ),
+        params,
+    ).all()
+    return {
+        "numberMatched": int(total),
+        "numberReturned": len(rows),
+        "incidents": [_row(r, now) for r in rows],
+    }
+
+
+# --- the lifecycle ------------------------------------------------------------------------------
+def transition(
+    session: Session,
+    iid: int | str,
+    to: str,
+    *,
+    principal: Principal | None,
+    note: str | None = None,
+    reporter_token: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Move an incident to ``to``: 409 (ConflictError) naming the allowed transitions when it
+    is not one; 403 when the caller may not make it."""
+    now = now or _now()
+    inc = get_incident(session, iid, staff=True, now=now)
+    frm = inc["status"]
+    if to not in INCIDENT_STATUSES:
+        raise InputError(f"未知状态 (unknown status) {to!r}")
+    if to not in TRANSITIONS[frm]:
+        allowed = ", ".join(TRANSITIONS[frm]) or "无 (none)"
+        raise ConflictError(
+            f"不能从 {frm} 转到 {to} (cannot go from {frm} to {to}); 允许 (allowed): {allowed}",
+            detail={"from": frm, "to": to, "allowed": list(TRANSITIONS[frm])},
+        )
+    actor = _authorise(session, inc, to, principal, reporter_token)
+    row = session.execute(
+        text("SELECT status FROM incident WHERE id = :i FOR UPDATE"), {"i": inc["id"]}
+    ).scalar_one()
+    if row != frm:  # changed meanwhile
+        raise ConflictError(f"事件状态已变为 {row} (the incident is now {row})")
+    sets = ["status = :to", "updated_at = :now"]
+    params: dict[str, Any] = {"to": to, "now": now, "i": inc["id"]}
+    if to in ("closed", "rejected", "duplicate"):
+        sets.append("closed_at = :now")
+    if to == "reopened":  # the clock starts again
+        due = deadlines(inc["category"], now)
+        sets += ["accept_due = :a", "handle_due = :h", "resolve_due = :r", "closed_at = NULL"]
+        params.update({"a": due["accept_due"], "h": due["handle_due"], "r": due["resolve_due"]})
+    session.execute(text(f"UPDATE incident SET {', '.join(sets)} WHERE id = :i"), params)
+    _event(session, inc["id"], actor, frm, to, note, now)
+    session.execute(
+        text(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES (:a, "
+            "'transition', 'incident', :i, CAST(:d AS jsonb))"
+        ),
+        {"a": actor, "i": str(inc["id"]), "d": json.dumps({"from": frm, "to": to})},
+    )
+    return get_incident(session, inc["id"], staff=True, now=now)
+
+
+def _authorise(
+    session: Session,
+    inc: dict[str, Any],
+    to: str,
+    principal: Principal | None,
+    reporter_token: str | None,
+) -> str:
+    """Who is making the transition (for the history), or PermissionDenied."""
+    if reporter_token is not None and "reporter" in WHO.get(to, ()):
+        digest = hashlib.sha256(reporter_token.encode()).hexdigest()
+        ok = session.execute(
+            text("SELECT 1 FROM incident_reporter WHERE incident_id = :i AND token_hash = :t"),
+            {"i": inc["id"], "t": digest},
+        ).first()
+        if ok:
+            return "reporter"
+        raise PermissionDenied("上报人凭证无效 (invalid reporter token)")
+    if principal is None or principal.id is None:
+        raise PermissionDenied("需要登录 (sign in, or give the reporter token)")
+    if principal.role != "admin" and principal.role not in WHO.get(to, ()):
+        raise PermissionDenied(
+            f"角色 {principal.role} 不能转到 {to} (role may not move it to {to})"
+        )
+    _require_scope(session, principal, inc)
+    return f"{principal.role}:{principal.name}"
+
+
+def escalate_overdue(
+    session: Session, *, now: datetime | None = None, actor: str = "system"
+) -> list[dict[str, Any]]:
+    """Move every incident past its tier's deadline to the next tier (the grid → the street →
+    a department); an overdue incident at the top tier is counted (escalations) and listed.
+    Returns what was done."""
+    now = now or _now()
+    rows = session.execute(
+        text("""
+        SELECT id, code, status FROM incident WHERE
+          (status IN ('reported', 'reopened') AND accept_due < :now) OR
+          (status IN ('accepted', 'street_handling') AND handle_due < :now) OR
+          (status = 'department_handling' AND resolve_due < :now)
+        ORDER BY id FOR UPDATE"""),
+        {"now": now},
+    ).all()
+    done = []
+    for iid, code, status in rows:
+        nxt = NEXT_TIER.get(status)
+        if nxt and nxt != status:
+            session.execute(
+                text(
+                    "UPDATE incident SET status = :to, updated_at = :now, escalations = escalations "
+                    "+ 1 WHERE id = :i"
+                ),
+                {"to": nxt, "now": now, "i": iid},
+            )
+            _event(session, iid, actor, status, nxt, "超时升级 (overdue: escalated)", now)
+            done.append({"code": code, "from": status, "to": nxt})
+        else:
+            session.execute(
+                text("UPDATE incident SET escalations = escalations + 1 WHERE id = :i"), {"i": iid}
+            )
+            done.append({"code": code, "from": status, "to": status, "note": "top tier"})
+    return done

@@ -1,0 +1,228 @@
+"""The walking network: roads and footways as a routable graph, walking distances by pgRouting.
+
+:func:`build_network` nodes every road centre-line where roads meet, splits them into edges
+between the nodes and stores them (``road_vertex``, ``road_edge``, cost in metres both ways).
+:func:`walking_distances` answers "how far on foot": the origin and each target walk straight to
+their nearest network node, then along the network (``pgr_dijkstraCost``). Without pgRouting
+(or without a network), distances are straight lines and say so.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.crs import to_metric
+from geo.settings import get_settings
+
+__all__ = [
+    "build_network",
+    "has_network",
+    "pgrouting_available",
+    "walking_distances",
+    "within_walk",
+]
+
+
+def pgrouting_available(session: Session) -> bool:
+    """Whether pgRouting is installed in the database (creating the extension if it can)."""
+    installed = session.execute(
+        text("SELECT 1 FROM pg_extension WHERE extname = 'pgrouting'")
+    ).first()
+    if installed:
+        return True
+    available = session.execute(
+        text("SELECT 1 FROM pg_available_extensions WHERE name = 'pgrouting'")
+    ).first()
+    if not available:
+        return False
+    try:
+        with session.begin_nested():
+            session.execute(text("CREATE EXTENSION IF NOT EXISTS pgrouting"))
+    except Exception:
+        return False
+    return True
+
+
+def has_network(session: Session) -> bool:
+    return bool(session.execute(text("SELECT 1 FROM road_edge LIMIT 1")).first())
+
+
+def build_network(session: Session) -> dict[str, int]:
+    """(Re)build the network from the ``road`` table: roads noded where they cross or touch,
+    split into edges. Returns the counts."""
+    srid = get_settings().storage_srid
+    rows = session.execute(text("SELECT id, ST_AsBinary(geom) FROM road ORDER BY id")).all()
+    session.execute(text("DELETE FROM road_edge"))
+    session.execute(text("DELETE FROM road_vertex"))
+    if not rows:
+        return {"vertices": 0, "edges": 0}
+    lines = _join_near_ends(shapely.from_wkb([bytes(r[1]) for r in rows]))
+    road_ids = [r[0] for r in rows]
+    noded = shapely.get_parts(shapely.line_merge(shapely.union_all(lines)))
+    # each noded piece: the road it lies on, then split into two-vertex edges
+    tree = shapely.STRtree(lines)
+    edges: list[
+        tuple[int | None, tuple[float, float], tuple[float, float], shapely.LineString]
+    ] = []
+    for piece in noded:
+        coords = shapely.get_coordinates(piece)
+        mid = shapely.line_interpolate_point(piece, 0.5, normalized=True)
+        near = tree.query_nearest(mid, all_matches=False)
+        road = road_ids[int(near[0])] if len(near) else None
+        for a, b in itertools.pairwise(coords):
+            if (a == b).all():
+                continue
+            edges.append(
+                (
+                    road,
+                    (float(a[0]), float(a[1])),
+                    (float(b[0]), float(b[1])),
+                    shapely.LineString([a, b]),
+                )
+            )
+    vertex_ids: dict[tuple[float, float], int] = {}
+    for _, a, b, _ in edges:
+        for p in (a, b):
+            vertex_ids.setdefault(p, len(vertex_ids) + 1)
+    lengths = shapely.length(to_metric(np.array([e[3] for e in edges], dtype=object)))
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy("COPY road_vertex (id, geom) FROM STDIN") as cp:
+            for p, vid in vertex_ids.items():
+                cp.write_row((vid, f"SRID={srid};POINT({p[0]!r} {p[1]!r})"))
+        with cur.copy(
+            "COPY road_edge (id, road_id, source, target, cost, reverse_cost, geom) FROM STDIN"
+        ) as cp:
+            for k, ((road, a, b, line), m) in enumerate(zip(edges, lengths, strict=True), 1):
+                cp.write_row(
+                    (
+                        k,
+                        road,
+                        vertex_ids[a],
+                        vertex_ids[b],
+                        float(m),
+                        float(m),
+                        f"SRID={srid};{line.wkt}",
+                    )
+                )
+    return {"vertices": len(vertex_ids), "edges": len(edges)}
+
+
+def _join_near_ends(lines: np.ndarray, reach_m: float = 3.0) -> np.ndarray:
+    """A road that ends a hair short of another (a footway drawn to a street's centre-line,
+    rounded) is drawn on across it, so that noding joins them: each free end within
+    ``reach_m`` of another line is extended to it and half a metre beyond."""
+    from geo.crs import from_metric
+
+    parts = [shapely.get_parts(g) for g in lines]
+    flat = np.array([p for ps in parts for p in ps], dtype=object)
+    owner = np.array([i for i, ps in enumerate(parts) for _ in ps])
+    metric = to_metric(flat)
+    tree = shapely.STRtree(metric)
+    out = list(metric)
+    for k, line in enumerate(metric):
+        coords = shapely.get_coordinates(line)
+        for end, inner in ((0, 1), (-1, -2)):
+            p = shapely.Point(coords[end])
+            near = [j for j in tree.query(p, predicate="dwithin", distance=reach_m) if j != k]
+            if not near or any(shapely.intersects(metric[j], p) for j in near):
+                continue
+            j = min(near, key=lambda j: shapely.distance(metric[j], p))
+            target = shapely.get_coordinates(shapely.shortest_line(p, metric[j]))[1]
+            d = target - coords[inner]  # on along the line's own way, through the other
+            n = float(np.hypot(*d))
+            if n == 0:
+                continue
+            beyond = target + d / n * 0.5
+            c = shapely.get_coordinates(out[k])
+            c = np.vstack([beyond, c]) if end == 0 else np.vstack([c, beyond])
+            out[k] = shapely.LineString(c)
+    back = from_metric(np.array(out, dtype=object))
+    return np.array(
+        [shapely.multilinestrings(list(back[owner == i])) for i in range(len(lines))],
+        dtype=object,
+    )
+
+
+def _snap(
+    session: Session, lon: Sequence[float], lat: Sequence[float]
+) -> tuple[list[int], list[float]]:
+    """Nearest network vertex of each point (GiST KNN) and the straight distance to it (m)."""
+    s = get_settings()
+    rows = session.execute(
+        text(f"""
+        SELECT p.i, v.id, ST_Distance(ST_Transform(v.geom, {s.metric_srid}),
+                                      ST_Transform(p.geom, {s.metric_srid}))
+        FROM (SELECT i, ST_SetSRID(ST_MakePoint(x, y), {s.storage_srid}) AS geom
+              FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[])) WITH ORDINALITY t(x, y, i)) p
+        CROSS JOIN LATERAL (SELECT id, geom FROM road_vertex ORDER BY geom <-> p.geom LIMIT 1) v
+        ORDER BY p.i"""),
+        {"x": [float(v) for v in lon], "y": [float(v) for v in lat]},
+    ).all()
+    return [int(r[1]) for r in rows], [float(r[2]) for r in rows]
+
+
+def walking_distances(
+    session: Session, origin: tuple[float, float], targets: Sequence[tuple[float, float]]
+) -> list[float | None] | None:
+    """Metres on foot from ``origin`` to each target (storage CRS), or None when there is no
+    network (or no pgRouting): then the caller falls back to straight lines. A target the
+    network does not reach gets None."""
+    if not targets or not pgrouting_available(session) or not has_network(session):
+        return None
+    xs = [origin[0]] + [t[0] for t in targets]
+    ys = [origin[1]] + [t[1] for t in targets]
+    vids, snaps = _snap(session, xs, ys)
+    src, src_snap = vids[0], snaps[0]
+    dsts = sorted(set(vids[1:]) - {src})
+    costs: dict[int, float] = {src: 0.0}
+    if dsts:
+        for _, end, agg in session.execute(
+            text(
+                "SELECT start_vid, end_vid, agg_cost FROM pgr_dijkstraCost("
+                "'SELECT id, source, target, cost, reverse_cost FROM road_edge', "
+                "CAST(:s AS bigint), CAST(:d AS bigint[]), directed := false)"
+            ),
+            {"s": src, "d": dsts},
+        ):
+            costs[int(end)] = float(agg)
+    out: list[float | None] = []
+    for vid, snap in zip(vids[1:], snaps[1:], strict=True):
+        c = costs.get(vid)
+        out.append(None if c is None else round(src_snap + c + snap, 1))
+    return out
+
+
+def within_walk(
+    session: Session, sources: Sequence[tuple[float, float]], limit_m: float
+) -> dict[int, float] | None:
+    """Network vertices within ``limit_m`` metres of the nearest source (pgr_drivingDistance
+    from all sources at once, the walk to the network included). None without pgRouting."""
+    if not sources or not pgrouting_available(session) or not has_network(session):
+        return None
+    vids, snaps = _snap(session, [p[0] for p in sources], [p[1] for p in sources])
+    best: dict[int, float] = {}
+    by_vertex: dict[int, float] = {}
+    for v, s in zip(vids, snaps, strict=True):
+        by_vertex[v] = min(by_vertex.get(v, np.inf), s)
+    for start, snap in by_vertex.items():
+        if snap > limit_m:
+            continue
+        for node, agg in session.execute(
+            text(
+                "SELECT node, agg_cost FROM pgr_drivingDistance("
+                "'SELECT id, source, target, cost, reverse_cost FROM road_edge', "
+                "CAST(:s AS bigint), :d, directed := false)"
+            ),
+            {"s": start, "d": limit_m - snap},
+        ):
+            d = float(agg) + snap
+            if d < best.get(int(node), np.inf):
+                best[int(node)] = d
+    return best

@@ -1,0 +1,193 @@
+"""Households as people see them, by role, and emergency reach.
+
+Residents' names and phones (``household_person``) are shown only to a grid worker for the
+households of its own grids (and to an admin); every such read is written to the audit log.
+Planners see households without them; the public sees none.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.auth import Principal
+from geo.errors import InputError, NotFoundError, PermissionDenied
+from geo.incidents import own_grid_codes
+
+__all__ = ["emergency_reach", "list_households"]
+
+
+def list_households(
+    session: Session, principal: Principal, *, grid: str, limit: int = 500, offset: int = 0
+) -> dict[str, Any]:
+    """The households of a grid (any level) for a caller allowed to see them."""
+    micro = _micro_codes(session, grid)
+    personal = False
+    if principal.role == "worker":
+        own = set(own_grid_codes(session, principal))
+        if not micro or not set(micro) <= own:
+            raise PermissionDenied(
+                f"网格 {grid} 不归你负责 (grid {grid} is not yours; yours: {principal.grid_code})"
+            )
+        personal = True
+    elif principal.role == "admin":
+        personal = True
+    elif principal.role != "planner":
+        raise PermissionDenied(f"角色 {principal.role} 无权查看住户 (may not read households)")
+    cols = "h.code, b.code, u.unit_no, h.floor, h.room, h.members, g.code"
+    join = ""
+    if personal:
+        cols += ", hp.head_name, hp.phone"
+        join = " LEFT JOIN household_person hp ON hp.household_id = h.id"
+    rows = session.execute(
+        text(
+            f"SELECT {cols} FROM household h JOIN building b ON b.id = h.building_id "
+            f"JOIN building_unit u ON u.id = h.unit_id JOIN grid g ON g.id = h.grid_id{join} "
+            "WHERE g.code = ANY(:m) ORDER BY h.code LIMIT :l OFFSET :o"
+        ),
+        {"m": micro, "l": limit, "o": offset},
+    ).all()
+    total = session.execute(
+        text(
+            "SELECT count(*) FROM household h JOIN grid g ON g.id = h.grid_id WHERE g.code = ANY(:m)"
+        ),
+        {"m": micro},
+    ).scalar_one()
+    keys = ["code", "building", "unit_no", "floor", "room", "members", "micro_grid"]
+    if personal:
+        keys += ["head_name", "phone"]
+        session.execute(
+            text(
+                "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES (:a, "
+                "'read_personal', 'household_person', :g, CAST(:d AS jsonb))"
+            ),
+            {
+                "a": f"{principal.role}:{principal.name}",
+                "g": grid,
+                "d": json.dumps({"households": len(rows), "offset": offset}),
+            },
+        )
+    return {
+        "grid": grid,
+        "numberMatched": int(total),
+        "numberReturned": len(rows),
+        "personal": personal,
+        "households": [dict(zip(keys, r, strict=True)) for r in rows],
+    }
+
+
+def _micro_codes(session: Session, code: str) -> list[str]:
+    rows = session.execute(
+        text("""
+        WITH RECURSIVE t AS (
+          SELECT g.id, g.code, g.level FROM grid g JOIN grid_version v ON v.id = g.version_id
+            AND v.status = 'published' WHERE g.code = :c
+          UNION ALL SELECT g.id, g.code, g.level FROM grid g JOIN t ON g.parent_id = t.id)
+        SELECT code, level FROM t"""),
+        {"c": code},
+    ).all()
+    if not rows:
+        raise NotFoundError(f"网格不存在 (no such grid): {code!r}")
+    return sorted({c for c, lv in rows if lv == "micro"})
+
+
+def emergency_reach(
+    session: Session,
+    *,
+    grids: list[str] | None = None,
+    street: str | None = None,
+    hop_minutes: tuple[float, ...] = (1, 1, 1, 1),
+    households_per_minute: float = 30.0,
+    target_minutes: float = 5.0,
+) -> dict[str, Any]:
+    """The fan-out of an instruction: district → street → community → grid (compound grid
+    worker) → micro-grid worker or building head → households. ``hop_minutes`` are the
+    minutes of the first four hops; a worker then reaches ``households_per_minute`` households
+    a minute. Lists households whose micro-grid has no worker who can reach them, and the
+    share reached within ``target_minutes`` (the city's 5-minute aim) and within 3 hours."""
+    if not (grids or street):
+        raise InputError("需要 grids 或 street (give grids or street)")
+    if len(hop_minutes) != 4 or any(h < 0 for h in hop_minutes):
+        raise InputError(f"hop_minutes 应为 4 个非负数 (four non-negative numbers): {hop_minutes}")
+    if households_per_minute <= 0:
+        raise InputError(f"households_per_minute 应大于 0 (must be > 0): {households_per_minute}")
+    if street:
+        ok = session.execute(text("SELECT 1 FROM street WHERE code = :s"), {"s": street}).first()
+        if not ok:
+            raise NotFoundError(f"街道不存在 (no such street): {street!r}")
+        grids = list(
+            session.execute(
+                text(
+                    "SELECT g.code FROM grid g JOIN grid_version v ON v.id = g.version_id AND "
+                    "v.status = 'published' JOIN community c ON c.id = v.community_id JOIN street s "
+                    "ON s.id = c.street_id WHERE s.code = :s AND g.level = 'community'"
+                ),
+                {"s": street},
+            ).scalars()
+        )
+    micro: list[str] = sorted({m for g in grids or [] for m in _micro_codes(session, g)})
+    rows = session.execute(
+        text("""
+        SELECT h.code, b.code, g.code, cg.code, c.code, c.name, s.code, s.name, s.district
+        FROM household h JOIN building b ON b.id = h.building_id JOIN grid g ON g.id = h.grid_id
+        JOIN grid cg ON cg.id = g.parent_id JOIN grid_version v ON v.id = g.version_id
+        JOIN community c ON c.id = v.community_id JOIN street s ON s.id = c.street_id
+        WHERE g.code = ANY(:m) ORDER BY g.code, b.code, h.code"""),
+        {"m": micro},
+    ).all()
+    workers: dict[str, list[str]] = {}
+    for code, grid_code, building in session.execute(
+        text("SELECT code, grid_code, building_code FROM worker")
+    ):
+        for k in (grid_code, building):
+            if k:
+                workers.setdefault(k, []).append(code)
+    base = sum(hop_minutes)
+    tree: dict[str, Any] = {}
+    queue: dict[str, int] = {}
+    unreachable: list[str] = []
+    times: list[float] = []
+    for hcode, bcode, mcode, ccode, comm, comm_name, scode, sname, district in rows:
+        who = (workers.get(mcode) or workers.get(bcode) or [None])[0]
+        node = (
+            tree.setdefault(district, {})
+            .setdefault(f"{scode} {sname}", {})
+            .setdefault(f"{comm} {comm_name}", {})
+            .setdefault(ccode, {})
+            .setdefault(
+                mcode,
+                {
+                    "workers": sorted(set(workers.get(mcode, [])) | set(workers.get(bcode, []))),
+                    "households": 0,
+                    "unreachable": 0,
+                },
+            )
+        )
+        node["households"] += 1
+        if who is None:
+            node["unreachable"] += 1
+            unreachable.append(hcode)
+            continue
+        queue[who] = queue.get(who, 0) + 1
+        times.append(base + queue[who] / households_per_minute)
+    total = len(rows)
+    return {
+        "grids": grids,
+        "households": total,
+        "reachable": total - len(unreachable),
+        "unreachable": unreachable[:500],
+        "unreachable_count": len(unreachable),
+        "within_target": sum(t <= target_minutes for t in times),
+        "within_target_share": (sum(t <= target_minutes for t in times) / total) if total else None,
+        "within_3h_share": (sum(t <= 180 for t in times) / total) if total else None,
+        "slowest_minutes": max(times) if times else None,
+        "parameters": {
+            "hop_minutes": list(hop_minutes),
+            "households_per_minute": households_per_minute,
+            "target_minutes": target_minutes,
+        },
+        "tree": tree,
+    }

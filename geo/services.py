@@ -1,0 +1,307 @@
+"""Service places for residents: the nearest facilities and open resources, open now or not,
+and for planners the coverage of each kind within a walk and where new stations would help.
+
+Nearest first uses the GiST KNN operator (``<->``) on the stored (degree) coordinates and
+re-ranks by metres in the metric CRS; candidates are fetched until no place left out could be
+nearer in metres than the last one kept (one degree of latitude is longer than one of
+longitude, never the other way round, so the bound is exact).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import opening_hours
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import InputError
+from geo.models import FACILITY_KINDS, RESOURCE_KINDS
+from geo.network import walking_distances, within_walk
+from geo.settings import get_settings
+
+__all__ = ["coverage", "is_open", "nearby", "suggest_sites"]
+
+TZ = ZoneInfo("Asia/Shanghai")
+KINDS = {
+    **{k: ("facility", v) for k, v in FACILITY_KINDS.items()},
+    **{k: ("resource", v) for k, v in RESOURCE_KINDS.items()},
+}
+M_PER_DEG_LAT = 110_574.0  # metres per degree of latitude (lower bound over China)
+
+
+def is_open(hours: str | None, at: datetime) -> bool | None:
+    """Whether an OSM ``opening_hours`` value is open at ``at`` (None when unknown)."""
+    if not hours:
+        return None
+    try:
+        return bool(
+            opening_hours.OpeningHours(hours).is_open(at.astimezone(TZ).replace(tzinfo=None))
+        )
+    except Exception:
+        return None
+
+
+def _parse_kinds(kinds: str | Sequence[str] | None) -> list[str]:
+    if kinds is None or kinds == "":
+        return list(KINDS)
+    items = kinds.split(",") if isinstance(kinds, str) else list(kinds)
+    items = [k.strip() for k in items if k.strip()]
+    bad = [k for k in items if k not in KINDS]
+    if bad:
+        raise InputError(f"未知类型 (unknown kind) {bad[0]!r}; 可选 (one of): {', '.join(KINDS)}")
+    return items
+
+
+_PLACES = """
+    SELECT 'facility' AS source, f.code, f.name, f.kind, f.address, f.phone, f.opening_hours,
+           f.services, NULL AS owner_org, NULL AS booking, NULL::int AS capacity, f.position
+    FROM facility f WHERE f.kind = ANY(:kinds)
+    UNION ALL
+    SELECT 'resource', r.code, r.name, r.kind, r.address, r.phone, r.opening_hours,
+           ARRAY[]::text[], r.owner_org, r.booking, r.capacity, r.position
+    FROM open_resource r WHERE r.kind = ANY(:kinds)
+"""
+
+
+def nearby(
+    session: Session,
+    lon: float,
+    lat: float,
+    *,
+    kinds: str | Sequence[str] | None = None,
+    limit: int = 10,
+    within_m: float | None = None,
+    at: datetime | None = None,
+    walking: bool = True,
+) -> dict[str, Any]:
+    """Facilities and open resources nearest first, as a GeoJSON FeatureCollection: straight
+    distance in metres, walking distance when the network is loaded, open now, services."""
+    if not 1 <= limit <= 100:
+        raise InputError(f"limit 应在 1–100 之间 (limit out of range): {limit}")
+    if within_m is not None and not (0 < within_m <= 50_000):
+        raise InputError(f"within_m 应在 0–50000 之间 (within_m out of range): {within_m}")
+    s = get_settings()
+    kind_list = _parse_kinds(kinds)
+    at = at or datetime.now(TZ)
+    fetch = max(4 * limit, 20)
+    cos_lat = math.cos(math.radians(lat))
+    while True:
+        rows = session.execute(
+            text(f"""
+            WITH o AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), {s.storage_srid}) AS g),
+            c AS (SELECT p.*, p.position <-> o.g AS deg FROM ({_PLACES}) p, o
+                  ORDER BY p.position <-> o.g LIMIT :fetch)
+            SELECT c.source, c.code, c.name, c.kind, c.address, c.phone, c.opening_hours,
+                   c.services, c.owner_org, c.booking, c.capacity, ST_X(c.position),
+                   ST_Y(c.position), c.deg,
+                   ST_Distance(ST_Transform(c.position, {s.metric_srid}),
+                               ST_Transform(o.g, {s.metric_srid})) AS metres
+            FROM c, o ORDER BY metres, c.code"""),
+            {"x": lon, "y": lat, "kinds": kind_list, "fetch": fetch},
+        ).all()
+        if len(rows) < fetch:
+            break  # every candidate is in
+        kept = [r for r in rows if within_m is None or r[14] <= within_m][:limit]
+        worst = kept[-1][14] if len(kept) == limit else (within_m or math.inf)
+        # a place not fetched is at least this many degrees away, so at least this far:
+        floor_m = max(r[13] for r in rows) * M_PER_DEG_LAT * cos_lat
+        if floor_m >= worst:
+            break
+        fetch *= 4
+    places = [r for r in rows if within_m is None or r[14] <= within_m][:limit]
+    walk = (
+        walking_distances(session, (lon, lat), [(r[11], r[12]) for r in places])
+        if (walking and places)
+        else None
+    )
+    features = []
+    for i, r in enumerate(places):
+        _source, kind_label = KINDS[r[3]]
+        props = {
+            "code": r[1],
+            "name": r[2],
+            "kind": r[3],
+            "kind_name": kind_label[0],
+            "kind_name_en": kind_label[1],
+            "source": r[0],
+            "address": r[4],
+            "phone": r[5],
+            "opening_hours": r[6],
+            "open_now": is_open(r[6], at),
+            "services": list(r[7] or []),
+            "owner_org": r[8],
+            "booking": r[9],
+            "capacity": r[10],
+            "distance_m": round(float(r[14]), 1),
+            "walking_m": None if walk is None else walk[i],
+            "distance_type": "network" if walk is not None else "straight_line",
+        }
+        features.append(
+            {
+                "type": "Feature",
+                "id": r[1],
+                "properties": props,
+                "geometry": {"type": "Point", "coordinates": [r[11], r[12]]},
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "numberReturned": len(features),
+        "origin": {"lon": lon, "lat": lat},
+        "at": at.isoformat(),
+        "features": features,
+    }
+
+
+# --- coverage for planners --------------------------------------------------------------------
+def coverage(
+    session: Session, kind: str, *, community: str | None = None, limit_m: float | None = None
+) -> dict[str, Any]:
+    """Share of households within a walk (default 1,000 m on the network; straight line when
+    there is no network, and labelled so) of a facility of ``kind``, per micro-grid, with the
+    households outside it."""
+    _parse_kinds([kind])
+    s = get_settings()
+    limit_m = limit_m or s.walk_m
+    source_table = "facility" if KINDS[kind][0] == "facility" else "open_resource"
+    sources = session.execute(
+        text(f"SELECT ST_X(position), ST_Y(position) FROM {source_table} WHERE kind = :k"),
+        {"k": kind},
+    ).all()
+    cond, params = "", {}
+    if community:
+        cond = " AND c.code = :c"
+        params["c"] = community
+    hh = session.execute(
+        text(
+            "SELECT h.id, h.code, ST_X(h.position), ST_Y(h.position), g.code FROM household h "
+            "JOIN building b ON b.id = h.building_id JOIN community c ON c.id = b.community_id "
+            "LEFT JOIN grid g ON g.id = h.grid_id WHERE TRUE" + cond + " ORDER BY h.id"
+        ),
+        params,
+    ).all()
+    reach = within_walk(session, [(x, y) for x, y in sources], limit_m)
+    covered = np.zeros(len(hh), dtype=bool)
+    if hh and sources:
+        if reach is not None:
+            from geo.network import _snap
+
+            vids, snaps = _snap(session, [r[2] for r in hh], [r[3] for r in hh])
+            covered = np.array(
+                [reach.get(v, math.inf) + d <= limit_m for v, d in zip(vids, snaps, strict=True)]
+            )
+        else:
+            d = session.execute(
+                text(f"""
+                SELECT h.i, min(ST_Distance(ST_Transform(ST_SetSRID(ST_MakePoint(h.x, h.y),
+                    {s.storage_srid}), {s.metric_srid}), ST_Transform(f.position,
+                    {s.metric_srid})))
+                FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[])) WITH ORDINALITY h(x, y, i)
+                CROSS JOIN {source_table} f WHERE f.kind = :k GROUP BY h.i ORDER BY h.i"""),
+                {"x": [r[2] for r in hh], "y": [r[3] for r in hh], "k": kind},
+            ).all()
+            covered = np.array([float(r[1]) <= limit_m for r in d])
+    per_grid: dict[str, dict[str, int]] = {}
+    for (_, _, _, _, grid), ok in zip(hh, covered, strict=True):
+        g = per_grid.setdefault(grid or "-", {"households": 0, "covered": 0})
+        g["households"] += 1
+        g["covered"] += int(ok)
+    return {
+        "kind": kind,
+        "limit_m": limit_m,
+        "distance_type": "network" if reach is not None else "straight_line",
+        "households": len(hh),
+        "covered": int(covered.sum()),
+        "share": float(covered.mean()) if len(hh) else None,
+        "per_micro_grid": {
+            k: v | {"share": v["covered"] / v["households"]} for k, v in sorted(per_grid.items())
+        },
+        "outside": [r[1] for r, ok in zip(hh, covered, strict=True) if not ok],
+    }
+
+
+def suggest_sites(
+    session: Session,
+    kind: str,
+    k: int,
+    *,
+    community: str | None = None,
+    limit_m: float | None = None,
+) -> dict[str, Any]:
+    """Up to ``k`` new sites (network nodes, or building points without a network) that cover
+    the most households left uncovered by ``kind``: a maximal covering location problem
+    (Church & ReVelle 1974) solved exactly with HiGHS."""
+    import highspy
+
+    if not 1 <= k <= 20:
+        raise InputError(f"k 应在 1–20 之间 (k out of range): {k}")
+    s = get_settings()
+    limit_m = limit_m or s.walk_m
+    cov = coverage(session, kind, community=community, limit_m=limit_m)
+    outside = set(cov["outside"])
+    rows = session.execute(
+        text(
+            "SELECT h.code, ST_X(h.position), ST_Y(h.position) FROM household h "
+            "WHERE h.code = ANY(:c) ORDER BY h.code"
+        ),
+        {"c": sorted(outside)},
+    ).all()
+    if not rows:
+        return {
+            "kind": kind,
+            "sites": [],
+            "covered_households": 0,
+            "uncovered_before": 0,
+            "distance_type": cov["distance_type"],
+        }
+    # demand points: uncovered households grouped by building position (rounded)
+    demand: dict[tuple[float, float], int] = {}
+    for _, x, y in rows:
+        key = (round(x, 5), round(y, 5))
+        demand[key] = demand.get(key, 0) + 1
+    dpts = list(demand)
+    weights = np.array([demand[p] for p in dpts], dtype=float)
+    cand = session.execute(
+        text("SELECT ST_X(geom), ST_Y(geom) FROM road_vertex ORDER BY id")
+    ).all() or [(x, y) for x, y in dpts]
+    cand = [(float(x), float(y)) for x, y in cand]
+    m = _distance_matrix(cand, dpts)
+    covers = m <= limit_m  # (candidates, demand)
+    h = highspy.Highs()
+    h.silent()
+    x = [h.addBinary() for _ in cand]
+    y = [h.addBinary() for _ in dpts]
+    for i in range(len(dpts)):
+        h.addConstr(y[i] <= sum(x[j] for j in np.flatnonzero(covers[:, i])))
+    h.addConstr(sum(x) <= k)
+    h.maximize(sum(float(weights[i]) * y[i] for i in range(len(dpts))))
+    chosen = [j for j in range(len(cand)) if h.val(x[j]) > 0.5]
+    sol_cover = covers[chosen].any(axis=0) if chosen else np.zeros(len(dpts), dtype=bool)
+    return {
+        "kind": kind,
+        "limit_m": limit_m,
+        "distance_type": "straight_line",
+        "uncovered_before": int(weights.sum()),
+        "covered_households": int(weights[sol_cover].sum()),
+        "sites": [
+            {"lon": cand[j][0], "lat": cand[j][1], "households": int(weights[covers[j]].sum())}
+            for j in chosen
+        ],
+    }
+
+
+def _distance_matrix(
+    a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]]
+) -> np.ndarray:
+    from geo.crs import metric_crs, storage_crs, transformer
+
+    t = transformer(storage_crs(), metric_crs())
+    ax, ay = t.transform(np.array([p[0] for p in a]), np.array([p[1] for p in a]))
+    bx, by = t.transform(np.array([p[0] for p in b]), np.array([p[1] for p in b]))
+    return np.hypot(ax[:, None] - bx[None, :], ay[:, None] - by[None, :])
