@@ -767,11 +767,15 @@ def reassign_changed(
     counts["households_in_changed_area"] = len(hh)
     counts["incidents_in_changed_area"] = len(inc)
     if hh:
-        rep = assign_households(session, locator, ids=hh, actor=actor)
-        counts["households_changed_grid"] = rep.changed
+        before = _grid_codes(session, "household", hh)
+        assign_households(session, locator, ids=hh, actor=actor)
+        after = _grid_codes(session, "household", hh)
+        counts["households_changed_grid"] = sum(before.get(i) != after.get(i) for i in hh)
     if inc:
-        rep = assign_incidents(session, locator, ids=inc, actor=actor)
-        counts["incidents_changed_grid"] = rep.changed
+        before = _grid_codes(session, "incident", inc)
+        assign_incidents(session, locator, ids=inc, actor=actor)
+        after = _grid_codes(session, "incident", inc)
+        counts["incidents_changed_grid"] = sum(before.get(i) != after.get(i) for i in inc)
     session.execute(
         text(
             "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES (:a, "
@@ -784,6 +788,18 @@ def reassign_changed(
         },
     )
     return counts
+
+
+def _grid_codes(session: Session, table: str, ids: list[int]) -> dict[int, str]:
+    """The code of the grid each row points to (codes, not ids: ids differ by version)."""
+    return dict(
+        session.execute(
+            text(
+                f"SELECT t.id, g.code FROM {table} t JOIN grid g ON g.id = t.grid_id WHERE t.id = ANY(:i)"
+            ),
+            {"i": list(ids)},
+        ).all()
+    )
 
 
 def _changed_area(

@@ -72,6 +72,7 @@ __all__ = [
     "IncidentReporter",
     "OpenResource",
     "Plan",
+    "PlanEdit",
     "Road",
     "RoadEdge",
     "RoadVertex",
@@ -621,6 +622,23 @@ class Plan(Base):
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     __table_args__ = (CheckConstraint(_in("status", PLAN_STATUSES), name="status_known"),)
+
+
+class PlanEdit(Base):
+    """One edit of a plan's draft, with the draft's micro-grids as they were before it (so
+    that undo restores them byte for byte)."""
+
+    __tablename__ = "plan_edit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = _now()
+    before: Mapped[list[Any]] = mapped_column(JSONB)
+    __table_args__ = (UniqueConstraint("plan_id", "seq", name="uq_plan_edit_seq"),)
 
 
 class AuditLog(Base):

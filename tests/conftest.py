@@ -27,6 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+# imported here, at collection, not first by hypothesis's plugin at the end of a run that used
+# no hypothesis test: that late import trips CPython 3.11's "AST constructor recursion depth
+# mismatch" under pytest's assertion rewriting
+import hypothesis  # noqa: F401
 import psycopg
 import pytest
 import uvicorn
