@@ -14,7 +14,18 @@ from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import errors
-from api.routes import grids, health, incidents, jobs, layers, locate, people, services, users
+from api.routes import (
+    grids,
+    health,
+    incidents,
+    jobs,
+    layers,
+    locate,
+    people,
+    plans,
+    services,
+    users,
+)
 from api.schemas import ErrorBody
 from geo.db import database_url, make_engine
 from geo.settings import get_settings
@@ -124,6 +135,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(services.router)
     app.include_router(incidents.router)
     app.include_router(people.router)
+    app.include_router(plans.router)
     app.include_router(users.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

@@ -473,7 +473,12 @@ def grid_features(
         filters["level"] = level
     if community:
         filters["community_code"] = community
-    where = "v.status = 'published'" if version is None else "v.number = :version"
+    # drafts are the planners' (under /plans), never public
+    where = (
+        "v.status = 'published'"
+        if version is None
+        else "v.number = :version AND v.status IN ('published', 'superseded')"
+    )
     return feature_collection(
         session=session,
         kind=GRIDS,

@@ -42,7 +42,7 @@ import itertools
 import math
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1100,11 +1100,20 @@ class Prepared:
     lo: int
     hi: int
 
-    def zone_graph(self, z: int) -> tuple[list[int], Graph]:
-        """The atoms of zone ``z`` (indices) and their adjacency graph."""
+    def zone_graph(
+        self, z: int, separate: Callable[[str, str], bool] | None = None
+    ) -> tuple[list[int], Graph]:
+        """The atoms of zone ``z`` (indices) and their adjacency graph; ``separate(a, b)``
+        true removes the edges between buildings a and b (a boundary to respect)."""
         idx = [i for i, zz in enumerate(self.atom_zone) if zz == z]
         zone_atoms = [self.atoms[i] for i in idx]
         edges = _adjacency([self.cells[i] for i in idx]) if idx else []
+        if separate is not None:
+            edges = [
+                (a, b)
+                for a, b in edges
+                if not separate(zone_atoms[a].building, zone_atoms[b].building)
+            ]
         bidx = {c: i for i, c in enumerate(sorted({a.building for a in zone_atoms}))}
         xy = shapely.get_coordinates(
             shapely.centroid(
@@ -1231,14 +1240,19 @@ def prepare_community(
 
 
 def group_community(
-    prep: Prepared, *, seed: int = 0, params: dict[str, Any] | None = None
+    prep: Prepared,
+    *,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    separate: Callable[[str, str], bool] | None = None,
 ) -> PartitionResult:
-    """Group each zone's atoms into micro-grids (the search) and build their polygons."""
+    """Group each zone's atoms into micro-grids (the search) and build their polygons;
+    ``separate(a, b)`` true keeps buildings a and b in different micro-grids."""
     lo, hi = prep.lo, prep.hi
     params = params or {"min": lo, "max": hi, "seed": seed}
     result: list[CompoundGrid] = []
     for z, zcode in enumerate(prep.zone_codes):
-        idx, g = prep.zone_graph(z)
+        idx, g = prep.zone_graph(z, separate)
         cg = CompoundGrid(zcode, prep.zone_names[z], prep.zone_compounds[z], prep.zone_polys[z])
         if not idx:
             cg.micro = [MicroGrid(f"{zcode}-M01", zcode, prep.zone_polys[z], [])]

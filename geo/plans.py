@@ -39,6 +39,7 @@ from geo.validate import Finding, GridRecord, ValidationReport, validate_grids
 
 __all__ = [
     "EditRefused",
+    "attach_plan",
     "create_plan",
     "diff_versions",
     "discard",
@@ -387,6 +388,13 @@ def _save(session: Session, vid: int, before: set[str], state: dict[str, G]) -> 
 
 def _records(state: dict[str, G]) -> list[GridRecord]:
     geoms = to_metric([g.geom for g in state.values()])
+    # a geometry valid where it is stored (checked by PostGIS) can come out of the projection
+    # with a vertex a hair across an edge: repair that here, where it is only measured
+    # (slivers of less than the tolerance it leaves behind are measurement noise)
+    bad = ~shapely.is_valid(geoms)
+    for i in np.flatnonzero(bad):
+        parts = [p for p in shapely.get_parts(_clean(geoms[i])) if p.area >= TOL_M2]
+        geoms[i] = shapely.MultiPolygon(parts) if parts else _clean(geoms[i])
     return [
         GridRecord(g.code, g.level, g.parent, m, g.households, list(g.members))
         for g, m in zip(state.values(), geoms, strict=True)
@@ -565,6 +573,26 @@ def _parent(state: dict[str, G], g: G) -> G:
     return state[g.parent or ""]
 
 
+def _minor_lobes(geom: Geometry) -> list[Geometry]:
+    """All but the largest piece of a grid, in the storage CRS — pieces as measured in
+    metres, so that two lobes joined by a neck thinner than a hair count as two."""
+    m = to_metric([geom])[0]
+    if not shapely.is_valid(m):
+        m = _clean(m)
+    parts = sorted(
+        (p for p in shapely.get_parts(m) if p.area >= TOL_M2), key=lambda p: p.area, reverse=True
+    )
+    if len(parts) <= 1:
+        return []
+    out = []
+    for p in parts[1:]:
+        near = from_metric([shapely.buffer(p, 0.01)])[0]
+        piece = _clean(shapely.intersection(geom, near))
+        if not piece.is_empty:
+            out.append(piece)
+    return out
+
+
 def _siblings(state: dict[str, G], parent: str) -> list[G]:
     return [x for x in state.values() if x.level == "micro" and x.parent == parent]
 
@@ -726,6 +754,25 @@ def redraw(
                 )
             best.geom = shapely.union_all([best.geom, p])
             changed.add(best.code)
+        # a neighbour the new boundary cut in pieces keeps its largest; the others go to the
+        # grid they border most (usually the redrawn one)
+        for s in [x for x in sibs if x.code in changed]:
+            for p in _minor_lobes(s.geom):
+                s.geom = _clean(shapely.difference(s.geom, p))
+                others = [g] + [x for x in sibs if x is not s and not x.geom.is_empty]
+                border = [
+                    float(shapely.length(shapely.intersection(shapely.boundary(p), x.geom)))
+                    for x in others
+                ]
+                best = others[int(np.argmax(border))]
+                if best.locked:
+                    raise EditRefused(
+                        f"网格 {s.code} 被切下的部分只能并入已锁定网格 {best.code} (a piece cut "
+                        f"off {s.code} would go to locked grid {best.code})"
+                    )
+                best.geom = _clean(shapely.union_all([best.geom, p]))
+                changed.add(best.code)
+        changed.discard(grid)
         moved_area = shapely.symmetric_difference(old, g.geom)
         involved = [g] + [s for s in sibs if s.code in changed]
         moves = _reassign_members(
@@ -1018,7 +1065,7 @@ def create_plan(
             f"社区 {community} 还没有现行网格，请先划分 (no current grids yet: run "
             "`wangge partition` first)"
         )
-    bid, bnum, cid, params = base
+    bid, _, cid, params = base
     number = session.execute(
         text("SELECT coalesce(max(number), 0) + 1 FROM grid_version WHERE community_id = :c"),
         {"c": cid},
@@ -1051,15 +1098,42 @@ def create_plan(
         ),
         {"v": vid, "b": bid},
     )
+    return attach_plan(session, community, vid, author=author, name=name)
+
+
+def attach_plan(
+    session: Session, community: str, draft_version_id: int, *, author: str, name: str | None
+) -> dict[str, Any]:
+    """A plan for a draft version already written, based on the current version."""
+    cid, number = session.execute(
+        text("SELECT community_id, number FROM grid_version WHERE id = :v"),
+        {"v": draft_version_id},
+    ).one()
+    base = session.execute(
+        text(
+            "SELECT id, number FROM grid_version WHERE community_id = :c AND status = 'published'"
+        ),
+        {"c": cid},
+    ).first()
     pid = session.execute(
         text(
             "INSERT INTO plan (name, community_id, author, base_version_id, draft_version_id, "
             "status) VALUES (:n, :c, :a, :b, :d, 'draft') RETURNING id"
         ),
-        {"n": name or f"{community} 草稿 {number}", "c": cid, "a": author, "b": bid, "d": vid},
+        {
+            "n": name or f"{community} 草稿 {number}",
+            "c": cid,
+            "a": author,
+            "b": base[0] if base else None,
+            "d": draft_version_id,
+        },
     ).scalar_one()
     _audit(
-        session, author, "plan_create", pid, {"community": community, "base": bnum, "draft": number}
+        session,
+        author,
+        "plan_create",
+        pid,
+        {"community": community, "base": base[1] if base else None, "draft": number},
     )
     return get_plan(session, pid)
 
@@ -1511,23 +1585,29 @@ def export_diff(diff: Diff, fmt: str) -> tuple[bytes, str, str]:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "diff.gpkg"
             frame.to_file(path, layer="grids", driver="GPKG", engine="pyogrio")
-            pd_rows = pd.DataFrame(diff.households, columns=["household", "old", "new"])
-            gpd.GeoDataFrame(pd_rows, geometry=[None] * len(pd_rows)).to_file(
-                path, layer="households", driver="GPKG", engine="pyogrio"
+            import pyogrio
+
+            pyogrio.write_dataframe(
+                pd.DataFrame(diff.households, columns=["household", "old", "new"]),
+                path,
+                layer="households",
+                driver="GPKG",
             )
-            b_rows = pd.DataFrame(
-                [
-                    {
-                        "building": b["building"],
-                        "old": ",".join(b["old"]),
-                        "new": ",".join(b["new"]),
-                    }
-                    for b in diff.buildings
-                ],
-                columns=["building", "old", "new"],
-            )
-            gpd.GeoDataFrame(b_rows, geometry=[None] * len(b_rows)).to_file(
-                path, layer="buildings", driver="GPKG", engine="pyogrio"
+            pyogrio.write_dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "building": b["building"],
+                            "old": ",".join(b["old"]),
+                            "new": ",".join(b["new"]),
+                        }
+                        for b in diff.buildings
+                    ],
+                    columns=["building", "old", "new"],
+                ),
+                path,
+                layer="buildings",
+                driver="GPKG",
             )
             return path.read_bytes(), "application/geopackage+sqlite3", "gpkg"
     raise InputError(f"格式应为 csv|geojson|gpkg (format must be csv, geojson or gpkg): {fmt!r}")

@@ -1,0 +1,240 @@
+"""Plans (规划方案): planners draft, edit, validate, diff and publish grid boundaries; merge
+departmental grid layers. Planner role (and admin) only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
+
+from api.deps import SessionDep, require_role
+from geo import plans as gp
+from geo.auth import Principal
+from geo.departments import merge_departments
+
+router = APIRouter(prefix="/plans", tags=["plans"])
+Planner = Annotated[Principal, Depends(require_role("planner"))]
+Code = Annotated[str, Field(max_length=64)]
+
+
+def _actor(p: Principal) -> str:
+    return f"{p.role}:{p.name}"
+
+
+class PlanCreate(BaseModel):
+    community: Code
+    name: str | None = Field(default=None, max_length=200)
+
+
+class Move(BaseModel):
+    buildings: list[Code] = Field(min_length=1, max_length=500, examples=[["510107013001-C02-B03"]])
+    to: Code
+
+
+class Redraw(BaseModel):
+    grid: Code
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon / MultiPolygon or Feature")
+    crs: str | None = Field(default=None, max_length=120, description="默认 CRS84 (default)")
+
+
+class Split(BaseModel):
+    grid: Code
+    line: dict[str, Any] | None = Field(default=None, description="GeoJSON LineString")
+    buildings: list[Code] | None = Field(default=None, max_length=500)
+    crs: str | None = Field(default=None, max_length=120)
+
+
+class Merge(BaseModel):
+    grids: list[Code] = Field(min_length=2, max_length=2)
+
+
+class Repartition(BaseModel):
+    compound: Code
+    seed: int = Field(default=0, ge=0, le=2**31)
+
+
+class Lock(BaseModel):
+    grids: list[Code] = Field(min_length=1, max_length=500)
+
+
+class DepartmentLayer(BaseModel):
+    department: str = Field(max_length=100, examples=["综治"])
+    code_field: str = Field(default="code", max_length=64)
+    crs: str | None = Field(default=None, max_length=120)
+    features: dict[str, Any] = Field(description="GeoJSON FeatureCollection of grid polygons")
+
+
+class DepartmentMerge(BaseModel):
+    community: Code
+    layers: list[DepartmentLayer] = Field(min_length=1, max_length=12)
+    propose: bool = True
+    seed: int = Field(default=0, ge=0, le=2**31)
+
+
+@router.post("", status_code=201)
+def create(body: PlanCreate, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """起草 (create a draft): a copy of the community's current grids."""
+    return gp.create_plan(session, body.community, author=_actor(who), name=body.name)
+
+
+@router.get("")
+def index(
+    session: SessionDep,
+    who: Planner,
+    community: Annotated[str | None, Query(max_length=64)] = None,
+    status: Literal["draft", "validated", "published", "discarded"] | None = None,
+) -> dict[str, Any]:
+    return {"plans": gp.list_plans(session, community=community, status=status)}
+
+
+@router.get("/history")
+def history(
+    session: SessionDep, who: Planner, community: Annotated[str, Query(max_length=64)]
+) -> dict[str, Any]:
+    """版本历史 (the community's versions; published ones are queryable at
+    `/grids?community_code=&version=`)."""
+    return {"community": community, "versions": gp.versions(session, community)}
+
+
+@router.get("/diff")
+def diff_any(
+    session: SessionDep,
+    who: Planner,
+    community: Annotated[str, Query(max_length=64)],
+    from_version: Annotated[int, Query(alias="from", ge=1)],
+    to_version: Annotated[int, Query(alias="to", ge=1)],
+    format: Literal["json", "csv", "geojson", "gpkg"] = "json",
+) -> Any:
+    """两个版本的差异 (the difference between any two versions)."""
+    return _diff_response(gp.diff_versions(session, community, from_version, to_version), format)
+
+
+@router.post("/merge-departments")
+def departments(body: DepartmentMerge, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """多格合一 (merge departmental grids): crosswalk, conflicts, and a proposed unified
+    micro-grid layer as a new draft."""
+    return merge_departments(
+        session,
+        body.community,
+        [layer.model_dump() for layer in body.layers],
+        propose=body.propose,
+        seed=body.seed,
+        actor=_actor(who),
+    )
+
+
+@router.get("/{plan_id}")
+def show(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
+    return gp.get_plan(session, plan_id)
+
+
+@router.get("/{plan_id}/grids")
+def grids(
+    plan_id: int,
+    session: SessionDep,
+    who: Planner,
+    level: Literal["community", "compound", "micro"] | None = None,
+) -> dict[str, Any]:
+    """草稿的网格 (the draft's grids, GeoJSON)."""
+    return gp.plan_grids(session, plan_id, level=level)
+
+
+@router.post("/{plan_id}/move")
+def move(plan_id: int, body: Move, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """移动楼栋/单元 (move buildings or units to another micro-grid)."""
+    return gp.move(session, plan_id, buildings=body.buildings, to=body.to, actor=_actor(who))
+
+
+@router.post("/{plan_id}/redraw")
+def redraw(plan_id: int, body: Redraw, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """重画边界 (replace a grid's boundary with a drawn polygon)."""
+    return gp.redraw(
+        session, plan_id, grid=body.grid, geometry=body.geometry, crs=body.crs, actor=_actor(who)
+    )
+
+
+@router.post("/{plan_id}/split")
+def split(plan_id: int, body: Split, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """拆分网格 (split a grid by a line or a building list)."""
+    return gp.split(
+        session,
+        plan_id,
+        grid=body.grid,
+        line=body.line,
+        buildings=body.buildings,
+        crs=body.crs,
+        actor=_actor(who),
+    )
+
+
+@router.post("/{plan_id}/merge")
+def merge(plan_id: int, body: Merge, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """合并网格 (merge two adjacent grids)."""
+    return gp.merge_grids(session, plan_id, grids=body.grids, actor=_actor(who))
+
+
+@router.post("/{plan_id}/repartition")
+def repartition(
+    plan_id: int, body: Repartition, session: SessionDep, who: Planner
+) -> dict[str, Any]:
+    """重新划分小区 (re-partition a compound, keeping locked grids)."""
+    return gp.repartition(
+        session, plan_id, compound=body.compound, seed=body.seed, actor=_actor(who)
+    )
+
+
+@router.post("/{plan_id}/lock")
+def lock(plan_id: int, body: Lock, session: SessionDep, who: Planner) -> dict[str, Any]:
+    return gp.lock(session, plan_id, grids=body.grids, locked=True, actor=_actor(who))
+
+
+@router.post("/{plan_id}/unlock")
+def unlock(plan_id: int, body: Lock, session: SessionDep, who: Planner) -> dict[str, Any]:
+    return gp.lock(session, plan_id, grids=body.grids, locked=False, actor=_actor(who))
+
+
+@router.post("/{plan_id}/undo")
+def undo(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """撤销上一步 (undo the last edit)."""
+    return gp.undo(session, plan_id, actor=_actor(who))
+
+
+@router.post("/{plan_id}/validate")
+def validate(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """校验 (validate): errors block publishing, warnings do not."""
+    return gp.validate_plan(session, plan_id, actor=_actor(who)).as_dict()
+
+
+@router.get("/{plan_id}/diff")
+def diff(
+    plan_id: int,
+    session: SessionDep,
+    who: Planner,
+    format: Literal["json", "csv", "geojson", "gpkg"] = "json",
+) -> Any:
+    """与基础版本的差异 (the draft against its base, per grid, household and building)."""
+    p = gp.get_plan(session, plan_id)
+    d = gp.diff_versions(session, p["community"], p["base_version"], p["draft_version"])
+    return _diff_response(d, format)
+
+
+@router.post("/{plan_id}/publish")
+def publish(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """发布 (publish): the draft becomes the current version."""
+    return gp.publish(session, plan_id, actor=_actor(who))
+
+
+@router.post("/{plan_id}/discard")
+def discard(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
+    return gp.discard(session, plan_id, actor=_actor(who))
+
+
+def _diff_response(d: gp.Diff, fmt: str) -> Any:
+    if fmt == "json":
+        return d.as_dict()
+    data, media, suffix = gp.export_diff(d, fmt)
+    name = f"diff-{d.community}-v{d.old}-v{d.new}.{suffix}"
+    return Response(
+        data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
