@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup system venv demo test lint format fixture clean db-up db-down bench
+.PHONY: help setup system venv assets demo test lint format fixture clean db-up db-down bench
 
 help:
 	@echo "make demo   - set up (venv, PostgreSQL + PostGIS), load the fixture, serve the API"
@@ -30,12 +30,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-setup: system venv
+# Leaflet and its plugins for the offline maps, from npm (maps/package-lock.json pins them)
+ASSETS := maps/node_modules/.installed
+$(ASSETS): maps/package.json maps/package-lock.json
+	npm ci --prefix maps --no-audit --no-fund --loglevel=error
+	@touch $@
+
+assets: $(ASSETS)
+
+setup: system venv assets
 
 demo: setup
 	$(BIN)/wangge demo
 
 test: setup
+	@scripts/ensure-system.sh --browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

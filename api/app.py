@@ -21,6 +21,7 @@ from api.routes import (
     jobs,
     layers,
     locate,
+    maps,
     people,
     plans,
     services,
@@ -136,6 +137,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(people.router)
     app.include_router(plans.router)
+    app.include_router(maps.router)
     app.include_router(users.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

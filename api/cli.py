@@ -821,8 +821,49 @@ def demo(
                 _print_partition(res, rep, version, dry_run=False)
     with session_scope(engine) as session:
         _print_summary(summary(session))
+        _write_maps(session, Path(get_settings().pg_dir).parent / "maps", None, None, None)
     if serve_api:
+        s = get_settings()
+        base = f"http://{host or s.api_host}:{port or s.api_port}"
+        out.print(f"地图也由 API 提供 (the maps are served too): {base}/maps/resident")
         serve(host=host, port=port)
+
+
+def _write_maps(
+    session: Any, where: Path, community: str | None, plan: int | None, basemap: str | None
+) -> None:
+    from maps.build import write_maps
+
+    with _spinner("生成地图 (writing the maps)"):
+        done = write_maps(session, where, community=community, base=basemap, plan=plan)
+    t = Table(title="地图 (maps)")
+    for col in ("地图 (map)", "文件 (file)", "大小 (size)", "用时 (time)"):
+        t.add_column(col)
+    for d in done:
+        t.add_row(d["map"], d["path"], f"{d['bytes'] / 1e6:.2f} MB", f"{d['seconds']:.2f} s")
+    out.print(t)
+    out.print("离线可用，用浏览器打开即可 (they work offline: open them in a browser)")
+
+
+@app.command("maps")
+@friendly
+def maps_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the HTML maps")] = Path(
+        "maps-out"
+    ),
+    community: Annotated[str | None, typer.Option(help="community code (default all)")] = None,
+    plan: Annotated[
+        int | None, typer.Option(help="show this draft plan on the planner map")
+    ] = None,
+    basemap: Annotated[
+        str | None, typer.Option(help="none | amap | tencent | a tile URL (default: settings)")
+    ] = None,
+) -> None:
+    """地图 (maps): write the resident, planner and dispatcher maps as standalone HTML files."""
+    from geo.db import session_scope
+
+    with session_scope(_engine()) as session:
+        _write_maps(session, out_dir, community, plan, basemap)
 
 
 def _print_summary(s: dict[str, Any]) -> None:

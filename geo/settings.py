@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         "nearest grid when it lies within this many metres, flagged; beyond it is outside the "
         "served area.",
     )
+    basemap: str = Field(
+        default="none",
+        description="Base map of the web maps: none (the project's own layers on a plain "
+        "background; works offline), amap or tencent (GCJ-02 tiles: overlays are shifted to "
+        "match), or a tile URL template with {z}/{x}/{y} (add #gcj02 for GCJ-02 tiles).",
+    )
     walk_m: float = Field(
         default=1000.0,
         gt=0,

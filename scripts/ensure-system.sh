@@ -90,6 +90,18 @@ if [ ! -f "$extdir/pgrouting.control" ] && can_apt; then
 fi
 say "PostgreSQL $major at $bindir, PostGIS $(sed -nE "s/^default_version = '(.*)'/\1/p" "$extdir/postgis.control"), pgRouting $( [ -f "$extdir/pgrouting.control" ] && sed -nE "s/^default_version = '(.*)'/\1/p" "$extdir/pgrouting.control" || echo absent)"
 
+# Node.js and npm: the maps inline Leaflet and its plugins from their npm packages
+if ! command -v npm >/dev/null 2>&1; then
+  if can_apt; then
+    apt_install nodejs npm
+  else
+    say "npm (for the maps' Leaflet assets) is missing. Install it:"
+    say "  $(how_to_install nodejs npm)"
+    exit 1
+  fi
+fi
+say "npm $(npm --version)"
+
 if [ $want_browser = 1 ]; then
   if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
     if can_apt; then

@@ -1,0 +1,51 @@
+"""The web maps, served: the resident map to everyone, the planner and dispatcher maps behind
+their roles. Served pages ask the API for "near me" and for layers too large to embed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
+
+from api.deps import SessionDep, require_role
+from geo.auth import Principal
+from maps.build import build_map
+
+router = APIRouter(prefix="/maps", tags=["maps"])
+Community = Annotated[str | None, Query(max_length=64, description="community code (default all)")]
+
+
+@router.get("/resident", response_class=HTMLResponse)
+def resident(session: SessionDep, community: Community = None) -> HTMLResponse:
+    """居民服务地图 (resident service map): public."""
+    page, _ = build_map(session, "resident", community=community, api="")
+    return HTMLResponse(page)
+
+
+@router.get("/planner", response_class=HTMLResponse)
+def planner(
+    session: SessionDep,
+    who: Annotated[Principal, Depends(require_role("planner"))],
+    community: Community = None,
+    plan: Annotated[int | None, Query(description="a draft plan to show with its findings")] = None,
+    embed_limit: Annotated[
+        int, Query(ge=0, le=1_000_000, description="above this many buildings, load by bbox")
+    ] = 20_000,
+) -> HTMLResponse:
+    """网格规划地图 (grid planning map): planners."""
+    page, _ = build_map(
+        session, "planner", community=community, api="", plan=plan, embed_limit=embed_limit
+    )
+    return HTMLResponse(page)
+
+
+@router.get("/dispatcher", response_class=HTMLResponse)
+def dispatcher(
+    session: SessionDep,
+    who: Annotated[Principal, Depends(require_role("dispatcher", "worker"))],
+    community: Community = None,
+) -> HTMLResponse:
+    """事件调度地图 (incident dispatch map): dispatchers and grid workers."""
+    page, _ = build_map(session, "dispatcher", community=community, api="")
+    return HTMLResponse(page)

@@ -1,0 +1,830 @@
+"""The three maps (resident, planner, dispatcher), built with folium from what ``geo/`` holds.
+
+Every map is one standalone HTML file that works with no network: Leaflet and its plugins are
+inlined from their npm packages (``maps/assets.py``), markers are drawn with CSS (no icon fonts
+or images to fetch), and no base map is used unless one is configured
+(``WANGGE_BASEMAP``: ``none``, ``amap``, ``tencent`` or a tile URL template). Amap and Tencent
+tiles are in GCJ-02: with them every overlay is shifted to GCJ-02 for display, and a drawn
+geometry is handed back labelled ``"crs": "gcj02"`` so the plans API shifts it back.
+
+Served by the API (``/maps/...``), the pages also ask the API: "near me" by the browser's
+position or an address (``/nearby``), and layers too large to embed (more features than
+``embed_limit``) are loaded by bounding box as the map moves. Standalone, "near me" uses an
+embedded address index and straight-line distances.
+
+Personal data never enters a map: no household names or phones, no reporters; a worker's phone
+only when the worker made it public.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import folium
+import numpy as np
+import shapely
+from branca.element import Element, MacroElement
+from folium.plugins import Draw, HeatMap, MarkerCluster
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.crs import wgs84_to_gcj02
+from geo.models import FACILITY_KINDS, INCIDENT_CATEGORIES, INCIDENT_STATUSES, RESOURCE_KINDS
+from geo.settings import get_settings
+from maps.assets import inline_css, inline_js, own_js
+
+__all__ = ["BASEMAPS", "Basemap", "build_map", "write_maps"]
+
+KIND_STYLE = {  # kind → (colour, glyph)
+    "party_service_complex": ("#c0392b", "综"),
+    "party_service_centre": ("#e74c3c", "党"),
+    "party_service_station": ("#f1948a", "站"),
+    "convenience_centre": ("#1f618d", "便"),
+    "convenience_station": ("#5dade2", "民"),
+    "open_resource": ("#229954", "享"),
+}
+STATUS_COLOUR = {
+    "reported": "#e67e22",
+    "reopened": "#d35400",
+    "accepted": "#f1c40f",
+    "street_handling": "#8e44ad",
+    "department_handling": "#2980b9",
+    "resolved": "#27ae60",
+    "closed": "#7f8c8d",
+    "rejected": "#95a5a6",
+    "duplicate": "#bdc3c7",
+}
+BAND_COLOUR = {"under": "#f39c12", "in": "#27ae60", "over": "#c0392b"}
+
+
+@dataclass(frozen=True)
+class Basemap:
+    name: str
+    url: str | None
+    attribution: str = ""
+    gcj02: bool = False
+    subdomains: str = "abc"
+
+
+BASEMAPS = {
+    "none": Basemap("none", None),
+    "amap": Basemap(
+        "amap",
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+        "&x={x}&y={y}&z={z}",
+        "© 高德地图 AutoNavi",
+        True,
+        "1234",
+    ),
+    "tencent": Basemap(
+        "tencent",
+        "https://rt{s}.map.gtimg.com/tile?z={z}&x={x}&y={-y}&styleid=1000&scene=0",
+        "© 腾讯地图 Tencent",
+        True,
+        "0123",
+    ),
+}
+
+
+def basemap(spec: str | None = None) -> Basemap:
+    """``none`` (default), ``amap``, ``tencent``, or a tile URL template (WGS84 tiles; add
+    ``#gcj02`` at the end for GCJ-02 tiles)."""
+    spec = (spec if spec is not None else get_settings().basemap).strip()
+    if spec in BASEMAPS:
+        return BASEMAPS[spec]
+    if spec.startswith(("http://", "https://")) and "{z}" in spec:
+        gcj = spec.endswith("#gcj02")
+        return Basemap("custom", spec.removesuffix("#gcj02"), "", gcj)
+    from geo.errors import InputError
+
+    raise InputError(
+        f"底图设置无效 (invalid base map) {spec!r}: none | amap | tencent | 瓦片地址 (a tile URL "
+        "template with {z}/{x}/{y})"
+    )
+
+
+# --- data -------------------------------------------------------------------------------------
+@dataclass
+class _Ctx:
+    session: Session
+    community: str | None
+    base: Basemap
+    api: str | None  # "" when served by the API (same origin), None for a standalone file
+    embed_limit: int
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def shift(self, geoms: Any) -> Any:
+        """Storage (CGCS2000 ≈ WGS84) → display coordinates, rounded to ~0.1 m."""
+        arr = np.asarray(geoms, dtype=object)
+        if self.base.gcj02:
+            arr = shapely.transform(
+                arr, lambda c: np.column_stack(wgs84_to_gcj02(c[:, 0], c[:, 1]))
+            )
+        return shapely.set_precision(arr, 1e-6)
+
+    def point(self, lon: float, lat: float) -> tuple[float, float]:
+        if self.base.gcj02:
+            x, y = wgs84_to_gcj02(lon, lat)
+            return round(float(y), 7), round(float(x), 7)
+        return round(lat, 7), round(lon, 7)
+
+
+def _community_filter(ctx: _Ctx, alias: str) -> tuple[str, dict[str, Any]]:
+    if ctx.community is None:
+        return "TRUE", {}
+    return f"{alias}.code = :community", {"community": ctx.community}
+
+
+def _geojson(ctx: _Ctx, rows: list[Any], geom_col: int, props: list[str]) -> dict[str, Any]:
+    geoms = ctx.shift(shapely.from_wkb([bytes(r[geom_col]) for r in rows])) if rows else []
+    feats = []
+    for r, g in zip(rows, geoms, strict=True):
+        p = {k: r[i] for i, k in enumerate(props) if i != geom_col}
+        feats.append({"type": "Feature", "properties": p, "geometry": shapely.geometry.mapping(g)})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _outlines(ctx: _Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    cond, params = _community_filter(ctx, "c")
+    com = ctx.session.execute(
+        text(f"SELECT c.code, c.name, ST_AsBinary(c.boundary) FROM community c WHERE {cond}"),
+        params,
+    ).all()
+    comp = ctx.session.execute(
+        text(
+            "SELECT p.code, p.name, ST_AsBinary(p.boundary) FROM compound p JOIN community c ON "
+            f"c.id = p.community_id WHERE {cond} ORDER BY p.code"
+        ),
+        params,
+    ).all()
+    return (
+        _geojson(ctx, com, 2, ["code", "name", "geom"]),
+        _geojson(ctx, comp, 2, ["code", "name", "geom"]),
+    )
+
+
+def _places(ctx: _Ctx) -> list[dict[str, Any]]:
+    cond, params = _community_filter(ctx, "c")
+    rows = ctx.session.execute(
+        text(
+            "SELECT f.code, f.name, f.kind, f.address, f.phone, f.opening_hours, "
+            "array_to_string(f.services, '、'), NULL, ST_X(f.position), ST_Y(f.position) "
+            "FROM facility f LEFT JOIN community c ON c.id = f.community_id "
+            f"WHERE {cond} ORDER BY f.code"
+        ),
+        params,
+    ).all()
+    rows += ctx.session.execute(
+        text(
+            "SELECT r.code, r.name, 'open_resource', r.address, r.phone, r.opening_hours, "
+            "r.owner_org || ' · ' || coalesce(r.kind, ''), r.booking, ST_X(r.position), "
+            "ST_Y(r.position) FROM open_resource r LEFT JOIN community c ON "
+            f"c.id = r.community_id WHERE {cond} ORDER BY r.code"
+        ),
+        params,
+    ).all()
+    out = []
+    for code, name, kind, address, phone, hours, services, booking, lon, lat in rows:
+        lat_d, lon_d = ctx.point(lon, lat)
+        label = FACILITY_KINDS.get(kind, ("开放资源", "open resource"))
+        out.append(
+            {
+                "code": code,
+                "name": name,
+                "kind": kind,
+                "kind_name": label[0],
+                "kind_en": label[1],
+                "address": address or "",
+                "phone": phone or "",
+                "hours": hours or "",
+                "services": _resource_services(services)
+                if kind == "open_resource"
+                else services or "",
+                "booking": booking or "",
+                "lat": lat_d,
+                "lon": lon_d,
+                "lat0": lat,  # storage coordinates, for distances
+                "lon0": lon,
+            }
+        )
+    return out
+
+
+def _resource_services(s: str | None) -> str:
+    if not s:
+        return ""
+    org, _, kind = s.partition(" · ")
+    return f"{org} · {RESOURCE_KINDS.get(kind, (kind,))[0]}"
+
+
+def _address_index(ctx: _Ctx) -> dict[str, dict[str, list[float]]]:
+    """Compound name → building number → the point an address of that building locates to
+    (the same point as ``/locate``: the footprint's point on surface)."""
+    cond, params = _community_filter(ctx, "c")
+    rows = ctx.session.execute(
+        text(
+            "SELECT p.name, b.name, ST_AsBinary(b.footprint) FROM building b JOIN compound p ON "
+            f"p.id = b.compound_id JOIN community c ON c.id = b.community_id WHERE {cond}"
+        ),
+        params,
+    ).all()
+    out: dict[str, dict[str, list[float]]] = {}
+    for comp, bname, wkb in rows:
+        num = bname.removesuffix("栋")
+        if not num.isdigit():
+            continue
+        p = shapely.point_on_surface(shapely.from_wkb(bytes(wkb)))
+        out.setdefault(comp, {})[num] = [round(p.x, 8), round(p.y, 8)]
+    return out
+
+
+# --- folium scaffolding -----------------------------------------------------------------------
+class _Assets(MacroElement):
+    """Puts the inlined Leaflet (and plugins) into the page head, before anything uses them."""
+
+    def __init__(self, groups: tuple[str, ...]) -> None:
+        super().__init__()
+        self._name = "WanggeAssets"
+        self.groups = groups
+
+    def render(self, **kwargs: Any) -> None:
+        figure = self.get_root()
+        figure.header.add_child(Element(inline_css(*self.groups)), name="wangge_css", index=0)
+        figure.header.add_child(Element(inline_js(*self.groups)), name="wangge_js", index=1)
+        super().render(**kwargs)
+
+
+def _offline(obj: Any) -> Any:
+    """Drop an element's CDN links (its assets are inlined instead)."""
+    obj.default_js = []
+    obj.default_css = []
+    return obj
+
+
+def _new_map(
+    ctx: _Ctx, title: str, center: tuple[float, float], groups: tuple[str, ...]
+) -> folium.Map:
+    m = _offline(
+        folium.Map(
+            location=center,
+            zoom_start=16,
+            tiles=None,
+            control_scale=True,
+            max_zoom=20,
+        )
+    )
+    m.options["maxZoom"] = 20  # the marker clusters need it on the map itself
+    m.add_child(_Assets(("leaflet", *groups)))
+    if ctx.base.url:
+        folium.TileLayer(
+            ctx.base.url,
+            attr=ctx.base.attribution or "tiles",
+            name=f"底图 (base map: {ctx.base.name})",
+            subdomains=ctx.base.subdomains,
+            max_zoom=20,
+        ).add_to(m)
+    root = m.get_root()
+    root.title = title
+    root.header.add_child(
+        Element(
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
+        ),
+        name="wangge_meta",
+    )
+    return m
+
+
+_CSS = """
+html, body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; }
+.leaflet-container { background: #f4f1ea; }
+.wg-pin { width: 26px; height: 26px; border-radius: 50%; color: #fff; font-size: 14px;
+  line-height: 26px; text-align: center; border: 2px solid #fff; box-shadow: 0 0 3px #333; }
+.wg-inc { width: 14px; height: 14px; border-radius: 50%; border: 2px solid #fff;
+  box-shadow: 0 0 2px #333; }
+.wg-inc.overdue { width: 18px; height: 18px; border: 3px solid #c0392b;
+  animation: wg-pulse 1.2s infinite; }
+@keyframes wg-pulse { 50% { box-shadow: 0 0 10px 4px rgba(192,57,43,.7); } }
+.wg-box { background: rgba(255,255,255,.95); padding: 6px 8px; border-radius: 4px;
+  box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 13px; max-width: 320px; }
+.wg-box h4 { margin: 0 0 4px; font-size: 14px; }
+.wg-box input, .wg-box select, .wg-box button { font-size: 13px; margin: 2px 0; }
+.wg-legend i { display: inline-block; width: 14px; height: 14px; border-radius: 50%;
+  vertical-align: middle; margin-right: 4px; }
+.wg-legend i.sq { border-radius: 2px; }
+.wg-label { background: none; border: none; box-shadow: none; font-size: 11px; color: #222;
+  text-shadow: 0 0 2px #fff, 0 0 2px #fff; white-space: nowrap; }
+.wg-popup dt { font-weight: bold; } .wg-popup dd { margin: 0 0 3px 0; }
+.wg-near li { margin: 2px 0; }
+"""
+
+
+def _legend(title: str, rows: list[tuple[str, str, bool]]) -> Element:
+    items = "".join(
+        f'<div><i class="{"sq" if sq else ""}" style="background:{c}"></i>{html.escape(t)}</div>'
+        for c, t, sq in rows
+    )
+    return Element(
+        f'<div id="wg-legend" class="wg-box wg-legend" style="position:fixed;bottom:56px;'
+        f'left:10px;z-index:1000"><h4>{html.escape(title)}</h4>{items}</div>'
+    )
+
+
+def _config(m: folium.Map, ctx: _Ctx, kind: str, **data: Any) -> None:
+    cfg = {"kind": kind, "api": ctx.api, "gcj02": ctx.base.gcj02, "map": m.get_name(), **data}
+    m.get_root().html.add_child(
+        Element(
+            "<script>window.WANGGE = "
+            + json.dumps(cfg, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+            + ";</script><script>"
+            + own_js()
+            + "</script>"
+        ),
+        name="wangge_config",
+    )
+
+
+def _center(ctx: _Ctx) -> tuple[float, float]:
+    cond, params = _community_filter(ctx, "c")
+    row = ctx.session.execute(
+        text(
+            "SELECT ST_X(ST_Centroid(ST_Collect(c.boundary))), ST_Y(ST_Centroid(ST_Collect("
+            f"c.boundary))) FROM community c WHERE {cond}"
+        ),
+        params,
+    ).one()
+    if row[0] is None:
+        return (30.66, 104.06)
+    return ctx.point(row[0], row[1])
+
+
+def _outline_layers(m: folium.Map, ctx: _Ctx, show_compounds: bool = True) -> None:
+    com, comp = _outlines(ctx)
+    folium.GeoJson(
+        com,
+        name="社区边界 (community)",
+        style_function=lambda f: {"color": "#555", "weight": 3, "fill": False, "dashArray": "6 4"},
+        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
+    ).add_to(m)
+    folium.GeoJson(
+        comp,
+        name="小区边界 (compounds)",
+        show=show_compounds,
+        style_function=lambda f: {"color": "#888", "weight": 1.5, "fillOpacity": 0.03},
+        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
+    ).add_to(m)
+    ctx.stats["compounds"] = len(comp["features"])
+
+
+# --- the resident map -------------------------------------------------------------------------
+def _place_popup(p: dict[str, Any]) -> str:
+    e = html.escape
+    rows = [("地址 (address)", p["address"]), ("开放时间 (opening hours)", p["hours"])]
+    rows.append(
+        ("服务 (services)" if p["kind"] != "open_resource" else "提供方 (provider)", p["services"])
+    )
+    if p["booking"]:
+        rows.append(("预约 (booking)", p["booking"]))
+    rows.append(("电话 (phone)", p["phone"]))
+    body = "".join(f"<dt>{e(k)}</dt><dd>{e(v or '—')}</dd>" for k, v in rows)
+    return (
+        f'<div class="wg-popup" data-code="{e(p["code"])}"><h4>{e(p["name"])}</h4>'
+        f"<div>{e(p['kind_name'])} ({e(p['kind_en'])})</div><dl>{body}</dl></div>"
+    )
+
+
+def resident_map(ctx: _Ctx) -> folium.Map:
+    m = _new_map(ctx, "居民服务地图 (resident service map)", _center(ctx), ("markercluster",))
+    _outline_layers(m, ctx)
+    places = _places(ctx)
+    clusters: dict[str, str] = {}
+    for kind, (colour, glyph) in KIND_STYLE.items():
+        mine = [p for p in places if p["kind"] == kind]
+        if not mine:
+            continue  # absent data is absent, never faked
+        zh, en = FACILITY_KINDS.get(kind, ("开放资源", "open resources"))
+        cluster = _offline(
+            MarkerCluster(
+                name=f'<span style="color:{colour}">●</span> {zh} ({en})',
+                options={"disableClusteringAtZoom": 18, "maxClusterRadius": 40},
+            )
+        ).add_to(m)
+        clusters[kind] = cluster.get_name()
+        for p in mine:
+            folium.Marker(
+                (p["lat"], p["lon"]),
+                icon=folium.DivIcon(
+                    html=f'<div class="wg-pin wg-place" data-code="{html.escape(p["code"])}" '
+                    f'style="background:{colour}" title="{html.escape(p["name"])}">{glyph}</div>',
+                    icon_size=(26, 26),
+                    icon_anchor=(13, 13),
+                    class_name="wg-icon",
+                ),
+                tooltip=p["name"],
+                wg_code=p["code"],
+                wg_popup=_place_popup(p),  # bound by wangge.js (folium's popups need jQuery)
+            ).add_to(cluster)
+    ctx.stats["places"] = len(places)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.get_root().html.add_child(
+        _legend(
+            "图例 (legend)",
+            [
+                (c, f"{FACILITY_KINDS.get(k, ('开放资源', 'open resource'))[0]}", False)
+                for k, (c, _) in KIND_STYLE.items()
+            ],
+        )
+    )
+    public = [
+        {
+            k: p[k]
+            for k in (
+                "code",
+                "name",
+                "kind",
+                "kind_name",
+                "address",
+                "hours",
+                "lat",
+                "lon",
+                "lat0",
+                "lon0",
+            )
+        }
+        for p in places
+    ]
+    _config(
+        m,
+        ctx,
+        "resident",
+        places=public,
+        clusters=clusters,
+        addresses=_address_index(ctx),
+        facility_kinds=list(FACILITY_KINDS),
+    )
+    return m
+
+
+# --- the planner map --------------------------------------------------------------------------
+def _grids(ctx: _Ctx, plan: int | None) -> tuple[list[Any], str, int | None]:
+    cond, params = _community_filter(ctx, "c")
+    if plan is None:
+        vcond = "v.status = 'published'"
+    else:
+        vcond = "v.id = (SELECT draft_version_id FROM plan WHERE id = :plan)"
+        params = params | {"plan": plan}
+    rows = ctx.session.execute(
+        text(
+            "SELECT g.code, g.level, pg.code, g.households, g.locked, ST_AsBinary(g.boundary), "
+            "ST_X(ST_PointOnSurface(g.boundary)), ST_Y(ST_PointOnSurface(g.boundary)), v.number "
+            "FROM grid g JOIN grid_version v ON v.id = g.version_id JOIN community c ON "
+            f"c.id = v.community_id LEFT JOIN grid pg ON pg.id = g.parent_id WHERE {vcond} AND "
+            f"{cond} ORDER BY g.level, g.code"
+        ),
+        params,
+    ).all()
+    version = rows[0][8] if rows else None
+    return rows, ("草稿" if plan else "现行") + (f" v{version}" if version else ""), version
+
+
+def planner_map(ctx: _Ctx, plan: int | None = None) -> folium.Map:
+    from geo import plans as gp
+
+    m = _new_map(ctx, "网格规划地图 (grid planning map)", _center(ctx), ("draw",))
+    rows, label, _ = _grids(ctx, plan)
+    lo, hi = 30, 50
+    findings: dict[str, list[str]] = {}
+    moved: set[str] = set()
+    if plan is not None:
+        p = gp.get_plan(ctx.session, plan)
+        params = (
+            ctx.session.execute(
+                text(
+                    "SELECT params FROM grid_version v JOIN plan p ON p.draft_version_id = v.id WHERE p.id = :p"
+                ),
+                {"p": plan},
+            ).scalar()
+            or {}
+        )
+        lo, hi = int(params.get("min", lo)), int(params.get("max", hi))
+        report = gp.validate_plan(ctx.session, plan, actor="maps")
+        for f in report.findings:
+            if f.grid:
+                findings.setdefault(f.grid, []).append(f"[{f.severity}] {f.message}")
+        if p["base_version"]:
+            d = gp.diff_versions(ctx.session, p["community"], p["base_version"], p["draft_version"])
+            moved = {b["building"] for b in d.buildings}
+    else:
+        params = (
+            ctx.session.execute(
+                text(
+                    "SELECT v.params FROM grid_version v JOIN community c ON c.id = v.community_id "
+                    "WHERE v.status = 'published' LIMIT 1"
+                )
+            ).scalar()
+            or {}
+        )
+        lo, hi = int(params.get("min", lo)), int(params.get("max", hi))
+    by_level: dict[str, list[Any]] = {"community": [], "compound": [], "micro": []}
+    for r in rows:
+        by_level[r[1]].append(r)
+    names = {
+        "community": "社区网格 (community grid)",
+        "compound": "小区网格 (compound grids)",
+        "micro": "微网格 (micro-grids)",
+    }
+
+    def band(n: int) -> str:
+        return "under" if n < lo else "over" if n > hi else "in"
+
+    layers: dict[str, str] = {}
+    for level in ("community", "compound", "micro"):
+        rs = by_level[level]
+        if not rs:
+            continue
+        fc = _geojson(ctx, rs, 5, ["code", "level", "parent_code", "households", "locked", "geom"])
+        for f in fc["features"]:
+            pr = f["properties"]
+            pr["band"] = band(pr["households"]) if level == "micro" else ""
+            pr["findings"] = (
+                "<br>".join(html.escape(x) for x in findings.get(pr["code"], [])) or "—"
+            )
+            pr["flag"] = bool(findings.get(pr["code"]))
+        if level == "micro":
+            style = lambda f: {  # noqa: E731
+                "color": "#c0392b" if f["properties"]["flag"] else "#333",
+                "weight": 3 if f["properties"]["flag"] else 1,
+                "dashArray": "5 3" if f["properties"]["flag"] else None,
+                "fillColor": BAND_COLOUR[f["properties"]["band"]],
+                "fillOpacity": 0.45,
+            }
+            fields = ["code", "households", "parent_code", "findings"]
+            aliases = [
+                "微网格 (micro-grid)",
+                "户数 (households)",
+                "上级 (parent)",
+                "校验 (findings)",
+            ]
+        elif level == "compound":
+            style = lambda f: {"color": "#1f3a93", "weight": 2.5, "fill": False}  # noqa: E731
+            fields, aliases = (
+                ["code", "households"],
+                ["小区网格 (compound grid)", "户数 (households)"],
+            )
+        else:
+            style = lambda f: {"color": "#000", "weight": 3.5, "fill": False}  # noqa: E731
+            fields, aliases = (
+                ["code", "households"],
+                ["社区网格 (community grid)", "户数 (households)"],
+            )
+        gj = folium.GeoJson(
+            fc,
+            name=f"{names[level]} · {label}",
+            style_function=style,
+            popup=folium.GeoJsonPopup(fields, aliases=aliases),
+        ).add_to(m)
+        layers[level] = gj.get_name()
+        ctx.stats[f"{level}_grids"] = len(rs)
+    # labels: code and households at each micro-grid's point on surface
+    labels = folium.FeatureGroup(name="标注 (labels)").add_to(m)
+    for r in by_level["micro"]:
+        lat, lon = ctx.point(r[6], r[7])
+        folium.Marker(
+            (lat, lon),
+            icon=folium.DivIcon(
+                html=f'<div class="wg-label">{html.escape(r[0].rsplit("-", 2)[-2] + "-" + r[0].rsplit("-", 1)[-1])}'
+                f"<br>{r[3]}户</div>",
+                icon_size=(70, 28),
+                icon_anchor=(35, 14),
+                class_name="wg-label",
+            ),
+        ).add_to(labels)
+    layers["labels"] = labels.get_name()
+    # building footprints, moved ones marked
+    cond, params = _community_filter(ctx, "c")
+    brows = ctx.session.execute(
+        text(
+            "SELECT b.code, b.name, b.households, ST_AsBinary(b.footprint) FROM building b JOIN "
+            f"community c ON c.id = b.community_id WHERE {cond} ORDER BY b.code"
+        ),
+        params,
+    ).all()
+    if len(brows) > ctx.embed_limit and ctx.api is not None:
+        layers["buildings_remote"] = "/buildings"
+        ctx.stats["buildings_embedded"] = 0
+    else:
+        fc = _geojson(ctx, brows, 3, ["code", "name", "households", "geom"])
+        for f in fc["features"]:
+            f["properties"]["moved"] = f["properties"]["code"] in moved
+        bl = folium.GeoJson(
+            fc,
+            name="楼栋 (buildings)",
+            style_function=lambda f: {
+                "color": "#8e44ad" if f["properties"]["moved"] else "#555",
+                "weight": 3 if f["properties"]["moved"] else 0.8,
+                "fillColor": "#8e44ad" if f["properties"]["moved"] else "#999",
+                "fillOpacity": 0.6 if f["properties"]["moved"] else 0.35,
+            },
+            tooltip=folium.GeoJsonTooltip(["code", "households"], aliases=["楼栋", "户数"]),
+        ).add_to(m)
+        layers["buildings"] = bl.get_name()
+        ctx.stats["buildings_embedded"] = len(brows)
+    ctx.stats["moved_buildings"] = len(moved)
+    ctx.stats["flagged_grids"] = len(findings)
+    draw = _offline(
+        Draw(
+            export=False,
+            draw_options={
+                "polyline": True,
+                "polygon": True,
+                "rectangle": True,
+                "circle": False,
+                "marker": False,
+                "circlemarker": False,
+            },
+        )
+    ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.get_root().html.add_child(
+        _legend(
+            f"微网格户数 (households per micro-grid, {lo}–{hi})",
+            [
+                (BAND_COLOUR["under"], f"不足 (under) < {lo}", True),
+                (BAND_COLOUR["in"], f"达标 (in band) {lo}–{hi}", True),
+                (BAND_COLOUR["over"], f"超出 (over) > {hi}", True),
+                ("#c0392b", "校验问题 (validation finding, dashed)", True),
+                ("#8e44ad", "已移动楼栋 (moved building)", True),
+            ],
+        )
+    )
+    _config(m, ctx, "planner", layers=layers, draw=draw.get_name(), plan=plan, band=[lo, hi])
+    return m
+
+
+# --- the dispatcher map -----------------------------------------------------------------------
+def _workers(ctx: _Ctx) -> dict[str, list[dict[str, str]]]:
+    rows = ctx.session.execute(
+        text(
+            "SELECT grid_code, name, role, CASE WHEN public_phone THEN phone END FROM worker "
+            "WHERE grid_code IS NOT NULL ORDER BY code"
+        )
+    ).all()
+    out: dict[str, list[dict[str, str]]] = {}
+    for g, name, role, phone in rows:
+        out.setdefault(g, []).append({"name": name, "role": role, "phone": phone or ""})
+    return out
+
+
+def dispatcher_map(ctx: _Ctx) -> folium.Map:
+    from geo.auth import Principal
+    from geo.incidents import list_incidents
+    from geo.models import WORKER_ROLES
+
+    m = _new_map(
+        ctx, "事件调度地图 (incident dispatch map)", _center(ctx), ("markercluster", "heat")
+    )
+    rows, label, _ = _grids(ctx, None)
+    micro = [r for r in rows if r[1] == "micro"]
+    if micro:
+        fc = _geojson(
+            ctx, micro, 5, ["code", "level", "parent_code", "households", "locked", "geom"]
+        )
+        folium.GeoJson(
+            fc,
+            name=f"微网格 (micro-grids) · {label}",
+            style_function=lambda f: {"color": "#34495e", "weight": 1, "fillOpacity": 0.04},
+            tooltip=folium.GeoJsonTooltip(["code"], labels=False),
+        ).add_to(m)
+    _outline_layers(m, ctx, show_compounds=False)
+    admin = Principal(id=0, name="maps", role="admin")
+    data = list_incidents(ctx.session, admin, limit=100_000)["incidents"]
+    if ctx.community is not None:
+        data = [i for i in data if i["community"] == ctx.community]
+    workers = _workers(ctx)
+    cluster = _offline(
+        MarkerCluster(
+            name="事件 (incidents)", options={"disableClusteringAtZoom": 18, "maxClusterRadius": 35}
+        )
+    ).add_to(m)
+    e = html.escape
+    for i in data:
+        lat, lon = ctx.point(i["lon"], i["lat"])
+        chain = " → ".join(
+            x
+            for x in (i["micro_grid"], i["compound_grid"], i["community_name"], i["street_name"])
+            if x
+        )
+        resp = [
+            f"{w['name']}（{WORKER_ROLES.get(w['role'], (w['role'],))[0]}）{w['phone']}"
+            for g in (i["micro_grid"], i["compound_grid"], i["community"])
+            for w in workers.get(g or "", [])
+        ]
+        popup = (
+            f'<div class="wg-popup" data-code="{e(i["code"])}"><h4>{e(i["category_name"])} '
+            f"({e(i['category'])})</h4><dl><dt>状态 (status)</dt><dd>{e(i['status_name'])}"
+            + (' <b style="color:#c0392b">已超时 (overdue)</b>' if i["overdue"] else "")
+            + f"</dd><dt>上报时间 (reported)</dt><dd>{e(i['reported_at'][:16].replace('T', ' '))}</dd>"
+            f"<dt>描述 (description)</dt><dd>{e(i['description'] or '')}</dd>"
+            f"<dt>网格 (grid chain)</dt><dd>{e(chain) or '—'}</dd>"
+            f"<dt>责任人 (responsible)</dt><dd>{'<br>'.join(e(r) for r in resp) or '—'}</dd></dl></div>"
+        )
+        colour = STATUS_COLOUR.get(i["status"], "#555")
+        folium.Marker(
+            (lat, lon),
+            icon=folium.DivIcon(
+                html=f'<div class="wg-inc{" overdue" if i["overdue"] else ""}" data-code="{e(i["code"])}" '
+                f'style="background:{colour}"></div>',
+                icon_size=(18, 18),
+                icon_anchor=(9, 9),
+                class_name="wg-icon",
+            ),
+            wg_popup=popup,
+            tooltip=f"{i['category_name']} · {i['status_name']}",
+            wg_code=i["code"],
+            wg_status=i["status"],
+            wg_category=i["category"],
+            wg_overdue=bool(i["overdue"]),
+        ).add_to(cluster)
+    heat = folium.FeatureGroup(name="热力图 (heat map)", show=False).add_to(m)
+    if data:
+        _offline(HeatMap([ctx.point(i["lon"], i["lat"]) for i in data], radius=22, blur=18)).add_to(
+            heat
+        )
+    ctx.stats["incidents"] = len(data)
+    ctx.stats["overdue"] = sum(1 for i in data if i["overdue"])
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.get_root().html.add_child(
+        _legend(
+            "事件状态 (incident status)",
+            [(STATUS_COLOUR[s], f"{INCIDENT_STATUSES[s][0]} ({s})", False) for s in STATUS_COLOUR]
+            + [("#c0392b", "红圈闪烁 = 超时 (pulsing red ring = overdue)", False)],
+        )
+    )
+    _config(
+        m,
+        ctx,
+        "dispatcher",
+        cluster=cluster.get_name(),
+        heat=heat.get_name(),
+        statuses={k: v[0] for k, v in INCIDENT_STATUSES.items()},
+        categories={k: v[0] for k, v in INCIDENT_CATEGORIES.items()},
+    )
+    return m
+
+
+BUILDERS = {"resident": resident_map, "planner": planner_map, "dispatcher": dispatcher_map}
+
+
+def build_map(
+    session: Session,
+    kind: str,
+    *,
+    community: str | None = None,
+    base: str | None = None,
+    api: str | None = None,
+    plan: int | None = None,
+    embed_limit: int = 20_000,
+) -> tuple[str, dict[str, int]]:
+    """One map as an HTML string, and what it holds (counts)."""
+    ctx = _Ctx(session, community, basemap(base), api, embed_limit)
+    m = planner_map(ctx, plan) if kind == "planner" else BUILDERS[kind](ctx)
+    return m.get_root().render(), ctx.stats
+
+
+def write_maps(
+    session: Session,
+    out: Path,
+    *,
+    community: str | None = None,
+    base: str | None = None,
+    plan: int | None = None,
+) -> list[dict[str, Any]]:
+    """The three maps as standalone files in ``out``. Returns path, size, seconds, counts."""
+    out.mkdir(parents=True, exist_ok=True)
+    done = []
+    for kind, fname in (
+        ("resident", "resident.html"),
+        ("planner", "planner.html"),
+        ("dispatcher", "dispatcher.html"),
+    ):
+        t0 = time.perf_counter()
+        page, stats = build_map(
+            session, kind, community=community, base=base, plan=plan if kind == "planner" else None
+        )
+        path = out / fname
+        path.write_text(page, encoding="utf-8")
+        done.append(
+            {
+                "map": kind,
+                "path": str(path),
+                "bytes": path.stat().st_size,
+                "seconds": round(time.perf_counter() - t0, 3),
+                **stats,
+            }
+        )
+    return done
