@@ -858,12 +858,34 @@ def maps_cmd(
     basemap: Annotated[
         str | None, typer.Option(help="none | amap | tencent | a tile URL (default: settings)")
     ] = None,
+    boards: Annotated[
+        Path | None, typer.Option("--boards", help="also write a notice board per micro-grid here")
+    ] = None,
+    boards_format: Annotated[str, typer.Option(help="png | pdf (A4)")] = "png",
+    grid: Annotated[
+        list[str] | None, typer.Option("--grid", help="boards for these micro-grids only")
+    ] = None,
 ) -> None:
-    """地图 (maps): write the resident, planner and dispatcher maps as standalone HTML files."""
+    """地图 (maps): write the resident, planner and dispatcher maps as standalone HTML files, and
+    (with --boards) the grid notice boards (网格公示牌), one A4 page per micro-grid."""
     from geo.db import session_scope
 
     with session_scope(_engine()) as session:
         _write_maps(session, out_dir, community, plan, basemap)
+        if boards is not None:
+            from maps.boards import write_boards
+
+            with _bar() as bar:
+                task = bar.add_task("公示牌 (notice boards)", total=1)
+                done = write_boards(
+                    session,
+                    boards,
+                    community=community,
+                    grids=grid or None,
+                    fmt=boards_format,
+                    progress=lambda i, n: bar.update(task, total=n, completed=i),
+                )
+            out.print(f"公示牌 (notice boards): {len(done)} → {boards}")
 
 
 def _print_summary(s: dict[str, Any]) -> None:

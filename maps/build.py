@@ -547,6 +547,11 @@ def planner_map(ctx: _Ctx, plan: int | None = None) -> folium.Map:
         rs = by_level[level]
         if not rs:
             continue
+        if level == "micro" and len(rs) > ctx.embed_limit and ctx.api is not None:
+            layers["micro_remote"] = "/grids?level=micro"  # a city: loaded by bbox, as it moves
+            ctx.stats["micro_grids"] = len(rs)
+            ctx.stats["micro_embedded"] = 0
+            continue
         fc = _geojson(ctx, rs, 5, ["code", "level", "parent_code", "households", "locked", "geom"])
         for f in fc["features"]:
             pr = f["properties"]
@@ -592,7 +597,7 @@ def planner_map(ctx: _Ctx, plan: int | None = None) -> folium.Map:
         ctx.stats[f"{level}_grids"] = len(rs)
     # labels: code and households at each micro-grid's point on surface
     labels = folium.FeatureGroup(name="标注 (labels)").add_to(m)
-    for r in by_level["micro"]:
+    for r in by_level["micro"] if "micro_remote" not in layers else []:
         lat, lon = ctx.point(r[6], r[7])
         folium.Marker(
             (lat, lon),

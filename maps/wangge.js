@@ -158,20 +158,37 @@
       if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(t.value).then(done, done);
       else { try { document.execCommand("copy"); } catch (e) { /* the text stays selected */ } done(); }
     });
-    if (C.layers.buildings_remote && C.api !== null) remoteLayer(C.layers.buildings_remote, "楼栋 (buildings)");
+    WG.remote = {};
+    if (C.api !== null && C.layers.micro_remote) {
+      remoteLayer("micro", C.layers.micro_remote, function (f) {
+        var n = f.properties.households, b = C.band;
+        var colour = n < b[0] ? "#f39c12" : n > b[1] ? "#c0392b" : "#27ae60";
+        return { color: "#333", weight: 1, fillColor: colour, fillOpacity: 0.45 };
+      });
+    }
+    if (C.api !== null && C.layers.buildings_remote) {
+      remoteLayer("buildings", C.layers.buildings_remote, function () {
+        return { color: "#555", weight: 0.8, fillOpacity: 0.3 };
+      });
+    }
   }
 
-  function remoteLayer(path, name) {
+  function remoteLayer(key, path, style) {
     /* too many features to embed: fetch what is in view from the API as the map moves */
-    var layer = L.geoJSON(null, { style: { color: "#555", weight: 0.8, fillOpacity: 0.3 } }).addTo(WG.map);
-    WG.remote = layer;
+    var layer = L.geoJSON(null, {
+      style: style,
+      onEachFeature: function (f, l) {
+        l.bindTooltip(esc(f.properties.code) + (f.properties.households != null ? " · " + f.properties.households + " 户" : ""));
+      },
+    }).addTo(WG.map);
+    WG.remote[key] = { layer: layer, count: undefined };
     function load() {
       var b = WG.map.getBounds();
       var q = "bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",") + "&limit=5000";
-      fetch((C.api || "") + path + "?" + q).then(function (r) { return r.json(); }).then(function (fc) {
+      fetch((C.api || "") + path + (path.indexOf("?") >= 0 ? "&" : "?") + q).then(function (r) { return r.json(); }).then(function (fc) {
         layer.clearLayers();
         layer.addData(fc);
-        WG.remoteCount = fc.features.length;
+        WG.remote[key].count = fc.features.length;
       });
     }
     WG.map.on("moveend", load);

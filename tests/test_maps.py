@@ -383,13 +383,81 @@ def test_maps_served_by_the_api(browser, fresh_db):
         p = Page(browser, {"Authorization": f"Bearer {planner}"})
         page = p.open(base + "/maps/planner?embed_limit=10")
         assert page.evaluate("WANGGE.layers.buildings_remote") == "/buildings"
-        page.wait_for_function("WG.remoteCount !== undefined", timeout=20_000)
+        assert page.evaluate("WANGGE.layers.micro_remote") == "/grids?level=micro"
+        page.wait_for_function(
+            "WG.remote.buildings.count !== undefined && WG.remote.micro.count !== undefined",
+            timeout=20_000,
+        )
         bounds = page.evaluate("WG.map.getBounds().toBBoxString()")
         west, south, east, north = (float(v) for v in bounds.split(","))
-        want = c.get(
-            "/buildings",
-            params={"bbox": f"{west:.6f},{south:.6f},{east:.6f},{north:.6f}", "limit": 5000},
-        ).json()
-        assert page.evaluate("WG.remoteCount") == len(want["features"]) > 0
+        bbox = f"{west:.6f},{south:.6f},{east:.6f},{north:.6f}"
+        want = c.get("/buildings", params={"bbox": bbox, "limit": 5000}).json()
+        assert page.evaluate("WG.remote.buildings.count") == len(want["features"]) > 0
+        grids = c.get("/grids", params={"bbox": bbox, "limit": 5000, "level": "micro"}).json()
+        assert page.evaluate("WG.remote.micro.count") == len(grids["features"]) > 0
         p.clean()
         p.close()
+
+
+# --- notice boards and the planner's draft ----------------------------------------------------
+def test_notice_boards(session, tmp_path):
+    from PIL import Image
+
+    from maps.boards import board_data, write_boards
+
+    code = f"{COMMUNITY}-C02-M03"
+    head = session.execute(
+        text(
+            "SELECT w.code, w.phone FROM worker w JOIN building b ON b.code = w.building_code "
+            "JOIN building_unit u ON u.building_id = b.id JOIN grid_member m ON m.unit_id = u.id "
+            "JOIN grid g ON g.id = m.grid_id JOIN grid_version v ON v.id = g.version_id AND "
+            "v.status = 'published' WHERE g.code = :g LIMIT 1"
+        ),
+        {"g": code},
+    ).one()
+    session.execute(text("UPDATE worker SET public_phone = false WHERE code = :w"), {"w": head[0]})
+    b = board_data(session, code)
+    households = session.execute(
+        text(
+            "SELECT g.households FROM grid g JOIN grid_version v ON v.id = g.version_id AND "
+            "v.status = 'published' WHERE g.code = :g"
+        ),
+        {"g": code},
+    ).scalar_one()
+    assert b.households == households and b.buildings
+    assert head[1] not in {w["phone"] for w in b.workers} and "—" in {w["phone"] for w in b.workers}
+    roles = {w["role"].split("（")[0] for w in b.workers}
+    assert {"楼栋长", "专职网格员", "社区书记"} <= roles
+    assert len(b.neighbours) >= 2
+    pngs = write_boards(session, tmp_path, grids=[code, f"{COMMUNITY}-C05-M01"])
+    for p in pngs:
+        with Image.open(p) as im:
+            w, h = im.size
+            assert (w, h) in ((1240, 1753), (1240, 1754))
+            assert len(im.convert("L").getcolors(maxcolors=256) or range(256)) > 20  # not blank
+    pdf = write_boards(session, tmp_path, grids=[code], fmt="pdf")[0].read_bytes()
+    assert pdf.startswith(b"%PDF") and b"595" in pdf and b"841" in pdf  # A4 in points
+
+
+COMMUNITY = "510107013001"
+
+
+def test_planner_map_of_a_draft_plan(fresh_db):
+    from geo import plans
+
+    from .test_plans import _border_building
+
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as s:
+        pid = plans.create_plan(s, COMMUNITY, author="t")["id"]
+    _, building, neighbour, _ = _border_building(engine, pid)
+    with session_scope(engine) as s:
+        plans.move(s, pid, buildings=[building], to=neighbour, actor="t")
+    with session_scope(engine) as s:
+        page, stats = build_map(s, "planner", plan=pid)
+        warnings = [f for f in plans.validate_plan(s, pid).findings if f.grid]
+    engine.dispose()
+    assert stats["moved_buildings"] == 1
+    assert page.count('"moved": true') == 1 and f'"code": "{building}"' in page
+    assert stats["flagged_grids"] == len({f.grid for f in warnings})
+    assert _contains(page, "草稿")
