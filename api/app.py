@@ -22,6 +22,7 @@ from api.routes import (
     layers,
     locate,
     maps,
+    ogc,
     people,
     plans,
     services,
@@ -138,6 +139,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(people.router)
     app.include_router(plans.router)
     app.include_router(maps.router)
+    app.include_router(ogc.router)
     app.include_router(users.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

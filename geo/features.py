@@ -82,10 +82,17 @@ def feature_collection(
     filters: dict[str, str] | None = None,
     where: str | None = None,
     params: dict[str, Any] | None = None,
+    out_srid: int | None = None,
+    flip: bool = False,
+    bbox_srid: int | None = None,
+    feature_id: str | None = None,
 ) -> dict[str, Any]:
     """One page of a layer as a GeoJSON FeatureCollection (with numberMatched/Returned).
 
-    ``where`` and ``params`` add a fixed SQL condition (e.g. the current grid version)."""
+    ``where`` and ``params`` add a fixed SQL condition (e.g. the current grid version).
+    ``out_srid`` transforms the coordinates (``flip`` puts them in latitude/northing-first
+    order, as such a CRS defines); ``bbox_srid`` is the CRS of ``bbox`` (default: stored);
+    ``feature_id`` selects one feature by its code."""
     spec = kind if isinstance(kind, LayerSpec) else get_layer(kind)
     if spec.geom_column is None:
         raise InputError(f"{kind} 没有几何 (has no geometry)")
@@ -99,12 +106,19 @@ def feature_collection(
     conds = ["TRUE" if where is None else f"({where})"]
     params = {"limit": limit, "offset": offset, **(params or {})}
     if bbox is not None:
+        env = f"ST_MakeEnvelope(:x0, :y0, :x1, :y1, {settings.storage_srid})"
+        if bbox_srid is not None and bbox_srid != settings.storage_srid:
+            env = (
+                f"ST_Transform(ST_MakeEnvelope(:x0, :y0, :x1, :y1, {int(bbox_srid)}), "
+                f"{settings.storage_srid})"
+            )
         conds.append(
-            f"t.{spec.geom_column} && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {settings.storage_srid}) "
-            f"AND ST_Intersects(t.{spec.geom_column}, "
-            f"ST_MakeEnvelope(:x0, :y0, :x1, :y1, {settings.storage_srid}))"
+            f"t.{spec.geom_column} && {env} AND ST_Intersects(t.{spec.geom_column}, {env})"
         )
         params.update(zip(("x0", "y0", "x1", "y1"), bbox, strict=True))
+    if feature_id is not None:
+        conds.append(f"t.{spec.key} = :feature_id")
+        params["feature_id"] = feature_id
     for i, (name, value) in enumerate((filters or {}).items()):
         column = _filter_column(spec, name)
         conds.append(f"{column} = :f{i}")
@@ -112,11 +126,17 @@ def feature_collection(
     cond = " AND ".join(conds)
     base = f"FROM {spec.table} t {spec.joins} WHERE {cond}"
     matched = int(session.execute(text(f"SELECT count(*) {base}"), params).scalar_one())
+    geom, digits = "page.geom__", 7
+    if out_srid is not None and out_srid != settings.storage_srid:
+        geom = f"ST_Transform({geom}, {int(out_srid)})"
+        digits = 7 if _geographic(out_srid) else 3
+    if flip:
+        geom = f"ST_FlipCoordinates({geom})"
     sql = (
         f"WITH page AS (SELECT {', '.join(spec.select)}, t.{spec.geom_column} AS geom__ {base} "
         f"ORDER BY t.id LIMIT :limit OFFSET :offset) "
         "SELECT coalesce(json_agg(json_build_object('type', 'Feature', 'id', page.code, "
-        "'geometry', ST_AsGeoJSON(page.geom__, 7, 0)::json, "
+        f"'geometry', ST_AsGeoJSON({geom}, {digits}, 0)::json, "
         "'properties', to_jsonb(page) - 'geom__')), '[]'::json)::text FROM page"
     )
     features = json.loads(session.execute(text(sql), params).scalar_one())
@@ -126,6 +146,12 @@ def feature_collection(
         "numberReturned": len(features),
         "features": features,
     }
+
+
+def _geographic(srid: int) -> bool:
+    import pyproj
+
+    return bool(pyproj.CRS.from_epsg(srid).is_geographic)
 
 
 def _filter_column(spec: LayerSpec, name: str) -> str:

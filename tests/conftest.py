@@ -281,6 +281,35 @@ def serve_app(url: str) -> Iterator[str]:
         thread.join(10)
 
 
+@contextlib.contextmanager
+def serve_app_process(url: str) -> Iterator[str]:
+    """Run the app in a separate process (for clients in this process that hold the GIL while
+    they wait for an answer, such as GDAL through pyogrio); yield its base URL."""
+    port = free_port()
+    code = (
+        "import sys, uvicorn; from api.app import create_app; "
+        "uvicorn.run(create_app(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
+        "log_level='warning')"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, url, str(port)], cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the API process did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 @pytest.fixture(scope="session")
 def api_base(fixture_url: str) -> Iterator[str]:
     with serve_app(fixture_url) as base:

@@ -1,0 +1,189 @@
+"""OGC API – Features under /ogc (Part 1 core, GeoJSON, OpenAPI 3.0; Part 2 CRS), and vector
+tiles under /tiles. Public: only public fields are published."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import SessionDep
+from geo import ogc
+from geo.errors import InputError
+from geo.features import parse_bbox
+from geo.settings import get_settings
+
+router = APIRouter(tags=["ogc"])
+GEOJSON = "application/geo+json"
+RESERVED = {"bbox", "bbox-crs", "crs", "limit", "offset", "f"}
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/ogc"
+
+
+@router.get("/ogc", summary="OGC API landing page")
+def landing(request: Request) -> dict[str, Any]:
+    base = _base(request)
+    root = str(request.base_url).rstrip("/")
+    return {
+        "title": "网格 Wangge — OGC API Features",
+        "description": "社区网格、楼栋、服务场所与事件 (community grids, buildings, service places, "
+        "incidents)",
+        "links": [
+            {"rel": "self", "type": "application/json", "href": base, "title": "this document"},
+            {
+                "rel": "service-desc",
+                "type": "application/vnd.oai.openapi+json;version=3.0",
+                "href": f"{root}/openapi.json",
+                "title": "OpenAPI",
+            },
+            {"rel": "service-doc", "type": "text/html", "href": f"{root}/docs", "title": "docs"},
+            {
+                "rel": "conformance",
+                "type": "application/json",
+                "href": f"{base}/conformance",
+                "title": "conformance",
+            },
+            {
+                "rel": "data",
+                "type": "application/json",
+                "href": f"{base}/collections",
+                "title": "collections",
+            },
+        ],
+    }
+
+
+@router.get("/ogc/conformance")
+def conformance() -> dict[str, Any]:
+    return {"conformsTo": ogc.CONFORMANCE}
+
+
+@router.get("/ogc/collections")
+def collections(request: Request, session: SessionDep) -> dict[str, Any]:
+    base = _base(request)
+    return {
+        "links": [{"rel": "self", "type": "application/json", "href": f"{base}/collections"}],
+        "collections": [ogc.collection_info(session, c, base) for c in ogc.COLLECTIONS.values()],
+        "crs": list(ogc.SUPPORTED_CRS),
+    }
+
+
+@router.get("/ogc/collections/{cid}")
+def collection(cid: str, request: Request, session: SessionDep) -> dict[str, Any]:
+    return ogc.collection_info(session, ogc.collection(cid), _base(request))
+
+
+@router.get("/ogc/collections/{cid}/queryables")
+def queryables(cid: str, request: Request) -> JSONResponse:
+    return JSONResponse(
+        ogc.queryables(ogc.collection(cid), _base(request)), media_type="application/schema+json"
+    )
+
+
+def _page_links(
+    request: Request, url: str, fc: dict[str, Any], limit: int, offset: int
+) -> list[dict[str, Any]]:
+    params = dict(request.query_params)
+    links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
+    if offset + fc["numberReturned"] < fc["numberMatched"]:
+        nxt = params | {"offset": str(offset + limit), "limit": str(limit)}
+        links.append({"rel": "next", "type": GEOJSON, "href": f"{url}?{_qs(nxt)}"})
+    if offset > 0:
+        prv = params | {"offset": str(max(0, offset - limit)), "limit": str(limit)}
+        links.append({"rel": "prev", "type": GEOJSON, "href": f"{url}?{_qs(prv)}"})
+    return links
+
+
+def _qs(params: dict[str, str]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(params)
+
+
+@router.get("/ogc/collections/{cid}/items", response_class=JSONResponse)
+def items(
+    cid: str,
+    request: Request,
+    session: SessionDep,
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (in bbox-crs)")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200)] = None,
+    crs: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """要素 (features); any other parameter named like a queryable filters by equality."""
+    c = ogc.collection(cid)
+    limit = min(limit, get_settings().max_page_size)
+    box = _bbox(bbox, bbox_crs)
+    filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
+    fc, uri = ogc.items(
+        session,
+        c,
+        bbox=box,
+        bbox_crs=bbox_crs,
+        crs=crs,
+        limit=limit,
+        offset=offset,
+        filters=filters,
+    )
+    url = f"{_base(request)}/collections/{cid}/items"
+    fc["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds")
+    fc["links"] = _page_links(request, url, fc, limit, offset)
+    return JSONResponse(fc, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})
+
+
+def _bbox(value: str | None, bbox_crs: str | None) -> tuple[float, float, float, float] | None:
+    if value is None or value == "":
+        return None
+    if bbox_crs in (None, "", ogc.CRS84):
+        return parse_bbox(value)
+    try:
+        parts = tuple(float(v) for v in value.split(","))
+    except ValueError as exc:
+        raise InputError(f"bbox 格式错误 (invalid bbox) {value!r}") from exc
+    if len(parts) != 4:
+        raise InputError(f"bbox 应为四个数 (bbox needs four numbers) {value!r}")
+    return parts  # type: ignore[return-value]
+
+
+@router.get("/ogc/collections/{cid}/items/{fid}", response_class=JSONResponse)
+def item(
+    cid: str,
+    fid: str,
+    request: Request,
+    session: SessionDep,
+    crs: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    c = ogc.collection(cid)
+    fc, uri = ogc.items(
+        session, c, bbox=None, bbox_crs=None, crs=crs, limit=1, offset=0, filters={}, feature_id=fid
+    )
+    if not fc["features"]:
+        from geo.errors import NotFoundError
+
+        raise NotFoundError(f"{cid} 中没有要素 (no feature) {fid!r}")
+    f = fc["features"][0]
+    base = _base(request)
+    f["links"] = [
+        {"rel": "self", "type": GEOJSON, "href": str(request.url)},
+        {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{cid}"},
+    ]
+    return JSONResponse(f, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})
+
+
+@router.get("/tiles/{cid}/{z}/{x}/{y}.mvt", summary="Mapbox vector tile")
+def vector_tile(
+    cid: str, z: int, x: int, y: int, request: Request, session: SessionDep
+) -> Response:
+    """矢量瓦片 (a vector tile of a collection, EPSG:3857 tiling, layer named after it)."""
+    data = ogc.tile(session, ogc.collection(cid), z, x, y)
+    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+    headers = {"Cache-Control": "public, max-age=300", "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)

@@ -1,0 +1,269 @@
+"""OGC API – Features (Part 1 core + GeoJSON + OpenAPI 3.0, Part 2 CRS) over Wangge's layers,
+so that GIS clients (QGIS, GDAL's OAPIF driver, ArcGIS) read them directly; and Mapbox vector
+tiles of the same collections from PostGIS (``ST_AsMVT``).
+
+Collections: communities, compounds, buildings, the current grids by level, facilities, open
+resources, and incidents with public fields only (no description, address or reporter).
+Coordinates are CRS84 by default; ``crs`` may ask for EPSG:4490 (CGCS2000, latitude first, as
+that CRS defines its axes) or EPSG:4544 (CGCS2000 Gauss-Krüger, northing first).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import InputError, NotFoundError
+from geo.features import feature_collection
+from geo.grids import GRIDS
+from geo.layers import LayerSpec, get_layer
+from geo.settings import get_settings
+
+__all__ = [
+    "COLLECTIONS",
+    "CONFORMANCE",
+    "CRS84",
+    "collection_info",
+    "items",
+    "parse_crs_uri",
+    "queryables",
+    "tile",
+]
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+SUPPORTED_CRS = {
+    CRS84: (4326, False),
+    "http://www.opengis.net/def/crs/EPSG/0/4490": (4490, True),  # latitude, longitude
+    "http://www.opengis.net/def/crs/EPSG/0/4544": (4544, True),  # northing, easting
+}
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+]
+INTEGER = {"households", "floors", "units", "capacity", "version", "members"}
+
+INCIDENTS_PUBLIC = LayerSpec(
+    kind="incidents",
+    label=("事件", "incidents"),
+    table="incident",
+    geom="point",
+    geom_column="position",
+    attrs=(),
+    select=(
+        "t.code",
+        "t.category",
+        "t.status",
+        "to_char(t.reported_at AT TIME ZONE 'Asia/Shanghai', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS+08:00') AS reported_at",
+        "c.code AS community_code",
+        "g.code AS micro_grid",
+    ),
+    joins="LEFT JOIN community c ON c.id = t.community_id LEFT JOIN grid g ON g.id = t.grid_id",
+)
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    title: str
+    spec: LayerSpec
+    where: str | None = None
+
+
+def _grids(level: str, zh: str, en: str) -> Collection:
+    return Collection(
+        f"grids-{level}",
+        f"{zh} ({en})",
+        GRIDS,
+        f"v.status = 'published' AND t.level = '{level}'",
+    )
+
+
+COLLECTIONS: dict[str, Collection] = {
+    c.id: c
+    for c in (
+        Collection("communities", "社区 (communities)", get_layer("communities")),
+        Collection("compounds", "小区/院落 (compounds)", get_layer("compounds")),
+        Collection("buildings", "楼栋 (buildings)", get_layer("buildings")),
+        _grids("community", "社区网格", "community grids"),
+        _grids("compound", "小区网格", "compound grids"),
+        _grids("micro", "微网格", "micro-grids"),
+        Collection("facilities", "服务场所 (service places)", get_layer("facilities")),
+        Collection("resources", "开放资源 (open resources)", get_layer("resources")),
+        Collection("incidents", "事件 (incidents, public fields)", INCIDENTS_PUBLIC),
+    )
+}
+
+
+def collection(cid: str) -> Collection:
+    c = COLLECTIONS.get(cid)
+    if c is None:
+        raise NotFoundError(
+            f"没有该集合 (no such collection): {cid!r}; 可用 (known): {', '.join(COLLECTIONS)}"
+        )
+    return c
+
+
+def parse_crs_uri(value: str | None, what: str = "crs") -> tuple[str, int, bool]:
+    """(URI, SRID, latitude/northing first) of a supported CRS URI (or ``[EPSG:n]``)."""
+    if value is None or value == "":
+        return CRS84, 4326, False
+    v = value.strip()
+    if v.startswith("[") and v.endswith("]"):  # safe CURIE
+        auth, _, code = v[1:-1].partition(":")
+        v = (
+            CRS84
+            if (auth.upper(), code) == ("OGC", "CRS84")
+            else f"http://www.opengis.net/def/crs/{auth.upper()}/0/{code}"
+        )
+    if v not in SUPPORTED_CRS:
+        raise InputError(
+            f"{what} 不支持 (unsupported {what}) {value!r}; 可用 (supported): {', '.join(SUPPORTED_CRS)}"
+        )
+    srid, flip = SUPPORTED_CRS[v]
+    return v, srid, flip
+
+
+def _props(c: Collection) -> list[str]:
+    return [e.rsplit(" AS ", 1)[-1].split(".")[-1] for e in c.spec.select]
+
+
+def queryables(c: Collection, base: str) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        name: {"type": "integer" if name in INTEGER else "string", "title": name}
+        for name in _props(c)
+        if "(" not in name
+    }
+    props["geometry"] = {
+        "$ref": "https://geojson.org/schema/Point.json"
+        if c.spec.geom == "point"
+        else "https://geojson.org/schema/MultiPolygon.json"
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{base}/collections/{c.id}/queryables",
+        "type": "object",
+        "title": c.title,
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
+def _extent(session: Session, c: Collection) -> list[float] | None:
+    where = f"WHERE {c.where}" if c.where else ""
+    row = session.execute(
+        text(
+            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
+            f"ST_Extent(t.{c.spec.geom_column}) AS e FROM {c.spec.table} t {c.spec.joins} {where}) q"
+        )
+    ).one()
+    if row[0] is None:
+        return None
+    return [round(float(v), 7) for v in row]
+
+
+def collection_info(session: Session, c: Collection, base: str) -> dict[str, Any]:
+    bbox = _extent(session, c)
+    url = f"{base}/collections/{c.id}"
+    return {
+        "id": c.id,
+        "title": c.title,
+        "itemType": "feature",
+        "extent": {"spatial": {"bbox": [bbox] if bbox else [], "crs": CRS84}},
+        "crs": list(SUPPORTED_CRS),
+        "storageCrs": f"http://www.opengis.net/def/crs/EPSG/0/{get_settings().storage_srid}",
+        "links": [
+            {"rel": "self", "type": "application/json", "href": url, "title": c.title},
+            {
+                "rel": "items",
+                "type": "application/geo+json",
+                "href": f"{url}/items",
+                "title": c.title,
+            },
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "type": "application/schema+json",
+                "href": f"{url}/queryables",
+            },
+        ],
+    }
+
+
+def items(
+    session: Session,
+    c: Collection,
+    *,
+    bbox: tuple[float, float, float, float] | None,
+    bbox_crs: str | None,
+    crs: str | None,
+    limit: int,
+    offset: int,
+    filters: dict[str, str],
+    feature_id: str | None = None,
+) -> tuple[dict[str, Any], str]:
+    """A page of items (or one, by ``feature_id``), and the Content-Crs URI."""
+    uri, srid, flip = parse_crs_uri(crs)
+    bbox_srid = None
+    if bbox is not None:
+        _, bsrid, bflip = parse_crs_uri(bbox_crs, "bbox-crs")
+        if bflip:  # the bbox is in the CRS's own axis order
+            bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
+        if not all(math.isfinite(v) for v in bbox) or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+            raise InputError(f"bbox 无效 (invalid bbox): {bbox}")
+        bbox_srid = None if bsrid == 4326 else bsrid
+    known = set(_props(c))
+    for name in filters:
+        if name not in known:
+            raise InputError(
+                f"不能按 {name!r} 筛选 (not a queryable of {c.id}): 可用 (use) {sorted(known)}"
+            )
+    fc = feature_collection(
+        session=session,
+        kind=c.spec,
+        bbox=bbox,
+        limit=limit,
+        offset=offset,
+        filters=filters,
+        where=c.where,
+        out_srid=None if srid == 4326 else srid,
+        flip=flip,
+        bbox_srid=bbox_srid,
+        feature_id=feature_id,
+    )
+    return fc, uri
+
+
+def tile(session: Session, c: Collection, z: int, x: int, y: int) -> bytes:
+    """A Mapbox vector tile (EPSG:3857 tiling) of a collection: layer name = collection id."""
+    if not 0 <= z <= 22:
+        raise InputError(f"缩放级别应在 0–22 (zoom out of range): {z}")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise NotFoundError(f"瓦片不存在 (no such tile) {z}/{x}/{y}")
+    cols = ", ".join(_mvt_column(e) for e in c.spec.select)
+    where = f"AND {c.where}" if c.where else ""
+    g = f"t.{c.spec.geom_column}"
+    sql = (
+        "WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env), "
+        "q AS (SELECT " + cols + f", ST_AsMVTGeom(ST_Transform({g}, 3857), b.env, 4096, 64, true) "
+        f"AS geom FROM {c.spec.table} t {c.spec.joins} CROSS JOIN b WHERE "
+        f"{g} && ST_Transform(ST_Expand(b.env, (ST_XMax(b.env) - ST_XMin(b.env)) / 64), "
+        f"{get_settings().storage_srid}) {where}) "
+        "SELECT ST_AsMVT(q, :layer, 4096, 'geom') FROM q WHERE geom IS NOT NULL"
+    )
+    data = session.execute(text(sql), {"z": z, "x": x, "y": y, "layer": c.id}).scalar()
+    return bytes(data or b"")
+
+
+def _mvt_column(expr: str) -> str:
+    """A select expression as a type vector tiles hold (integers stay, the rest is text)."""
+    sql, _, alias = expr.rpartition(" AS ")
+    if not sql:
+        sql, alias = expr, expr.split(".")[-1]
+    return f"{sql} AS {alias}" if alias in INTEGER else f"CAST({sql} AS text) AS {alias}"

@@ -1,0 +1,208 @@
+"""OGC API – Features and vector tiles, read by GDAL (the OAPIF and MVT drivers through pyogrio)
+and compared with the database."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pyogrio
+import pyproj
+import pytest
+import shapely
+from sqlalchemy import text
+
+from geo.ogc import COLLECTIONS, CONFORMANCE
+
+from .conftest import serve_app_process
+
+pytestmark = pytest.mark.db
+EPSG4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
+EPSG4544 = "http://www.opengis.net/def/crs/EPSG/0/4544"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+# what each collection holds in the database: (SQL of code and geometry as WKB)
+TRUTH = {
+    "communities": "SELECT code, ST_AsBinary(boundary) FROM community",
+    "compounds": "SELECT code, ST_AsBinary(boundary) FROM compound",
+    "buildings": "SELECT code, ST_AsBinary(footprint) FROM building",
+    "facilities": "SELECT code, ST_AsBinary(position) FROM facility",
+    "resources": "SELECT code, ST_AsBinary(position) FROM open_resource",
+    "incidents": "SELECT code, ST_AsBinary(position) FROM incident",
+    **{
+        f"grids-{lv}": "SELECT g.code, ST_AsBinary(g.boundary) FROM grid g JOIN grid_version v ON "
+        f"v.id = g.version_id AND v.status = 'published' WHERE g.level = '{lv}'"
+        for lv in ("community", "compound", "micro")
+    },
+}
+
+
+def test_landing_conformance_collections(http):
+    land = http.get("/ogc").json()
+    rels = {link["rel"]: link for link in land["links"]}
+    assert {"self", "service-desc", "service-doc", "conformance", "data"} <= set(rels)
+    assert (
+        http.get(
+            rels["service-desc"]["href"].replace(str(http.base_url).rstrip("/"), "")
+        ).status_code
+        == 200
+    )
+    assert http.get("/ogc/conformance").json()["conformsTo"] == CONFORMANCE
+    cols = http.get("/ogc/collections").json()["collections"]
+    assert [c["id"] for c in cols] == list(COLLECTIONS) and set(COLLECTIONS) == set(TRUTH)
+    for c in cols:
+        assert c["storageCrs"] == EPSG4490 and CRS84 in c["crs"] and EPSG4544 in c["crs"]
+        assert {link["rel"] for link in c["links"]} >= {"self", "items"}
+        ((x0, y0, x1, y1),) = c["extent"]["spatial"]["bbox"]
+        assert 103.5 < x0 < x1 < 104.5 and 30.3 < y0 < y1 < 31.0
+    q = http.get("/ogc/collections/facilities/queryables")
+    assert q.headers["content-type"].startswith("application/schema+json")
+    assert {"kind", "name", "code"} <= set(q.json()["properties"])
+
+
+@pytest.fixture(scope="module")
+def api_process(fixture_url):
+    with serve_app_process(fixture_url) as base:
+        yield base
+
+
+@pytest.mark.parametrize("cid", list(TRUTH))
+def test_gdal_reads_every_collection_as_stored(cid, api_process, session):
+    frame = pyogrio.read_dataframe(f"OAPIF:{api_process}/ogc", layer=cid)
+    rows = session.execute(text(TRUTH[cid])).all()
+    truth = {r[0]: shapely.from_wkb(bytes(r[1])) for r in rows}
+    assert len(frame) == len(truth) > 0
+    assert set(frame["code"]) == set(truth)
+    for code, geom in zip(frame["code"], frame.geometry, strict=True):
+        assert shapely.hausdorff_distance(geom, truth[code]) < 1e-6, code
+    if cid == "incidents":  # public fields only
+        assert not {"description", "address", "reporter_name", "reporter_phone"} & set(
+            frame.columns
+        )
+
+
+def test_paging_follows_next_links(http):
+    seen, url, pages = [], "/ogc/collections/buildings/items?limit=40", 0
+    while url:
+        page = http.get(url).json()
+        assert page["numberMatched"] == 143 and page["numberReturned"] <= 40
+        seen += [f["id"] for f in page["features"]]
+        nxt = [link["href"] for link in page["links"] if link["rel"] == "next"]
+        url = nxt[0] if nxt else None
+        pages += 1
+    assert pages == 4 and len(seen) == len(set(seen)) == 143
+
+
+def test_filters_and_single_items(http, session):
+    r = http.get("/ogc/collections/facilities/items", params={"kind": "party_service_centre"})
+    want = session.execute(
+        text("SELECT count(*) FROM facility WHERE kind = 'party_service_centre'")
+    ).scalar_one()
+    assert r.json()["numberMatched"] == want > 0
+    assert all(f["properties"]["kind"] == "party_service_centre" for f in r.json()["features"])
+    bad = http.get("/ogc/collections/facilities/items", params={"colour": "red"})
+    assert bad.status_code == 400 and "colour" in bad.json()["message"]
+    code = r.json()["features"][0]["id"]
+    one = http.get(f"/ogc/collections/facilities/items/{code}")
+    assert one.status_code == 200 and one.json()["id"] == code
+    assert one.headers["content-type"].startswith("application/geo+json")
+    assert http.get("/ogc/collections/facilities/items/NOPE").status_code == 404
+    assert http.get("/ogc/collections/nope/items").status_code == 404
+
+
+def test_crs_and_bbox_crs(http, session):
+    code, lon, lat = session.execute(
+        text("SELECT code, ST_X(position), ST_Y(position) FROM facility ORDER BY code LIMIT 1")
+    ).one()
+    url = f"/ogc/collections/facilities/items/{code}"
+    r = http.get(url)
+    assert r.headers["content-crs"] == f"<{CRS84}>"
+    assert r.json()["geometry"]["coordinates"] == pytest.approx([lon, lat], abs=1e-7)
+    r = http.get(url, params={"crs": EPSG4490})
+    assert r.headers["content-crs"] == f"<{EPSG4490}>"
+    assert r.json()["geometry"]["coordinates"] == pytest.approx([lat, lon], abs=1e-7)  # lat first
+    r = http.get(url, params={"crs": EPSG4544})
+    e, n = pyproj.Transformer.from_crs(4490, 4544, always_xy=True).transform(lon, lat)
+    assert r.json()["geometry"]["coordinates"] == pytest.approx([n, e], abs=0.01)  # northing first
+    # the same box in CRS84 and in EPSG:4544 selects the same buildings
+    t = pyproj.Transformer.from_crs(4490, 4544, always_xy=True)
+    x0, y0, x1, y1 = 104.021, 30.626, 104.025, 30.629
+    a = http.get(
+        "/ogc/collections/buildings/items", params={"bbox": f"{x0},{y0},{x1},{y1}", "limit": 500}
+    ).json()
+    corners = [t.transform(x, y) for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))]
+    es, ns = [c[0] for c in corners], [c[1] for c in corners]
+    inner = f"{min(ns)},{min(es)},{max(ns)},{max(es)}"  # northing, easting order
+    b = http.get(
+        "/ogc/collections/buildings/items",
+        params={"bbox": inner, "bbox-crs": EPSG4544, "limit": 500},
+    ).json()
+    ids_a, ids_b = {f["id"] for f in a["features"]}, {f["id"] for f in b["features"]}
+    assert ids_a and ids_a <= ids_b  # the projected box encloses the geographic one
+    assert len(ids_b - ids_a) <= 0.2 * len(ids_a)
+    bad = http.get(url, params={"crs": "EPSG:3857"})
+    assert bad.status_code == 400 and "unsupported crs" in bad.json()["message"]
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def test_vector_tiles(http, session, tmp_path: Path):
+    lon, lat = session.execute(
+        text(
+            "SELECT ST_X(ST_Centroid(boundary)), ST_Y(ST_Centroid(boundary)) FROM community LIMIT 1"
+        )
+    ).one()
+    z = 16
+    x, y = _tile_of(lon, lat, z)
+    r = http.get(f"/tiles/buildings/{z}/{x}/{y}.mvt")
+    assert (
+        r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    )
+    assert "max-age" in r.headers["cache-control"] and r.headers["etag"]
+    assert (
+        http.get(
+            f"/tiles/buildings/{z}/{x}/{y}.mvt", headers={"If-None-Match": r.headers["etag"]}
+        ).status_code
+        == 304
+    )
+    path = tmp_path / str(z) / str(x) / f"{y}.pbf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(r.content)
+    frame = pyogrio.read_dataframe(path, layer="buildings")
+    inside = set(
+        session.execute(
+            text(
+                "SELECT code FROM building WHERE ST_Intersects(ST_Transform(footprint, 3857), "
+                "ST_TileEnvelope(:z, :x, :y))"
+            ),
+            {"z": z, "x": x, "y": y},
+        ).scalars()
+    )
+    near = set(
+        session.execute(
+            text(
+                "SELECT code FROM building WHERE ST_Intersects(ST_Transform(footprint, 3857), "
+                "ST_Expand(ST_TileEnvelope(:z, :x, :y), 20))"
+            ),
+            {"z": z, "x": x, "y": y},
+        ).scalars()
+    )
+    assert inside and inside <= set(frame["code"]) <= near
+    # grids carry their household counts as numbers
+    g = http.get(f"/tiles/grids-micro/{z}/{x}/{y}.mvt")
+    gpath = tmp_path / "g" / str(z) / str(x) / f"{y}.pbf"
+    gpath.parent.mkdir(parents=True)
+    gpath.write_bytes(g.content)
+    grids = pyogrio.read_dataframe(gpath, layer="grids-micro")
+    assert len(grids) > 0 and grids["households"].between(1, 200).all()
+    # far away: an empty tile; out of range: errors
+    fx, fy = _tile_of(116.4, 39.9, z)
+    empty = http.get(f"/tiles/buildings/{z}/{fx}/{fy}.mvt")
+    assert empty.status_code == 200 and empty.content == b""
+    assert http.get("/tiles/buildings/23/0/0.mvt").status_code == 400
+    assert http.get(f"/tiles/buildings/{z}/{2**z}/0.mvt").status_code == 404
