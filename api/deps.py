@@ -22,7 +22,9 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits when the route returns, before the response is
+# sent — a 201 is never sent for something a failed commit then lost
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_principal(

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors as ge
@@ -98,6 +99,21 @@ def install(app: FastAPI) -> None:
             error_body(HTTP_CODES.get(exc.status_code, "error"), message),
             status_code=exc.status_code,
             headers=exc.headers,
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        """The database is unreachable (stopped, restarting, network): 503, retry later. The
+        pool drops its broken connections, so the service recovers by itself once it is back."""
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            error_body(
+                "database_unavailable",
+                "数据库暂时不可用，请稍后重试 (the database is unavailable; retry shortly)",
+            ),
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)

@@ -67,6 +67,7 @@ __all__ = [
     "GridVersion",
     "Household",
     "HouseholdPerson",
+    "IdempotencyKey",
     "Incident",
     "IncidentEvent",
     "IncidentReporter",
@@ -639,6 +640,20 @@ class PlanEdit(Base):
     at: Mapped[datetime] = _now()
     before: Mapped[list[Any]] = mapped_column(JSONB)
     __table_args__ = (UniqueConstraint("plan_id", "seq", name="uq_plan_edit_seq"),)
+
+
+class IdempotencyKey(Base):
+    """A client's Idempotency-Key and the answer given to it, so a retried request is answered
+    again instead of being carried out twice (kept 24 hours)."""
+
+    __tablename__ = "idempotency_key"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),)
 
 
 class AuditLog(Base):

@@ -97,7 +97,10 @@ def _free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on the port now. SO_REUSEADDR as PostgreSQL sets it, so
+    connections of a server just stopped (TIME_WAIT) do not count: a restart keeps its port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -282,7 +282,7 @@ def serve_app(url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_app_process(url: str) -> Iterator[str]:
+def serve_app_process(url: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run the app in a separate process (for clients in this process that hold the GIL while
     they wait for an answer, such as GDAL through pyogrio); yield its base URL."""
     port = free_port()
@@ -291,7 +291,9 @@ def serve_app_process(url: str) -> Iterator[str]:
         "uvicorn.run(create_app(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
         "log_level='warning')"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, url, str(port)], cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, url, str(port)], cwd=ROOT, env=dict(os.environ) | (env or {})
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -8,7 +8,7 @@ from collections import deque
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, SessionDep, require_role
@@ -16,6 +16,7 @@ from api.routes.locate import get_locator
 from geo.auth import Principal
 from geo.errors import InputError
 from geo.features import parse_bbox
+from geo.idempotency import idempotent
 from geo.incidents import (
     create_incident,
     escalate_overdue,
@@ -68,30 +69,51 @@ def _rate_limit(request: Request) -> None:
 
 @router.post("/incidents", status_code=201, dependencies=[Depends(_rate_limit)])
 def report(
-    body: IncidentCreate, request: Request, session: SessionDep, principal: PrincipalDep
+    body: IncidentCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="retry with the same key: the first answer comes back, nothing is "
+            "stored twice (kept 24 h)",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """上报事件 (report an incident), by position in any supported CRS or by address: 201 with
     its grid chain and the responsible workers, and a token to confirm or reopen it later."""
-    created = create_incident(
-        session,
-        get_locator(request),
-        category=body.category,
-        description=body.description,
-        lon=body.lon,
-        lat=body.lat,
-        crs=body.crs,
-        address=body.address,
-        reporter_name=body.reporter_name,
-        reporter_phone=body.reporter_phone,
-        actor=f"{principal.role}:{principal.name}",
-    )
     from geo.locate import worker_view
 
     staff = principal.has_role("worker", "dispatcher")
-    return created.incident | {
-        "reporter_token": created.reporter_token,
-        "workers": [worker_view(w, show_phones=staff) for w in created.workers],
-    }
+
+    def work() -> dict[str, Any]:
+        created = create_incident(
+            session,
+            get_locator(request),
+            category=body.category,
+            description=body.description,
+            lon=body.lon,
+            lat=body.lat,
+            crs=body.crs,
+            address=body.address,
+            reporter_name=body.reporter_name,
+            reporter_phone=body.reporter_phone,
+            actor=f"{principal.role}:{principal.name}",
+        )
+        return created.incident | {
+            "reporter_token": created.reporter_token,
+            "workers": [worker_view(w, show_phones=staff) for w in created.workers],
+        }
+
+    answer, replayed = idempotent(
+        session, idempotency_key, "incident", body.model_dump() | {"staff": staff}, work
+    )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return answer
 
 
 Staff = Annotated[Principal, Depends(require_role("worker", "dispatcher"))]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api.deps import PrincipalDep
 from geo.errors import InputError
 from geo.locate import Locator, current_key, locate_address, locate_point, parse_point
 
+log = logging.getLogger("wangge.api")
 router = APIRouter(tags=["locate"])
 _lock = threading.Lock()
 REFRESH_S = 2.0  # how often the current grid versions are checked
@@ -29,10 +32,16 @@ def get_locator(request: Request) -> Locator:
         return loc
     with _lock:
         loc = getattr(state, "locator", None)
-        with state.sessionmaker() as session, session.begin():
-            if loc is None or current_key(session) != loc.key:
-                loc = Locator.load(session)
-                state.locator = loc
+        try:
+            with state.sessionmaker() as session, session.begin():
+                if loc is None or current_key(session) != loc.key:
+                    loc = Locator.load(session)
+                    state.locator = loc
+        except (OperationalError, InterfaceError):
+            if loc is None:
+                raise
+            # the database is down: keep locating with what we have, try again later
+            log.warning("locator refresh failed; serving the cached grids")
         state.locator_checked = time.monotonic()
         return loc
 

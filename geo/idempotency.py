@@ -1,0 +1,72 @@
+"""Idempotency keys: a client that retries a request (a timeout, a 503 while the database was
+restarting) with the same ``Idempotency-Key`` gets the first answer again, and nothing is done
+twice. The key is claimed in the same transaction as the work, so two concurrent requests with
+one key wait on each other and only one does the work."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import ConflictError, InputError
+
+__all__ = ["KEEP_HOURS", "idempotent"]
+
+KEEP_HOURS = 24
+
+
+def idempotent(
+    session: Session,
+    key: str | None,
+    scope: str,
+    payload: dict[str, Any],
+    work: Callable[[], dict[str, Any]],
+) -> tuple[dict[str, Any], bool]:
+    """(answer, replayed): ``work()``'s answer, or the stored one when ``key`` was seen."""
+    if key is None:
+        return work(), False
+    key = key.strip()
+    if not key or len(key) > 200 or not key.isprintable():
+        raise InputError("Idempotency-Key 应为 1–200 个可见字符 (1-200 printable characters)")
+    digest = hashlib.sha256(
+        json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()
+    ).hexdigest()
+    session.execute(
+        text(
+            "DELETE FROM idempotency_key WHERE scope = :s AND created_at < now() - "
+            f"interval '{KEEP_HOURS} hours'"
+        ),
+        {"s": scope},
+    )
+    claimed = session.execute(
+        text(
+            "INSERT INTO idempotency_key (scope, key, request_hash) VALUES (:s, :k, :h) "
+            "ON CONFLICT (scope, key) DO NOTHING RETURNING id"
+        ),
+        {"s": scope, "k": key, "h": digest},
+    ).scalar()
+    if claimed is None:
+        seen, answer = session.execute(
+            text(
+                "SELECT request_hash, response FROM idempotency_key WHERE scope = :s AND key = :k"
+            ),
+            {"s": scope, "k": key},
+        ).one()
+        if seen != digest:
+            raise ConflictError(
+                f"Idempotency-Key {key!r} 已用于另一个请求 (was used for a different request)"
+            )
+        if answer is None:
+            raise ConflictError(f"Idempotency-Key {key!r} 的请求仍在处理 (still in progress)")
+        return answer, True
+    answer = work()
+    session.execute(
+        text("UPDATE idempotency_key SET response = CAST(:r AS jsonb) WHERE id = :i"),
+        {"r": json.dumps(answer, ensure_ascii=False, default=str), "i": claimed},
+    )
+    return answer, False
