@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo import errors as ge
@@ -99,6 +99,29 @@ def install(app: FastAPI) -> None:
             error_body(HTTP_CODES.get(exc.status_code, "error"), message),
             status_code=exc.status_code,
             headers=exc.headers,
+        )
+
+    @app.exception_handler(UnicodeError)
+    async def _bad_text(request: Request, exc: UnicodeError) -> JSONResponse:
+        """Text that cannot be stored (an unpaired surrogate, say): the client's fault."""
+        return JSONResponse(
+            error_body(
+                "invalid_input",
+                "文本含无效字符 (the text holds characters that are not valid Unicode, such as an "
+                "unpaired surrogate)",
+            ),
+            status_code=400,
+        )
+
+    @app.exception_handler(DataError)
+    async def _bad_value(request: Request, exc: DataError) -> JSONResponse:
+        """A value the database refuses (a NUL character, a number out of range)."""
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
+        return JSONResponse(
+            error_body(
+                "invalid_input", f"数据无效，未保存 (a value was refused, nothing stored): {reason}"
+            ),
+            status_code=400,
         )
 
     @app.exception_handler(OperationalError)

@@ -166,7 +166,8 @@ def coverage(
     """Share of households within a walk (default 1,000 m on the network; straight line when
     there is no network, and labelled so) of a facility of ``kind``, per micro-grid, with the
     households outside it."""
-    _parse_kinds([kind])
+    if kind not in KINDS:
+        raise InputError(f"未知类型 (unknown kind) {kind!r}; 可选 (one of): {', '.join(KINDS)}")
     s = get_settings()
     limit_m = limit_m or s.walk_m
     source_table = "facility" if KINDS[kind][0] == "facility" else "open_resource"
