@@ -214,6 +214,17 @@ def partition(
     ] = False,
     dry_run: Annotated[bool, typer.Option(help="partition and validate, write nothing")] = False,
     report: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
+    engine_name: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="local | dask: one task per community (each partitioned and assigned)"
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a LocalCluster)"),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="LocalCluster worker processes")] = 2,
 ) -> None:
     """划分网格 (partition): community → compound grids → micro-grids of --min to --max households.
 
@@ -229,6 +240,13 @@ def partition(
     engine = _engine()
     with session_scope(engine) as session:
         codes = [community] if community else community_codes(session)
+    if engine_name == "dask" or scheduler:
+        if dry_run or allow_cross_compound:
+            raise WanggeError("--engine dask 不支持 --dry-run / --allow-cross-compound")
+        _partition_many(
+            engine, codes, scheduler, workers, min_households, max_households, seed, report
+        )
+        return
     results = {}
     with _bar() as bar:
         task = bar.add_task("划分 (partitioning)", total=len(codes))
@@ -263,6 +281,48 @@ def partition(
             )
         )
         out.print(f"报告 (report): {report}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _partition_many(
+    engine: Any,
+    codes: list[str],
+    scheduler: str | None,
+    workers: int,
+    lo: int,
+    hi: int,
+    seed: int,
+    report: Path | None,
+) -> None:
+    from geo.engine import partition_many
+
+    url = engine.url.render_as_string(hide_password=False)
+    with _bar() as bar:
+        task = bar.add_task(f"划分 (partitioning, dask) {len(codes)} 个社区", total=len(codes))
+        done = partition_many(
+            url,
+            codes,
+            engine="dask",
+            scheduler=scheduler,
+            workers=workers,
+            min_households=lo,
+            max_households=hi,
+            seed=seed,
+            progress=lambda i, n, r: bar.update(
+                task, completed=i, description=f"划分 (partitioning) {r['community']}"
+            ),
+        )
+    failed = [d for d in done if "error" in d]
+    grids = sum(d.get("micro_grids", 0) for d in done)
+    out.print(
+        f"社区 (communities): {len(done) - len(failed)} 完成 (done), {len(failed)} 失败 (failed); "
+        f"微网格 (micro-grids): {grids}"
+    )
+    for d in failed:
+        err.print(f"[red]{d['community']}[/]: {d['error']}")
+    if report:
+        report.write_text(json.dumps(done, ensure_ascii=False, indent=2))
     if failed:
         raise typer.Exit(1)
 

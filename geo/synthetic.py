@@ -21,7 +21,7 @@ from shapely.geometry import box
 
 from geo.partition import BuildingIn, CompoundIn, UnitIn
 
-__all__ = ["SyntheticCommunity", "synthetic_city"]
+__all__ = ["SyntheticCommunity", "synthetic_city", "write_city", "write_geoparquet"]
 
 ORIGIN = (395_000.0, 3_375_000.0)  # EPSG:4544, south-west of Chengdu's centre
 PITCH = 700.0  # metres between community origins
@@ -117,3 +117,194 @@ def _community(
                     break
             y -= row_depth + float(rng.uniform(20, 32))
     return SyntheticCommunity(code, boundary, compounds, buildings), unit_id
+
+
+# --- writing a synthetic city to PostGIS and GeoParquet ----------------------------------------
+def _storage_hex(geoms: list) -> list[str]:
+    import shapely
+
+    from geo.crs import from_metric
+    from geo.settings import get_settings
+
+    back = from_metric(np.asarray(geoms, dtype=object))
+    multi = [g if g.geom_type != "Polygon" else shapely.MultiPolygon([g]) for g in back]
+    arr = shapely.set_srid(np.asarray(multi, dtype=object), get_settings().storage_srid)
+    return list(shapely.to_wkb(arr, hex=True, include_srid=True))
+
+
+def _unit_points(b: BuildingIn) -> list:
+    """The centre of each unit's slice of an (axis-aligned) synthetic footprint."""
+    from shapely.geometry import Point
+
+    x0, y0, x1, y1 = b.footprint.bounds
+    n = len(b.units)
+    return [Point(x0 + (u + 0.5) * (x1 - x0) / n, (y0 + y1) / 2) for u in range(n)]
+
+
+def write_city(
+    session,
+    city: list[SyntheticCommunity],
+    *,
+    street: tuple[str, str] = ("SYNSTREET", "合成街道"),
+) -> dict[str, int]:
+    """Store synthetic communities in PostGIS (street, communities, compounds, buildings,
+    units, households), in the caller's transaction. Returns row counts."""
+    from sqlalchemy import text
+
+    from geo.crs import from_metric
+
+    sid = session.execute(
+        text(
+            "INSERT INTO street (code, name, district, city) VALUES (:c, :n, '合成区', '成都市') "
+            "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id"
+        ),
+        {"c": street[0], "n": street[1]},
+    ).scalar_one()
+    counts = {"communities": 0, "compounds": 0, "buildings": 0, "units": 0, "households": 0}
+    for comm in city:
+        cid = session.execute(
+            text(
+                "INSERT INTO community (code, name, street_id, boundary) VALUES (:c, :n, :s, "
+                "ST_GeomFromEWKB(decode(:g, 'hex'))) RETURNING id"
+            ),
+            {
+                "c": comm.code,
+                "n": f"合成社区{comm.code[3:]}",
+                "s": sid,
+                "g": _storage_hex([comm.boundary])[0],
+            },
+        ).scalar_one()
+        comp_ids = {}
+        for c, g in zip(
+            comm.compounds, _storage_hex([c.boundary for c in comm.compounds]), strict=True
+        ):
+            comp_ids[c.code] = session.execute(
+                text(
+                    "INSERT INTO compound (code, name, community_id, boundary) VALUES (:c, :n, :i, "
+                    "ST_GeomFromEWKB(decode(:g, 'hex'))) RETURNING id"
+                ),
+                {"c": c.code, "n": c.name, "i": cid, "g": g},
+            ).scalar_one()
+        hexes = _storage_hex([b.footprint for b in comm.buildings]) if comm.buildings else []
+        households = []
+        for b, g in zip(comm.buildings, hexes, strict=True):
+            floors = max(u.floors for u in b.units)
+            bid = session.execute(
+                text(
+                    "INSERT INTO building (code, name, community_id, compound_id, use, floors, "
+                    "units, households, footprint) VALUES (:c, :n, :ci, :pi, 'residential', :f, "
+                    ":u, :h, ST_GeomFromEWKB(decode(:g, 'hex'))) RETURNING id"
+                ),
+                {
+                    "c": b.code,
+                    "n": f"{int(b.code.rsplit('-B', 1)[1])}栋",
+                    "ci": cid,
+                    "pi": comp_ids[b.compound],
+                    "f": floors,
+                    "u": len(b.units),
+                    "h": b.households,
+                    "g": g,
+                },
+            ).scalar_one()
+            pts = from_metric(np.asarray(_unit_points(b), dtype=object))
+            for u, p in zip(b.units, pts, strict=True):
+                uid = session.execute(
+                    text(
+                        "INSERT INTO building_unit (building_id, unit_no, floors, households) "
+                        "VALUES (:b, :n, :f, :h) RETURNING id"
+                    ),
+                    {"b": bid, "n": u.unit_no, "f": u.floors, "h": u.households},
+                ).scalar_one()
+                per_floor = u.households // u.floors
+                for f in range(1, u.floors + 1):
+                    for k in range(1, per_floor + 1):
+                        room = f"{f}{k:02d}"
+                        households.append(
+                            {
+                                "c": f"{b.code}-U{u.unit_no}-{room}",
+                                "b": bid,
+                                "u": uid,
+                                "f": f,
+                                "r": room,
+                                "x": float(p.x),
+                                "y": float(p.y),
+                            }
+                        )
+                counts["units"] += 1
+            counts["buildings"] += 1
+        if households:
+            session.execute(
+                text(
+                    "INSERT INTO household (code, building_id, unit_id, floor, room, members, "
+                    "position) VALUES (:c, :b, :u, :f, :r, 2, ST_SetSRID(ST_MakePoint(:x, :y), "
+                    f"{_srid()}))"
+                ),
+                households,
+            )
+        counts["communities"] += 1
+        counts["compounds"] += len(comm.compounds)
+        counts["households"] += len(households)
+    return counts
+
+
+def _srid() -> int:
+    from geo.settings import get_settings
+
+    return get_settings().storage_srid
+
+
+def write_geoparquet(city: list[SyntheticCommunity], folder) -> dict[str, str]:
+    """The city as GeoParquet files (communities, compounds, buildings with their units'
+    households), in the storage CRS."""
+    from pathlib import Path
+
+    import geopandas as gpd
+
+    from geo.crs import from_metric
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    crs = f"EPSG:{_srid()}"
+    frames = {
+        "communities": gpd.GeoDataFrame(
+            {"code": [c.code for c in city]},
+            geometry=list(from_metric(np.asarray([c.boundary for c in city], dtype=object))),
+            crs=crs,
+        ),
+        "compounds": gpd.GeoDataFrame(
+            {
+                "code": [p.code for c in city for p in c.compounds],
+                "community_code": [c.code for c in city for _ in c.compounds],
+            },
+            geometry=list(
+                from_metric(
+                    np.asarray([p.boundary for c in city for p in c.compounds], dtype=object)
+                )
+            ),
+            crs=crs,
+        ),
+        "buildings": gpd.GeoDataFrame(
+            {
+                "code": [b.code for c in city for b in c.buildings],
+                "community_code": [c.code for c in city for _ in c.buildings],
+                "compound_code": [b.compound for c in city for b in c.buildings],
+                "units": [len(b.units) for c in city for b in c.buildings],
+                "households": [b.households for c in city for b in c.buildings],
+                "unit_households": [
+                    ",".join(str(u.households) for u in b.units) for c in city for b in c.buildings
+                ],
+            },
+            geometry=list(
+                from_metric(
+                    np.asarray([b.footprint for c in city for b in c.buildings], dtype=object)
+                )
+            ),
+            crs=crs,
+        ),
+    }
+    out = {}
+    for name, frame in frames.items():
+        path = folder / f"{name}.parquet"
+        frame.to_parquet(path)
+        out[name] = str(path)
+    return out
