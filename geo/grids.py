@@ -203,7 +203,7 @@ def reassign_after(
     the area that changed when there was a previous version, all of them otherwise."""
     from geo.locate import Locator, assign_households, assign_incidents, reassign_changed
 
-    locator = Locator.load(session)
+    locator = Locator.load(session, community=code)  # this community's grids only
     if previous is None:
         hh = assign_households(session, locator, community=code, actor=actor)
         inc = assign_incidents(session, locator, community=code, actor=actor)

@@ -98,14 +98,21 @@ class Locator:
     loaded_at: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def load(cls, session: Session) -> Locator:
+    def load(cls, session: Session, community: str | None = None) -> Locator:
+        """Every community's current grids and buildings — or one community's (bulk work on
+        one community at a time, as the city-scale engine does, need not load the city)."""
         key = current_key(session)
+        one = community is not None
+        cid = {"c": community} if one else {}
+        by_v = " AND v.community_id = (SELECT id FROM community WHERE code = :c)" if one else ""
+        by_b = " WHERE b.community_id = (SELECT id FROM community WHERE code = :c)" if one else ""
         rows = session.execute(
             text(
                 "SELECT g.id, g.code, g.name, g.level, g.households, g.parent_id, "
                 "ST_AsBinary(g.boundary) FROM grid g JOIN grid_version v ON v.id = g.version_id "
-                "WHERE v.status = 'published' ORDER BY g.code COLLATE \"C\""
-            )
+                f"WHERE v.status = 'published'{by_v} ORDER BY g.code COLLATE \"C\""
+            ),
+            cid,
         ).all()
         grids = {r[0]: _Grid(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
         micro_rows = [r for r in rows if r[3] == "micro"]
@@ -117,8 +124,9 @@ class Locator:
                 "SELECT g.id, c.code, c.name, s.code, s.name, s.district FROM grid g "
                 "JOIN grid_version v ON v.id = g.version_id AND v.status = 'published' "
                 "JOIN community c ON c.id = v.community_id JOIN street s ON s.id = c.street_id "
-                "WHERE g.level = 'community'"
-            )
+                "WHERE g.level = 'community'" + (" AND c.code = :c" if one else "")
+            ),
+            cid,
         ):
             comm[r[0]] = {
                 "community_code": r[1],
@@ -130,12 +138,17 @@ class Locator:
         b_rows = session.execute(
             text(
                 "SELECT b.id, b.code, b.name, p.name, ST_AsBinary(b.footprint) FROM building b "
-                'LEFT JOIN compound p ON p.id = b.compound_id ORDER BY b.code COLLATE "C"'
-            )
+                f'LEFT JOIN compound p ON p.id = b.compound_id{by_b} ORDER BY b.code COLLATE "C"'
+            ),
+            cid,
         ).all()
         units: dict[int, list[tuple[int, int, int]]] = {}
         for uid, bid, no, hh in session.execute(
-            text("SELECT id, building_id, unit_no, households FROM building_unit ORDER BY unit_no")
+            text(
+                "SELECT u.id, u.building_id, u.unit_no, u.households FROM building_unit u "
+                f"JOIN building b ON b.id = u.building_id{by_b} ORDER BY u.unit_no"
+            ),
+            cid,
         ):
             units.setdefault(bid, []).append((uid, no, hh))
         fps = shapely.from_wkb([bytes(r[4]) for r in b_rows]) if b_rows else []
@@ -147,8 +160,15 @@ class Locator:
         for r in session.execute(
             text(
                 "SELECT code, name, role, phone, public_phone, grid_code, building_code, party_member "
-                "FROM worker ORDER BY code"
-            )
+                "FROM worker"
+                + (
+                    " WHERE community_id = (SELECT id FROM community WHERE code = :c)"
+                    if one
+                    else ""
+                )
+                + " ORDER BY code"
+            ),
+            cid,
         ).mappings():
             w = dict(r)
             w["role_name"] = WORKER_ROLES.get(w["role"], (w["role"], w["role"]))[0]

@@ -1,0 +1,127 @@
+"""City scale: a synthetic city (N communities of about 1,250 households) written to PostGIS,
+then partitioned and assigned per community — the local engine against a Dask LocalCluster
+with 1 and 2 worker processes, on the same database in the same run — wall time and peak
+memory for each, and the scaling curve as N grows. The target (issue 8): the whole city
+(about 4,000 communities, 5 million households) partitioned, assigned and written in under
+5 minutes on this 2-core machine.
+
+    python bench/city.py --sizes 10,40,100 [--json bench/results/city.json]
+
+Each size gets a fresh database (dropped afterwards) in the project's own PostGIS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine  # noqa: E402
+
+
+def peak_mib() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024
+
+
+def run_size(n: int, seed: int) -> dict:
+    import psycopg
+    from sqlalchemy import text
+
+    from geo.db import make_engine, migrate, session_scope
+    from geo.engine import partition_many
+    from geo.pgcluster import LocalCluster
+    from geo.synthetic import synthetic_city, write_city
+
+    cluster = LocalCluster()
+    cluster.up(log=lambda _m: None)
+    name = f"wangge_city_{n}"
+    base = cluster.url("postgres").replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(base, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        c.execute(f'CREATE DATABASE "{name}"')
+    url = cluster.url(name)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        conn.commit()
+    migrate(engine)
+    out: dict = {"communities": n}
+    try:
+        t0 = time.perf_counter()
+        city = list(synthetic_city(n, seed=seed))
+        out["generate_s"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        with session_scope(engine) as s:
+            counts = write_city(s, city)
+        out["write_s"] = round(time.perf_counter() - t0, 2)
+        out |= {"households": counts["households"], "buildings": counts["buildings"]}
+        codes = [c.code for c in city]
+        for label, kw in (
+            ("local", {"engine": "local"}),
+            ("dask_1", {"engine": "dask", "workers": 1}),
+            ("dask_2", {"engine": "dask", "workers": 2}),
+        ):
+            t0 = time.perf_counter()
+            done = partition_many(url, codes, **kw)
+            wall = time.perf_counter() - t0
+            errors = [d for d in done if "error" in d]
+            out[label] = {
+                "wall_s": round(wall, 2),
+                "micro_grids": sum(d.get("micro_grids", 0) for d in done),
+                "failed": len(errors),
+                "peak_mib": round(peak_mib()),
+            }
+            print(
+                f"  {n:>5} communities  {label:<7} {wall:8.1f} s  "
+                f"{out[label]['micro_grids']:>7} micro-grids  peak {out[label]['peak_mib']} MiB",
+                flush=True,
+            )
+    finally:
+        engine.dispose()
+        with psycopg.connect(base, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10,40,100")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    print(f"machine: {json.dumps(machine())}")
+    rows = [run_size(int(n), args.seed) for n in args.sizes.split(",")]
+    print()
+    print(
+        f"  {'communities':>11} {'households':>11} {'write s':>8} {'local s':>8} {'dask×1 s':>9} "
+        f"{'dask×2 s':>9} {'×2/local':>9} {'s/community (×2)':>17}"
+    )
+    for r in rows:
+        print(
+            f"  {r['communities']:>11} {r['households']:>11,} {r['write_s']:>8.1f} "
+            f"{r['local']['wall_s']:>8.1f} {r['dask_1']['wall_s']:>9.1f} {r['dask_2']['wall_s']:>9.1f} "
+            f"{r['local']['wall_s'] / r['dask_2']['wall_s']:>8.2f}x "
+            f"{r['dask_2']['wall_s'] / r['communities']:>17.2f}"
+        )
+    last = rows[-1]
+    per = (last["dask_2"]["wall_s"] + last["write_s"]) / last["communities"]
+    whole = per * 4000
+    print(
+        f"  extrapolated to 4,000 communities (linear in communities, from the largest run): "
+        f"{whole / 60:.0f} min for writing + partitioning + assignment with 2 workers — "
+        f"target 5 min {'met' if whole <= 300 else 'MISSED'}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
