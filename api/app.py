@@ -105,7 +105,9 @@ def create_app(url: str | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(url or database_url(start=False), pool_size=10, max_overflow=20)
+        # more connections than the 40 worker threads: a request may briefly hold two (its own
+        # and the locator refresh), and none should starve waiting for the pool
+        engine = make_engine(url or database_url(start=False), pool_size=20, max_overflow=30)
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
         app.state.jobs = {}

@@ -45,7 +45,7 @@ def run_size(n: int, seed: int) -> dict:
     name = f"wangge_city_{n}"
     base = cluster.url("postgres").replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(base, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         c.execute(f'CREATE DATABASE "{name}"')
     url = cluster.url(name)
     engine = make_engine(url)
@@ -87,7 +87,7 @@ def run_size(n: int, seed: int) -> dict:
     finally:
         engine.dispose()
         with psycopg.connect(base, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return out
 
 

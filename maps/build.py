@@ -717,8 +717,14 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
         )
     ).add_to(m)
     e = html.escape
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
     for i in data:
         lat, lon = ctx.point(i["lon"], i["lat"])
+        age = (now - datetime.fromisoformat(i["reported_at"])).total_seconds() / 86400
+        open_ = i["status"] not in ("closed", "rejected", "duplicate", "resolved")
+        size = int(12 + min(age, 8)) if open_ else 10  # open incidents grow with age
         chain = " → ".join(
             x
             for x in (i["micro_grid"], i["compound_grid"], i["community_name"], i["street_name"])
@@ -733,7 +739,8 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
             f'<div class="wg-popup" data-code="{e(i["code"])}"><h4>{e(i["category_name"])} '
             f"({e(i['category'])})</h4><dl><dt>状态 (status)</dt><dd>{e(i['status_name'])}"
             + (' <b style="color:#c0392b">已超时 (overdue)</b>' if i["overdue"] else "")
-            + f"</dd><dt>上报时间 (reported)</dt><dd>{e(i['reported_at'][:16].replace('T', ' '))}</dd>"
+            + f"</dd><dt>上报时间 (reported)</dt><dd>{e(i['reported_at'][:16].replace('T', ' '))}"
+            f"（{age:.1f} 天前, {age:.1f} days ago）</dd>"
             f"<dt>描述 (description)</dt><dd>{e(i['description'] or '')}</dd>"
             f"<dt>网格 (grid chain)</dt><dd>{e(chain) or '—'}</dd>"
             f"<dt>责任人 (responsible)</dt><dd>{'<br>'.join(e(r) for r in resp) or '—'}</dd></dl></div>"
@@ -743,13 +750,13 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
             (lat, lon),
             icon=folium.DivIcon(
                 html=f'<div class="wg-inc{" overdue" if i["overdue"] else ""}" data-code="{e(i["code"])}" '
-                f'style="background:{colour}"></div>',
-                icon_size=(18, 18),
-                icon_anchor=(9, 9),
+                f'style="background:{colour};width:{size}px;height:{size}px"></div>',
+                icon_size=(size + 6, size + 6),
+                icon_anchor=((size + 6) // 2, (size + 6) // 2),
                 class_name="wg-icon",
             ),
             wg_popup=popup,
-            tooltip=f"{i['category_name']} · {i['status_name']}",
+            tooltip=f"{i['category_name']} · {i['status_name']} · {age:.1f} 天 (days)",
             wg_code=i["code"],
             wg_status=i["status"],
             wg_category=i["category"],
@@ -767,7 +774,10 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
         _legend(
             "事件状态 (incident status)",
             [(STATUS_COLOUR[s], f"{INCIDENT_STATUSES[s][0]} ({s})", False) for s in STATUS_COLOUR]
-            + [("#c0392b", "红圈闪烁 = 超时 (pulsing red ring = overdue)", False)],
+            + [
+                ("#c0392b", "红圈闪烁 = 超时 (pulsing red ring = overdue)", False),
+                ("#555", "未办结的越久越大 (open ones grow with age)", False),
+            ],
         )
     )
     _config(

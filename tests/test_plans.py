@@ -470,3 +470,35 @@ def test_stored_versions_validate(engine):
         ctx = plans._Context(s, plan)
         report = validate_grids(records, units=ctx.inp.units, households=ctx.inp.households)
     assert report.ok
+
+
+def test_a_boundary_drawn_on_a_gcj02_base_map_comes_back_in_place(engine):
+    """The planner map on Amap/Tencent tiles hands drawn geometry over as GCJ-02: the API
+    shifts it back, so the result is the same as drawing in CRS84."""
+    from geo.crs import wgs84_to_gcj02
+
+    grid = f"{C02}-M03"
+    a, b = _new_plan(engine), _new_plan(engine, "planner_b")
+    geo, _ = _grid_geojson(
+        engine, a, grid, lambda m, st: shapely.buffer(m, 6.0, join_style="mitre")
+    )
+    shifted = shapely.transform(
+        shapely.geometry.shape(geo),
+        lambda c: __import__("numpy").column_stack(wgs84_to_gcj02(c[:, 0], c[:, 1])),
+    )
+    assert shapely.hausdorff_distance(shifted, shapely.geometry.shape(geo)) > 0.001  # ~300 m
+    with session_scope(engine) as s:
+        plans.redraw(s, a, grid=grid, geometry=geo, crs="CRS84", actor="planner_a")
+        plans.redraw(
+            s,
+            b,
+            grid=grid,
+            geometry=shapely.geometry.mapping(shifted),
+            crs="gcj02",
+            actor="planner_b",
+        )
+    with session_scope(engine) as s:
+        ga = plans._load(s, plans._plan(s, a).draft_version_id)[grid].geom
+        gb = plans._load(s, plans._plan(s, b).draft_version_id)[grid].geom
+    ma, mb = to_metric([ga, gb])
+    assert ma.symmetric_difference(mb).area < 0.5

@@ -4,6 +4,9 @@ tiles under /tiles. Public: only public fields are published."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -176,12 +179,40 @@ def item(
     return JSONResponse(f, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})
 
 
+TILE_TTL_S = 30.0  # a tile is rebuilt at most every 30 s (maps of a busy street stay cheap)
+_tiles_lock = threading.Lock()
+
+
+def _cached_tile(request: Request, session: Any, cid: str, z: int, x: int, y: int) -> bytes:
+    """The app's tile cache (one per app, i.e. per database): least recently used first out."""
+    state = request.app.state
+    with _tiles_lock:
+        if not hasattr(state, "tiles"):
+            state.tiles = OrderedDict()
+    tiles: OrderedDict[tuple[str, int, int, int], tuple[float, bytes]] = state.tiles
+    key = (cid, z, x, y)
+    now = time.monotonic()
+    with _tiles_lock:
+        hit = tiles.get(key)
+        if hit and now - hit[0] < TILE_TTL_S:
+            tiles.move_to_end(key)
+            return hit[1]
+    data = ogc.tile(session, ogc.collection(cid), z, x, y)
+    with _tiles_lock:
+        tiles[key] = (now, data)
+        while len(tiles) > 4096:
+            tiles.popitem(last=False)
+    return data
+
+
 @router.get("/tiles/{cid}/{z}/{x}/{y}.mvt", summary="Mapbox vector tile")
 def vector_tile(
     cid: str, z: int, x: int, y: int, request: Request, session: SessionDep
 ) -> Response:
-    """矢量瓦片 (a vector tile of a collection, EPSG:3857 tiling, layer named after it)."""
-    data = ogc.tile(session, ogc.collection(cid), z, x, y)
+    """矢量瓦片 (a vector tile of a collection, EPSG:3857 tiling, layer named after it; built
+    from PostGIS, kept up to 30 s)."""
+    ogc.collection(cid)
+    data = _cached_tile(request, session, cid, z, x, y)
     etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
     headers = {"Cache-Control": "public, max-age=300", "ETag": etag}
     if request.headers.get("if-none-match") == etag:
