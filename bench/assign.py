@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import machine  # noqa: E402
+from common import api_server, fixture_database, machine  # noqa: E402
 
 from geo.assign import PolygonIndex  # noqa: E402
 
@@ -227,81 +227,36 @@ def wrk(url: str, connections: int, seconds: int, script: str | None = None) -> 
 
 
 def http_bench(seconds: int) -> dict:
-    from geo.db import database_url, get_engine, migrate, session_scope
-    from geo.fixture import fixture_loaded, load_fixture
-    from geo.grids import community_codes, partition_and_store
+    from sqlalchemy import text
+
+    from geo.db import get_engine, session_scope
 
     if shutil.which("wrk") is None:
         return {"error": "wrk not installed (apt-get install wrk)"}
-    url = database_url(start=True)
-    engine = get_engine(url)
-    migrate(engine)
-    with session_scope(engine) as s:
-        if not fixture_loaded(s):
-            load_fixture(session=s)
-    with session_scope(engine) as s:
-        for code in community_codes(s):
-            n = s.execute(
-                __import__("sqlalchemy").text(
-                    "SELECT count(*) FROM grid_version v JOIN community c ON c.id = v.community_id "
-                    "WHERE c.code = :c AND v.status = 'published'"
-                ),
-                {"c": code},
-            ).scalar_one()
-            if not n:
-                partition_and_store(s, code)
+    url = fixture_database()
+    with session_scope(get_engine(url)) as s:
         # 2,000 random points inside the community (so every answer is a 200)
         probe = s.execute(
-            __import__("sqlalchemy").text(
+            text(
                 "SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_Dump(ST_GeneratePoints(boundary, 2000, "
                 "7))).geom p FROM community) s"
             )
         ).all()
         bounds = probe[0]
-    port = 18000 + os.getpid() % 1000
-    env = dict(os.environ) | {"WANGGE_DATABASE_URL": url}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
+    with api_server(url, 18000 + os.getpid() % 1000) as base:
         import httpx
 
-        for _ in range(200):
-            try:
-                httpx.get(
-                    f"http://127.0.0.1:{port}/locate?lon={bounds[0]}&lat={bounds[1]}&crs=cgcs2000",
-                    timeout=30,
-                )
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        # the first /locate loads the grids
+        httpx.get(f"{base}/locate?lon={bounds[0]}&lat={bounds[1]}&crs=cgcs2000", timeout=60)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             paths = ", ".join(f'"/locate?lon={x!r}&lat={y!r}&crs=cgcs2000"' for x, y in probe)
             fh.write(WRK_LUA % {"paths": paths})
             script = fh.name
         out = {}
         for c in (1, 32):
-            out[f"ping_c{c}"] = wrk(f"http://127.0.0.1:{port}/ping", c, seconds)
-            out[f"locate_c{c}"] = wrk(f"http://127.0.0.1:{port}", c, seconds, script)
+            out[f"ping_c{c}"] = wrk(f"{base}/ping", c, seconds)
+            out[f"locate_c{c}"] = wrk(base, c, seconds, script)
         return out
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def main() -> int:

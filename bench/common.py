@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -25,3 +30,70 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def fixture_database() -> str:
+    """The project's own PostGIS with the sample community loaded and partitioned (as
+    `make demo` leaves it); returns its URL."""
+    from sqlalchemy import text
+
+    from geo.db import database_url, get_engine, migrate, session_scope
+    from geo.fixture import fixture_loaded, load_fixture
+    from geo.grids import community_codes, partition_and_store
+
+    url = database_url(start=True)
+    engine = get_engine(url)
+    migrate(engine)
+    with session_scope(engine) as s:
+        if not fixture_loaded(s):
+            load_fixture(session=s)
+    with session_scope(engine) as s:
+        for code in community_codes(s):
+            current = s.execute(
+                text(
+                    "SELECT count(*) FROM grid_version v JOIN community c ON c.id = v.community_id "
+                    "WHERE c.code = :c AND v.status = 'published'"
+                ),
+                {"c": code},
+            ).scalar_one()
+            if not current:
+                partition_and_store(s, code)
+    return url
+
+
+@contextlib.contextmanager
+def api_server(url: str, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """The API in its own uvicorn process on loopback (as deployed: one worker, no access
+    log), answering /ping; yields its base URL and stops it afterwards."""
+    import httpx
+
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=dict(os.environ) | {"WANGGE_DATABASE_URL": url} | (env or {}),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/ping", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(30)

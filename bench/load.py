@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine  # noqa: E402
+from bench.common import api_server, fixture_database, machine  # noqa: E402
 
 LUA_GET = """
 local paths = {%(paths)s}
@@ -118,26 +118,11 @@ def main() -> None:
     args = ap.parse_args()
     from sqlalchemy import text
 
-    from geo.db import database_url, get_engine, migrate, session_scope
-    from geo.fixture import fixture_loaded, load_fixture
-    from geo.grids import community_codes, partition_and_store
+    from geo.db import get_engine, session_scope
 
-    url = database_url(start=True)
+    url = fixture_database()
     engine = get_engine(url)
-    migrate(engine)
     with session_scope(engine) as s:
-        if not fixture_loaded(s):
-            load_fixture(session=s)
-    with session_scope(engine) as s:
-        for code in community_codes(s):
-            if not s.execute(
-                text(
-                    "SELECT count(*) FROM grid_version v JOIN community c ON c.id = v.community_id "
-                    "WHERE c.code = :c AND v.status = 'published'"
-                ),
-                {"c": code},
-            ).scalar_one():
-                partition_and_store(s, code)
         pts = s.execute(
             text(
                 "SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_Dump(ST_GeneratePoints(boundary, 1000, "
@@ -151,39 +136,10 @@ def main() -> None:
             )
         ).one()
     marker = f"LOAD{uuid.uuid4().hex[:10]}"
-    port = 19000 + os.getpid() % 1000
-    env = dict(os.environ) | {
-        "WANGGE_DATABASE_URL": url,
-        "WANGGE_REPORT_RATE_PER_MINUTE": "10000000",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    rate = {"WANGGE_REPORT_RATE_PER_MINUTE": "10000000"}
+    with api_server(url, 19000 + os.getpid() % 1000, rate) as base:
         import httpx
 
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/ping", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
         # warm the locator and the network
         httpx.get(f"{base}/locate?lon={pts[0][0]}&lat={pts[0][1]}&crs=cgcs2000", timeout=60)
         httpx.get(f"{base}/nearby?lon={pts[0][0]}&lat={pts[0][1]}&crs=cgcs2000&limit=3", timeout=60)
@@ -252,9 +208,6 @@ def main() -> None:
                 for line in f.read_text().splitlines()
                 if line.strip()
             }
-    finally:
-        server.terminate()
-        server.wait(30)
     with session_scope(engine) as s:
         stored = s.execute(
             text(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
@@ -148,6 +149,7 @@ def feature_collection(
     }
 
 
+@lru_cache(maxsize=32)
 def _geographic(srid: int) -> bool:
     import pyproj
 

@@ -49,6 +49,7 @@ __all__ = [
     "merge_grids",
     "move",
     "plan_grids",
+    "plan_report",
     "publish",
     "redraw",
     "repartition",
@@ -1290,20 +1291,16 @@ def _worker_findings(session: Session, plan: _Plan, state: dict[str, G]) -> list
     return out
 
 
-def validate_plan(session: Session, plan_id: int, *, actor: str = "cli") -> ValidationReport:
+def plan_report(session: Session, plan_id: int) -> ValidationReport:
     """The partition validator on the draft, plus the workers' findings; each finding names
-    its grid and the buildings involved. Marks the plan validated when there is no error."""
+    its grid and the buildings involved. Reads only (the planner map shows it)."""
+    return _report(session, _plan(session, plan_id))
+
+
+def validate_plan(session: Session, plan_id: int, *, actor: str = "cli") -> ValidationReport:
+    """:func:`plan_report`, and the plan marked validated when there is no error (audited)."""
     plan = _plan(session, plan_id, for_update=True)
-    ctx = _Context(session, plan)
-    state = _load(session, plan.draft_version_id)
-    report = _check(ctx, state)
-    report.findings += _worker_findings(session, plan, state)
-    ub = ctx.unit_building
-    for f in report.findings:
-        g = state.get(f.grid or "")
-        if g is not None and g.level == "micro" and "buildings" not in f.detail:
-            f.detail["buildings"] = sorted({ub[m[0]] for m in g.members if m[0] in ub})
-            f.detail["households"] = g.households
+    report = _report(session, plan)
     if plan.status in ("draft", "validated"):
         session.execute(
             text("UPDATE plan SET status = :s, updated_at = now() WHERE id = :p"),
@@ -1316,6 +1313,20 @@ def validate_plan(session: Session, plan_id: int, *, actor: str = "cli") -> Vali
         plan_id,
         {"errors": len(report.errors), "warnings": len(report.warnings)},
     )
+    return report
+
+
+def _report(session: Session, plan: _Plan) -> ValidationReport:
+    ctx = _Context(session, plan)
+    state = _load(session, plan.draft_version_id)
+    report = _check(ctx, state)
+    report.findings += _worker_findings(session, plan, state)
+    ub = ctx.unit_building
+    for f in report.findings:
+        g = state.get(f.grid or "")
+        if g is not None and g.level == "micro" and "buildings" not in f.detail:
+            f.detail["buildings"] = sorted({ub[m[0]] for m in g.members if m[0] in ub})
+            f.detail["households"] = g.households
     return report
 
 

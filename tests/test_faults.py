@@ -111,39 +111,20 @@ def test_postgis_restart_under_load_loses_nothing(cluster):
         # the service recovered by itself
         with httpx.Client(base_url=base, timeout=15) as c:
             assert c.get("/health").status_code == 200
-            again = c.post(
-                "/incidents",
-                json={
+
+            def report(description: str):
+                body = {
                     "category": "noise",
-                    "description": "故障测试 replay",
+                    "description": description,
                     "lon": lon,
                     "lat": lat,
                     "crs": "cgcs2000",
-                },
-                headers={"Idempotency-Key": "replay-1"},
-            )
-            replay = c.post(
-                "/incidents",
-                json={
-                    "category": "noise",
-                    "description": "故障测试 replay",
-                    "lon": lon,
-                    "lat": lat,
-                    "crs": "cgcs2000",
-                },
-                headers={"Idempotency-Key": "replay-1"},
-            )
-            other = c.post(
-                "/incidents",
-                json={
-                    "category": "noise",
-                    "description": "另一个请求",
-                    "lon": lon,
-                    "lat": lat,
-                    "crs": "cgcs2000",
-                },
-                headers={"Idempotency-Key": "replay-1"},
-            )
+                }
+                return c.post("/incidents", json=body, headers={"Idempotency-Key": "replay-1"})
+
+            again = report("故障测试 replay")
+            replay = report("故障测试 replay")
+            other = report("另一个请求")
     assert before > 0 and during > 0 and len(acked) > before
     assert all("数据库" in m and "retry" in m for m in unavailable)
     assert set(statuses) <= {201, 503}
