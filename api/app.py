@@ -6,10 +6,16 @@ cluster; routes are thin adapters over :mod:`geo`.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -38,6 +44,9 @@ DESCRIPTION = """
 Base layers are GeoJSON FeatureCollections in CRS84 (stored as CGCS2000, EPSG:4490).
 Authenticate with `Authorization: Bearer <token>` (tokens from `wangge users add`).
 """
+
+
+log = logging.getLogger("wangge.api")
 
 
 class BodySizeLimit:
@@ -93,6 +102,66 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class SlowRequestLog:
+    """Log (warning, logger ``wangge.api``) every request that took longer than ``seconds``
+    from its arrival to the end of its answer: method, path, status, seconds."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.monotonic()
+        status = 0
+
+        async def timed(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed)
+        finally:
+            took = time.monotonic() - start
+            if took > self.seconds:
+                log.warning(
+                    "slow request: %s %s → %s in %.2f s",
+                    scope.get("method"),
+                    scope.get("path"),
+                    status,
+                    took,
+                )
+
+
+def _warm_connections(engine: Engine, n: int) -> None:
+    """Open ``n`` pooled connections and have each backend set up what its first spatial query
+    would otherwise set up while a client waits: PROJ's transformations between the storage,
+    metric and web-map CRSs, about 0.1 s each per backend (the first vector tile on a new
+    connection spent 0.1 s planning). Without it the first requests after a start took up to
+    2 s under load. A database that is down is left for the requests to report (503)."""
+    s = get_settings()
+    here = f"ST_SetSRID(ST_MakePoint(104.06, 30.66), {s.storage_srid})"
+    warm = text(
+        f"SELECT ST_Transform(ST_Transform({here}, {s.metric_srid}), {s.storage_srid}), "
+        f"ST_Transform(ST_Transform({here}, 3857), {s.storage_srid})"
+    )
+
+    def one(_: int) -> None:
+        with engine.connect() as conn:
+            conn.execute(warm)
+
+    if n <= 0:
+        return
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(one, range(n)))
+    except (OperationalError, InterfaceError, ProgrammingError) as exc:
+        log.warning("could not warm the database connections: %s", exc)
+
+
 class _TooLarge(Exception):
     def __init__(self, size: int) -> None:
         self.size = size
@@ -105,14 +174,25 @@ def create_app(url: str | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # more connections than the 40 worker threads: a request may briefly hold two (its own
-        # and the locator refresh), and none should starve waiting for the pool
+        # a few worker threads (WANGGE_API_THREADS): the requests beyond them wait in order
+        # instead of all sharing the interpreter at once, which made a few wait for seconds
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        # more connections than threads: a request may briefly hold two (its own and the
+        # locator refresh), and none should starve waiting for the pool
         engine = make_engine(url or database_url(start=False), pool_size=20, max_overflow=30)
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
         app.state.jobs = {}
         app.state.locator = None
         app.state.reports = {}
+
+        def warm() -> None:
+            n = settings.warm_connections
+            _warm_connections(engine, settings.api_threads + 2 if n is None else n)
+            locate.preload_locator(app)
+
+        # ready before the first request: uvicorn listens once this start-up has finished
+        await anyio.to_thread.run_sync(warm)
         try:
             yield
         finally:
@@ -144,4 +224,5 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(ogc.router)
     app.include_router(users.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)
     return app

@@ -62,9 +62,11 @@ def fixture_database() -> str:
 
 
 @contextlib.contextmanager
-def api_server(url: str, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
-    """The API in its own uvicorn process on loopback (as deployed: one worker, no access
-    log), answering /ping; yields its base URL and stops it afterwards."""
+def api_server(
+    url: str, port: int, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[str]:
+    """The API served by uvicorn on loopback (``workers`` processes, no access log),
+    answering /ping; yields its base URL and stops it afterwards."""
     import httpx
 
     server = subprocess.Popen(
@@ -81,6 +83,8 @@ def api_server(url: str, port: int, env: dict[str, str] | None = None) -> Iterat
             "--log-level",
             "warning",
             "--no-access-log",
+            "--workers",
+            str(workers),
         ],
         cwd=Path(__file__).resolve().parent.parent,
         env=dict(os.environ) | {"WANGGE_DATABASE_URL": url} | (env or {}),

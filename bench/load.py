@@ -115,6 +115,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = ap.parse_args()
     from sqlalchemy import text
 
@@ -137,7 +138,7 @@ def main() -> None:
         ).one()
     marker = f"LOAD{uuid.uuid4().hex[:10]}"
     rate = {"WANGGE_REPORT_RATE_PER_MINUTE": "10000000"}
-    with api_server(url, 19000 + os.getpid() % 1000, rate) as base:
+    with api_server(url, 19000 + os.getpid() % 1000, rate, args.workers) as base:
         import httpx
 
         # warm the locator and the network
@@ -227,6 +228,7 @@ def main() -> None:
     report = {
         "machine": machine(),
         "seconds": args.seconds,
+        "workers": args.workers,
         "wall_s": round(wall, 1),
         "ping_50_connections": ceiling,
         "endpoints": results,
@@ -237,7 +239,8 @@ def main() -> None:
     }
     print(f"machine: {json.dumps(report['machine'])}")
     print(
-        f"50 connections for {args.seconds} s (mix: nearby 15, locate 15, POST /incidents 10, tiles 10)"
+        f"50 connections for {args.seconds} s (mix: nearby 15, locate 15, POST /incidents 10, "
+        f"tiles 10) against {args.workers} uvicorn worker process(es)"
     )
     print(
         f"  {'endpoint':<12}{'conns':>6}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"

@@ -46,6 +46,7 @@ __all__ = [
     "bd09_to_gcj02",
     "bd09_to_wgs84",
     "check_lonlat",
+    "degrees_covering",
     "from_metric",
     "from_storage",
     "gcj02_to_bd09",
@@ -314,6 +315,13 @@ def from_metric(geoms: ArrayLike):
     return shapely.transform(
         np.asarray(geoms, dtype=object), lambda c: np.column_stack(t.transform(c[:, 0], c[:, 1]))
     )
+
+
+def degrees_covering(metres: float, lat: float) -> float:
+    """Degrees of longitude or latitude (the larger: longitude) spanning at least ``metres``
+    at latitude ``lat`` (storage CRS): for an index-friendly box (``&&`` with ST_Expand)
+    around a point before the exact test in metres."""
+    return metres / (110_574.0 * max(math.cos(math.radians(min(abs(lat), 89.0))), 0.01)) * 1.01
 
 
 def _inside(x: NDArray, y: NDArray, box: tuple[float, float, float, float]) -> NDArray[np.bool_]:

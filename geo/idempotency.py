@@ -36,10 +36,13 @@ def idempotent(
     digest = hashlib.sha256(
         json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()
     ).hexdigest()
+    # expired keys go a few at a time, through the index; rows another request is already
+    # deleting are skipped rather than waited for
     session.execute(
         text(
-            "DELETE FROM idempotency_key WHERE scope = :s AND created_at < now() - "
-            f"interval '{KEEP_HOURS} hours'"
+            "DELETE FROM idempotency_key WHERE id IN (SELECT id FROM idempotency_key "
+            "WHERE scope = :s AND created_at < now() - "
+            f"interval '{KEEP_HOURS} hours' LIMIT 100 FOR UPDATE SKIP LOCKED)"
         ),
         {"s": scope},
     )

@@ -31,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.auth import Principal
+from geo.crs import degrees_covering
 from geo.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from geo.locate import Locator, locate_address, locate_point, parse_point
 from geo.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES
@@ -169,6 +170,7 @@ def create_incident(
         text(f"""
         SELECT i.id, i.code FROM incident i
         WHERE i.category = :c AND i.status = ANY(:open) AND i.reported_at >= :since
+          AND i.position && ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), {s.storage_srid}), :deg)
           AND ST_DWithin(ST_Transform(i.position, {s.metric_srid}),
                          ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), {s.storage_srid}),
                                       {s.metric_srid}), :d)
@@ -180,6 +182,7 @@ def create_incident(
             "x": located.lon,
             "y": located.lat,
             "d": s.duplicate_distance_m,
+            "deg": degrees_covering(s.duplicate_distance_m, located.lat),
         },
     ).first()
     co_owner = _neighbour_grid(session, located.lon, located.lat, micro["id"])
@@ -246,9 +249,16 @@ def _neighbour_grid(session: Session, lon: float, lat: float, own: int) -> int |
         SELECT g.id FROM grid g JOIN grid_version v ON v.id = g.version_id
             AND v.status = 'published', p
         WHERE g.level = 'micro' AND g.id <> :own
+          AND g.boundary && ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), {s.storage_srid}), :deg)
           AND ST_DWithin(ST_Transform(g.boundary, {s.metric_srid}), p.g, :d)
         ORDER BY ST_Distance(ST_Transform(g.boundary, {s.metric_srid}), p.g), g.code LIMIT 1"""),
-        {"x": lon, "y": lat, "own": own, "d": s.edge_distance_m},
+        {
+            "x": lon,
+            "y": lat,
+            "own": own,
+            "d": s.edge_distance_m,
+            "deg": degrees_covering(s.edge_distance_m, lat),
+        },
     ).first()
     return int(row[0]) if row else None
 

@@ -653,7 +653,10 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),)
+    __table_args__ = (
+        UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),
+        Index("ix_idempotency_key_scope_created_at", "scope", "created_at"),
+    )
 
 
 class AuditLog(Base):

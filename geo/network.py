@@ -10,6 +10,7 @@ their nearest network node, then along the network (``pgr_dijkstraCost``). Witho
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -168,12 +169,21 @@ def _snap(
     return [int(r[1]) for r in rows], [float(r[2]) for r in rows]
 
 
+WINDOW_MARGIN_M = 1000.0  # the network searched reaches this far beyond the points
+
+
 def walking_distances(
     session: Session, origin: tuple[float, float], targets: Sequence[tuple[float, float]]
 ) -> list[float | None] | None:
     """Metres on foot from ``origin`` to each target (storage CRS), or None when there is no
     network (or no pgRouting): then the caller falls back to straight lines. A target the
-    network does not reach gets None."""
+    network does not reach gets None.
+
+    pgRouting builds its graph from the edges query on every call, so the query asks only for
+    the edges in a window around the points (their box, grown by ``WINDOW_MARGIN_M`` or by the
+    points' own spread, whichever is larger): a city's network stays in the database. A
+    target the window does not connect is searched again on the whole network (a detour
+    leaving the window)."""
     if not targets or not pgrouting_available(session) or not has_network(session):
         return None
     xs = [origin[0]] + [t[0] for t in targets]
@@ -183,20 +193,50 @@ def walking_distances(
     dsts = sorted(set(vids[1:]) - {src})
     costs: dict[int, float] = {src: 0.0}
     if dsts:
-        for _, end, agg in session.execute(
-            text(
-                "SELECT start_vid, end_vid, agg_cost FROM pgr_dijkstraCost("
-                "'SELECT id, source, target, cost, reverse_cost FROM road_edge', "
-                "CAST(:s AS bigint), CAST(:d AS bigint[]), directed := false)"
-            ),
-            {"s": src, "d": dsts},
-        ):
-            costs[int(end)] = float(agg)
+        costs |= _dijkstra_costs(session, src, dsts, _window(xs, ys))
+        missing = [d for d in dsts if d not in costs]
+        if missing:
+            costs |= _dijkstra_costs(session, src, missing, None)
     out: list[float | None] = []
     for vid, snap in zip(vids[1:], snaps[1:], strict=True):
         c = costs.get(vid)
         out.append(None if c is None else round(src_snap + c + snap, 1))
     return out
+
+
+def _window(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, float, float]:
+    """The box of the points (storage CRS, degrees) grown by the margin in metres."""
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    lat = math.radians(max(abs(y0), abs(y1)))
+    m_per_deg_y = 110_574.0
+    m_per_deg_x = 111_320.0 * max(math.cos(lat), 0.01)
+    spread = max((x1 - x0) * m_per_deg_x, (y1 - y0) * m_per_deg_y)
+    grow = max(WINDOW_MARGIN_M, spread)
+    dx, dy = grow / m_per_deg_x, grow / m_per_deg_y
+    return x0 - dx, y0 - dy, x1 + dx, y1 + dy
+
+
+def _dijkstra_costs(
+    session: Session,
+    src: int,
+    dsts: Sequence[int],
+    window: tuple[float, float, float, float] | None,
+) -> dict[int, float]:
+    """Network metres from ``src`` to each reachable vertex of ``dsts`` (pgr_dijkstraCost),
+    on the edges meeting ``window`` (xmin, ymin, xmax, ymax in the storage CRS) or on all."""
+    edges = "SELECT id, source, target, cost, reverse_cost FROM road_edge"
+    if window is not None:
+        srid = get_settings().storage_srid
+        box = ", ".join(repr(float(v)) for v in window)  # floats only: safe to inline
+        edges += f" WHERE geom && ST_MakeEnvelope({box}, {int(srid)})"
+    rows = session.execute(
+        text(
+            "SELECT end_vid, agg_cost FROM pgr_dijkstraCost(CAST(:edges AS text), "
+            "CAST(:s AS bigint), CAST(:d AS bigint[]), directed := false)"
+        ),
+        {"edges": edges, "s": src, "d": list(dsts)},
+    )
+    return {int(end): float(agg) for end, agg in rows}
 
 
 def within_walk(

@@ -109,6 +109,27 @@ class Settings(BaseSettings):
         ge=0,
         description="An incident this close to a neighbouring micro-grid gets it as co-owner.",
     )
+    api_threads: int = Field(
+        default=8,
+        ge=1,
+        le=200,
+        description=(
+            "Requests the API works on at once (its worker threads); the others wait their "
+            "turn in order. Few threads sharing one interpreter finish sooner than many."
+        ),
+    )
+    warm_connections: int | None = Field(
+        default=None,
+        ge=0,
+        le=200,
+        description=(
+            "Database connections the API opens and warms before its first request "
+            "(default: WANGGE_API_THREADS + 2)."
+        ),
+    )
+    slow_request_s: float = Field(
+        default=1.0, gt=0, description="Requests slower than this are logged (warning)."
+    )
     report_rate_per_minute: int = Field(
         default=10, ge=1, description="Public incident reports accepted per client per minute."
     )

@@ -44,6 +44,10 @@ from geo.settings import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = f"wt_{os.getpid()}"
+# every app a test starts warms two connections, not the ten a server warms: the suite starts
+# dozens of apps, and PROJ's set-up costs about 0.4 s per connection (tests/test_api.py checks
+# the warm-up itself)
+os.environ.setdefault("WANGGE_WARM_CONNECTIONS", "2")
 
 
 @dataclass

@@ -33,6 +33,38 @@ def test_health_when_the_database_is_unreachable():
     assert "Traceback" not in r.text
 
 
+def test_the_api_is_warm_before_its_first_request(fixture_url, monkeypatch):
+    """Start-up (the lifespan uvicorn runs before it accepts a request) opens the pooled
+    connections, each backend with PROJ set up, and builds the locator; an unreachable
+    database does not stop it."""
+    import asyncio
+
+    from api.app import create_app
+
+    monkeypatch.setenv("WANGGE_WARM_CONNECTIONS", "3")
+
+    async def started(app) -> dict:
+        async with app.router.lifespan_context(app):
+            state = app.state
+            seen = {"pooled": state.engine.pool.checkedin(), "locator": state.locator}
+            if seen["pooled"]:
+                with state.engine.connect() as conn:  # a pooled connection: PROJ is set up
+                    plan = conn.exec_driver_sql(
+                        "EXPLAIN (ANALYZE, FORMAT JSON) SELECT ST_Transform(ST_SetSRID("
+                        "ST_MakePoint(11584000, 3588000), 3857), 4490)"
+                    ).scalar_one()[0]
+                seen["ms"] = plan["Planning Time"] + plan["Execution Time"]
+            return seen
+
+    warm = asyncio.run(started(create_app(fixture_url)))
+    assert warm["pooled"] == 3 and warm["locator"] is not None
+    assert warm["ms"] < 50  # on a new backend about 100-140 ms
+    down = asyncio.run(
+        started(create_app(f"postgresql+psycopg://nobody:x@127.0.0.1:{free_port()}/none"))
+    )
+    assert down == {"pooled": 0, "locator": None}
+
+
 @pytest.mark.parametrize(
     "path,count",
     [

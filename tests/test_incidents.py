@@ -435,3 +435,31 @@ def test_now_is_asia_shanghai():
     assert d["accept_due"] == start + timedelta(hours=1)
     assert d["resolve_due"] == start + timedelta(hours=61)
     assert deadlines("unknown", start)["accept_due"] == start + timedelta(hours=2)
+
+
+def test_idempotency_keys_expire_after_a_day(session):
+    """A key older than 24 hours is purged by the next keyed request and may be used again:
+    the request is then carried out, not answered from the old record."""
+    from geo.idempotency import idempotent
+
+    session.execute(
+        text(
+            "INSERT INTO idempotency_key (scope, key, request_hash, response, created_at) "
+            "VALUES ('incident', 'old-key', 'x', '{\"code\": \"E-old\"}', now() - interval '25 hours'), "
+            "('incident', 'recent-key', 'y', '{\"code\": \"E-recent\"}', now() - interval '23 hours')"
+        )
+    )
+    runs = []
+
+    def work() -> dict:
+        runs.append(1)
+        return {"code": f"E-new-{len(runs)}"}
+
+    answer, replayed = idempotent(session, "new-key", "incident", {"a": 1}, work)
+    assert (answer, replayed) == ({"code": "E-new-1"}, False)
+    keys = set(
+        session.execute(text("SELECT key FROM idempotency_key WHERE key LIKE '%-key'")).scalars()
+    )
+    assert keys == {"recent-key", "new-key"}
+    answer, replayed = idempotent(session, "old-key", "incident", {"a": 2}, work)
+    assert (answer, replayed) == ({"code": "E-new-2"}, False)

@@ -4,8 +4,12 @@ and compared with the database."""
 from __future__ import annotations
 
 import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pyogrio
 import pyproj
 import pytest
@@ -206,3 +210,48 @@ def test_vector_tiles(http, session, tmp_path: Path):
     assert empty.status_code == 200 and empty.content == b""
     assert http.get("/tiles/buildings/23/0/0.mvt").status_code == 400
     assert http.get(f"/tiles/buildings/{z}/{2**z}/0.mvt").status_code == 404
+
+
+def test_a_tile_is_built_once_for_clients_asking_together(api_base, session, monkeypatch):
+    """Eight clients ask for a tile nobody has asked for: PostGIS builds it once and all eight
+    get it. When it has expired, all eight get the old one at once while it is rebuilt once in
+    the background."""
+    from api.routes import ogc as route
+
+    real, builds = route.ogc.tile, []
+
+    def slow_tile(*args, **kwargs):
+        builds.append(args[2:])
+        time.sleep(1.0)  # a slow build: the other clients arrive meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(route.ogc, "tile", slow_tile)
+    lon, lat = session.execute(
+        text("SELECT ST_X(ST_Centroid(footprint)), ST_Y(ST_Centroid(footprint)) FROM building")
+    ).first()
+    x, y = _tile_of(lon, lat, 18)
+    path = f"/tiles/buildings/18/{x}/{y}.mvt"
+
+    def together(n: int) -> list[httpx.Response]:
+        start = threading.Barrier(n)
+
+        def one() -> httpx.Response:
+            with httpx.Client(base_url=api_base, timeout=30) as c:
+                start.wait()
+                return c.get(path)
+
+        with ThreadPoolExecutor(n) as pool:
+            return list(pool.map(lambda _: one(), range(n)))
+
+    first = together(8)
+    assert [r.status_code for r in first] == [200] * 8
+    assert len({r.content for r in first}) == 1 and first[0].content
+    assert builds == [(18, x, y)]
+    monkeypatch.setattr(route, "TILE_TTL_S", 0.0)  # every tile has expired
+    again = together(8)
+    assert [r.content for r in again] == [first[0].content] * 8  # the old one, at once
+    deadline = time.monotonic() + 10
+    while len(builds) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # the rebuild in the background has finished
+    assert len(builds) == 2

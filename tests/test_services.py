@@ -156,6 +156,34 @@ def test_walking_distance_on_a_toy_network(empty_db):
     assert walk[0] > straight
 
 
+def test_walking_distance_takes_a_detour_beyond_the_search_window(empty_db):
+    """pgRouting is given only the edges near the points; a street that leaves that window
+    (1.5 km north and back, for two points 300 m apart) is still found, on the whole network."""
+    from geo.crs import to_storage
+    from geo.network import WINDOW_MARGIN_M
+
+    engine = make_engine(empty_db)
+    with session_scope(engine) as s:
+        lon0, lat0 = 104.0, 30.6
+        x, y = from_storage([lon0], [lat0], "EPSG:4544")
+        far = WINDOW_MARGIN_M + 500
+        corners = [(0, 0), (0, far), (300, far), (300, 0)]
+        lons, lats = to_storage(
+            [x[0] + dx for dx, _ in corners], [y[0] + dy for _, dy in corners], "EPSG:4544"
+        )
+        wkt = ", ".join(f"{float(a)!r} {float(b)!r}" for a, b in zip(lons, lats, strict=True))
+        s.execute(
+            text(
+                f"INSERT INTO road (code, kind, geom) VALUES ('U', 'branch', "
+                f"ST_GeomFromText('MULTILINESTRING(({wkt}))', 4490))"
+            )
+        )
+        assert build_network(s) == {"vertices": 4, "edges": 3}
+        walk = walking_distances(s, (lon0, lat0), [(float(lons[3]), float(lats[3]))])
+    engine.dispose()
+    assert walk is not None and walk[0] == pytest.approx(2 * far + 300, abs=1.0)
+
+
 def test_coverage_and_site_suggestions(http, fixture_url):
     engine = make_engine(fixture_url)
     with session_scope(engine) as s:

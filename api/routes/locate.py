@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
 from api.deps import PrincipalDep
 from geo.errors import InputError
@@ -24,14 +24,22 @@ REFRESH_S = 2.0  # how often the current grid versions are checked
 def get_locator(request: Request) -> Locator:
     """The cached locator, reloaded when the current grid versions (or buildings, workers)
     have changed: checked at most every REFRESH_S seconds, so most lookups never touch the
-    database."""
+    database. One request checks; the others meanwhile answer from the cached locator (only
+    the very first load makes them wait)."""
     state = request.app.state
     loc: Locator | None = getattr(state, "locator", None)
     now = time.monotonic()
     if loc is not None and now - getattr(state, "locator_checked", 0.0) < REFRESH_S:
         return loc
-    with _lock:
+    if not _lock.acquire(blocking=loc is None):
+        return loc  # another request is checking
+    try:
         loc = getattr(state, "locator", None)
+        if (
+            loc is not None
+            and time.monotonic() - getattr(state, "locator_checked", 0.0) < REFRESH_S
+        ):
+            return loc  # checked while we waited for the lock
         try:
             with state.sessionmaker() as session, session.begin():
                 if loc is None or current_key(session) != loc.key:
@@ -44,6 +52,23 @@ def get_locator(request: Request) -> Locator:
             log.warning("locator refresh failed; serving the cached grids")
         state.locator_checked = time.monotonic()
         return loc
+    finally:
+        _lock.release()
+
+
+def preload_locator(app: Any) -> None:
+    """Build the locator before the first lookup asks for it (at start-up, before the first
+    request is accepted); a database that is down or not yet migrated is left for the lookups."""
+    state = app.state
+    with _lock:
+        if getattr(state, "locator", None) is not None:
+            return
+        try:
+            with state.sessionmaker() as session, session.begin():
+                state.locator = Locator.load(session)
+            state.locator_checked = time.monotonic()
+        except (OperationalError, InterfaceError, ProgrammingError) as exc:
+            log.warning("could not load the locator at start-up: %s", exc)
 
 
 @router.get("/locate", response_class=JSONResponse)

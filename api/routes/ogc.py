@@ -3,13 +3,15 @@ tiles under /tiles. Public: only public fields are published."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import threading
+import logging
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -179,40 +181,73 @@ def item(
     return JSONResponse(f, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})
 
 
+log = logging.getLogger("wangge.api")
 TILE_TTL_S = 30.0  # a tile is rebuilt at most every 30 s (maps of a busy street stay cheap)
-_tiles_lock = threading.Lock()
+TILE_CACHE_SIZE = 4096
+TILE_BUILDERS = 4  # tiles built at once
 
 
-def _cached_tile(request: Request, session: Any, cid: str, z: int, x: int, y: int) -> bytes:
-    """The app's tile cache (one per app, i.e. per database): least recently used first out."""
+def _build_tile(request: Request, cid: str, z: int, x: int, y: int) -> bytes:
+    with request.app.state.sessionmaker() as session, session.begin():
+        return ogc.tile(session, ogc.collection(cid), z, x, y)
+
+
+async def _cached_tile(request: Request, cid: str, z: int, x: int, y: int) -> bytes:
+    """The app's tile cache (one per app, i.e. per database; least recently used first out).
+
+    A missing tile is built once (in a worker thread), however many clients ask for it
+    meanwhile: they all wait for that one build, without holding a thread. An expired tile is
+    answered at once from the cache while one rebuild runs in the background (stale while
+    revalidate), so that tiles expiring together, or a start under load, do not send every
+    client to PostGIS at once. Runs on the event loop only."""
     state = request.app.state
-    with _tiles_lock:
-        if not hasattr(state, "tiles"):
-            state.tiles = OrderedDict()
+    if not hasattr(state, "tiles"):
+        state.tiles = OrderedDict()
+        state.tiles_building = {}
+        # tiles are built in threads of their own, not queued behind other requests
+        state.tile_builders = anyio.CapacityLimiter(TILE_BUILDERS)
     tiles: OrderedDict[tuple[str, int, int, int], tuple[float, bytes]] = state.tiles
+    building: dict[tuple[str, int, int, int], asyncio.Task[bytes]] = state.tiles_building
     key = (cid, z, x, y)
-    now = time.monotonic()
-    with _tiles_lock:
-        hit = tiles.get(key)
-        if hit and now - hit[0] < TILE_TTL_S:
-            tiles.move_to_end(key)
-            return hit[1]
-    data = ogc.tile(session, ogc.collection(cid), z, x, y)
-    with _tiles_lock:
-        tiles[key] = (now, data)
-        while len(tiles) > 4096:
+
+    async def build() -> bytes:
+        try:
+            data = await anyio.to_thread.run_sync(
+                _build_tile, request, cid, z, x, y, limiter=state.tile_builders
+            )
+        finally:
+            building.pop(key, None)
+        tiles[key] = (time.monotonic(), data)
+        tiles.move_to_end(key)
+        while len(tiles) > TILE_CACHE_SIZE:
             tiles.popitem(last=False)
-    return data
+        return data
+
+    def start() -> asyncio.Task[bytes]:
+        task = building[key] = asyncio.get_running_loop().create_task(build())
+        task.add_done_callback(_log_failed_refresh)
+        return task
+
+    hit = tiles.get(key)
+    if hit:
+        tiles.move_to_end(key)
+        if time.monotonic() - hit[0] >= TILE_TTL_S and key not in building:
+            start()
+        return hit[1]
+    return await asyncio.shield(building.get(key) or start())
+
+
+def _log_failed_refresh(task: asyncio.Task[bytes]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("tile build failed: %s", task.exception())
 
 
 @router.get("/tiles/{cid}/{z}/{x}/{y}.mvt", summary="Mapbox vector tile")
-def vector_tile(
-    cid: str, z: int, x: int, y: int, request: Request, session: SessionDep
-) -> Response:
+async def vector_tile(cid: str, z: int, x: int, y: int, request: Request) -> Response:
     """矢量瓦片 (a vector tile of a collection, EPSG:3857 tiling, layer named after it; built
     from PostGIS, kept up to 30 s)."""
     ogc.collection(cid)
-    data = _cached_tile(request, session, cid, z, x, y)
+    data = await _cached_tile(request, cid, z, x, y)
     etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
     headers = {"Cache-Control": "public, max-age=300", "ETag": etag}
     if request.headers.get("if-none-match") == etag:
