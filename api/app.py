@@ -182,9 +182,7 @@ def create_app(url: str | None = None) -> FastAPI:
         engine = make_engine(url or database_url(start=False), pool_size=20, max_overflow=30)
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
-        app.state.jobs = {}
         app.state.locator = None
-        app.state.reports = {}
 
         def warm() -> None:
             n = settings.warm_connections

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -966,8 +967,13 @@ def serve(
         str | None, typer.Option(help="host (default WANGGE_API_HOST, 127.0.0.1)")
     ] = None,
     port: Annotated[int | None, typer.Option(help="port (default WANGGE_API_PORT, 8000)")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="uvicorn worker processes (e.g. one per core)")
+    ] = 1,
 ) -> None:
-    """启动 API 服务 (serve the API with uvicorn; OpenAPI at /openapi.json, docs at /docs)."""
+    """启动 API 服务 (serve the API with uvicorn; OpenAPI at /openapi.json, docs at /docs).
+    Several workers share the database: jobs, the report rate limit and idempotency keys are
+    kept there; each worker keeps its own locator and tile cache."""
     import uvicorn
 
     from api.app import create_app
@@ -979,7 +985,18 @@ def serve(
     host = host or settings.api_host
     port = port or settings.api_port
     out.print(f"API: http://{host}:{port}  (docs: http://{host}:{port}/docs; Ctrl-C 停止 to stop)")
-    uvicorn.run(create_app(url), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(url), host=host, port=port, log_level="info")
+        return
+    os.environ["WANGGE_DATABASE_URL"] = url  # each worker process builds its own app
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 # --- users ------------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ class Health(BaseModel):
     database: str
     server_version: str | None = None
     postgis_version: str | None = None
+    worker: int | None = Field(
+        default=None, description="the API process that answered (its pid), behind `--workers N`"
+    )
 
 
 class Feature(BaseModel):

@@ -87,7 +87,12 @@ def run_size(n: int, seed: int, engines: list[str]) -> dict:
             }
             print(
                 f"  {n:>5} communities  {label:<7} {wall:8.1f} s  "
-                f"{out[label]['micro_grids']:>7} micro-grids  peak {out[label]['peak_mib']} MiB",
+                f"{out[label]['micro_grids']:>7} micro-grids  peak {out[label]['peak_mib']} MiB"
+                + (
+                    f"  FAILED: {len(errors)} communities ({', '.join(d['community'] for d in errors[:5])}…)"
+                    if errors
+                    else "  none failed"
+                ),
                 flush=True,
             )
     finally:

@@ -659,6 +659,39 @@ class IdempotencyKey(Base):
     )
 
 
+class Job(Base):
+    """A background job (bulk assignment) started through the API: kept in the database so
+    that every API process can report on it, whichever started it."""
+
+    __tablename__ = "job"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    community: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(String(2000))
+    started_by: Mapped[str] = mapped_column(String(100))
+    worker: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status_known"),
+    )
+
+
+class ReportHit(Base):
+    """A public incident report (or attempt) by a client, for the rate limit shared by every
+    API process; rows older than a minute are purged as the client reports again."""
+
+    __tablename__ = "report_hit"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = _now()
+    __table_args__ = (Index("ix_report_hit_client_at", "client", "at"),)
+
+
 class AuditLog(Base):
     """Who did what, when: every plan edit, import and incident transition."""
 

@@ -33,6 +33,10 @@ from shapely import Geometry, MultiPolygon, Polygon
 
 __all__ = ["dissolve", "slice_polygon", "tessellate"]
 
+# faces of the noded arrangement smaller than this are floating-point debris (a cut through a
+# vertex, two nearly parallel lines): dropped, they cannot leave a gap that matters
+MIN_FACE_M2 = 1e-6
+
 
 def _samples(seeds: Sequence[Geometry], spacing: float) -> tuple[np.ndarray, np.ndarray]:
     """Points along every seed's boundary (at least its vertices) and the seed of each."""
@@ -89,7 +93,7 @@ def tessellate(
         lines += _voronoi_borders(pts, owner, np.flatnonzero(zone_of == z), zone)
     noded = shapely.union_all(lines)
     faces = np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
-    faces = faces[shapely.area(faces) > 0]
+    faces = faces[shapely.area(faces) > MIN_FACE_M2]
     reps = shapely.point_on_surface(faces)
     # each face to a zone, then to a seed of that zone
     face_zone = _nearest_index(reps, zones_arr, predicate="within")
@@ -152,7 +156,7 @@ def _divide(
         return faces, label, face_zone, {}
     renoded = shapely.union_all([noded, *cuts])
     new = np.asarray(shapely.get_parts(shapely.polygonize([renoded])), dtype=object)
-    new = new[shapely.area(new) > 0]
+    new = new[shapely.area(new) > MIN_FACE_M2]
     reps = shapely.point_on_surface(new)
     owner = _nearest_index(reps, faces, predicate="within")
     keep = owner >= 0
@@ -196,6 +200,10 @@ def _cut_lines(cell: Geometry, weights: Sequence[float]):
     # closely enough; balanced areas are not a requirement, and a search costs more than
     # the whole tessellation of the unit)
     positions = list(t0 + (t1 - t0) * np.cumsum(w)[:-1] / w.sum())
+    if not _strips_hold_their_share(cell, origin, u, v, span, [t0 - 1.0, *positions, t1 + 1.0], w):
+        # the cell is in pieces, or has a spike, so that a cut by length would leave a part
+        # with little or nothing in it: cut by area instead (a search, needed only then)
+        positions = _area_positions(cell, origin, u, v, span, t0, t1, w)
     # clipped a little beyond the cell, so that a cut crosses its boundary for certain (a cut
     # ending exactly on it may stop a hair short and leave a dangle that splits nothing)
     reach = shapely.buffer(cell, 0.5)
@@ -206,6 +214,49 @@ def _cut_lines(cell: Geometry, weights: Sequence[float]):
         for p in positions
     ]
     return origin, u, np.asarray(positions), lines
+
+
+def _strip(origin: np.ndarray, u: np.ndarray, v: np.ndarray, span: float, a: float, b: float):
+    """The band of the plane between positions a and b along the axis u."""
+    return Polygon(
+        [
+            origin + u * a - v * span,
+            origin + u * b - v * span,
+            origin + u * b + v * span,
+            origin + u * a + v * span,
+        ]
+    )
+
+
+def _strips_hold_their_share(cell, origin, u, v, span, cuts: Sequence[float], w) -> bool:
+    """Does every band between consecutive cut positions hold at least a quarter of the
+    area its weight asks for?"""
+    strips = [_strip(origin, u, v, span, a, b) for a, b in itertools.pairwise(cuts)]
+    areas = shapely.area(shapely.intersection(cell, np.asarray(strips, dtype=object)))
+    wanted = float(cell.area) * np.asarray(w, dtype=float) / float(np.sum(w))
+    return bool(np.all(areas >= 0.25 * wanted))
+
+
+def _area_positions(cell, origin, u, v, span, t0: float, t1: float, w: np.ndarray) -> list[float]:
+    """Cut positions along the axis that leave the cell's area in the given shares (by
+    bisection on the area before each position)."""
+    total = float(cell.area)
+    out = []
+    for share in np.cumsum(w)[:-1] / w.sum():
+        lo, hi = t0, t1
+        for _ in range(50):
+            mid = (lo + hi) / 2
+            before = float(
+                shapely.intersection(cell, _strip(origin, u, v, span, t0 - 1.0, mid)).area
+            )
+            if before < share * total:
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo < 1e-4:
+                break
+        out.append((lo + hi) / 2)
+    return out
 
 
 def _nearest_index(points: np.ndarray, polys: np.ndarray, *, predicate: str) -> np.ndarray:
@@ -230,9 +281,16 @@ def dissolve(parts: Sequence[Geometry]) -> Geometry:
     if arr.size == 1:
         return arr[0]
     try:
-        return shapely.coverage_union_all(arr)
+        out = shapely.coverage_union_all(arr)
     except shapely.errors.GEOSException:  # not an exact coverage after all
-        return shapely.union_all(arr)
+        out = shapely.union_all(arr)
+    if out.geom_type == "MultiPolygon":  # without pieces of no area (debris)
+        parts = [p for p in shapely.get_parts(out) if p.area > MIN_FACE_M2]
+        if len(parts) == 1:
+            return parts[0]
+        if parts:
+            return MultiPolygon(parts)
+    return out
 
 
 def _mend_fragments(

@@ -382,6 +382,55 @@ def test_assign_job(http, fixture_url):
         engine.dispose()
 
 
+@pytest.mark.db
+def test_a_job_started_on_one_api_process_is_followed_on_another(fixture_url):
+    """Two API processes on one database (as with uvicorn --workers 2): a job started on one
+    is polled to the end on the other. A job whose process stopped writing is reported
+    failed, naming that process."""
+    import httpx
+
+    from .conftest import serve_app_process
+
+    engine = make_engine(fixture_url)
+    with session_scope(engine) as s:
+        _, token = create_user(session=s, name="t-job2", role="dispatcher")
+        s.execute(
+            text(
+                "INSERT INTO job (id, kind, status, started_by, worker, updated_at) VALUES "
+                "('lost1', 'households', 'running', 't', 'gone-host:4242', "
+                "now() - interval '10 minutes')"
+            )
+        )
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        with serve_app_process(fixture_url) as one, serve_app_process(fixture_url) as other:
+            r = httpx.post(
+                f"{one}/jobs/assign",
+                json={"kind": "households", "community": COMMUNITY},
+                headers=auth,
+                timeout=30,
+            )
+            assert r.status_code == 202 and r.json()["status"] == "queued"
+            job = r.json()
+            for _ in range(300):
+                job = httpx.get(f"{other}/jobs/{job['id']}", headers=auth, timeout=30).json()
+                if job["status"] in ("done", "failed"):
+                    break
+                time.sleep(0.1)
+            lost = httpx.get(f"{other}/jobs/lost1", headers=auth, timeout=30)
+            missing = httpx.get(f"{other}/jobs/nope", headers=auth, timeout=30)
+        assert job["status"] == "done", job
+        assert job["result"]["total"] == 4290 and job["progress"]["done"] > 0
+        assert lost.status_code == 200 and lost.json()["status"] == "failed"
+        assert "gone-host:4242" in lost.json()["error"]
+        assert missing.status_code == 404
+    finally:
+        with session_scope(engine) as s:
+            s.execute(text("DELETE FROM job WHERE id = 'lost1' OR started_by = 't-job2'"))
+            s.execute(text("DELETE FROM app_user WHERE name = 't-job2'"))
+        engine.dispose()
+
+
 @pytest.mark.cli
 @pytest.mark.db
 def test_cli_assign(cli, fresh_db):

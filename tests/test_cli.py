@@ -119,17 +119,22 @@ def test_demo_loads_the_fixture_and_prints_a_summary(cli, empty_db):
     assert again.code == 0 and "already loaded" in again.out
 
 
-def test_demo_serves_the_api_until_interrupted(fresh_db):
-    port = free_port()
-    env = dict(os.environ) | {"WANGGE_DATABASE_URL": fresh_db, "NO_COLOR": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "demo", "--port", str(port)],
+def _serving(url: str, *args: str) -> subprocess.Popen:
+    """``wangge ARGS`` as a long-running process (stopped by the test with Ctrl-C)."""
+    env = dict(os.environ) | {"WANGGE_DATABASE_URL": url, "NO_COLOR": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "api.cli", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_demo_serves_the_api_until_interrupted(fresh_db):
+    port = free_port()
+    proc = _serving(fresh_db, "demo", "--port", str(port))
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -148,3 +153,26 @@ def test_demo_serves_the_api_until_interrupted(fresh_db):
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert f"127.0.0.1:{port}" in out
+
+
+def test_serve_with_two_worker_processes(fixture_url):
+    """`wangge serve --workers 2`: two processes answer on one port; Ctrl-C stops both."""
+    port = free_port()
+    proc = _serving(fixture_url, "serve", "--port", str(port), "--workers", "2")
+    try:
+        deadline = time.monotonic() + 90
+        pids: set[int] = set()
+        while len(pids) < 2:  # new connections reach both workers sooner or later
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"two workers did not answer: {pids}"
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                assert r.status_code == 200 and r.json()["status"] == "ok"
+                pids.add(r.json()["worker"])
+            except httpx.TransportError:
+                time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert proc.pid not in pids

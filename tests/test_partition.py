@@ -309,3 +309,20 @@ def test_fixture_partition_is_deterministic_and_stable(session):
     changed = {c for c in set(first) | set(second) if first.get(c) != second.get(c)}
     assert changed and all("-C02-" in c for c in changed)  # the same compound only
     assert len(changed) <= 4, changed
+
+
+def test_floor_parts_of_an_odd_cell_are_cut_by_area():
+    """A tall unit's cell with a long thin spike (or in pieces, as on 11 of 1,000 synthetic
+    communities, which then failed with an empty part): cutting it by length along its long
+    axis would leave two parts in the spike with almost nothing in them. They are cut by area
+    instead: each holds its share, together they tile the cell."""
+    from geo.tessellate import tessellate
+
+    block, spike = box(0, 0, 50, 50), box(50, 24, 350, 26)
+    region = shapely.union_all([block, spike])
+    cells, _, parts = tessellate(region, [box(10, 10, 40, 40)], divide={0: [1, 1, 1]})
+    areas = [p.area for p in parts[0]]
+    assert cells[0].area == pytest.approx(region.area)
+    assert areas == pytest.approx([region.area / 3] * 3, rel=0.02)
+    assert all(p.geom_type == "Polygon" for p in parts[0])
+    assert shapely.union_all(parts[0]).area == pytest.approx(region.area)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -18,9 +20,15 @@ def health(request: Request) -> Health | JSONResponse:
     try:
         server, postgis = postgis_version(request.app.state.engine)
     except DatabaseUnavailable as exc:
-        body = Health(status="unavailable", database=exc.message)
+        body = Health(status="unavailable", database=exc.message, worker=os.getpid())
         return JSONResponse(body.model_dump(), status_code=503)
-    return Health(status="ok", database="ok", server_version=server, postgis_version=postgis)
+    return Health(
+        status="ok",
+        database="ok",
+        server_version=server,
+        postgis_version=postgis,
+        worker=os.getpid(),
+    )
 
 
 @router.get("/ping")

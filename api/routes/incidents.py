@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from api.deps import PrincipalDep, SessionDep, require_role
 from api.routes.locate import get_locator
@@ -46,28 +44,39 @@ class Transition(BaseModel):
     reporter_token: str | None = Field(default=None, max_length=100)
 
 
-_rate_lock = threading.Lock()
-
-
 def _rate_limit(request: Request, principal: PrincipalDep) -> None:
     """At most ``report_rate_per_minute`` public reports a minute from one client (staff
-    entering reports for residents are not limited)."""
+    entering reports for residents are not limited). Counted in the database, so the limit
+    holds across API processes, in a transaction of its own: a report let through counts even
+    if it is then refused as invalid; one turned away with 429 does not. Nothing waits for a
+    lock (expired rows another request is deleting are skipped): reports from one client at
+    the very same moment may pass the limit by the few that overlap."""
     if principal.role != "public":
         return
     limit = get_settings().report_rate_per_minute
-    key = request.client.host if request.client else "?"
-    now = time.monotonic()
-    with _rate_lock:
-        hits: deque[float] = request.app.state.reports.setdefault(key, deque())
-        while hits and now - hits[0] > 60:
-            hits.popleft()
-        if len(hits) >= limit:
+    key = (request.client.host if request.client else "?")[:200]
+    with request.app.state.sessionmaker() as session, session.begin():
+        session.execute(
+            text(
+                "DELETE FROM report_hit WHERE id IN (SELECT id FROM report_hit WHERE client = :k "
+                "AND at < now() - interval '60 seconds' LIMIT 100 FOR UPDATE SKIP LOCKED)"
+            ),
+            {"k": key},
+        )
+        recent = session.execute(
+            text(
+                "SELECT count(*) FROM report_hit WHERE client = :k "
+                "AND at >= now() - interval '60 seconds'"
+            ),
+            {"k": key},
+        ).scalar_one()
+        if recent >= limit:
             raise HTTPException(
                 status_code=429,
                 detail=f"上报过于频繁，请稍后再试 (too many reports: {limit} a minute)",
                 headers={"Retry-After": "60"},
             )
-        hits.append(now)
+        session.execute(text("INSERT INTO report_hit (client) VALUES (:k)"), {"k": key})
 
 
 @router.post("/incidents", status_code=201, dependencies=[Depends(_rate_limit)])

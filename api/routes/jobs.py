@@ -1,22 +1,35 @@
-"""Background jobs: bulk assignment of households or incidents to their grids."""
+"""Background jobs: bulk assignment of households or incidents to their grids.
+
+A job runs in a thread of the API process that accepted it; its state lives in the ``job``
+table, so any API process (``uvicorn --workers N``, several machines) answers ``GET /jobs/{id}``.
+The running process writes its progress at most twice a second; a job whose process stopped
+writing for ``STALE_S`` seconds is reported failed (the process was stopped or died).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
-from api.deps import require_role
+from api.deps import SessionDep, require_role
 from geo.auth import Principal
 from geo.errors import NotFoundError, WanggeError
 from geo.locate import Locator, assign_households, assign_incidents
 
 router = APIRouter(tags=["jobs"])
+STALE_S = 120.0  # a running job not updated for this long has lost its process
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class AssignJob(BaseModel):
@@ -24,26 +37,80 @@ class AssignJob(BaseModel):
     community: str | None = Field(default=None, description="community code (default: all)")
 
 
-def _run(
-    factory: sessionmaker, job: dict[str, Any], kind: str, community: str | None, actor: str
-) -> None:
-    job["status"] = "running"
+def _update(factory: sessionmaker, job_id: str, **values: Any) -> None:
+    """Write some of a job's fields in a transaction of their own (seen at once by others)."""
+    sets = ", ".join(
+        f"{k} = CAST(:{k} AS jsonb)" if k in ("progress", "result") else f"{k} = :{k}"
+        for k in values
+    )
+    params = {
+        k: json.dumps(v, ensure_ascii=False, default=str) if k in ("progress", "result") else v
+        for k, v in values.items()
+    }
+    with factory() as session, session.begin():
+        session.execute(
+            text(f"UPDATE job SET {sets}, updated_at = now() WHERE id = :id"),
+            params | {"id": job_id},
+        )
+
+
+def _run(factory: sessionmaker, job_id: str, kind: str, community: str | None, actor: str) -> None:
+    _update(factory, job_id, status="running")
+    last = 0.0
     try:
         with factory() as session, session.begin():
             locator = Locator.load(session)
             fn = assign_households if kind == "households" else assign_incidents
 
             def progress(step: str, done: int, total: int) -> None:
-                job["progress"] = {"step": step, "done": done, "total": total}
+                nonlocal last
+                now = time.monotonic()
+                if now - last >= 0.5 or done == total:
+                    last = now
+                    _update(factory, job_id, progress={"step": step, "done": done, "total": total})
 
             report = fn(session, locator, community=community, progress=progress, actor=actor)
-        job["result"] = report.as_dict() | {"disagreements": report.disagreements[:100]}
-        job["status"] = "done"
+        result = report.as_dict() | {"disagreements": report.disagreements[:100]}
+        _update(factory, job_id, status="done", result=result, finished_at=datetime.now(UTC))
     except WanggeError as exc:
-        job["status"], job["error"] = "failed", exc.message
+        _update(factory, job_id, status="failed", error=exc.message, finished_at=datetime.now(UTC))
     except Exception:
-        job["status"], job["error"] = "failed", "内部错误 (internal error)"
-    job["finished_at"] = time.time()
+        _update(
+            factory,
+            job_id,
+            status="failed",
+            error="内部错误 (internal error)",
+            finished_at=datetime.now(UTC),
+        )
+
+
+def _view(row: Any) -> dict[str, Any]:
+    job = {
+        "id": row.id,
+        "kind": row.kind,
+        "community": row.community,
+        "status": row.status,
+        "by": row.started_by,
+        "created_at": row.created_at.timestamp(),
+    }
+    for key in ("progress", "result", "error"):
+        if getattr(row, key) is not None:
+            job[key] = getattr(row, key)
+    if row.finished_at is not None:
+        job["finished_at"] = row.finished_at.timestamp()
+    elif row.stale:
+        job["status"] = "failed"
+        job["error"] = (
+            f"任务中断：处理它的进程已停止 (the process running it stopped: {row.worker}, "
+            f"no news for over {STALE_S:.0f} s)"
+        )
+    return job
+
+
+_SELECT = (
+    "SELECT *, status IN ('queued', 'running') AND updated_at < now() - "
+    "make_interval(secs => :stale) AS stale FROM job WHERE id = :id"
+)
 
 
 @router.post("/jobs/assign", status_code=202)
@@ -52,39 +119,40 @@ def start_assign(
     request: Request,
     principal: Annotated[Principal, Depends(require_role("planner", "dispatcher"))],
 ) -> dict[str, Any]:
-    """批量分配 (assign in bulk): start a job; poll `GET /jobs/{id}`."""
-    jobs = request.app.state.jobs
+    """批量分配 (assign in bulk): start a job; poll `GET /jobs/{id}` (on any API process)."""
     job_id = uuid.uuid4().hex
-    jobs[job_id] = {
-        "id": job_id,
-        "kind": body.kind,
-        "community": body.community,
-        "status": "queued",
-        "created_at": time.time(),
-        "by": principal.name,
-    }
+    factory = request.app.state.sessionmaker
+    with factory() as session, session.begin():  # the job exists before its thread runs
+        session.execute(
+            text(
+                "INSERT INTO job (id, kind, community, status, started_by, worker) "
+                "VALUES (:id, :kind, :community, 'queued', :by, :worker)"
+            ),
+            {
+                "id": job_id,
+                "kind": body.kind,
+                "community": body.community,
+                "by": principal.name,
+                "worker": WORKER,
+            },
+        )
+        row = session.execute(text(_SELECT), {"id": job_id, "stale": STALE_S}).one()
     threading.Thread(
         target=_run,
-        args=(
-            request.app.state.sessionmaker,
-            jobs[job_id],
-            body.kind,
-            body.community,
-            principal.name,
-        ),
+        args=(factory, job_id, body.kind, body.community, principal.name),
         daemon=True,
     ).start()
-    return jobs[job_id]
+    return _view(row)
 
 
 @router.get("/jobs/{job_id}")
 def get_job(
     job_id: str,
-    request: Request,
+    session: SessionDep,
     _: Annotated[Principal, Depends(require_role("planner", "dispatcher"))],
 ) -> dict[str, Any]:
     """任务状态 (job status): queued | running | done | failed, with the report when done."""
-    job = request.app.state.jobs.get(job_id)
-    if job is None:
+    row = session.execute(text(_SELECT), {"id": job_id[:64], "stale": STALE_S}).first()
+    if row is None:
         raise NotFoundError(f"任务不存在 (no such job): {job_id!r}")
-    return job
+    return _view(row)
