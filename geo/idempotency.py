@@ -46,6 +46,13 @@ def idempotent(
         ),
         {"s": scope},
     )
+    session.execute(  # this key's own record, if expired (whatever the backlog above)
+        text(
+            "DELETE FROM idempotency_key WHERE scope = :s AND key = :k AND created_at < now() - "
+            f"interval '{KEEP_HOURS} hours'"
+        ),
+        {"s": scope, "k": key},
+    )
     claimed = session.execute(
         text(
             "INSERT INTO idempotency_key (scope, key, request_hash) VALUES (:s, :k, :h) "

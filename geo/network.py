@@ -182,8 +182,8 @@ def walking_distances(
     pgRouting builds its graph from the edges query on every call, so the query asks only for
     the edges in a window around the points (their box, grown by ``WINDOW_MARGIN_M`` or by the
     points' own spread, whichever is larger): a city's network stays in the database. A
-    target the window does not connect is searched again on the whole network (a detour
-    leaving the window)."""
+    target the window does not connect, or connects by a walk long enough that a detour
+    outside the window could be shorter, is searched again on the whole network."""
     if not targets or not pgrouting_available(session) or not has_network(session):
         return None
     xs = [origin[0]] + [t[0] for t in targets]
@@ -193,10 +193,16 @@ def walking_distances(
     dsts = sorted(set(vids[1:]) - {src})
     costs: dict[int, float] = {src: 0.0}
     if dsts:
-        costs |= _dijkstra_costs(session, src, dsts, _window(xs, ys))
-        missing = [d for d in dsts if d not in costs]
-        if missing:
-            costs |= _dijkstra_costs(session, src, missing, None)
+        window, grow = _window(xs, ys)
+        costs |= _dijkstra_costs(session, src, dsts, window)
+        # a path leaving the window walks at least `grow` out and `grow` back (less the walks
+        # to the network): a cost below that is the shortest; others are searched again
+        snap_of = {}
+        for vid, snap in zip(vids[1:], snaps[1:], strict=True):
+            snap_of[vid] = min(snap, snap_of.get(vid, snap))
+        again = [d for d in dsts if d not in costs or costs[d] >= 2 * grow - src_snap - snap_of[d]]
+        if again:
+            costs |= _dijkstra_costs(session, src, again, None)
     out: list[float | None] = []
     for vid, snap in zip(vids[1:], snaps[1:], strict=True):
         c = costs.get(vid)
@@ -204,8 +210,11 @@ def walking_distances(
     return out
 
 
-def _window(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, float, float]:
-    """The box of the points (storage CRS, degrees) grown by the margin in metres."""
+def _window(
+    xs: Sequence[float], ys: Sequence[float]
+) -> tuple[tuple[float, float, float, float], float]:
+    """The box of the points (storage CRS, degrees) grown by the margin, and that margin in
+    metres (at least: the box is grown by whole degrees at its widest latitude)."""
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     lat = math.radians(max(abs(y0), abs(y1)))
     m_per_deg_y = 110_574.0
@@ -213,7 +222,7 @@ def _window(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, flo
     spread = max((x1 - x0) * m_per_deg_x, (y1 - y0) * m_per_deg_y)
     grow = max(WINDOW_MARGIN_M, spread)
     dx, dy = grow / m_per_deg_x, grow / m_per_deg_y
-    return x0 - dx, y0 - dy, x1 + dx, y1 + dy
+    return (x0 - dx, y0 - dy, x1 + dx, y1 + dy), grow
 
 
 def _dijkstra_costs(

@@ -239,13 +239,18 @@ def items(
     return fc, uri
 
 
-def tile(session: Session, c: Collection, z: int, x: int, y: int) -> bytes:
-    """A Mapbox vector tile (EPSG:3857 tiling) of a collection: layer name = collection id."""
+def check_tile(z: int, x: int, y: int) -> None:
+    """400 for a zoom out of 0–22, 404 for a tile number outside the zoom's grid."""
     if not 0 <= z <= 22:
         raise InputError(f"缩放级别应在 0–22 (zoom out of range): {z}")
     n = 1 << z
     if not (0 <= x < n and 0 <= y < n):
         raise NotFoundError(f"瓦片不存在 (no such tile) {z}/{x}/{y}")
+
+
+def tile(session: Session, c: Collection, z: int, x: int, y: int) -> bytes:
+    """A Mapbox vector tile (EPSG:3857 tiling) of a collection: layer name = collection id."""
+    check_tile(z, x, y)
     cols = ", ".join(_mvt_column(e) for e in c.spec.select)
     where = f"AND {c.where}" if c.where else ""
     g = f"t.{c.spec.geom_column}"

@@ -2,13 +2,15 @@
 
 A job runs in a thread of the API process that accepted it; its state lives in the ``job``
 table, so any API process (``uvicorn --workers N``, several machines) answers ``GET /jobs/{id}``.
-The running process writes its progress at most twice a second; a job whose process stopped
-writing for ``STALE_S`` seconds is reported failed (the process was stopped or died).
+The running process writes its progress at most twice a second and a heartbeat every
+``HEARTBEAT_S``; a job whose process stopped writing for ``STALE_S`` seconds is reported
+failed (the process was stopped or died).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -28,7 +30,9 @@ from geo.errors import NotFoundError, WanggeError
 from geo.locate import Locator, assign_households, assign_incidents
 
 router = APIRouter(tags=["jobs"])
+log = logging.getLogger("wangge.api")
 STALE_S = 120.0  # a running job not updated for this long has lost its process
+HEARTBEAT_S = 15.0  # how often a running job says it is alive
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -54,7 +58,29 @@ def _update(factory: sessionmaker, job_id: str, **values: Any) -> None:
         )
 
 
+def _heartbeat(factory: sessionmaker, job_id: str, stop: threading.Event) -> None:
+    """Say the job is alive every HEARTBEAT_S, between progress reports (a phase or the final
+    commit of a city-sized job takes minutes)."""
+    while not stop.wait(HEARTBEAT_S):
+        try:
+            with factory() as session, session.begin():
+                session.execute(
+                    text("UPDATE job SET updated_at = now() WHERE id = :id"), {"id": job_id}
+                )
+        except Exception:  # the database is away for a moment: the next beat may get through
+            log.warning("job %s: heartbeat failed", job_id)
+
+
 def _run(factory: sessionmaker, job_id: str, kind: str, community: str | None, actor: str) -> None:
+    stop = threading.Event()
+    threading.Thread(target=_heartbeat, args=(factory, job_id, stop), daemon=True).start()
+    try:
+        _work(factory, job_id, kind, community, actor)
+    finally:
+        stop.set()
+
+
+def _work(factory: sessionmaker, job_id: str, kind: str, community: str | None, actor: str) -> None:
     _update(factory, job_id, status="running")
     last = 0.0
     try:
@@ -73,8 +99,15 @@ def _run(factory: sessionmaker, job_id: str, kind: str, community: str | None, a
         result = report.as_dict() | {"disagreements": report.disagreements[:100]}
         _update(factory, job_id, status="done", result=result, finished_at=datetime.now(UTC))
     except WanggeError as exc:
-        _update(factory, job_id, status="failed", error=exc.message, finished_at=datetime.now(UTC))
+        _update(
+            factory,
+            job_id,
+            status="failed",
+            error=exc.message[:2000],
+            finished_at=datetime.now(UTC),
+        )
     except Exception:
+        log.exception("job %s failed", job_id)
         _update(
             factory,
             job_id,

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep
 from geo import ogc
-from geo.errors import InputError
+from geo.errors import InputError, WanggeError
 from geo.features import parse_bbox
 from geo.settings import get_settings
 
@@ -185,6 +185,7 @@ log = logging.getLogger("wangge.api")
 TILE_TTL_S = 30.0  # a tile is rebuilt at most every 30 s (maps of a busy street stay cheap)
 TILE_CACHE_SIZE = 4096
 TILE_BUILDERS = 4  # tiles built at once
+TILE_STALE_S = 300.0  # an older tile is rebuilt before it is served, not after
 
 
 def _build_tile(request: Request, cid: str, z: int, x: int, y: int) -> bytes:
@@ -196,9 +197,9 @@ async def _cached_tile(request: Request, cid: str, z: int, x: int, y: int) -> by
     """The app's tile cache (one per app, i.e. per database; least recently used first out).
 
     A missing tile is built once (in a worker thread), however many clients ask for it
-    meanwhile: they all wait for that one build, without holding a thread. An expired tile is
-    answered at once from the cache while one rebuild runs in the background (stale while
-    revalidate), so that tiles expiring together, or a start under load, do not send every
+    meanwhile: they all wait for that one build, without holding a thread. An expired tile
+    (under ``TILE_STALE_S``) is answered at once from the cache while one rebuild runs in the
+    background (stale while revalidate); an older one is rebuilt first, so that tiles expiring together, or a start under load, do not send every
     client to PostGIS at once. Runs on the event loop only."""
     state = request.app.state
     if not hasattr(state, "tiles"):
@@ -231,15 +232,20 @@ async def _cached_tile(request: Request, cid: str, z: int, x: int, y: int) -> by
     hit = tiles.get(key)
     if hit:
         tiles.move_to_end(key)
-        if time.monotonic() - hit[0] >= TILE_TTL_S and key not in building:
-            start()
-        return hit[1]
+        age = time.monotonic() - hit[0]
+        if age < TILE_TTL_S:
+            return hit[1]
+        if age < TILE_STALE_S:  # old but recent enough: now, and rebuilt in the background
+            if key not in building:
+                start()
+            return hit[1]
     return await asyncio.shield(building.get(key) or start())
 
 
 def _log_failed_refresh(task: asyncio.Task[bytes]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("tile build failed: %s", task.exception())
+    exc = None if task.cancelled() else task.exception()
+    if exc is not None and not isinstance(exc, WanggeError):
+        log.warning("tile build failed: %s", exc)
 
 
 @router.get("/tiles/{cid}/{z}/{x}/{y}.mvt", summary="Mapbox vector tile")
@@ -247,6 +253,7 @@ async def vector_tile(cid: str, z: int, x: int, y: int, request: Request) -> Res
     """矢量瓦片 (a vector tile of a collection, EPSG:3857 tiling, layer named after it; built
     from PostGIS, kept up to 30 s)."""
     ogc.collection(cid)
+    ogc.check_tile(z, x, y)  # before the cache: a bad number is answered, not built
     data = await _cached_tile(request, cid, z, x, y)
     etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
     headers = {"Cache-Control": "public, max-age=300", "ETag": etag}
