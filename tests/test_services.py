@@ -184,6 +184,43 @@ def test_walking_distance_takes_a_detour_beyond_the_search_window(empty_db):
     assert walk is not None and walk[0] == pytest.approx(2 * far + 300, abs=1.0)
 
 
+def test_walking_distance_finds_a_shorter_way_outside_the_window(empty_db):
+    """Inside the search window the only way between two points 300 m apart zigzags for
+    3.9 km; a street loop leaving the window is 2.4 km. A cost that long could be beaten by
+    a path outside the window, so the whole network is searched again: 2.4 km."""
+    from geo.crs import to_storage
+    from geo.network import WINDOW_MARGIN_M
+
+    engine = make_engine(empty_db)
+    low = -(WINDOW_MARGIN_M + 50)
+    zigzag = [(0, 0), (0, 900), (100, 900), (100, 0), (200, 0), (200, 900), (300, 900), (300, 0)]
+    loop = [[(0, 0), (0, low)], [(0, low), (300, low)], [(300, low), (300, 0)]]
+    with session_scope(engine) as s:
+        lon0, lat0 = 104.0, 30.6
+        x, y = from_storage([lon0], [lat0], "EPSG:4544")
+
+        def road(code: str, pts: list[tuple[float, float]]) -> tuple[float, float]:
+            lons, lats = to_storage(
+                [x[0] + a for a, _ in pts], [y[0] + b for _, b in pts], "EPSG:4544"
+            )
+            wkt = ", ".join(f"{float(a)!r} {float(b)!r}" for a, b in zip(lons, lats, strict=True))
+            s.execute(
+                text(
+                    f"INSERT INTO road (code, kind, geom) VALUES ('{code}', 'branch', "
+                    f"ST_GeomFromText('MULTILINESTRING(({wkt}))', 4490))"
+                )
+            )
+            return float(lons[-1]), float(lats[-1])
+
+        end = road("Z", zigzag)
+        for i, piece in enumerate(loop):
+            road(f"L{i}", piece)
+        build_network(s)
+        walk = walking_distances(s, (lon0, lat0), [end])
+    engine.dispose()
+    assert walk is not None and walk[0] == pytest.approx(2 * abs(low) + 300, abs=1.0)
+
+
 def test_coverage_and_site_suggestions(http, fixture_url):
     engine = make_engine(fixture_url)
     with session_scope(engine) as s:
