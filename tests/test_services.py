@@ -156,30 +156,36 @@ def test_walking_distance_on_a_toy_network(empty_db):
     assert walk[0] > straight
 
 
+LON0, LAT0 = 104.0, 30.6  # where the toy networks start
+
+
+def _road(session, code: str, pts: list[tuple[float, float]]) -> tuple[float, float]:
+    """A street through ``pts`` (metres east and north of LON0, LAT0); its last point."""
+    from geo.crs import to_storage
+
+    x, y = from_storage([LON0], [LAT0], "EPSG:4544")
+    lons, lats = to_storage([x[0] + a for a, _ in pts], [y[0] + b for _, b in pts], "EPSG:4544")
+    wkt = ", ".join(f"{float(a)!r} {float(b)!r}" for a, b in zip(lons, lats, strict=True))
+    session.execute(
+        text(
+            "INSERT INTO road (code, kind, geom) VALUES (:c, 'branch', ST_GeomFromText(:w, 4490))"
+        ),
+        {"c": code, "w": f"MULTILINESTRING(({wkt}))"},
+    )
+    return float(lons[-1]), float(lats[-1])
+
+
 def test_walking_distance_takes_a_detour_beyond_the_search_window(empty_db):
     """pgRouting is given only the edges near the points; a street that leaves that window
     (1.5 km north and back, for two points 300 m apart) is still found, on the whole network."""
-    from geo.crs import to_storage
     from geo.network import WINDOW_MARGIN_M
 
     engine = make_engine(empty_db)
+    far = WINDOW_MARGIN_M + 500
     with session_scope(engine) as s:
-        lon0, lat0 = 104.0, 30.6
-        x, y = from_storage([lon0], [lat0], "EPSG:4544")
-        far = WINDOW_MARGIN_M + 500
-        corners = [(0, 0), (0, far), (300, far), (300, 0)]
-        lons, lats = to_storage(
-            [x[0] + dx for dx, _ in corners], [y[0] + dy for _, dy in corners], "EPSG:4544"
-        )
-        wkt = ", ".join(f"{float(a)!r} {float(b)!r}" for a, b in zip(lons, lats, strict=True))
-        s.execute(
-            text(
-                f"INSERT INTO road (code, kind, geom) VALUES ('U', 'branch', "
-                f"ST_GeomFromText('MULTILINESTRING(({wkt}))', 4490))"
-            )
-        )
+        end = _road(s, "U", [(0, 0), (0, far), (300, far), (300, 0)])
         assert build_network(s) == {"vertices": 4, "edges": 3}
-        walk = walking_distances(s, (lon0, lat0), [(float(lons[3]), float(lats[3]))])
+        walk = walking_distances(s, (LON0, LAT0), [end])
     engine.dispose()
     assert walk is not None and walk[0] == pytest.approx(2 * far + 300, abs=1.0)
 
@@ -188,7 +194,6 @@ def test_walking_distance_finds_a_shorter_way_outside_the_window(empty_db):
     """Inside the search window the only way between two points 300 m apart zigzags for
     3.9 km; a street loop leaving the window is 2.4 km. A cost that long could be beaten by
     a path outside the window, so the whole network is searched again: 2.4 km."""
-    from geo.crs import to_storage
     from geo.network import WINDOW_MARGIN_M
 
     engine = make_engine(empty_db)
@@ -196,27 +201,11 @@ def test_walking_distance_finds_a_shorter_way_outside_the_window(empty_db):
     zigzag = [(0, 0), (0, 900), (100, 900), (100, 0), (200, 0), (200, 900), (300, 900), (300, 0)]
     loop = [[(0, 0), (0, low)], [(0, low), (300, low)], [(300, low), (300, 0)]]
     with session_scope(engine) as s:
-        lon0, lat0 = 104.0, 30.6
-        x, y = from_storage([lon0], [lat0], "EPSG:4544")
-
-        def road(code: str, pts: list[tuple[float, float]]) -> tuple[float, float]:
-            lons, lats = to_storage(
-                [x[0] + a for a, _ in pts], [y[0] + b for _, b in pts], "EPSG:4544"
-            )
-            wkt = ", ".join(f"{float(a)!r} {float(b)!r}" for a, b in zip(lons, lats, strict=True))
-            s.execute(
-                text(
-                    f"INSERT INTO road (code, kind, geom) VALUES ('{code}', 'branch', "
-                    f"ST_GeomFromText('MULTILINESTRING(({wkt}))', 4490))"
-                )
-            )
-            return float(lons[-1]), float(lats[-1])
-
-        end = road("Z", zigzag)
+        end = _road(s, "Z", zigzag)
         for i, piece in enumerate(loop):
-            road(f"L{i}", piece)
+            _road(s, f"L{i}", piece)
         build_network(s)
-        walk = walking_distances(s, (lon0, lat0), [end])
+        walk = walking_distances(s, (LON0, LAT0), [end])
     engine.dispose()
     assert walk is not None and walk[0] == pytest.approx(2 * abs(low) + 300, abs=1.0)
 
