@@ -9,13 +9,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -35,7 +32,7 @@ from api.routes import (
     users,
 )
 from api.schemas import ErrorBody
-from geo.db import database_url, make_engine
+from geo.db import database_url, make_engine, warm_connections
 from geo.settings import get_settings
 
 DESCRIPTION = """
@@ -136,32 +133,6 @@ class SlowRequestLog:
                 )
 
 
-def _warm_connections(engine: Engine, n: int) -> None:
-    """Open ``n`` pooled connections and have each backend set up what its first spatial query
-    would otherwise set up while a client waits: PROJ's transformations between the storage,
-    metric and web-map CRSs, about 0.1 s each per backend (the first vector tile on a new
-    connection spent 0.1 s planning). Without it the first requests after a start took up to
-    2 s under load. A database that is down is left for the requests to report (503)."""
-    s = get_settings()
-    here = f"ST_SetSRID(ST_MakePoint(104.06, 30.66), {s.storage_srid})"
-    warm = text(
-        f"SELECT ST_Transform(ST_Transform({here}, {s.metric_srid}), {s.storage_srid}), "
-        f"ST_Transform(ST_Transform({here}, 3857), {s.storage_srid})"
-    )
-
-    def one(_: int) -> None:
-        with engine.connect() as conn:
-            conn.execute(warm)
-
-    if n <= 0:
-        return
-    try:
-        with ThreadPoolExecutor(n) as pool:
-            list(pool.map(one, range(n)))
-    except (OperationalError, InterfaceError, ProgrammingError) as exc:
-        log.warning("could not warm the database connections: %s", exc)
-
-
 class _TooLarge(Exception):
     def __init__(self, size: int) -> None:
         self.size = size
@@ -186,7 +157,7 @@ def create_app(url: str | None = None) -> FastAPI:
 
         def warm() -> None:
             n = settings.warm_connections
-            _warm_connections(engine, settings.api_threads + 2 if n is None else n)
+            warm_connections(engine, settings.api_threads + 2 if n is None else n)
             locate.preload_locator(app)
 
         # ready before the first request: uvicorn listens once this start-up has finished

@@ -19,7 +19,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import text
 
 from geo.errors import WanggeError
 from geo.layers import LAYERS
@@ -868,18 +867,10 @@ def demo(
     with session_scope(engine) as session:
         from geo.grids import community_codes, partition_and_store
 
-        for code in community_codes(session):
-            current = session.execute(
-                text(
-                    "SELECT count(*) FROM grid_version v JOIN community c ON c.id = "
-                    "v.community_id WHERE c.code = :c AND v.status = 'published'"
-                ),
-                {"c": code},
-            ).scalar_one()
-            if not current:
-                with _spinner(f"划分网格 (partitioning) {code}"):
-                    res, rep, version = partition_and_store(session, code, actor="demo")
-                _print_partition(res, rep, version, dry_run=False)
+        for code in community_codes(session, unpartitioned=True):
+            with _spinner(f"划分网格 (partitioning) {code}"):
+                res, rep, version = partition_and_store(session, code, actor="demo")
+            _print_partition(res, rep, version, dry_run=False)
     with session_scope(engine) as session:
         _print_summary(summary(session))
         _write_maps(session, Path(get_settings().pg_dir).parent / "maps", None, None, None)

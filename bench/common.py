@@ -35,7 +35,6 @@ def machine() -> dict:
 def fixture_database() -> str:
     """The project's own PostGIS with the sample community loaded and partitioned (as
     `make demo` leaves it); returns its URL."""
-    from sqlalchemy import text
 
     from geo.db import database_url, get_engine, migrate, session_scope
     from geo.fixture import fixture_loaded, load_fixture
@@ -48,16 +47,8 @@ def fixture_database() -> str:
         if not fixture_loaded(s):
             load_fixture(session=s)
     with session_scope(engine) as s:
-        for code in community_codes(s):
-            current = s.execute(
-                text(
-                    "SELECT count(*) FROM grid_version v JOIN community c ON c.id = v.community_id "
-                    "WHERE c.code = :c AND v.status = 'published'"
-                ),
-                {"c": code},
-            ).scalar_one()
-            if not current:
-                partition_and_store(s, code)
+        for code in community_codes(s, unpartitioned=True):
+            partition_and_store(s, code)
     return url
 
 

@@ -56,8 +56,18 @@ def _wkb_metric(rows: list[Any], col: int) -> np.ndarray:
     return to_metric(geoms)
 
 
-def community_codes(session: Session) -> list[str]:
-    return list(session.execute(text("SELECT code FROM community ORDER BY code")).scalars())
+def community_codes(session: Session, *, unpartitioned: bool = False) -> list[str]:
+    """Every community's code; with ``unpartitioned``, only those without a published grid
+    version yet."""
+    where = (
+        " WHERE NOT EXISTS (SELECT 1 FROM grid_version v WHERE v.community_id = c.id "
+        "AND v.status = 'published')"
+        if unpartitioned
+        else ""
+    )
+    return list(
+        session.execute(text(f"SELECT c.code FROM community c{where} ORDER BY c.code")).scalars()
+    )
 
 
 def load_community(session: Session, code: str) -> CommunityInput:

@@ -39,6 +39,7 @@ from geo.settings import get_settings
 
 __all__ = [
     "TRANSITIONS",
+    "count_public_report",
     "create_incident",
     "escalate_overdue",
     "get_incident",
@@ -237,6 +238,33 @@ def create_incident(
         note += f"; 疑似重复 (possible duplicate of) {dup[1]}"
     _event(session, iid, actor, None, "reported", note, now)
     return Created(get_incident(session, iid, staff=False), token, located.workers)
+
+
+def count_public_report(session: Session, client: str, limit: int) -> bool:
+    """Count a public report from ``client`` (its address) against ``limit`` a minute: true
+    when it may go ahead (and it is counted), false when the client is over the limit. Kept
+    in the database, so the limit holds across API processes; call it in a transaction of its
+    own, so that a report let through counts even if it is then refused as invalid. Nothing
+    waits for a lock (expired rows another request is deleting are skipped): reports from
+    one client at the very same moment may pass the limit by the few that overlap."""
+    key = client[:200]
+    session.execute(  # expired rows of any client: clients that never come back leave nothing
+        text(
+            "DELETE FROM report_hit WHERE id IN (SELECT id FROM report_hit "
+            "WHERE at < now() - interval '60 seconds' LIMIT 100 FOR UPDATE SKIP LOCKED)"
+        )
+    )
+    recent = session.execute(
+        text(
+            "SELECT count(*) FROM report_hit WHERE client = :k "
+            "AND at >= now() - interval '60 seconds'"
+        ),
+        {"k": key},
+    ).scalar_one()
+    if recent >= limit:
+        return False
+    session.execute(text("INSERT INTO report_hit (client) VALUES (:k)"), {"k": key})
+    return True
 
 
 def _neighbour_grid(session: Session, lon: float, lat: float, own: int) -> int | None:

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
 from api.deps import PrincipalDep, SessionDep, require_role
 from api.routes.locate import get_locator
@@ -16,6 +15,7 @@ from geo.errors import InputError
 from geo.features import parse_bbox
 from geo.idempotency import idempotent
 from geo.incidents import (
+    count_public_report,
     create_incident,
     escalate_overdue,
     get_incident,
@@ -46,36 +46,19 @@ class Transition(BaseModel):
 
 def _rate_limit(request: Request, principal: PrincipalDep) -> None:
     """At most ``report_rate_per_minute`` public reports a minute from one client (staff
-    entering reports for residents are not limited). Counted in the database, so the limit
-    holds across API processes, in a transaction of its own: a report let through counts even
-    if it is then refused as invalid; one turned away with 429 does not. Nothing waits for a
-    lock (expired rows another request is deleting are skipped): reports from one client at
-    the very same moment may pass the limit by the few that overlap."""
+    entering reports for residents are not limited; see ``geo.incidents.count_public_report``)."""
     if principal.role != "public":
         return
     limit = get_settings().report_rate_per_minute
-    key = (request.client.host if request.client else "?")[:200]
+    client = request.client.host if request.client else "?"
     with request.app.state.sessionmaker() as session, session.begin():
-        session.execute(
-            text(
-                "DELETE FROM report_hit WHERE id IN (SELECT id FROM report_hit "
-                "WHERE at < now() - interval '60 seconds' LIMIT 100 FOR UPDATE SKIP LOCKED)"
-            )
-        )  # expired rows of any client: clients that never come back leave nothing behind
-        recent = session.execute(
-            text(
-                "SELECT count(*) FROM report_hit WHERE client = :k "
-                "AND at >= now() - interval '60 seconds'"
-            ),
-            {"k": key},
-        ).scalar_one()
-        if recent >= limit:
-            raise HTTPException(
-                status_code=429,
-                detail=f"上报过于频繁，请稍后再试 (too many reports: {limit} a minute)",
-                headers={"Retry-After": "60"},
-            )
-        session.execute(text("INSERT INTO report_hit (client) VALUES (:k)"), {"k": key})
+        allowed = count_public_report(session, client, limit)
+    if not allowed:
+        raise HTTPException(
+            status_code=429,
+            detail=f"上报过于频繁，请稍后再试 (too many reports: {limit} a minute)",
+            headers={"Retry-After": "60"},
+        )
 
 
 @router.post("/incidents", status_code=201, dependencies=[Depends(_rate_limit)])
