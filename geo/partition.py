@@ -48,8 +48,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from shapely import Geometry
 
 from geo.tessellate import dissolve, slice_polygon, tessellate
@@ -727,7 +725,7 @@ def _underfilled(g: Graph, groups: list[np.ndarray], lo: int, hi: int) -> _Solut
     return _Solution(groups, "one_underfilled" if under == 1 else "underfilled", f"{why}; {rule}")
 
 
-DP_UNITS = 20  # zones of at most this many units are solved to optimality (within DP_WORK)
+DP_UNITS = 32  # zones of at most this many units are solved to optimality (within DP_WORK)
 DP_WORK = 10_000
 
 
@@ -739,76 +737,112 @@ def _optimal(g: Graph, lo: int, hi: int) -> list[np.ndarray] | None:
     order: under-filled groups; units whose building also has units in another group (split
     buildings); household-weighted moment of inertia (compactness). Each cost is a sum over
     groups, so the best grouping of the units left over is shared by every way of reaching
-    them (dynamic programming over the sets of units left)."""
+    them (dynamic programming over the sets of units left). Sets of units are bit masks
+    (unit i is bit i), so that set operations and memo keys are single integers."""
     n = len(g.w)
-    w = g.w
-    nbrs = [set(int(x) for x in g.nbrs[v]) for v in range(n)]
-    same: dict[int, set[int]] = {}
-    for v in range(n):
-        same.setdefault(int(g.building[v]), set()).add(v)
-    wl = [int(x) for x in w]
-    ml = [float(x) + 0.01 for x in w]
+    wl = [int(x) for x in g.w]
+    ml = [float(x) + 0.01 for x in g.w]
     xl = [float(x) for x in g.xy[:, 0]]
     yl = [float(y) for y in g.xy[:, 1]]
-    bl = [int(b) for b in g.building]
+    nb = [0] * n
+    for a, b in g.edges.tolist():
+        nb[a] |= 1 << b
+        nb[b] |= 1 << a
+    building_mask: dict[int, int] = {}
+    for v, b in enumerate(g.building.tolist()):
+        building_mask[b] = building_mask.get(b, 0) | 1 << v
+    same = [building_mask[b] for b in g.building.tolist()]
     work = [0]
-    memo: dict[frozenset[int], tuple[tuple[int, int, float], list[frozenset[int]]]] = {}
-    costs: dict[frozenset[int], tuple[int, int, float]] = {}
+    memo: dict[int, tuple[tuple[int, int, float], list[int]]] = {}
+    costs: dict[int, tuple[int, int, float]] = {}
 
-    def cost(group: frozenset[int]) -> tuple[int, int, float]:
+    def cost(group: int) -> tuple[int, int, float]:
         c = costs.get(group)
         if c is not None:
             return c
         weight = s0 = sx = sy = s2 = 0.0
         frag = 0
-        for v in group:
+        rest = group
+        while rest:
+            low = rest & -rest
+            rest ^= low
+            v = low.bit_length() - 1
             weight += wl[v]
             m = ml[v]
             s0 += m
             sx += m * xl[v]
             sy += m * yl[v]
             s2 += m * (xl[v] * xl[v] + yl[v] * yl[v])
-            if not same[bl[v]] <= group:
+            if same[v] & ~group:
                 frag += 1
         c = (int(weight < lo), frag, s2 - (sx * sx + sy * sy) / s0)
         costs[group] = c
         return c
 
-    def subsets(root: int, left: frozenset[int]):
-        out: list[frozenset[int]] = []
+    def subsets(root: int, left: int) -> list[int]:
+        """Every connected set of units in ``left`` holding unit ``root``, at most ``hi``
+        households: each set is reached once, by adding frontier units in bit order and
+        banning the ones passed over."""
+        out: list[int] = []
 
-        def rec(members: frozenset[int], weight: int, frontier: list[int], banned: set[int]):
+        def rec(members: int, weight: int, frontier: int, banned: int) -> None:
             out.append(members)
-            work[0] += 1
-            for i, v in enumerate(frontier):
-                if weight + wl[v] > hi:
-                    continue
-                ban = banned | set(frontier[:i])
-                grow = [u for u in frontier[i + 1 :]] + [
-                    u
-                    for u in sorted(nbrs[v])
-                    if u in left
-                    and u not in members
-                    and u != v
-                    and u not in ban
-                    and u not in frontier
-                ]
-                rec(members | {v}, weight + wl[v], grow, ban)
+            while frontier:
+                low = frontier & -frontier
+                frontier ^= low
+                v = low.bit_length() - 1
+                if weight + wl[v] <= hi:
+                    grow = nb[v] & left & ~members & ~banned & ~low
+                    rec(members | low, weight + wl[v], frontier | grow, banned)
+                banned |= low
 
-        rec(frozenset([root]), wl[root], sorted(u for u in nbrs[root] if u in left), set())
+        start = 1 << root
+        rec(start, wl[root], nb[root] & left, 0)
+        work[0] += len(out)
         return out
 
-    def best(left: frozenset[int]):
+    def pieces(left: int) -> list[int]:
+        """The connected pieces of the units in ``left``."""
+        out = []
+        while left:
+            piece = frontier = left & -left
+            while frontier:
+                grow = 0
+                while frontier:
+                    low = frontier & -frontier
+                    frontier ^= low
+                    grow |= nb[low.bit_length() - 1]
+                frontier = grow & left & ~piece
+                piece |= frontier
+            out.append(piece)
+            left &= ~piece
+        return out
+
+    def best(left: int) -> tuple[tuple[int, int, float], list[int]]:
         if not left:
             return (0, 0, 0.0), []
-        if left in memo:
-            return memo[left]
+        got = memo.get(left)
+        if got is not None:
+            return got
         if work[0] > DP_WORK:
             raise _OutOfWork
-        root = min(left)
-        top = None
+        split = pieces(left)
+        if len(split) > 1:  # pieces are grouped independently: their best costs add up
+            parts = [best(piece) for piece in split]
+            top = (
+                (
+                    sum(c[0] for c, _ in parts),
+                    sum(c[1] for c, _ in parts),
+                    sum(c[2] for c, _ in parts),
+                ),
+                [grp for _, groups in parts for grp in groups],
+            )
+            memo[left] = top
+            return top
+        root = (left & -left).bit_length() - 1
+        top: tuple[tuple[int, int, float], list[int]] | None = None
         for grp in subsets(root, left):
-            sub_cost, sub_groups = best(left - grp)
+            sub_cost, sub_groups = best(left & ~grp)
             c = cost(grp)
             total = (c[0] + sub_cost[0], c[1] + sub_cost[1], c[2] + sub_cost[2])
             if top is None or total < top[0]:
@@ -818,10 +852,10 @@ def _optimal(g: Graph, lo: int, hi: int) -> list[np.ndarray] | None:
         return top
 
     try:
-        _, groups = best(frozenset(range(n)))
+        _, groups = best((1 << n) - 1)
     except _OutOfWork:
         return None
-    return [np.array(sorted(grp), dtype=np.int64) for grp in groups]
+    return [np.array([v for v in range(n) if grp >> v & 1], dtype=np.int64) for grp in groups]
 
 
 class _OutOfWork(Exception):
@@ -881,12 +915,9 @@ def _inevitable_splits(g: Graph, hi: int) -> int:
 
 
 def _components(g: Graph) -> list[np.ndarray]:
-    n = len(g.w)
-    if len(g.edges) == 0:
-        return [np.array([i]) for i in range(n)]
-    mat = coo_matrix((np.ones(len(g.edges)), (g.edges[:, 0], g.edges[:, 1])), shape=(n, n))
-    k, labels = connected_components(mat, directed=False)
-    return [np.flatnonzero(labels == c) for c in range(k)]
+    """The connected pieces of the graph, each as sorted node indices (a zone has tens of
+    units: a walk in Python beats a sparse-matrix call here)."""
+    return [np.array(p, dtype=np.int64) for p in _pieces(g, list(range(len(g.w))))]
 
 
 def _solve_components(
