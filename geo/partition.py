@@ -1128,6 +1128,7 @@ class Prepared:
     atoms: list[Atom]
     cells: list[Geometry]
     atom_zone: list[int]
+    edges: np.ndarray  # (m, 2) atoms whose cells share a border
     lo: int
     hi: int
 
@@ -1138,7 +1139,10 @@ class Prepared:
         true removes the edges between buildings a and b (a boundary to respect)."""
         idx = [i for i, zz in enumerate(self.atom_zone) if zz == z]
         zone_atoms = [self.atoms[i] for i in idx]
-        edges = _adjacency([self.cells[i] for i in idx]) if idx else []
+        local = np.full(len(self.atoms), -1, dtype=np.int64)
+        local[idx] = np.arange(len(idx))
+        pairs = local[self.edges]
+        edges = [(a, b) for a, b in pairs[(pairs >= 0).all(axis=1)].tolist()]
         if separate is not None:
             edges = [
                 (a, b)
@@ -1162,7 +1166,7 @@ class Prepared:
     def community_graph(self) -> Graph:
         """All atoms of the community and their adjacency, across zone borders too (what a
         general-purpose partitioner would be given)."""
-        edges = _adjacency(self.cells)
+        edges = self.edges.tolist()
         bidx = {c: i for i, c in enumerate(sorted({a.building for a in self.atoms}))}
         xy = shapely.get_coordinates(shapely.centroid(self.cells)).reshape(-1, 2)
         return make_graph(
@@ -1222,7 +1226,7 @@ def prepare_community(
         for z, fps in extra.items():
             zone_seeds[z] = shapely.union_all([zone_seeds[z], *fps])
         members = [sorted(m, key=lambda b: b.code) for m in members]
-    zone_cells, _, _ = tessellate(boundary, zone_seeds, spacing=6.0)
+    zone_cells = tessellate(boundary, zone_seeds, spacing=6.0).cells
     if allow_cross_compound:
         zone_cells, zone_codes, zone_names, zone_compounds, members, merged = _merge_infeasible(
             zone_cells, zone_codes, zone_names, zone_compounds, members, lo, hi
@@ -1242,29 +1246,38 @@ def prepare_community(
         shapely.point_on_surface(zone_cells[z]) for z in empty_zones
     ]
     divide = {i: [n for _, _, n in r[3]] for i, r in enumerate(unit_rows) if len(r[3]) > 1}
-    unit_cells, zone_polys, part_cells = tessellate(
+    tess = tessellate(
         boundary, seeds, zones=zone_cells, zone_of_seed=unit_zone + empty_zones, divide=divide
     )
     atoms: list[Atom] = []
     cells: list[Geometry] = []
     atom_zone: list[int] = []
+    atom_of: dict[tuple[int, int], int] = {}
     for i, (bcode, unit, sl, parts) in enumerate(unit_rows):
-        pieces = part_cells.get(i, [unit_cells[i]])
-        for (fmin, fmax, n), cell in zip(parts, pieces, strict=True):
+        pieces = tess.parts.get(i, [tess.cells[i]])
+        for k, ((fmin, fmax, n), cell) in enumerate(zip(parts, pieces, strict=True)):
+            atom_of[i, k] = len(atoms)
             atoms.append(Atom(bcode, unit.id, unit.unit_no, fmin, fmax, n, sl))
             cells.append(cell)
             atom_zone.append(unit_zone[i])
+    # atoms whose cells share a border (of more than a millimetre), from the tessellation
+    edges = [
+        (atom_of[a, pa], atom_of[b, pb])
+        for (a, pa, b, pb), length in zip(tess.touching.tolist(), tess.shared.tolist(), strict=True)
+        if length > 1e-3 and (a, pa) in atom_of and (b, pb) in atom_of
+    ]
     return Prepared(
         code,
-        dissolve(zone_polys),
+        dissolve(tess.zones),
         zone_codes,
         zone_names,
         zone_compounds,
-        zone_polys,
+        tess.zones,
         merged,
         atoms,
         cells,
         atom_zone,
+        np.asarray(edges, dtype=np.int64).reshape(-1, 2),
         lo,
         hi,
     )

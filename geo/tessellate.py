@@ -25,17 +25,33 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import shapely
-from scipy.spatial import Voronoi
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import Delaunay, cKDTree
 from shapely import Geometry, MultiPolygon, Polygon
 
-__all__ = ["dissolve", "slice_polygon", "tessellate"]
+__all__ = ["Tessellation", "dissolve", "slice_polygon", "tessellate"]
 
 # faces of the noded arrangement smaller than this are floating-point debris (a cut through a
 # vertex, two nearly parallel lines): dropped, they cannot leave a gap that matters
 MIN_FACE_M2 = 1e-6
+
+
+class Tessellation(NamedTuple):
+    """The cells (one per seed), the zones (union of their cells), the parts of the divided
+    cells, and which cells (or parts) border each other: ``touching`` rows are
+    ``(seed_a, part_a, seed_b, part_b)`` (part 0 for a cell not divided), ``shared`` the length
+    of their common border in metres."""
+
+    cells: list[Geometry]
+    zones: list[Geometry]
+    parts: dict[int, list[Geometry]]
+    touching: np.ndarray
+    shared: np.ndarray
 
 
 def _samples(seeds: Sequence[Geometry], spacing: float) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +74,7 @@ def tessellate(
     zone_of_seed: Sequence[int] | None = None,
     spacing: float = 5.0,
     divide: dict[int, Sequence[float]] | None = None,
-) -> tuple[list[Geometry], list[Geometry], dict[int, list[Geometry]]]:
+) -> Tessellation:
     """Cells, one per seed, that tile ``region`` exactly (see the module docstring).
 
     With ``zones`` (polygons tiling ``region``, e.g. compound grids) and ``zone_of_seed``, a
@@ -70,9 +86,10 @@ def tessellate(
     to the weights given (the floor ranges of a tall unit); the cuts are noded with everything
     else, so the parts tile their cell and their neighbours' edges stay matched.
 
-    Returns ``(cells, zones, parts)``: the cells; the zones as the union of their cells (equal
-    to the zones given, up to floating-point noise); and for each divided seed its parts. A cell
-    is one Polygon unless its seed is in pieces.
+    Returns a :class:`Tessellation`: the cells; the zones as the union of their cells (equal
+    to the zones given, up to floating-point noise); for each divided seed its parts; and the
+    borders between cells (or parts), read off the faces' shared edges. A cell is one Polygon
+    unless its seed is in pieces.
     """
     n = len(seeds)
     if zones is None:
@@ -82,7 +99,7 @@ def tessellate(
     zones_arr = np.asarray(zones, dtype=object)
     zone_of = np.asarray(zone_of_seed, dtype=np.int64)
     if n == 0:
-        return [], list(zones_arr), {}
+        return Tessellation([], list(zones_arr), {}, np.empty((0, 4), np.int64), np.empty(0))
     seeds_arr = np.asarray(seeds, dtype=object)
     pts, owner = _samples(seeds_arr, spacing)
     lines = [shapely.boundary(region)]
@@ -113,17 +130,59 @@ def tessellate(
             seeds_here = np.flatnonzero(zone_of == z)
             label[rest] = seeds_here[0] if seeds_here.size else -1
             continue
-        sample_tree = shapely.STRtree(shapely.points(pts[mine]))
-        nearest = sample_tree.query_nearest(reps[rest], return_distance=False, all_matches=False)
-        label[rest[nearest[0]]] = owner[mine][nearest[1]]
-    label = _mend_fragments(faces, label, inside_seeds, face_zone)
-    cells = _dissolve_by(faces, label, n)
+        _, nearest = cKDTree(pts[mine]).query(shapely.get_coordinates(reps[rest]))
+        label[rest] = owner[mine][nearest]
+    borders = _face_borders(faces)
+    label = _mend_fragments(faces, label, inside_seeds, face_zone, borders)
     parts: dict[int, list[Geometry]] = {}
+    part = np.zeros(len(faces), dtype=np.int64)
     if divide:
-        faces, label, face_zone, parts = _divide(noded, faces, label, face_zone, cells, divide)
-        cells = _dissolve_by(faces, label, n)
+        divided = {i: dissolve(faces[label == i]) for i in divide}
+        faces, label, part, face_zone, parts, borders = _divide(
+            noded, faces, label, face_zone, divided, divide
+        )
+    cells = _dissolve_by(faces, label, n)
     zones_out = _dissolve_by(faces, face_zone, len(zones_arr))
-    return cells, zones_out, parts
+    touching, shared = _cell_borders(label, part, borders)
+    return Tessellation(cells, zones_out, parts, touching, shared)
+
+
+def _face_borders(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of faces (a < b) that share edges, with the length they share. The faces come
+    from one polygonised arrangement, so a shared edge has the very same vertices on both
+    sides: segments are matched by their end points (no geometry operation)."""
+    rings, ring_face = shapely.get_rings(faces, return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    go_on = ring_of[1:] == ring_of[:-1]
+    p, q = xy[:-1][go_on], xy[1:][go_on]
+    face = ring_face[ring_of[:-1][go_on]]
+    flip = (p[:, 0] > q[:, 0]) | ((p[:, 0] == q[:, 0]) & (p[:, 1] > q[:, 1]))
+    a, b = np.where(flip[:, None], q, p), np.where(flip[:, None], p, q)
+    order = np.lexsort((b[:, 1], b[:, 0], a[:, 1], a[:, 0]))
+    key = np.hstack([a, b])[order]
+    twin = np.flatnonzero(np.all(key[1:] == key[:-1], axis=1))
+    fa, fb = face[order[twin]], face[order[twin + 1]]
+    length = np.hypot(*(key[twin, 2:] - key[twin, :2]).T)
+    ok = fa != fb
+    lo, hi = np.minimum(fa, fb)[ok], np.maximum(fa, fb)[ok]
+    pair, inv = np.unique(lo * len(faces) + hi, return_inverse=True)
+    return pair // len(faces), pair % len(faces), np.bincount(inv, weights=length[ok])
+
+
+def _cell_borders(
+    label: np.ndarray, part: np.ndarray, borders: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The face borders summed per pair of different (cell, part)."""
+    fa, fb, length = borders
+    ka, kb = np.stack([label[fa], part[fa]], 1), np.stack([label[fb], part[fb]], 1)
+    keep = np.any(ka != kb, axis=1) & (ka[:, 0] >= 0) & (kb[:, 0] >= 0)
+    ka, kb, length = ka[keep], kb[keep], length[keep]
+    swap = (ka[:, 0] > kb[:, 0]) | ((ka[:, 0] == kb[:, 0]) & (ka[:, 1] > kb[:, 1]))
+    rows = np.where(swap[:, None], np.hstack([kb, ka]), np.hstack([ka, kb]))
+    if not len(rows):
+        return np.empty((0, 4), np.int64), np.empty(0)
+    uniq, inv = np.unique(rows, axis=0, return_inverse=True)
+    return uniq, np.bincount(inv.ravel(), weights=length)
 
 
 def _dissolve_by(faces: np.ndarray, label: np.ndarray, n: int) -> list[Geometry]:
@@ -140,10 +199,11 @@ def _divide(
     faces: np.ndarray,
     label: np.ndarray,
     face_zone: np.ndarray,
-    cells: list[Geometry],
+    cells: dict[int, Geometry],
     divide: dict[int, Sequence[float]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[Geometry]]]:
-    """Cut the cells named in ``divide`` across their long axis, re-node, and label the parts."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, list[Geometry]], tuple]:
+    """Cut the cells named in ``divide`` across their long axis, re-node, and label the parts:
+    the new faces, their cell, their part, their zone; the parts; the faces' borders."""
     cuts: list[Geometry] = []
     frames: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for i, weights in divide.items():
@@ -153,7 +213,7 @@ def _divide(
         frames[i] = (origin, u, positions)
         cuts += lines
     if not cuts:
-        return faces, label, face_zone, {}
+        return faces, label, np.zeros(len(faces), np.int64), face_zone, {}, _face_borders(faces)
     renoded = shapely.union_all([noded, *cuts])
     new = np.asarray(shapely.get_parts(shapely.polygonize([renoded])), dtype=object)
     new = new[shapely.area(new) > MIN_FACE_M2]
@@ -168,14 +228,21 @@ def _divide(
         t = (shapely.get_coordinates(reps[mine]) - origin) @ u
         part[mine] = np.searchsorted(positions, t)
     # one piece per part: stray pieces go to the neighbouring part of the same cell
+    borders = _face_borders(new)
     composite = new_label * 1000 + part
     composite = _mend_fragments(
-        new, composite, np.full(len(new), Polygon(), dtype=object), new_label, seeds_by_label=False
+        new,
+        composite,
+        np.full(len(new), Polygon(), dtype=object),
+        new_label,
+        borders,
+        seeds_by_label=False,
     )
+    part = np.where(new_label >= 0, composite - new_label * 1000, 0)
     parts = {
         i: [dissolve(new[composite == i * 1000 + k]) for k in range(len(divide[i]))] for i in frames
     }
-    return new, new_label, new_zone, parts
+    return new, new_label, part, new_zone, parts, borders
 
 
 def _cut_lines(cell: Geometry, weights: Sequence[float]):
@@ -298,62 +365,50 @@ def _mend_fragments(
     label: np.ndarray,
     seeds: np.ndarray,
     face_zone: np.ndarray,
+    borders: tuple[np.ndarray, np.ndarray, np.ndarray],
     *,
     seeds_by_label: bool = True,
 ) -> np.ndarray:
     """Give every piece of a cell that is cut off from its seed to the neighbouring cell (of
-    the same zone) it shares the longest edge with, until every cell is one piece."""
-    tree: shapely.STRtree | None = None
+    the same zone) it shares the longest border with, until every cell is one piece. Pieces
+    are connected faces of one label, found on the graph of the faces' shared edges."""
+    fa, fb, length = borders
+    n = len(faces)
     for _ in range(5):
-        broken = [
-            int(c)
-            for c in np.unique(label)
-            if c >= 0 and dissolve(faces[label == c]).geom_type != "Polygon"
-        ]
-        if not broken:
+        same = (label[fa] == label[fb]) & (label[fa] >= 0)
+        graph = coo_matrix((np.ones(int(same.sum())), (fa[same], fb[same])), shape=(n, n))
+        _, piece = connected_components(graph, directed=False)
+        valid = label >= 0
+        pairs = np.unique(np.stack([label[valid], piece[valid]], 1), axis=0)
+        cells, count = np.unique(pairs[:, 0], return_counts=True)
+        broken = cells[count > 1]
+        if not len(broken):
             break
-        if tree is None:
-            tree = shapely.STRtree(faces)
-        for cell in broken:
+        for cell in broken.tolist():
             members = np.flatnonzero(label == cell)
-            neighbours = _touching(tree, faces, members)
-            comps = _components(members, neighbours)
-            if len(comps) <= 1:
-                continue
+            comps = [members[piece[members] == p] for p in np.unique(piece[members])]
             seed = seeds[cell] if seeds_by_label else Polygon()
 
-            def weight(comp: list[int], seed=seed) -> tuple[bool, float]:
+            def weight(comp: np.ndarray, seed=seed) -> tuple[bool, float]:
                 touches = not seed.is_empty and bool(np.any(shapely.intersects(faces[comp], seed)))
                 return touches, float(shapely.area(faces[comp]).sum())
 
             comps.sort(key=weight, reverse=True)
             for comp in comps[1:]:
-                comp_set = set(comp)
-                shape = dissolve(faces[comp])
-                cands = _touching(tree, faces, np.asarray(comp))
-                best, best_len = None, 0.0
-                for f in comp:
-                    for g in cands.get(f, ()):
-                        if g in comp_set or label[g] == cell or face_zone[g] != face_zone[f]:
-                            continue
-                        length = float(shapely.length(shapely.intersection(shape, faces[g])))
-                        if length > best_len:
-                            best, best_len = int(label[g]), length
-                if best is not None:
-                    label[comp] = best
+                inside = np.zeros(n, dtype=bool)
+                inside[comp] = True
+                out_a = inside[fa] & ~inside[fb]
+                out_b = inside[fb] & ~inside[fa]
+                other = np.concatenate([fb[out_a], fa[out_b]])
+                mine = np.concatenate([fa[out_a], fb[out_b]])
+                size = np.concatenate([length[out_a], length[out_b]])
+                ok = (label[other] != cell) & (label[other] >= 0)
+                ok &= face_zone[other] == face_zone[mine]
+                if not ok.any():
+                    continue
+                labs, inv = np.unique(label[other[ok]], return_inverse=True)
+                label[comp] = labs[int(np.argmax(np.bincount(inv, weights=size[ok])))]
     return label
-
-
-def _touching(
-    tree: shapely.STRtree, faces: np.ndarray, members: np.ndarray
-) -> dict[int, list[int]]:
-    """Faces sharing an edge (or a point) with each member face."""
-    left, right = tree.query(faces[members], predicate="intersects")
-    out: dict[int, list[int]] = {}
-    for a, b in zip(members[left], right, strict=True):
-        if a != b:
-            out.setdefault(int(a), []).append(int(b))
-    return out
 
 
 def _voronoi_borders(
@@ -380,34 +435,39 @@ def _voronoi_borders(
             [cx - span, cy + span],
         ]
     )
-    vor = Voronoi(np.vstack([p, far]), qhull_options="Qbb Qc Qz")
-    ridges = vor.ridge_points
-    verts = np.asarray(vor.ridge_vertices)
+    # the Voronoi edge between two samples joins the circumcentres of the two Delaunay
+    # triangles sharing the edge between them (a Delaunay triangulation costs half a Voronoi
+    # diagram in scipy, which also builds every region)
+    # coordinates relative to the middle, so that qhull's lifted paraboloid keeps its
+    # precision (projected coordinates are in the millions)
+    mid = np.array([cx, cy])
+    tri = Delaunay(np.vstack([p, far]) - mid, qhull_options="Qbb Qc Qz")
+    simp, across = tri.simplices, tri.neighbors
+    centre = _circumcentres(tri.points[simp]) + mid
+    a, b = simp[:, [1, 2, 0]].ravel(), simp[:, [2, 0, 1]].ravel()
+    t, o = np.repeat(np.arange(len(simp)), 3), across.ravel()
     n = len(p)
-    keep = (ridges[:, 0] < n) & (ridges[:, 1] < n) & (verts.min(axis=1) >= 0)
-    keep &= own[np.minimum(ridges[:, 0], n - 1)] != own[np.minimum(ridges[:, 1], n - 1)]
+    keep = (o > t) & (a < n) & (b < n)
+    keep[keep] &= own[a[keep]] != own[b[keep]]
     if not keep.any():
         return []
-    seg = vor.vertices[verts[keep]]  # (m, 2, 2)
+    seg = np.stack([centre[t[keep]], centre[o[keep]]], axis=1)  # (m, 2, 2)
+    seg = seg[np.any(seg[:, 0] != seg[:, 1], axis=1)]  # co-circular samples: no edge
+    if not len(seg):
+        return []
     lines = shapely.linestrings(seg)
     return [shapely.intersection(shapely.multilinestrings(lines), zone)]
 
 
-def _components(members: np.ndarray, neighbours: dict[int, list[int]]) -> list[list[int]]:
-    todo = {int(m) for m in members}
-    comps = []
-    while todo:
-        start = todo.pop()
-        comp, stack = [start], [start]
-        while stack:
-            f = stack.pop()
-            for g in neighbours.get(f, ()):
-                if g in todo:
-                    todo.remove(g)
-                    comp.append(g)
-                    stack.append(g)
-        comps.append(comp)
-    return comps
+def _circumcentres(tri: np.ndarray) -> np.ndarray:
+    """Circumcentres of triangles given as (t, 3, 2) corner coordinates."""
+    a = tri[:, 0]
+    b, c = tri[:, 1] - a, tri[:, 2] - a
+    d = 2.0 * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
+    bb, cc = (b * b).sum(axis=1), (c * c).sum(axis=1)
+    ux = (c[:, 1] * bb - b[:, 1] * cc) / d
+    uy = (b[:, 0] * cc - c[:, 0] * bb) / d
+    return a + np.stack([ux, uy], axis=1)
 
 
 def slice_polygon(poly: Geometry, weights: Sequence[float]) -> list[Geometry]:

@@ -320,7 +320,8 @@ def test_floor_parts_of_an_odd_cell_are_cut_by_area():
 
     block, spike = box(0, 0, 50, 50), box(50, 24, 350, 26)
     region = shapely.union_all([block, spike])
-    cells, _, parts = tessellate(region, [box(10, 10, 40, 40)], divide={0: [1, 1, 1]})
+    tess = tessellate(region, [box(10, 10, 40, 40)], divide={0: [1, 1, 1]})
+    cells, parts = tess.cells, tess.parts
     areas = [p.area for p in parts[0]]
     assert cells[0].area == pytest.approx(region.area)
     assert areas == pytest.approx([region.area / 3] * 3, rel=0.02)
