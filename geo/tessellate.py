@@ -39,6 +39,7 @@ __all__ = ["Tessellation", "dissolve", "slice_polygon", "tessellate"]
 # faces of the noded arrangement smaller than this are floating-point debris (a cut through a
 # vertex, two nearly parallel lines): dropped, they cannot leave a gap that matters
 MIN_FACE_M2 = 1e-6
+SIMPLIFY_M = 0.2  # Voronoi borders simplified by up to this (metres): far fewer segments to node
 
 
 class Tessellation(NamedTuple):
@@ -456,7 +457,8 @@ def _voronoi_borders(
     if not len(seg):
         return []
     lines = shapely.linestrings(seg)
-    return [shapely.intersection(shapely.multilinestrings(lines), zone)]
+    merged = shapely.simplify(shapely.line_merge(shapely.multilinestrings(lines)), SIMPLIFY_M)
+    return [shapely.intersection(merged, zone)]
 
 
 def _circumcentres(tri: np.ndarray) -> np.ndarray:
