@@ -735,10 +735,25 @@ def _optimal(g: Graph, lo: int, hi: int) -> list[np.ndarray] | None:
 
     Groups are connected sets of at most ``hi`` households; the cost of a grouping is, in
     order: under-filled groups; units whose building also has units in another group (split
-    buildings); household-weighted moment of inertia (compactness). Each cost is a sum over
-    groups, so the best grouping of the units left over is shared by every way of reaching
-    them (dynamic programming over the sets of units left). Sets of units are bit masks
-    (unit i is bit i), so that set operations and memo keys are single integers."""
+    buildings); household-weighted moment of inertia (compactness). The first pass looks only
+    at groups within the band (far fewer); only when no grouping of those covers the zone does
+    a second pass allow under-filled groups."""
+    for under in (False, True):
+        try:
+            got = _best_grouping(g, lo, hi, allow_under=under)
+        except _OutOfWork:
+            return None
+        if got is not None:
+            return got
+    return None
+
+
+def _best_grouping(g: Graph, lo: int, hi: int, *, allow_under: bool) -> list[np.ndarray] | None:
+    """One pass of :func:`_optimal`: dynamic programming over the sets of units left (each
+    cost is a sum over groups, so the best grouping of the units left is shared by every way
+    of reaching them; pieces of them are grouped independently). Sets of units are bit masks
+    (unit i is bit i), so that set operations and memo keys are single integers. None when
+    no grouping exists (without under-filled groups)."""
     n = len(g.w)
     wl = [int(x) for x in g.w]
     ml = [float(x) + 0.01 for x in g.w]
@@ -752,11 +767,21 @@ def _optimal(g: Graph, lo: int, hi: int) -> list[np.ndarray] | None:
     for v, b in enumerate(g.building.tolist()):
         building_mask[b] = building_mask.get(b, 0) | 1 << v
     same = [building_mask[b] for b in g.building.tolist()]
+    smallest = lo if not allow_under else 0
     work = [0]
-    memo: dict[int, tuple[tuple[int, int, float], list[int]]] = {}
-    costs: dict[int, tuple[int, int, float]] = {}
+    Cost = tuple[int, int, float]
+    memo: dict[int, tuple[Cost, list[int]] | None] = {}
+    costs: dict[int, Cost] = {}
 
-    def cost(group: int) -> tuple[int, int, float]:
+    def weight_of(mask: int) -> int:
+        total = 0
+        while mask:
+            low = mask & -mask
+            mask ^= low
+            total += wl[low.bit_length() - 1]
+        return total
+
+    def cost(group: int) -> Cost:
         c = costs.get(group)
         if c is not None:
             return c
@@ -780,13 +805,16 @@ def _optimal(g: Graph, lo: int, hi: int) -> list[np.ndarray] | None:
         return c
 
     def subsets(root: int, left: int) -> list[int]:
-        """Every connected set of units in ``left`` holding unit ``root``, at most ``hi``
-        households: each set is reached once, by adding frontier units in bit order and
-        banning the ones passed over."""
+        """Every connected set of units in ``left`` holding unit ``root``, of at most ``hi``
+        households (and at least ``smallest``): each set is reached once, by adding frontier
+        units in bit order and banning the ones passed over."""
         out: list[int] = []
+        seen = [0]
 
         def rec(members: int, weight: int, frontier: int, banned: int) -> None:
-            out.append(members)
+            seen[0] += 1
+            if weight >= smallest:
+                out.append(members)
             while frontier:
                 low = frontier & -frontier
                 frontier ^= low
@@ -798,7 +826,7 @@ def _optimal(g: Graph, lo: int, hi: int) -> list[np.ndarray] | None:
 
         start = 1 << root
         rec(start, wl[root], nb[root] & left, 0)
-        work[0] += len(out)
+        work[0] += seen[0]
         return out
 
     def pieces(left: int) -> list[int]:
@@ -818,44 +846,54 @@ def _optimal(g: Graph, lo: int, hi: int) -> list[np.ndarray] | None:
             left &= ~piece
         return out
 
-    def best(left: int) -> tuple[tuple[int, int, float], list[int]]:
+    def best(left: int) -> tuple[Cost, list[int]] | None:
         if not left:
             return (0, 0, 0.0), []
-        got = memo.get(left)
-        if got is not None:
-            return got
+        if left in memo:
+            return memo[left]
         if work[0] > DP_WORK:
             raise _OutOfWork
         split = pieces(left)
+        top: tuple[Cost, list[int]] | None = None
         if len(split) > 1:  # pieces are grouped independently: their best costs add up
-            parts = [best(piece) for piece in split]
-            top = (
-                (
-                    sum(c[0] for c, _ in parts),
-                    sum(c[1] for c, _ in parts),
-                    sum(c[2] for c, _ in parts),
-                ),
-                [grp for _, groups in parts for grp in groups],
-            )
+            parts = []
+            for piece in split:
+                got = best(piece)
+                if got is None:
+                    break
+                parts.append(got)
+            else:
+                top = (
+                    (
+                        sum(c[0] for c, _ in parts),
+                        sum(c[1] for c, _ in parts),
+                        sum(c[2] for c, _ in parts),
+                    ),
+                    [grp for _, groups in parts for grp in groups],
+                )
             memo[left] = top
             return top
+        if not allow_under:  # k in-band groups need k*lo <= households <= k*hi
+            total = weight_of(left)
+            if -(-total // hi) > total // lo:
+                memo[left] = None
+                return None
         root = (left & -left).bit_length() - 1
-        top: tuple[tuple[int, int, float], list[int]] | None = None
         for grp in subsets(root, left):
-            sub_cost, sub_groups = best(left & ~grp)
+            sub = best(left & ~grp)
+            if sub is None:
+                continue
             c = cost(grp)
-            total = (c[0] + sub_cost[0], c[1] + sub_cost[1], c[2] + sub_cost[2])
-            if top is None or total < top[0]:
-                top = (total, [grp, *sub_groups])
-        assert top is not None
+            total_cost = (c[0] + sub[0][0], c[1] + sub[0][1], c[2] + sub[0][2])
+            if top is None or total_cost < top[0]:
+                top = (total_cost, [grp, *sub[1]])
         memo[left] = top
         return top
 
-    try:
-        _, groups = best((1 << n) - 1)
-    except _OutOfWork:
+    got = best((1 << n) - 1)
+    if got is None:
         return None
-    return [np.array([v for v in range(n) if grp >> v & 1], dtype=np.int64) for grp in groups]
+    return [np.array([v for v in range(n) if grp >> v & 1], dtype=np.int64) for grp in got[1]]
 
 
 class _OutOfWork(Exception):

@@ -503,23 +503,21 @@ def slice_polygon(poly: Geometry, weights: Sequence[float]) -> list[Geometry]:
     cuts = t0 + (t1 - t0) * np.concatenate([[0.0], np.cumsum(w) / w.sum()])
     span = float(np.abs((coords - origin) @ v).max()) + 10.0
     base = origin - v * span
-    out = []
-    for a, b in itertools.pairwise(cuts):
-        lo = a - 1.0 if a == cuts[0] else a
-        hi = b + 1.0 if b == cuts[-1] else b
-        strip = Polygon(
-            [
-                base + u * lo,
-                base + u * hi,
-                base + u * hi + v * 2 * span,
-                base + u * lo + v * 2 * span,
-            ]
-        )
-        piece = shapely.intersection(poly, strip)
-        if isinstance(piece, MultiPolygon) or piece.geom_type == "GeometryCollection":
+    lo, hi = cuts[:-1].copy(), cuts[1:].copy()
+    lo[0] -= 1.0  # the end slices reach past the ends
+    hi[-1] += 1.0
+    corners = np.stack(
+        [
+            base + np.outer(lo, u),
+            base + np.outer(hi, u),
+            base + np.outer(hi, u) + v * 2 * span,
+            base + np.outer(lo, u) + v * 2 * span,
+        ],
+        axis=1,
+    )  # (k, 4, 2): one strip across the footprint per slice
+    out = list(shapely.intersection(poly, shapely.polygons(corners)))
+    for i, piece in enumerate(out):
+        if piece.geom_type in ("MultiPolygon", "GeometryCollection"):
             polys = [g for g in shapely.get_parts(piece) if g.geom_type == "Polygon"]
-            piece = (
-                max(polys, key=lambda g: g.area) if len(polys) == 1 else shapely.union_all(polys)
-            )
-        out.append(piece)
+            out[i] = polys[0] if len(polys) == 1 else shapely.union_all(polys)
     return out
