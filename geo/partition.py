@@ -641,8 +641,14 @@ class _Solution:
     reason: str
 
 
-def solve_zone(g: Graph, lo: int, hi: int, rng: np.random.Generator) -> _Solution:
-    """Group a zone's atoms under the band and the documented rule (without merging)."""
+def solve_zone(
+    g: Graph, lo: int, hi: int, rng: np.random.Generator, *, bridge: bool = True
+) -> _Solution:
+    """Group a zone's atoms under the band and the documented rule (without merging).
+
+    Units without households are first left out and bridged (:func:`_bridged`); when two
+    groups turn out to need the same run of them to hold together, the zone is searched again
+    with them as units of no households (``bridge=False``)."""
     n = len(g.w)
     nodes = np.arange(n)
     total = int(g.w.sum())
@@ -659,13 +665,16 @@ def solve_zone(g: Graph, lo: int, hi: int, rng: np.random.Generator) -> _Solutio
     if total <= hi:
         return _Solution([nodes], "ok", "")
     empty = np.flatnonzero(g.w == 0)
-    if len(empty):  # units without households (shops) join a neighbouring group afterwards
+    if len(empty) and bridge:  # units without households (shops) join a group afterwards
         full = np.flatnonzero(g.w > 0)
         sol = solve_zone(_bridged(g, full), lo, hi, rng)
-        return _Solution(_attach(g, [full[grp] for grp in sol.groups]), sol.status, sol.reason)
+        groups = _attach(g, [full[grp] for grp in sol.groups])
+        if all(_connected(g, grp.tolist()) for grp in groups):
+            return _Solution(groups, sol.status, sol.reason)
+        return solve_zone(g, lo, hi, rng, bridge=False)
     comps = _components(g)
     if len(comps) > 1:
-        return _solve_components(g, comps, lo, hi, rng)
+        return _solve_components(g, comps, lo, hi, rng, bridge=bridge)
     if n <= DP_UNITS:
         got = _optimal(g, lo, hi)
         if got is not None:
@@ -959,14 +968,20 @@ def _components(g: Graph) -> list[np.ndarray]:
 
 
 def _solve_components(
-    g: Graph, comps: list[np.ndarray], lo: int, hi: int, rng: np.random.Generator
+    g: Graph,
+    comps: list[np.ndarray],
+    lo: int,
+    hi: int,
+    rng: np.random.Generator,
+    *,
+    bridge: bool = True,
 ) -> _Solution:
     """A zone in pieces (an island of buildings): solve each piece on its own."""
     groups: list[np.ndarray] = []
     statuses, reasons = [], []
     for comp in comps:
         sub = _subgraph(g, comp)
-        sol = solve_zone(sub, lo, hi, rng)
+        sol = solve_zone(sub, lo, hi, rng, bridge=bridge)
         groups += [comp[grp] for grp in sol.groups]
         statuses.append(sol.status)
         if sol.reason:

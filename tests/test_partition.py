@@ -162,6 +162,23 @@ def test_a_unit_is_split_only_when_it_exceeds_the_maximum():
         split_unit(UnitIn(1, 1, 2, 120, per_floor=(60, 60)), 50)
 
 
+def test_groups_do_not_share_a_bridge_of_empty_units():
+    """Found by the random layouts: a unit without households (B13) touches every other unit,
+    so both groups of the first search needed it to hold together (units 1 and 3 of B03 are
+    not neighbours without it, nor are B00 and unit 2). Only one group can have it; the other
+    came out in two pieces. The zone is now searched again with the empty unit as a unit of
+    no households."""
+    bs = [
+        building("B00", 10, 10, [1], floors=3, w=10),
+        building("B03", 154, 10, [2, 1, 48], floors=13, w=10),
+        building("B13", 154, 55, [0], floors=3, w=10),
+    ]
+    res, report = run(bs)
+    assert report.ok, report.rows()
+    assert all(m.geometry.geom_type == "Polygon" for m in res.micro)
+    assert sorted(m.households for m in res.micro) == [3, 49]  # one under-filled (52 > 50)
+
+
 def test_deterministic_for_the_same_seed():
     bs = [building(f"B{i}", 15 + 45 * (i % 4), 15 + 40 * (i // 4), [12, 12, 12]) for i in range(16)]
     a, _ = run(bs, seed=7)
