@@ -23,7 +23,6 @@ All inputs are in a metric CRS.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -299,8 +298,17 @@ def _strip(origin: np.ndarray, u: np.ndarray, v: np.ndarray, span: float, a: flo
 def _strips_hold_their_share(cell, origin, u, v, span, cuts: Sequence[float], w) -> bool:
     """Does every band between consecutive cut positions hold at least a quarter of the
     area its weight asks for?"""
-    strips = [_strip(origin, u, v, span, a, b) for a, b in itertools.pairwise(cuts)]
-    areas = shapely.area(shapely.intersection(cell, np.asarray(strips, dtype=object)))
+    a, b = np.asarray(cuts[:-1], dtype=float), np.asarray(cuts[1:], dtype=float)
+    corners = np.stack(
+        [
+            origin + np.outer(a, u) - v * span,
+            origin + np.outer(b, u) - v * span,
+            origin + np.outer(b, u) + v * span,
+            origin + np.outer(a, u) + v * span,
+        ],
+        axis=1,
+    )
+    areas = shapely.area(shapely.intersection(cell, shapely.polygons(corners)))
     wanted = float(cell.area) * np.asarray(w, dtype=float) / float(np.sum(w))
     return bool(np.all(areas >= 0.25 * wanted))
 
