@@ -9,9 +9,10 @@ The three levels (社区网格 → 小区/院落网格 → 楼栋/单元微网�
   compound grids tile the community (:func:`geo.tessellate.tessellate`);
 * **micro-grids** are groups of whole building units (单元) whose households add up to the
   band. A unit is split only when it alone exceeds the maximum, and then by floors into
-  balanced parts. Each unit (or part) has a slice of its building's footprint and a cell of
-  the compound grid (the tessellation again, by slices); a micro-grid's polygon is the union of
-  its units' cells, so the micro-grids tile their compound grid.
+  balanced parts. Each unit has a slice of its building's footprint (a part, a share of its
+  unit's slice) and a cell of the compound grid (the tessellation again, by slices); a
+  micro-grid's polygon is the union of its units' cells, so the micro-grids tile their
+  compound grid.
 
 Grouping is a recursive bisection of spanning trees of the unit adjacency graph (units whose
 cells share an edge), in the manner of ReCom (DeFord, Duchin & Solomon 2021, *Recombination: A
@@ -1227,6 +1228,10 @@ class Prepared:
         )
 
 
+ZONE_SPACING_M = 10.0  # samples along compound walls for the compound-level cells
+UNIT_SPACING_M = 8.0  # samples along the units' footprints for their cells
+
+
 def prepare_community(
     code: str,
     boundary: Geometry,
@@ -1279,46 +1284,42 @@ def prepare_community(
         for z, fps in extra.items():
             zone_seeds[z] = shapely.union_all([zone_seeds[z], *fps])
         members = [sorted(m, key=lambda b: b.code) for m in members]
-    zone_cells = tessellate(boundary, zone_seeds, spacing=6.0).cells
+    # compounds' walls sampled every 10 m: the border between two compounds runs down a
+    # street, where a coarser sampling wobbles it by a few decimetres at most
+    zone_cells = tessellate(boundary, zone_seeds, spacing=ZONE_SPACING_M).cells
     if allow_cross_compound:
         zone_cells, zone_codes, zone_names, zone_compounds, members, merged = _merge_infeasible(
             zone_cells, zone_codes, zone_names, zone_compounds, members, lo, hi
         )
     else:
         merged = set()
-    # units and their cells, all zones noded together; tall units' cells cut into floor parts
-    unit_rows: list[tuple[str, UnitIn, Geometry, list]] = []
-    unit_zone: list[int] = []
+    # atoms (units, or floor parts of a unit above the maximum) and their cells, all zones
+    # noded together; a part's seed is its share of the unit's slice of the footprint (the
+    # slice cut again across its long axis), so parts get cells of their own like units
+    atoms: list[Atom] = []
+    seeds: list[Geometry] = []
+    atom_zone: list[int] = []
     for z, bs in enumerate(members):
         for b in bs:
             for unit, sl, parts in building_units(b, hi):
-                unit_rows.append((b.code, unit, sl, parts))
-                unit_zone.append(z)
-    empty_zones = [z for z in range(len(zone_cells)) if z not in set(unit_zone)]
-    seeds = [r[2] for r in unit_rows] + [
-        shapely.point_on_surface(zone_cells[z]) for z in empty_zones
-    ]
-    divide = {i: [n for _, _, n in r[3]] for i, r in enumerate(unit_rows) if len(r[3]) > 1}
+                pieces = slice_polygon(sl, [n for _, _, n in parts]) if len(parts) > 1 else [sl]
+                for (fmin, fmax, n), piece in zip(parts, pieces, strict=True):
+                    atoms.append(Atom(b.code, unit.id, unit.unit_no, fmin, fmax, n, sl))
+                    seeds.append(piece)
+                    atom_zone.append(z)
+    empty_zones = [z for z in range(len(zone_cells)) if z not in set(atom_zone)]
+    seeds += [shapely.point_on_surface(zone_cells[z]) for z in empty_zones]
     tess = tessellate(
-        boundary, seeds, zones=zone_cells, zone_of_seed=unit_zone + empty_zones, divide=divide
+        boundary,
+        seeds,
+        zones=zone_cells,
+        zone_of_seed=atom_zone + empty_zones,
+        spacing=UNIT_SPACING_M,
     )
-    atoms: list[Atom] = []
-    cells: list[Geometry] = []
-    atom_zone: list[int] = []
-    atom_of: dict[tuple[int, int], int] = {}
-    for i, (bcode, unit, sl, parts) in enumerate(unit_rows):
-        pieces = tess.parts.get(i, [tess.cells[i]])
-        for k, ((fmin, fmax, n), cell) in enumerate(zip(parts, pieces, strict=True)):
-            atom_of[i, k] = len(atoms)
-            atoms.append(Atom(bcode, unit.id, unit.unit_no, fmin, fmax, n, sl))
-            cells.append(cell)
-            atom_zone.append(unit_zone[i])
+    cells = tess.cells[: len(atoms)]
     # atoms whose cells share a border (of more than a millimetre), from the tessellation
-    edges = [
-        (atom_of[a, pa], atom_of[b, pb])
-        for (a, pa, b, pb), length in zip(tess.touching.tolist(), tess.shared.tolist(), strict=True)
-        if length > 1e-3 and (a, pa) in atom_of and (b, pb) in atom_of
-    ]
+    keep = (tess.shared > 1e-3) & (tess.touching < len(atoms)).all(axis=1)
+    edges = tess.touching[keep]
     return Prepared(
         code,
         dissolve(tess.zones),
@@ -1330,7 +1331,7 @@ def prepare_community(
         atoms,
         cells,
         atom_zone,
-        np.asarray(edges, dtype=np.int64).reshape(-1, 2),
+        edges,
         lo,
         hi,
     )

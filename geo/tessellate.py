@@ -42,14 +42,12 @@ SIMPLIFY_M = 0.2  # Voronoi borders simplified by up to this (metres): far fewer
 
 
 class Tessellation(NamedTuple):
-    """The cells (one per seed), the zones (union of their cells), the parts of the divided
-    cells, and which cells (or parts) border each other: ``touching`` rows are
-    ``(seed_a, part_a, seed_b, part_b)`` (part 0 for a cell not divided), ``shared`` the length
+    """The cells (one per seed), the zones (union of their cells), and which cells border
+    each other: ``touching`` rows are pairs of seeds ``(a, b)``, a < b, ``shared`` the length
     of their common border in metres."""
 
     cells: list[Geometry]
     zones: list[Geometry]
-    parts: dict[int, list[Geometry]]
     touching: np.ndarray
     shared: np.ndarray
 
@@ -73,7 +71,6 @@ def tessellate(
     zones: Sequence[Geometry] | None = None,
     zone_of_seed: Sequence[int] | None = None,
     spacing: float = 5.0,
-    divide: dict[int, Sequence[float]] | None = None,
 ) -> Tessellation:
     """Cells, one per seed, that tile ``region`` exactly (see the module docstring).
 
@@ -82,13 +79,9 @@ def tessellate(
     arrangement, so that cells of neighbouring zones still share their edges exactly. Every
     zone needs at least one seed.
 
-    ``divide`` asks for some cells to be cut across their long axis into parts proportional
-    to the weights given (the floor ranges of a tall unit); the cuts are noded with everything
-    else, so the parts tile their cell and their neighbours' edges stay matched.
-
     Returns a :class:`Tessellation`: the cells; the zones as the union of their cells (equal
-    to the zones given, up to floating-point noise); for each divided seed its parts; and the
-    borders between cells (or parts), read off the faces' shared edges. A cell is one Polygon
+    to the zones given, up to floating-point noise); and the borders between cells, read off
+    the faces' shared edges. A cell is one Polygon
     unless its seed is in pieces.
     """
     n = len(seeds)
@@ -99,7 +92,7 @@ def tessellate(
     zones_arr = np.asarray(zones, dtype=object)
     zone_of = np.asarray(zone_of_seed, dtype=np.int64)
     if n == 0:
-        return Tessellation([], list(zones_arr), {}, np.empty((0, 4), np.int64), np.empty(0))
+        return Tessellation([], list(zones_arr), np.empty((0, 2), np.int64), np.empty(0))
     seeds_arr = np.asarray(seeds, dtype=object)
     pts, owner = _samples(seeds_arr, spacing)
     lines = [shapely.boundary(region)]
@@ -134,17 +127,10 @@ def tessellate(
         label[rest] = owner[mine][nearest]
     borders = _face_borders(faces)
     label = _mend_fragments(faces, label, inside_seeds, face_zone, borders)
-    parts: dict[int, list[Geometry]] = {}
-    part = np.zeros(len(faces), dtype=np.int64)
-    if divide:
-        divided = {i: dissolve(faces[label == i]) for i in divide}
-        faces, label, part, face_zone, parts, borders = _divide(
-            noded, faces, label, face_zone, divided, divide
-        )
     cells = _dissolve_by(faces, label, n)
     zones_out = _dissolve_by(faces, face_zone, len(zones_arr))
-    touching, shared = _cell_borders(label, part, borders)
-    return Tessellation(cells, zones_out, parts, touching, shared)
+    touching, shared = _cell_borders(label, borders)
+    return Tessellation(cells, zones_out, touching, shared)
 
 
 def _face_borders(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,19 +156,17 @@ def _face_borders(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _cell_borders(
-    label: np.ndarray, part: np.ndarray, borders: tuple[np.ndarray, np.ndarray, np.ndarray]
+    label: np.ndarray, borders: tuple[np.ndarray, np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The face borders summed per pair of different (cell, part)."""
+    """The face borders summed per pair of different cells (a < b)."""
     fa, fb, length = borders
-    ka, kb = np.stack([label[fa], part[fa]], 1), np.stack([label[fb], part[fb]], 1)
-    keep = np.any(ka != kb, axis=1) & (ka[:, 0] >= 0) & (kb[:, 0] >= 0)
-    ka, kb, length = ka[keep], kb[keep], length[keep]
-    swap = (ka[:, 0] > kb[:, 0]) | ((ka[:, 0] == kb[:, 0]) & (ka[:, 1] > kb[:, 1]))
-    rows = np.where(swap[:, None], np.hstack([kb, ka]), np.hstack([ka, kb]))
-    if not len(rows):
-        return np.empty((0, 4), np.int64), np.empty(0)
-    uniq, inv = np.unique(rows, axis=0, return_inverse=True)
-    return uniq, np.bincount(inv.ravel(), weights=length)
+    la, lb = label[fa], label[fb]
+    keep = (la != lb) & (la >= 0) & (lb >= 0)
+    lo, hi = np.minimum(la, lb)[keep], np.maximum(la, lb)[keep]
+    n = int(label.max()) + 1 if len(label) else 1
+    pair, inv = np.unique(lo * n + hi, return_inverse=True)
+    touching = np.stack([pair // n, pair % n], axis=1).astype(np.int64)
+    return touching, np.bincount(inv, weights=length[keep], minlength=len(pair))
 
 
 def _dissolve_by(faces: np.ndarray, label: np.ndarray, n: int) -> list[Geometry]:
@@ -192,147 +176,6 @@ def _dissolve_by(faces: np.ndarray, label: np.ndarray, n: int) -> list[Geometry]
     starts = np.searchsorted(ranked, np.arange(n), side="left")
     ends = np.searchsorted(ranked, np.arange(n), side="right")
     return [dissolve(faces[order[a:b]]) for a, b in zip(starts, ends, strict=True)]
-
-
-def _divide(
-    noded: Geometry,
-    faces: np.ndarray,
-    label: np.ndarray,
-    face_zone: np.ndarray,
-    cells: dict[int, Geometry],
-    divide: dict[int, Sequence[float]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, list[Geometry]], tuple]:
-    """Cut the cells named in ``divide`` across their long axis, re-node, and label the parts:
-    the new faces, their cell, their part, their zone; the parts; the faces' borders."""
-    cuts: list[Geometry] = []
-    frames: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for i, weights in divide.items():
-        if len(weights) < 2 or cells[i].is_empty:
-            continue
-        origin, u, positions, lines = _cut_lines(cells[i], weights)
-        frames[i] = (origin, u, positions)
-        cuts += lines
-    if not cuts:
-        return faces, label, np.zeros(len(faces), np.int64), face_zone, {}, _face_borders(faces)
-    renoded = shapely.union_all([noded, *cuts])
-    new = np.asarray(shapely.get_parts(shapely.polygonize([renoded])), dtype=object)
-    new = new[shapely.area(new) > MIN_FACE_M2]
-    reps = shapely.point_on_surface(new)
-    owner = _nearest_index(reps, faces, predicate="within")
-    keep = owner >= 0
-    new, reps, owner = new[keep], reps[keep], owner[keep]
-    new_label, new_zone = label[owner], face_zone[owner]
-    part = np.zeros(len(new), dtype=np.int64)
-    for i, (origin, u, positions) in frames.items():
-        mine = np.flatnonzero(new_label == i)
-        t = (shapely.get_coordinates(reps[mine]) - origin) @ u
-        part[mine] = np.searchsorted(positions, t)
-    # one piece per part: stray pieces go to the neighbouring part of the same cell
-    borders = _face_borders(new)
-    composite = new_label * 1000 + part
-    composite = _mend_fragments(
-        new,
-        composite,
-        np.full(len(new), Polygon(), dtype=object),
-        new_label,
-        borders,
-        seeds_by_label=False,
-    )
-    part = np.where(new_label >= 0, composite - new_label * 1000, 0)
-    parts = {
-        i: [dissolve(new[composite == i * 1000 + k]) for k in range(len(divide[i]))] for i in frames
-    }
-    return new, new_label, part, new_zone, parts, borders
-
-
-def _cut_lines(cell: Geometry, weights: Sequence[float]):
-    """Lines across the cell's long axis that cut it into parts of about the given area
-    shares; with the axis frame (origin, direction) and the cut positions along it."""
-    w = np.asarray(weights, dtype=float)
-    w = np.where(w <= 0, max(float(w.sum()) * 0.02, 1e-6), w)
-    rect = shapely.oriented_envelope(cell)
-    ring = np.asarray(rect.exterior.coords)[:4]
-    e1, e2 = ring[1] - ring[0], ring[2] - ring[1]
-    axis, other = (e1, e2) if np.hypot(*e1) >= np.hypot(*e2) else (e2, e1)
-    u = axis / max(float(np.hypot(*axis)), 1e-9)
-    if u[0] < -1e-12 or (abs(u[0]) <= 1e-12 and u[1] < 0):  # lowest floors west (or south)
-        u = -u
-    v = other / max(float(np.hypot(*other)), 1e-9)
-    coords = shapely.get_coordinates(cell)
-    origin = coords.min(axis=0)
-    t = (coords - origin) @ u
-    t0, t1 = float(t.min()), float(t.max())
-    span = float(np.abs((coords - origin) @ v).max()) + 10.0
-    # positions by length along the axis, in proportion to the weights (areas then follow
-    # closely enough; balanced areas are not a requirement, and a search costs more than
-    # the whole tessellation of the unit)
-    positions = list(t0 + (t1 - t0) * np.cumsum(w)[:-1] / w.sum())
-    if not _strips_hold_their_share(cell, origin, u, v, span, [t0 - 1.0, *positions, t1 + 1.0], w):
-        # the cell is in pieces, or has a spike, so that a cut by length would leave a part
-        # with little or nothing in it: cut by area instead (a search, needed only then)
-        positions = _area_positions(cell, origin, u, v, span, t0, t1, w)
-    # clipped a little beyond the cell, so that a cut crosses its boundary for certain (a cut
-    # ending exactly on it may stop a hair short and leave a dangle that splits nothing)
-    reach = shapely.buffer(cell, 0.5)
-    lines = [
-        shapely.intersection(
-            shapely.LineString([origin + u * p - v * span, origin + u * p + v * span]), reach
-        )
-        for p in positions
-    ]
-    return origin, u, np.asarray(positions), lines
-
-
-def _strip(origin: np.ndarray, u: np.ndarray, v: np.ndarray, span: float, a: float, b: float):
-    """The band of the plane between positions a and b along the axis u."""
-    return Polygon(
-        [
-            origin + u * a - v * span,
-            origin + u * b - v * span,
-            origin + u * b + v * span,
-            origin + u * a + v * span,
-        ]
-    )
-
-
-def _strips_hold_their_share(cell, origin, u, v, span, cuts: Sequence[float], w) -> bool:
-    """Does every band between consecutive cut positions hold at least a quarter of the
-    area its weight asks for?"""
-    a, b = np.asarray(cuts[:-1], dtype=float), np.asarray(cuts[1:], dtype=float)
-    corners = np.stack(
-        [
-            origin + np.outer(a, u) - v * span,
-            origin + np.outer(b, u) - v * span,
-            origin + np.outer(b, u) + v * span,
-            origin + np.outer(a, u) + v * span,
-        ],
-        axis=1,
-    )
-    areas = shapely.area(shapely.intersection(cell, shapely.polygons(corners)))
-    wanted = float(cell.area) * np.asarray(w, dtype=float) / float(np.sum(w))
-    return bool(np.all(areas >= 0.25 * wanted))
-
-
-def _area_positions(cell, origin, u, v, span, t0: float, t1: float, w: np.ndarray) -> list[float]:
-    """Cut positions along the axis that leave the cell's area in the given shares (by
-    bisection on the area before each position)."""
-    total = float(cell.area)
-    out = []
-    for share in np.cumsum(w)[:-1] / w.sum():
-        lo, hi = t0, t1
-        for _ in range(50):
-            mid = (lo + hi) / 2
-            before = float(
-                shapely.intersection(cell, _strip(origin, u, v, span, t0 - 1.0, mid)).area
-            )
-            if before < share * total:
-                lo = mid
-            else:
-                hi = mid
-            if hi - lo < 1e-4:
-                break
-        out.append((lo + hi) / 2)
-    return out
 
 
 def _nearest_index(points: np.ndarray, polys: np.ndarray, *, predicate: str) -> np.ndarray:
@@ -375,8 +218,6 @@ def _mend_fragments(
     seeds: np.ndarray,
     face_zone: np.ndarray,
     borders: tuple[np.ndarray, np.ndarray, np.ndarray],
-    *,
-    seeds_by_label: bool = True,
 ) -> np.ndarray:
     """Give every piece of a cell that is cut off from its seed to the neighbouring cell (of
     the same zone) it shares the longest border with, until every cell is one piece. Pieces
@@ -396,7 +237,7 @@ def _mend_fragments(
         for cell in broken.tolist():
             members = np.flatnonzero(label == cell)
             comps = [members[piece[members] == p] for p in np.unique(piece[members])]
-            seed = seeds[cell] if seeds_by_label else Polygon()
+            seed = seeds[cell]
 
             def weight(comp: np.ndarray, seed=seed) -> tuple[bool, float]:
                 touches = not seed.is_empty and bool(np.any(shapely.intersects(faces[comp], seed)))

@@ -328,19 +328,20 @@ def test_fixture_partition_is_deterministic_and_stable(session):
     assert len(changed) <= 4, changed
 
 
-def test_floor_parts_of_an_odd_cell_are_cut_by_area():
-    """A tall unit's cell with a long thin spike (or in pieces, as on 11 of 1,000 synthetic
-    communities, which then failed with an empty part): cutting it by length along its long
-    axis would leave two parts in the spike with almost nothing in them. They are cut by area
-    instead: each holds its share, together they tile the cell."""
-    from geo.tessellate import tessellate
-
+def test_floor_parts_have_cells_of_their_own():
+    """A unit above the maximum is split by floors, and each part is a seed of the
+    tessellation (its share of the unit's slice of the footprint), so each gets a cell of its
+    own. Parts used to be cut out of the unit's cell afterwards, and a cell with a long spike
+    (or in pieces) left a part with nothing in it: 11 of 1,000 synthetic communities failed."""
     block, spike = box(0, 0, 50, 50), box(50, 24, 350, 26)
     region = shapely.union_all([block, spike])
-    tess = tessellate(region, [box(10, 10, 40, 40)], divide={0: [1, 1, 1]})
-    cells, parts = tess.cells, tess.parts
-    areas = [p.area for p in parts[0]]
-    assert cells[0].area == pytest.approx(region.area)
-    assert areas == pytest.approx([region.area / 3] * 3, rel=0.02)
-    assert all(p.geom_type == "Polygon" for p in parts[0])
-    assert shapely.union_all(parts[0]).area == pytest.approx(region.area)
+    compounds = [CompoundIn("C1", "带尖角的小区", region)]
+    bs = [building("B1", 10, 10, [150], floors=30, w=30)]
+    res, report = run(bs, compounds=compounds, community=region)
+    assert report.ok, report.rows()
+    parts = sorted(
+        ((a.floor_min, a.floor_max, a.households), m) for m in res.micro for a in m.atoms
+    )
+    assert [p[0] for p in parts] == [(1, 10, 50), (11, 20, 50), (21, 30, 50)]
+    assert all(m.geometry.geom_type == "Polygon" and m.geometry.area > 100 for _, m in parts)
+    assert sum(m.geometry.area for _, m in parts) == pytest.approx(region.area)

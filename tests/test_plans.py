@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import shapely
 from sqlalchemy import text
@@ -306,13 +307,19 @@ def test_split_and_merge(engine):
     )
     with session_scope(engine) as s, pytest.raises(plans.EditRefused, match="not adjacent"):
         plans.merge_grids(s, pid, grids=[kids[0], far], actor="planner_a")
-    # split by a line across the grid's middle
+    # split by a line across the grid, between the middle two of its units with households
+    # (a line across the middle of the polygon may leave them all on one side)
     g = to_metric([state[grid].geom])[0]
     minx, miny, maxx, maxy = g.bounds
-    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    across = shapely.LineString([(cx, miny - 50), (cx, maxy + 50)])
-    if maxx - minx < maxy - miny:
-        across = shapely.LineString([(minx - 50, cy), (maxx + 50, cy)])
+    held = [m[0] for m in state[grid].members if m[3] > 0]
+    xy = shapely.get_coordinates(shapely.centroid(to_metric([ctx.cells[u] for u in held])))
+    axis = 0 if np.ptp(xy[:, 0]) >= np.ptp(xy[:, 1]) else 1
+    t = np.sort(xy[:, axis])
+    mid = (t[len(t) // 2 - 1] + t[len(t) // 2]) / 2
+    if axis == 0:
+        across = shapely.LineString([(mid, miny - 50), (mid, maxy + 50)])
+    else:
+        across = shapely.LineString([(minx - 50, mid), (maxx + 50, mid)])
     line = from_metric([across])[0]
     with session_scope(engine) as s:
         out = plans.split(
