@@ -888,7 +888,17 @@ def _best_grouping(g: Graph, lo: int, hi: int, *, allow_under: bool) -> list[np.
             if -(-total // hi) > total // lo:
                 memo[left] = None
                 return None
-        root = (left & -left).bit_length() - 1
+        # the unit with the fewest neighbours left: fewest groups to try around it
+        root, fewest, rest = -1, n + 1, left
+        while rest:
+            low = rest & -rest
+            rest ^= low
+            v = low.bit_length() - 1
+            degree = (nb[v] & left).bit_count()
+            if degree < fewest:
+                root, fewest = v, degree
+                if degree <= 1:
+                    break
         for grp in subsets(root, left):
             sub = best(left & ~grp)
             if sub is None:
