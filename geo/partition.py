@@ -148,6 +148,9 @@ class CompoundGrid:
     status: str = "ok"  # ok | under_total | one_underfilled | underfilled | no_households | merged
     reason: str = ""
     split_buildings: int = 0
+    # the status is certain (see _Solution.proven): False only when the heuristic search for
+    # a large compound gave up without proving that no grouping in band exists
+    proven: bool = True
 
     @property
     def households(self) -> int:
@@ -640,6 +643,9 @@ class _Solution:
     groups: list[np.ndarray]
     status: str
     reason: str
+    # the status is certain: in band, or no grouping in band exists (arithmetic, the exact
+    # search, or units that can join nobody); False when the heuristic search gave up
+    proven: bool = True
 
 
 def solve_zone(
@@ -671,7 +677,7 @@ def solve_zone(
         sol = solve_zone(_bridged(g, full), lo, hi, rng)
         groups = _attach(g, [full[grp] for grp in sol.groups])
         if all(_connected(g, grp.tolist()) for grp in groups):
-            return _Solution(groups, sol.status, sol.reason)
+            return _Solution(groups, sol.status, sol.reason, sol.proven)
         return solve_zone(g, lo, hi, rng, bridge=False)
     comps = _components(g)
     if len(comps) > 1:
@@ -708,15 +714,17 @@ def solve_zone(
         for k in range(max(kmin, u), min(n, total // lo + u) + 1):
             got = _search(g, nodes, k, u, lo, hi, rng, 60, pool)
             if got is not None:
-                return _underfilled(g, got, lo, hi)
+                return _underfilled(g, got, lo, hi, proven=bool(lonely))
     # last resort (always possible): every unit alone
-    return _underfilled(g, [np.array([i]) for i in range(n)], lo, hi)
+    return _underfilled(g, [np.array([i]) for i in range(n)], lo, hi, proven=bool(lonely))
 
 
 ZONE_STEPS = 2_000  # work allowed for each phase of one zone (in band; the rule)
 
 
-def _underfilled(g: Graph, groups: list[np.ndarray], lo: int, hi: int) -> _Solution:
+def _underfilled(
+    g: Graph, groups: list[np.ndarray], lo: int, hi: int, *, proven: bool = True
+) -> _Solution:
     """A solution with under-filled groups, with the reason and the rule applied."""
     under = sum(1 for grp in groups if g.w[grp].sum() < lo)
     if under == 0:
@@ -732,7 +740,8 @@ def _underfilled(g: Graph, groups: list[np.ndarray], lo: int, hi: int) -> _Solut
         if under == 1
         else f"{under} 个微网格不足 ({under} under-filled micro-grids, none over-filled)"
     )
-    return _Solution(groups, "one_underfilled" if under == 1 else "underfilled", f"{why}; {rule}")
+    status = "one_underfilled" if under == 1 else "underfilled"
+    return _Solution(groups, status, f"{why}; {rule}", proven)
 
 
 DP_UNITS = 32  # zones of at most this many units are solved to optimality (within DP_WORK)
@@ -989,18 +998,19 @@ def _solve_components(
 ) -> _Solution:
     """A zone in pieces (an island of buildings): solve each piece on its own."""
     groups: list[np.ndarray] = []
-    statuses, reasons = [], []
+    statuses, reasons, proven = [], [], []
     for comp in comps:
         sub = _subgraph(g, comp)
         sol = solve_zone(sub, lo, hi, rng, bridge=bridge)
         groups += [comp[grp] for grp in sol.groups]
         statuses.append(sol.status)
+        proven.append(sol.proven)
         if sol.reason:
             reasons.append(sol.reason)
     worst = next(
         (s for s in ("underfilled", "one_underfilled", "under_total") if s in statuses), "ok"
     )
-    return _Solution(groups, worst, "; ".join(reasons))
+    return _Solution(groups, worst, "; ".join(reasons), all(proven))
 
 
 def _bridged(g: Graph, full: np.ndarray) -> Graph:
@@ -1303,33 +1313,50 @@ def prepare_community(
         )
     else:
         merged = set()
-    # atoms (units, or floor parts of a unit above the maximum) and their cells, all zones
-    # noded together; a part's seed is its share of the unit's slice of the footprint (the
-    # slice cut again across its long axis), so parts get cells of their own like units
-    atoms: list[Atom] = []
-    seeds: list[Geometry] = []
-    atom_zone: list[int] = []
+    # units and their cells, all zones noded together; a tall unit's cell is cut across its
+    # long axis into its floor parts
+    unit_rows: list[tuple[str, UnitIn, Geometry, list]] = []
+    unit_zone: list[int] = []
     for z, bs in enumerate(members):
         for b in bs:
             for unit, sl, parts in building_units(b, hi):
-                pieces = slice_polygon(sl, [n for _, _, n in parts]) if len(parts) > 1 else [sl]
-                for (fmin, fmax, n), piece in zip(parts, pieces, strict=True):
-                    atoms.append(Atom(b.code, unit.id, unit.unit_no, fmin, fmax, n, sl))
-                    seeds.append(piece)
-                    atom_zone.append(z)
-    empty_zones = [z for z in range(len(zone_cells)) if z not in set(atom_zone)]
-    seeds += [shapely.point_on_surface(zone_cells[z]) for z in empty_zones]
+                unit_rows.append((b.code, unit, sl, parts))
+                unit_zone.append(z)
+    empty_zones = [z for z in range(len(zone_cells)) if z not in set(unit_zone)]
+    seeds = [r[2] for r in unit_rows] + [
+        shapely.point_on_surface(zone_cells[z]) for z in empty_zones
+    ]
+    divide = {i: [n for _, _, n in r[3]] for i, r in enumerate(unit_rows) if len(r[3]) > 1}
     tess = tessellate(
         boundary,
         seeds,
         zones=zone_cells,
-        zone_of_seed=atom_zone + empty_zones,
+        zone_of_seed=unit_zone + empty_zones,
+        divide=divide,
         spacing=UNIT_SPACING_M,
     )
-    cells = tess.cells[: len(atoms)]
+    atoms: list[Atom] = []
+    cells: list[Geometry] = []
+    atom_zone: list[int] = []
+    atom_of: dict[tuple[int, int], int] = {}
+    for i, (bcode, unit, sl, parts) in enumerate(unit_rows):
+        pieces = tess.parts.get(i, [tess.cells[i]])
+        for k, ((fmin, fmax, n), cell) in enumerate(zip(parts, pieces, strict=True)):
+            atom_of[i, k] = len(atoms)
+            atoms.append(Atom(bcode, unit.id, unit.unit_no, fmin, fmax, n, sl))
+            cells.append(cell)
+            atom_zone.append(unit_zone[i])
     # atoms whose cells share a border (of more than a millimetre), from the tessellation
-    keep = (tess.shared > 1e-3) & (tess.touching < len(atoms)).all(axis=1)
-    edges = tess.touching[keep]
+    edges = np.asarray(
+        [
+            (atom_of[a, pa], atom_of[b, pb])
+            for (a, pa, b, pb), length in zip(
+                tess.touching.tolist(), tess.shared.tolist(), strict=True
+            )
+            if length > 1e-3 and (a, pa) in atom_of and (b, pb) in atom_of
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 2)
     return Prepared(
         code,
         dissolve(tess.zones),
@@ -1371,7 +1398,7 @@ def group_community(
         cells = prep.cells
         zone_compounds, merged = prep.zone_compounds, prep.merged
         sol = solve_zone(g, lo, hi, _rng(seed, zcode))
-        cg.status, cg.reason = sol.status, sol.reason
+        cg.status, cg.reason, cg.proven = sol.status, sol.reason, sol.proven
         if zcode in merged:
             cg.status = "merged" if sol.status == "ok" else sol.status
             cg.reason = (

@@ -328,6 +328,47 @@ def test_fixture_partition_is_deterministic_and_stable(session):
     assert len(changed) <= 4, changed
 
 
+def test_floor_parts_of_an_odd_cell_are_cut_by_area():
+    """A tall unit's cell with a long thin spike (or in pieces, as on 11 of 1,000 synthetic
+    communities, which then failed with an empty part): cutting it by length along its long
+    axis would leave two parts in the spike with almost nothing in them. They are cut by area
+    instead: each holds its share, together they tile the cell."""
+    from geo.tessellate import tessellate
+
+    block, spike = box(0, 0, 50, 50), box(50, 24, 350, 26)
+    region = shapely.union_all([block, spike])
+    tess = tessellate(region, [box(10, 10, 40, 40)], divide={0: [1, 1, 1]})
+    cells, parts = tess.cells, tess.parts
+    areas = [p.area for p in parts[0]]
+    assert cells[0].area == pytest.approx(region.area)
+    assert areas == pytest.approx([region.area / 3] * 3, rel=0.02)
+    assert all(p.geom_type == "Polygon" for p in parts[0])
+    assert shapely.union_all(parts[0]).area == pytest.approx(region.area)
+
+
+def test_cut_ends_are_vertices_of_the_neighbours_too():
+    """Parts are cut out of their unit's cell after the tessellation; where a cut meets the
+    cell's edge, the neighbouring cell (and the zone) get that point as a vertex, so that the
+    edges still match vertex for vertex: a micro-grid of a part and its neighbour dissolves
+    into one polygon with no sliver, and the adjacency is read off the shared edges."""
+    from geo.tessellate import dissolve, tessellate
+
+    region = box(0, 0, 100, 60)
+    seeds = [box(10, 40, 90, 50), box(10, 10, 90, 20)]  # a tall unit above its neighbour
+    tess = tessellate(region, seeds, divide={0: [1, 1]})
+    west, east = tess.parts[0]  # the top cell (y 30-60) cut at x = 50, down to y = 30
+    neighbour = tess.cells[1]
+    assert (50.0, 30.0) in {tuple(xy) for xy in shapely.get_coordinates(neighbour).tolist()}
+    for part in (west, east):
+        merged = dissolve([part, neighbour])
+        assert merged.geom_type == "Polygon" and merged.is_valid and not merged.interiors
+        assert merged.area == pytest.approx(part.area + neighbour.area)
+    rows = {tuple(r) for r in tess.touching.tolist()}
+    assert {(0, 0, 0, 1), (0, 0, 1, 0), (0, 1, 1, 0)} <= rows
+    zone = tess.zones[0]
+    assert zone.equals(region)
+
+
 def test_floor_parts_have_cells_of_their_own():
     """A unit above the maximum is split by floors, and each part is a seed of the
     tessellation (its share of the unit's slice of the footprint), so each gets a cell of its
