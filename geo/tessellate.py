@@ -248,8 +248,8 @@ def _one_piece_each(parts: list[Geometry]) -> list[Geometry]:
                 for j in range(len(parts))
             ]
             j = int(np.argmax(shared))
-            if shared[j] > 0:
-                parts[j] = dissolve([parts[j], piece])
+            if shared[j] > 0:  # two overlays' results: a full union, not a coverage one
+                parts[j] = shapely.union_all([parts[j], piece])
             else:  # a piece touching no other part (the cell itself is in pieces): kept
                 keep.append(piece)
         parts[k] = keep[0] if len(keep) == 1 else MultiPolygon(keep)
@@ -294,9 +294,10 @@ def _area_positions(cell, origin, u, v, span, t0: float, t1: float, w: np.ndarra
 
 
 def _face_borders(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of faces (a < b) that share edges, with the length they share. The faces come
-    from one polygonised arrangement, so a shared edge has the very same vertices on both
-    sides: segments are matched by their end points (no geometry operation)."""
+    """Pairs of polygons (indices a < b) that share edges, with the length they share. They
+    are faces of one polygonised arrangement (or cells dissolved from them, with the cuts'
+    ends snapped in), so a shared edge has the very same vertices on both sides: segments are
+    matched by their end points (no geometry operation)."""
     polys, poly_face = shapely.get_parts(faces, return_index=True)
     rings, ring_poly = shapely.get_rings(polys, return_index=True)
     ring_face = poly_face[ring_poly]
