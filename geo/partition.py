@@ -229,6 +229,9 @@ class PartitionResult:
                     "status": c.status,
                     "reason": c.reason,
                     "households": c.households,
+                    # no grouping in band exists (proven by the exact search or arithmetic);
+                    # False: a large compound's heuristic search gave up
+                    "proven": c.proven,
                 }
                 for c in self.compound_grids
                 if c.status != "ok"

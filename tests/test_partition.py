@@ -100,7 +100,9 @@ def test_a_compound_of_51_makes_two_grids_not_one_overfilled():
     assert len(got) == 2 and sum(got) == 51 and max(got) <= 50
     c = status(res)
     assert c.status == "one_underfilled" and "one under-filled" in c.reason
+    assert c.proven  # no grouping in band exists: the exact search says so
     assert report.ok
+    assert res.summary()["infeasible"][0]["proven"] is True
 
 
 def test_two_single_unit_buildings_of_28():
@@ -283,6 +285,7 @@ def test_solver_finds_the_fewest_underfilled_groups(graph):
     assert max(got) <= 50 and sorted(np.concatenate(sol.groups).tolist()) == list(range(len(w)))
     assert sum(s < 30 for s in got) == _fewest_underfilled(w, edges, 30, 50)
     assert (sol.status == "ok") == all(s >= 30 for s in got)
+    assert sol.proven  # small zones are searched exactly
 
 
 # --- the fixture community, from PostGIS -------------------------------------------------
