@@ -51,7 +51,7 @@ import numpy as np
 import shapely
 from shapely import Geometry
 
-from geo.tessellate import dissolve, slice_polygon, tessellate
+from geo.tessellate import dissolve, slice_polygons, tessellate
 
 __all__ = [
     "Atom",
@@ -286,11 +286,21 @@ def _even(total: int, floors: int) -> list[int]:
 def building_units(b: BuildingIn, maximum: int) -> list[tuple[UnitIn, Geometry, list]]:
     """Each unit of a building with its slice of the footprint (units side by side along the
     long axis) and its parts (:func:`split_unit`)."""
-    units = sorted(b.units, key=lambda u: u.unit_no)
-    if not units:
-        return []
-    slices = slice_polygon(b.footprint, [max(u.households, 0) for u in units])
-    return [(u, sl, split_unit(u, maximum)) for u, sl in zip(units, slices, strict=True)]
+    return buildings_units([b], maximum)[0]
+
+
+def buildings_units(
+    bs: Sequence[BuildingIn], maximum: int
+) -> list[list[tuple[UnitIn, Geometry, list]]]:
+    """:func:`building_units` for many buildings (the footprints cut in one go)."""
+    units = [sorted(b.units, key=lambda u: u.unit_no) for b in bs]
+    slices = slice_polygons(
+        [b.footprint for b in bs], [[max(u.households, 0) for u in us] for us in units]
+    )
+    return [
+        [(u, sl, split_unit(u, maximum)) for u, sl in zip(us, ss, strict=True)] if us else []
+        for us, ss in zip(units, slices, strict=True)
+    ]
 
 
 # --- grouping: recursive spanning-tree bisection ------------------------------------------
@@ -1320,11 +1330,11 @@ def prepare_community(
     # long axis into its floor parts
     unit_rows: list[tuple[str, UnitIn, Geometry, list]] = []
     unit_zone: list[int] = []
-    for z, bs in enumerate(members):
-        for b in bs:
-            for unit, sl, parts in building_units(b, hi):
-                unit_rows.append((b.code, unit, sl, parts))
-                unit_zone.append(z)
+    every = [(z, b) for z, bs in enumerate(members) for b in bs]
+    for (z, b), rows in zip(every, buildings_units([b for _, b in every], hi), strict=True):
+        for unit, sl, parts in rows:
+            unit_rows.append((b.code, unit, sl, parts))
+            unit_zone.append(z)
     empty_zones = [z for z in range(len(zone_cells)) if z not in set(unit_zone)]
     seeds = [r[2] for r in unit_rows] + [
         shapely.point_on_surface(zone_cells[z]) for z in empty_zones

@@ -34,7 +34,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, cKDTree
 from shapely import Geometry, MultiPolygon, Polygon
 
-__all__ = ["Tessellation", "dissolve", "slice_polygon", "tessellate"]
+__all__ = ["Tessellation", "dissolve", "slice_polygon", "slice_polygons", "tessellate"]
 
 # faces of the noded arrangement smaller than this are floating-point debris (a cut through a
 # vertex, two nearly parallel lines): dropped, they cannot leave a gap that matters
@@ -484,59 +484,82 @@ def _circumcentres(tri: np.ndarray) -> np.ndarray:
     return a + np.stack([ux, uy], axis=1)
 
 
-def slice_polygon(
-    poly: Geometry,
-    weights: Sequence[float],
-    *,
-    frame: Geometry | None = None,
-    short: bool = False,
-) -> list[Geometry]:
+def slice_polygon(poly: Geometry, weights: Sequence[float]) -> list[Geometry]:
     """Cut a footprint across its long axis into consecutive slices whose lengths are
     proportional to ``weights`` (units of a building; floor-parts of a unit).
 
     The slices are pieces of ``poly`` and tile it, the first at the west end (the south end
     when the long axis runs north-south): unit 1 is taken to be the westernmost, the usual
     numbering. Zero weights get thin slices of their own so that every unit keeps a place on
-    the map. The axis is that of ``frame`` when given (e.g. the building of a unit's slice),
-    its short axis with ``short`` (slices then lie one behind the other, front to back).
+    the map.
     """
-    k = len(weights)
-    if k <= 1:
-        return [poly]
-    w = np.asarray(weights, dtype=float)
-    w = np.where(w <= 0, max(float(w.sum()) * 0.02, 1e-6), w)
-    rect = shapely.oriented_envelope(poly if frame is None else frame)
-    ring = np.asarray(rect.exterior.coords)[:4]
-    e1, e2 = ring[1] - ring[0], ring[2] - ring[1]
-    axis, other = (e1, e2) if (np.hypot(*e1) >= np.hypot(*e2)) != short else (e2, e1)
-    length = float(np.hypot(*axis))
-    u = axis / length
-    if u[0] < -1e-12 or (abs(u[0]) <= 1e-12 and u[1] < 0):  # point the axis east (or north)
-        u = -u
-    v = other / max(float(np.hypot(*other)), 1e-9)
-    # project the polygon on the axis
-    coords = shapely.get_coordinates(poly)
-    origin = coords.min(axis=0)
-    t = (coords - origin) @ u
-    t0, t1 = float(t.min()), float(t.max())
-    cuts = t0 + (t1 - t0) * np.concatenate([[0.0], np.cumsum(w) / w.sum()])
-    span = float(np.abs((coords - origin) @ v).max()) + 10.0
-    base = origin - v * span
-    lo, hi = cuts[:-1].copy(), cuts[1:].copy()
-    lo[0] -= 1.0  # the end slices reach past the ends
-    hi[-1] += 1.0
+    return slice_polygons([poly], [weights])[0]
+
+
+def slice_polygons(
+    polys: Sequence[Geometry], weights: Sequence[Sequence[float]]
+) -> list[list[Geometry]]:
+    """:func:`slice_polygon` for many footprints at once (one call per GEOS operation)."""
+    out: list[list[Geometry]] = [[p] for p in polys]
+    todo = [i for i, w in enumerate(weights) if len(w) > 1]
+    if not todo:
+        return out
+    arr = np.asarray([polys[i] for i in todo], dtype=object)
+    rects = shapely.oriented_envelope(arr)
+    flat = shapely.get_type_id(rects) != 3  # a footprint with no area: cut along its extent
+    ring = np.zeros((len(todo), 4, 2))
+    ring[~flat] = shapely.get_coordinates(rects[~flat]).reshape(-1, 5, 2)[:, :4]
+    for j in np.flatnonzero(flat):
+        x0, y0, x1, y1 = shapely.bounds(arr[j])
+        ring[j] = [[x0, y0], [x1, y0], [x1, y1 + 1e-9], [x0, y1 + 1e-9]]
+    e1, e2 = ring[:, 1] - ring[:, 0], ring[:, 2] - ring[:, 1]
+    longer = np.hypot(*e1.T) >= np.hypot(*e2.T)
+    axis = np.where(longer[:, None], e1, e2)
+    other = np.where(longer[:, None], e2, e1)
+    u = axis / np.maximum(np.hypot(*axis.T), 1e-12)[:, None]
+    west = (u[:, 0] < -1e-12) | ((np.abs(u[:, 0]) <= 1e-12) & (u[:, 1] < 0))
+    u[west] = -u[west]  # point the axis east (or north)
+    v = other / np.maximum(np.hypot(*other.T), 1e-9)[:, None]
+    # project each footprint on its axis
+    coords, of = shapely.get_coordinates(arr, return_index=True)
+    starts = np.searchsorted(of, np.arange(len(todo)))
+    origin = np.stack(
+        [np.minimum.reduceat(coords[:, 0], starts), np.minimum.reduceat(coords[:, 1], starts)], 1
+    )
+    rel = coords - origin[of]
+    t = (rel * u[of]).sum(axis=1)
+    t0, t1 = np.minimum.reduceat(t, starts), np.maximum.reduceat(t, starts)
+    span = np.maximum.reduceat(np.abs((rel * v[of]).sum(axis=1)), starts) + 10.0
+    # one strip across the footprint per slice
+    owner, lo, hi = [], [], []
+    for j, i in enumerate(todo):
+        w = np.asarray(weights[i], dtype=float)
+        w = np.where(w <= 0, max(float(w.sum()) * 0.02, 1e-6), w)
+        cuts = t0[j] + (t1[j] - t0[j]) * np.concatenate([[0.0], np.cumsum(w) / w.sum()])
+        a, b = cuts[:-1].copy(), cuts[1:].copy()
+        a[0] -= 1.0  # the end slices reach past the ends
+        b[-1] += 1.0
+        owner += [j] * len(w)
+        lo.append(a)
+        hi.append(b)
+    own = np.asarray(owner)
+    a, b = np.concatenate(lo), np.concatenate(hi)
+    base = origin[own] - v[own] * span[own, None]
+    across = v[own] * 2 * span[own, None]
     corners = np.stack(
         [
-            base + np.outer(lo, u),
-            base + np.outer(hi, u),
-            base + np.outer(hi, u) + v * 2 * span,
-            base + np.outer(lo, u) + v * 2 * span,
+            base + u[own] * a[:, None],
+            base + u[own] * b[:, None],
+            base + u[own] * b[:, None] + across,
+            base + u[own] * a[:, None] + across,
         ],
         axis=1,
-    )  # (k, 4, 2): one strip across the footprint per slice
-    out = list(shapely.intersection(poly, shapely.polygons(corners)))
-    for i, piece in enumerate(out):
+    )
+    pieces = list(shapely.intersection(arr[own], shapely.polygons(corners)))
+    for k, piece in enumerate(pieces):
         if piece.geom_type in ("MultiPolygon", "GeometryCollection"):
-            polys = [g for g in shapely.get_parts(piece) if g.geom_type == "Polygon"]
-            out[i] = polys[0] if len(polys) == 1 else shapely.union_all(polys)
+            parts = [g for g in shapely.get_parts(piece) if g.geom_type == "Polygon"]
+            pieces[k] = parts[0] if len(parts) == 1 else shapely.union_all(parts)
+    for j, i in enumerate(todo):
+        out[i] = [pieces[k] for k in np.flatnonzero(own == j)]
     return out
