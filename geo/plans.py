@@ -789,10 +789,26 @@ def redraw(
                     f"网格 {code} 会失去全部面积但仍有楼栋 (grid {code} would lose all its area "
                     "but still hold buildings)"
                 )
-            if not leftover.geom.is_empty:
-                g.geom = shapely.union_all([g.geom, leftover.geom])
-                g.touch(g.geom)
             del state[code]
+            # its area (without buildings now) goes, piece by piece, to the grid it borders
+            # most: the redrawn one, or another neighbour when it does not touch that one
+            others = [g] + [x for x in sibs if x.code in state and not x.geom.is_empty]
+            for p in shapely.get_parts(_clean(leftover.geom)):
+                if _metric_area(p) <= TOL_M2:
+                    continue
+                border = [
+                    float(shapely.length(shapely.intersection(shapely.boundary(p), x.geom)))
+                    for x in others
+                ]
+                best = others[int(np.argmax(border))] if max(border) > 0 else g
+                if best.locked:
+                    raise EditRefused(
+                        f"网格 {code} 剩下的区域只能并入已锁定网格 {best.code} (what is left of "
+                        f"{code} would go to locked grid {best.code})"
+                    )
+                best.geom = _clean(shapely.union_all([best.geom, p]))
+                best.touch(best.geom)
+                changed.add(best.code)
         return {
             "grid": grid,
             "area_m2": round(_metric_area(g.geom), 1),
