@@ -64,6 +64,7 @@ bench: setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || true
 	$(BIN)/python bench/assign.py --json bench/results/assign.json | tee bench/results/assign.txt
 	$(BIN)/python bench/partition.py --city 2870 --json bench/results/partition.json | tee bench/results/partition.txt
+	$(BIN)/python bench/stability.py --json bench/results/stability.json | tee bench/results/stability.txt
 	$(BIN)/python bench/load.py --json bench/results/load.json | tee bench/results/load.txt
 	$(BIN)/python bench/city.py --sizes 10,40,100 --json bench/results/city.json | tee bench/results/city.txt
 
