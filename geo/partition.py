@@ -9,10 +9,10 @@ The three levels (社区网格 → 小区/院落网格 → 楼栋/单元微网�
   compound grids tile the community (:func:`geo.tessellate.tessellate`);
 * **micro-grids** are groups of whole building units (单元) whose households add up to the
   band. A unit is split only when it alone exceeds the maximum, and then by floors into
-  balanced parts. Each unit has a slice of its building's footprint (a part, a share of its
-  unit's slice) and a cell of the compound grid (the tessellation again, by slices); a
-  micro-grid's polygon is the union of its units' cells, so the micro-grids tile their
-  compound grid.
+  balanced parts. Each unit has a slice of its building's footprint and a cell of the
+  compound grid (the tessellation again, by slices; a split unit's cell cut across its long
+  axis into its parts); a micro-grid's polygon is the union of its units' cells, so the
+  micro-grids tile their compound grid.
 
 Grouping is a recursive bisection of spanning trees of the unit adjacency graph (units whose
 cells share an edge), in the manner of ReCom (DeFord, Duchin & Solomon 2021, *Recombination: A
