@@ -11,9 +11,11 @@ polygonised once, so neighbouring cells share their edges exactly and the cells 
 coverage whose union is the area:
 
 1. sample each seed's boundary every ``spacing`` metres;
-2. node the borders between different seeds' Voronoi regions together with the area's
-   boundary and the seeds' boundaries (floating-point noding, one arrangement) and polygonise
-   them into faces;
+2. take the borders between different seeds' Voronoi regions from a Delaunay triangulation
+   of the samples (the edge between two samples' regions joins the circumcentres of the two
+   triangles on their Delaunay edge), merge them into chains and simplify them by
+   ``SIMPLIFY_M``; node them together with the area's boundary and the seeds' boundaries
+   (floating-point noding, one arrangement) and polygonise them into faces;
 3. a face inside a seed belongs to that seed; any other face to the seed of the nearest sample;
 4. a cell that falls apart into pieces keeps the piece holding its seed; the others go to the
    neighbour they share the longest edge with.
@@ -428,8 +430,8 @@ def _voronoi_borders(
     pts: np.ndarray, owner: np.ndarray, seeds_here: np.ndarray, zone: Geometry
 ) -> list[Geometry]:
     """The Voronoi edges that separate samples of different seeds (not those between samples
-    of one seed), inside ``zone``. Qhull gives each edge's two samples directly; four far
-    corners are added so that every edge between real samples is finite."""
+    of one seed), inside ``zone``, from a Delaunay triangulation (qhull) of the samples; four
+    far corners are added so that every edge between real samples is finite."""
     mine = np.isin(owner, seeds_here)
     if mine.sum() < 3 or len(np.unique(owner[mine])) < 2:
         return []
