@@ -283,16 +283,11 @@ def _even(total: int, floors: int) -> list[int]:
     return [base + (1 if f < extra else 0) for f in range(floors)]
 
 
-def building_units(b: BuildingIn, maximum: int) -> list[tuple[UnitIn, Geometry, list]]:
-    """Each unit of a building with its slice of the footprint (units side by side along the
-    long axis) and its parts (:func:`split_unit`)."""
-    return buildings_units([b], maximum)[0]
-
-
 def buildings_units(
     bs: Sequence[BuildingIn], maximum: int
 ) -> list[list[tuple[UnitIn, Geometry, list]]]:
-    """:func:`building_units` for many buildings (the footprints cut in one go)."""
+    """For each building, each unit with its slice of the footprint (units side by side
+    along the long axis) and its parts (:func:`split_unit`); the footprints cut in one go."""
     units = [sorted(b.units, key=lambda u: u.unit_no) for b in bs]
     slices = slice_polygons(
         [b.footprint for b in bs], [[max(u.households, 0) for u in us] for us in units]

@@ -598,6 +598,16 @@ def _siblings(state: dict[str, G], parent: str) -> list[G]:
     return [x for x in state.values() if x.level == "micro" and x.parent == parent]
 
 
+def _most_bordered(piece: Geometry, grids: Sequence[G]) -> G | None:
+    """The grid sharing the longest border with ``piece`` (None when it touches none)."""
+    border = [
+        float(shapely.length(shapely.intersection(shapely.boundary(piece), g.geom))) for g in grids
+    ]
+    if not border or max(border) <= 0:
+        return None
+    return grids[int(np.argmax(border))]
+
+
 def _owner_by_footprint(fp: Geometry, grids: Sequence[G]) -> G | None:
     shares = [float(shapely.area(shapely.intersection(fp, g.geom))) for g in grids]
     if not shares or max(shares) <= 0:
@@ -740,14 +750,10 @@ def redraw(
         pieces = [p for p in shapely.get_parts(_clean(left)) if _metric_area(p) > TOL_M2]
         alive = [s for s in sibs if not s.geom.is_empty]
         for p in pieces:
-            border = [
-                float(shapely.length(shapely.intersection(shapely.boundary(p), s.geom)))
-                for s in alive
-            ]
-            if not border or max(border) <= 0:
+            best = _most_bordered(p, alive)
+            if best is None:
                 g.geom = shapely.union_all([g.geom, p])  # enclosed: stays with the grid
                 continue
-            best = alive[int(np.argmax(border))]
             if best.locked:
                 raise EditRefused(
                     f"让出的区域只能并入已锁定网格 {best.code} (the area given up would go to "
@@ -761,11 +767,7 @@ def redraw(
             for p in _minor_lobes(s.geom):
                 s.geom = _clean(shapely.difference(s.geom, p))
                 others = [g] + [x for x in sibs if x is not s and not x.geom.is_empty]
-                border = [
-                    float(shapely.length(shapely.intersection(shapely.boundary(p), x.geom)))
-                    for x in others
-                ]
-                best = others[int(np.argmax(border))]
+                best = _most_bordered(p, others) or others[0]
                 if best.locked:
                     raise EditRefused(
                         f"网格 {s.code} 被切下的部分只能并入已锁定网格 {best.code} (a piece cut "
@@ -796,11 +798,7 @@ def redraw(
             for p in shapely.get_parts(_clean(leftover.geom)):
                 if _metric_area(p) <= TOL_M2:
                     continue
-                border = [
-                    float(shapely.length(shapely.intersection(shapely.boundary(p), x.geom)))
-                    for x in others
-                ]
-                best = others[int(np.argmax(border))] if max(border) > 0 else g
+                best = _most_bordered(p, others) or g
                 if best.locked:
                     raise EditRefused(
                         f"网格 {code} 剩下的区域只能并入已锁定网格 {best.code} (what is left of "
@@ -1001,11 +999,7 @@ def repartition(
         for p in shapely.get_parts(rest):
             if _metric_area(p) <= 0:
                 continue
-            border = [
-                float(shapely.length(shapely.intersection(shapely.boundary(p), m.geom)))
-                for m in made
-            ]
-            best = made[int(np.argmax(border))]
+            best = _most_bordered(p, made) or made[0]
             best.touch(shapely.union_all([best.geom, p]))
         return {
             "compound": compound,
