@@ -39,12 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine
 
 from geo.partition import (
-    _rng,
     group_community,
     partition_community,
     polsby_popper,
     prepare_community,
     solve_zone,
+    zone_rng,
 )
 from geo.synthetic import synthetic_city
 
@@ -185,7 +185,7 @@ def bench_size(units: int) -> dict:
     zones = [(g, code) for g, code in zones if len(g.w)]
     t = time.perf_counter()
     for g, code in zones:
-        solve_zone(g, LO, HI, _rng(0, code))
+        solve_zone(g, LO, HI, zone_rng(0, code))
     row["wangge_search_s"] = time.perf_counter() - t
     micro = [m for r in results for m in r.micro]
     sizes = np.array([m.households for m in micro])

@@ -345,16 +345,31 @@ def write_version(
                 "g": g,
             },
         ).scalar_one()
+    # a unit split by floors: its whole cell on each of its floor ranges' memberships
+    cells = {
+        a.unit_id: m.floor_cells[a.unit_id]
+        for m in result.micro
+        for a in m.atoms
+        if a.floor_min is not None
+    }
+    cell_wkb = dict(zip(cells, _storage_wkb(list(cells.values())), strict=True)) if cells else {}
     members = [
-        {"g": ids[m.code], "u": a.unit_id, "a": a.floor_min, "b": a.floor_max, "h": a.households}
+        {
+            "g": ids[m.code],
+            "u": a.unit_id,
+            "a": a.floor_min,
+            "b": a.floor_max,
+            "h": a.households,
+            "c": cell_wkb.get(a.unit_id) if a.floor_min is not None else None,
+        }
         for m in result.micro
         for a in m.atoms
     ]
     if members:
         session.execute(
             text(
-                "INSERT INTO grid_member (grid_id, unit_id, floor_min, floor_max, households) "
-                "VALUES (:g, :u, :a, :b, :h)"
+                "INSERT INTO grid_member (grid_id, unit_id, floor_min, floor_max, households, "
+                "cell) VALUES (:g, :u, :a, :b, :h, ST_GeomFromEWKB(decode(:c, 'hex')))"
             ),
             members,
         )
@@ -400,16 +415,22 @@ def load_version(
     ).all()
     geoms = _wkb_metric(rows, 5) if rows else []
     members: dict[int, list[tuple[int, int | None, int | None, int]]] = {}
-    for gid, uid, a, b, h in session.execute(
+    cells: dict[int, dict[int, Geometry]] = {}
+    member_rows = session.execute(
         text(
-            "SELECT m.grid_id, m.unit_id, m.floor_min, m.floor_max, m.households FROM "
-            "grid_member m JOIN grid g ON g.id = m.grid_id WHERE g.version_id = :v"
+            "SELECT m.grid_id, m.unit_id, m.floor_min, m.floor_max, m.households, "
+            "ST_AsBinary(m.cell) FROM grid_member m JOIN grid g ON g.id = m.grid_id "
+            "WHERE g.version_id = :v ORDER BY m.id"
         ),
         {"v": ver["id"]},
-    ):
+    ).all()
+    with_cell = [r for r in member_rows if r[5] is not None]
+    for r, cell in zip(with_cell, _wkb_metric(with_cell, 5) if with_cell else [], strict=True):
+        cells.setdefault(r[0], {})[r[1]] = cell
+    for gid, uid, a, b, h, _ in member_rows:
         members.setdefault(gid, []).append((uid, a, b, h))
     records = [
-        GridRecord(r[1], r[2], r[3], g, int(r[4]), members.get(r[0], []))
+        GridRecord(r[1], r[2], r[3], g, int(r[4]), members.get(r[0], []), cells=cells.get(r[0], {}))
         for r, g in zip(rows, geoms, strict=True)
     ]
     return records, ver

@@ -138,11 +138,14 @@ def create_incident(
     address: str | None = None,
     reporter_name: str | None = None,
     reporter_phone: str | None = None,
+    floor: int | None = None,
     actor: str = "public",
     now: datetime | None = None,
 ) -> Created:
     """Validate and store a report: position (any CRS, or an address) inside the served area,
-    its grid chain, deadlines, duplicate and grid-edge flags, the first event."""
+    its grid chain, deadlines, duplicate and grid-edge flags, the first event. At a tower
+    split by floors, ``floor`` (or the household's floor of an address) picks the floor
+    group; without one, the lowest floors' group answers and the others are co-owners."""
     if category not in INCIDENT_CATEGORIES:
         raise InputError(
             f"未知类别 (unknown category) {category!r}; 可选 (one of): "
@@ -156,11 +159,17 @@ def create_incident(
     for label, value in (("reporter_name", reporter_name), ("reporter_phone", reporter_phone)):
         if value is not None and len(value) > 100:
             raise InputError(f"{label} 过长 (too long): {len(value)} > 100")
+    if floor is not None and (
+        isinstance(floor, bool) or not isinstance(floor, int) or not -5 <= floor <= 200
+    ):
+        raise InputError(
+            f"楼层无效 (invalid floor): {floor!r}; 应为 -5 到 200 的整数 (an integer -5..200)"
+        )
     if address:
-        located = locate_address(session, locator, address)
+        located = locate_address(session, locator, address, floor=floor)
     elif lon is not None and lat is not None:
         x, y = parse_point(lon, lat, crs)
-        located = locate_point(locator, x, y)
+        located = locate_point(locator, x, y, floor=floor)
     else:
         raise InputError("需要位置 lon/lat 或地址 address (give lon/lat or address)")
     now = now or _now()
@@ -186,7 +195,11 @@ def create_incident(
             "deg": degrees_covering(s.duplicate_distance_m, located.lat),
         },
     ).first()
-    co_owner = _neighbour_grid(session, located.lon, located.lat, micro["id"])
+    co_owners = [(c["id"], "floors") for c in located.co_owners]
+    held = {micro["id"], *(g for g, _ in co_owners)}
+    edge = _neighbour_grid(session, located.lon, located.lat, sorted(held))
+    if edge is not None:
+        co_owners.append((edge, "edge"))
     code = f"E{now.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
     token = "rp_" + secrets.token_urlsafe(24)
     community_id = session.execute(
@@ -199,11 +212,11 @@ def create_incident(
     iid = session.execute(
         text(f"""
         INSERT INTO incident (code, category, description, address, position, status,
-            community_id, grid_id, street_id, duplicate_of, co_owner_grid_id, reported_at,
+            community_id, grid_id, street_id, duplicate_of, floor, reported_at,
             updated_at, accept_due, handle_due, resolve_due)
         VALUES (:code, :cat, :desc, :addr, ST_SetSRID(ST_MakePoint(:x, :y), {s.storage_srid}),
             'reported', :comm, :grid, (SELECT street_id FROM community WHERE id = :comm), :dup,
-            :co, :now, :now, :a, :h, :r) RETURNING id"""),
+            :floor, :now, :now, :a, :h, :r) RETURNING id"""),
         {
             "code": code,
             "cat": category,
@@ -214,13 +227,20 @@ def create_incident(
             "comm": community_id,
             "grid": micro["id"],
             "dup": dup[0] if dup else None,
-            "co": co_owner,
+            "floor": floor,
             "now": now,
             "a": due["accept_due"],
             "h": due["handle_due"],
             "r": due["resolve_due"],
         },
     ).scalar_one()
+    if co_owners:
+        session.execute(
+            text(
+                "INSERT INTO incident_co_owner (incident_id, grid_id, reason) VALUES (:i, :g, :r)"
+            ),
+            [{"i": iid, "g": g, "r": r} for g, r in co_owners],
+        )
     session.execute(
         text(
             "INSERT INTO incident_reporter (incident_id, name, phone, token_hash) "
@@ -267,8 +287,9 @@ def count_public_report(session: Session, client: str, limit: int) -> bool:
     return True
 
 
-def _neighbour_grid(session: Session, lon: float, lat: float, own: int) -> int | None:
-    """The nearest other current micro-grid within ``edge_distance_m`` (the co-owner)."""
+def _neighbour_grid(session: Session, lon: float, lat: float, own: list[int]) -> int | None:
+    """The nearest other current micro-grid (not one of ``own``) within ``edge_distance_m``
+    (the co-owner near a grid edge)."""
     s = get_settings()
     row = session.execute(
         text(f"""
@@ -276,7 +297,7 @@ def _neighbour_grid(session: Session, lon: float, lat: float, own: int) -> int |
                                        {s.metric_srid}) AS g)
         SELECT g.id FROM grid g JOIN grid_version v ON v.id = g.version_id
             AND v.status = 'published', p
-        WHERE g.level = 'micro' AND g.id <> :own
+        WHERE g.level = 'micro' AND g.id <> ALL(:own)
           AND g.boundary && ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), {s.storage_srid}), :deg)
           AND ST_DWithin(ST_Transform(g.boundary, {s.metric_srid}), p.g, :d)
         ORDER BY ST_Distance(ST_Transform(g.boundary, {s.metric_srid}), p.g), g.code LIMIT 1"""),
@@ -310,19 +331,24 @@ _SELECT = """
         ST_X(i.position) AS lon, ST_Y(i.position) AS lat,
         g.code AS micro_grid, cg.code AS compound_grid, cg.name AS compound_name,
         c.code AS community, c.name AS community_name, s.code AS street, s.name AS street_name,
-        d.code AS duplicate_of, co.code AS co_owner_grid
+        d.code AS duplicate_of, i.floor,
+        (SELECT coalesce(array_agg(xg.code ORDER BY x.reason DESC, xg.code), '{}')
+           FROM incident_co_owner x JOIN grid xg ON xg.id = x.grid_id
+           WHERE x.incident_id = i.id) AS co_owner_grids
     FROM incident i
     LEFT JOIN grid g ON g.id = i.grid_id
     LEFT JOIN grid cg ON cg.id = g.parent_id
     LEFT JOIN community c ON c.id = i.community_id
     LEFT JOIN street s ON s.id = i.street_id
     LEFT JOIN incident d ON d.id = i.duplicate_of
-    LEFT JOIN grid co ON co.id = i.co_owner_grid_id
 """
 
 
 def _row(r: Any, now: datetime) -> dict[str, Any]:
     d = dict(r._mapping)
+    d["co_owner_grids"] = list(d.get("co_owner_grids") or [])
+    # the first co-owner, as before there could be several (kept for existing clients)
+    d["co_owner_grid"] = d["co_owner_grids"][0] if d["co_owner_grids"] else None
     d["category_name"] = INCIDENT_CATEGORIES.get(d["category"], (d["category"],))[0]
     d["status_name"] = INCIDENT_STATUSES[d["status"]][0]
     due_col = TIER.get(d["status"])
@@ -439,7 +465,7 @@ def _require_scope(session: Session, principal: Principal, inc: dict[str, Any]) 
         )
     if principal.role == "worker":
         own = own_grid_codes(session, principal)
-        if inc.get("micro_grid") in own or inc.get("co_owner_grid") in own:
+        if inc.get("micro_grid") in own or set(inc.get("co_owner_grids") or ()) & set(own):
             return
         raise PermissionDenied(
             f"事件不在你的网格 (incident not in your grids {principal.grid_code})"
@@ -465,7 +491,10 @@ def list_incidents(
     now = now or _now()
     conds, params = ["TRUE"], {"limit": limit, "offset": offset}
     if principal.role == "worker":
-        conds.append("(g.code = ANY(:own) OR co.code = ANY(:own))")
+        conds.append(
+            "(g.code = ANY(:own) OR EXISTS (SELECT 1 FROM incident_co_owner x JOIN grid xg "
+            "ON xg.id = x.grid_id WHERE x.incident_id = i.id AND xg.code = ANY(:own)))"
+        )
         params["own"] = own_grid_codes(session, principal)
     elif principal.role == "dispatcher":
         conds.append("s.code = :street")

@@ -40,6 +40,7 @@ __all__ = [
     "parse_point",
     "reassign_changed",
     "sql_covering",
+    "write_floor_co_owners",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -83,6 +84,36 @@ class _Building:
     slices: list[Any] | None = None
 
 
+@dataclass(frozen=True)
+class FloorGroups:
+    """A unit split by floors: its micro-grids, each with its floor range, lowest first. They
+    share the unit's cell (floors are not places), so a position there cannot tell them
+    apart; a floor can."""
+
+    unit_id: int
+    groups: tuple[tuple[int, int, int], ...]  # (micro-grid id, floor_min, floor_max)
+
+    def pick(self, floor: int | None) -> tuple[int, list[int]]:
+        """The micro-grid answering for a point in the unit's cell, and its co-owners: the
+        group holding ``floor`` when a floor is given and one holds it (no co-owners); else
+        the group holding the lowest floors, with every other group as a co-owner."""
+        if floor is not None:
+            for gid, lo, hi in self.groups:
+                if lo <= floor <= hi:
+                    return gid, []
+        return self.groups[0][0], [g for g, _, _ in self.groups[1:]]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Per point: the micro-grid id (-1 when outside), how it was found (INSIDE, NEAREST or
+    OUTSIDE), and its co-owners (the other floor groups of a floor-split unit)."""
+
+    grid: np.ndarray
+    how: np.ndarray
+    co_owners: list[list[int]]
+
+
 @dataclass
 class Locator:
     """The current grids and buildings of every community, ready for lookups."""
@@ -95,6 +126,8 @@ class Locator:
     building_index: PolygonIndex
     community_of: dict[int, dict[str, Any]]  # community grid id → community and street
     workers: dict[str, list[dict[str, Any]]]  # grid code or building code → workers
+    floors: list[FloorGroups] = field(default_factory=list)  # by unit id
+    floor_index: PolygonIndex = field(default_factory=lambda: PolygonIndex([]))
     loaded_at: float = field(default_factory=time.monotonic)
 
     @classmethod
@@ -175,6 +208,7 @@ class Locator:
             for k in (w["grid_code"], w["building_code"]):
                 if k:
                     workers.setdefault(k, []).append(w)
+        floors, cells = _floor_groups(session, by_v, cid)
         return cls(
             key,
             grids,
@@ -184,7 +218,61 @@ class Locator:
             PolygonIndex(list(fps)),
             comm,
             workers,
+            floors,
+            PolygonIndex(cells),
         )
+
+    def resolve(
+        self,
+        x: np.ndarray | Sequence[float],
+        y: np.ndarray | Sequence[float],
+        floors: Sequence[int | None] | None = None,
+    ) -> Resolved:
+        """The micro-grid of each storage-CRS point under the edge rule (:mod:`geo.assign`)
+        and the floor rule: a point in the cell of a unit split by floors goes to the group
+        holding its floor (``floors``, when known), else to the group of the lowest floors
+        with the others as co-owners. The same rules as :func:`sql_covering`."""
+        px = np.asarray(x, dtype=np.float64)
+        py = np.asarray(y, dtype=np.float64)
+        loc = self.micro.locate(px, py, tolerance_m=get_settings().locate_tolerance_m)
+        grid = np.where(loc.index >= 0, self.micro_ids[np.maximum(loc.index, 0)], -1)
+        how = loc.how.copy()
+        co: list[list[int]] = [[] for _ in range(len(px))]
+        if len(self.floors):
+            hit = self.floor_index.covering(px, py)
+            for k in np.flatnonzero(hit >= 0).tolist():
+                floor = floors[k] if floors is not None else None
+                grid[k], co[k] = self.floors[int(hit[k])].pick(floor)
+                how[k] = INSIDE
+        return Resolved(grid, how, co)
+
+    def floor_answer(self, lon: float, lat: float, floor: int | None) -> dict[str, Any] | None:
+        """The floor groups of the floor-split unit whose cell holds the point (None when
+        none does): each micro-grid with its floor range (``1–8层``), lowest first, and
+        which one answers."""
+        if not len(self.floors):
+            return None
+        hit = int(self.floor_index.covering([lon], [lat])[0])
+        if hit < 0:
+            return None
+        fg = self.floors[hit]
+        chosen, _ = fg.pick(floor)
+        by_floor = floor is not None and any(lo <= floor <= hi for _, lo, hi in fg.groups)
+        return {
+            "unit_id": fg.unit_id,
+            "floor": floor,
+            "chosen_by": "floor" if by_floor else "lowest",
+            "groups": [
+                {
+                    "micro_grid": self.grids[g].code,
+                    "floor_min": lo,
+                    "floor_max": hi,
+                    "label": f"{lo}–{hi}层",
+                    "answers": g == chosen,
+                }
+                for g, lo, hi in fg.groups
+            ],
+        }
 
     # --- chains and answers ----------------------------------------------------------------
     def chain(self, micro_id: int) -> dict[str, Any]:
@@ -259,6 +347,29 @@ def _unit_at(b: _Building, lon: float, lat: float) -> int | None:
     return b.units[int(np.argmin(d))][1]
 
 
+def _floor_groups(
+    session: Session, by_v: str, params: dict[str, Any]
+) -> tuple[list[FloorGroups], list[Any]]:
+    """The units split by floors in the current versions, by unit id, with their cells."""
+    rows = session.execute(
+        text(
+            "SELECT m.unit_id, m.grid_id, m.floor_min, m.floor_max, ST_AsBinary(m.cell) "
+            "FROM grid_member m JOIN grid g ON g.id = m.grid_id JOIN grid_version v "
+            f"ON v.id = g.version_id WHERE v.status = 'published' AND m.cell IS NOT NULL{by_v} "
+            "ORDER BY m.unit_id, m.floor_min"
+        ),
+        params,
+    ).all()
+    groups: dict[int, list[tuple[int, int, int]]] = {}
+    wkb: dict[int, bytes] = {}
+    for uid, gid, lo, hi, cell in rows:
+        groups.setdefault(uid, []).append((gid, lo, hi))
+        wkb.setdefault(uid, bytes(cell))
+    units = sorted(groups)
+    cells = list(shapely.from_wkb([wkb[u] for u in units])) if units else []
+    return [FloorGroups(u, tuple(groups[u])) for u in units], cells
+
+
 @dataclass
 class LocateResult:
     lon: float
@@ -269,6 +380,10 @@ class LocateResult:
     building: dict[str, Any] | None
     workers: list[dict[str, Any]]
     address: dict[str, Any] | None = None
+    # a unit split by floors: its floor groups (micro-grid, floors), lowest first, and how
+    # the answer was chosen among them ("floor" given, or "lowest" floors)
+    floors: dict[str, Any] | None = None
+    co_owners: list[dict[str, Any]] = field(default_factory=list)  # the other floor groups
 
     def as_dict(self, *, show_phones: bool) -> dict[str, Any]:
         """The answer for a caller; phones only for those allowed (see :func:`worker_view`)."""
@@ -280,6 +395,8 @@ class LocateResult:
             "chain": self.chain,
             "building": self.building,
             "address": self.address,
+            "floors": self.floors,
+            "co_owners": self.co_owners,
             "workers": [worker_view(w, show_phones=show_phones) for w in self.workers],
         }
 
@@ -315,13 +432,17 @@ def parse_point(lon: Any, lat: Any, crs: str | None) -> tuple[float, float]:
     return float(sx[0]), float(sy[0])
 
 
-def locate_point(locator: Locator, lon: float, lat: float) -> LocateResult:
+def locate_point(
+    locator: Locator, lon: float, lat: float, *, floor: int | None = None
+) -> LocateResult:
     """The grid chain, building and workers at a storage-CRS position; NotFoundError when the
-    point is outside the served area (further than the tolerance from every grid)."""
+    point is outside the served area (further than the tolerance from every grid). In the
+    cell of a unit split by floors, ``floor`` picks the floor group (see
+    :meth:`FloorGroups.pick`)."""
     tol = get_settings().locate_tolerance_m
-    res = locator.micro.locate([lon], [lat], tolerance_m=tol)
-    i, how = int(res.index[0]), int(res.how[0])
-    if i < 0:
+    res = locator.resolve([lon], [lat], [floor])
+    micro_id, how = int(res.grid[0]), int(res.how[0])
+    if micro_id < 0:
         raise NotFoundError(
             f"不在服务范围内 (outside the served area): ({lon:.6f}, {lat:.6f}) 距任何网格都超过 "
             f"{tol:g} 米 (more than {tol:g} m from every grid)",
@@ -331,7 +452,6 @@ def locate_point(locator: Locator, lon: float, lat: float) -> LocateResult:
     if how == NEAREST:
         _, d = locator.micro.nearest(np.array([lon]), np.array([lat]), tol)
         distance = round(float(d[0]), 2)
-    micro_id = int(locator.micro_ids[i])
     hit = locator.building_at(lon, lat)
     building = None
     if hit:
@@ -345,13 +465,20 @@ def locate_point(locator: Locator, lon: float, lat: float) -> LocateResult:
         locator.chain(micro_id),
         building,
         locator.responsible(micro_id, building["code"] if building else None),
+        floors=locator.floor_answer(lon, lat, floor),
+        co_owners=[
+            {"id": g, "code": locator.grids[g].code, "reason": "floors"} for g in res.co_owners[0]
+        ],
     )
 
 
-def locate_address(session: Session, locator: Locator, address: str) -> LocateResult:
+def locate_address(
+    session: Session, locator: Locator, address: str, *, floor: int | None = None
+) -> LocateResult:
     """Locate a standard address (``吉福社区云锦城市花园3栋2单元502``): the household when the
     room is known, else the unit, else the building. A wrong address is NotFoundError with the
-    closest matches."""
+    closest matches. The household's floor (or ``floor``) picks the floor group of a unit
+    split by floors."""
     parsed = parse_address(address)
     if parsed is None:
         raise InputError(
@@ -369,7 +496,7 @@ def locate_address(session: Session, locator: Locator, address: str) -> LocateRe
     if parsed.unit is not None and parsed.room:
         row = session.execute(
             text(
-                "SELECT h.code, ST_X(h.position), ST_Y(h.position) FROM household h "
+                "SELECT h.code, ST_X(h.position), ST_Y(h.position), h.floor FROM household h "
                 "JOIN building_unit u ON u.id = h.unit_id WHERE h.building_id = :b AND "
                 "u.unit_no = :u AND h.room = :r"
             ),
@@ -395,6 +522,7 @@ def locate_address(session: Session, locator: Locator, address: str) -> LocateRe
             )
         room = row[0]
         point = (float(row[1]), float(row[2]))
+        floor = row[3] if floor is None else floor
     if point is None:  # no room given: the unit's slice of the footprint, or the building
         geom = building.footprint
         if unit_no is not None and len(building.units) > 1:
@@ -404,7 +532,7 @@ def locate_address(session: Session, locator: Locator, address: str) -> LocateRe
         else:
             c = shapely.point_on_surface(geom)
             point = (c.x, c.y)
-    result = locate_point(locator, point[0], point[1])
+    result = locate_point(locator, point[0], point[1], floor=floor)
     result.building = {
         "code": building.code,
         "name": building.name,
@@ -480,42 +608,70 @@ def _find_building(session: Session, parsed: Address, original: str) -> _Buildin
 
 # --- the SQL engine --------------------------------------------------------------------------
 def sql_covering(
-    session: Session, xs: Sequence[float], ys: Sequence[float], *, tolerance_m: float | None = None
-) -> list[tuple[int | None, str]]:
-    """PostGIS's answer under the same rule: (micro-grid id or None, inside|nearest|outside)
-    for each storage-CRS point. Used to prove the in-process engine, and in the benchmark."""
+    session: Session,
+    xs: Sequence[float],
+    ys: Sequence[float],
+    *,
+    floors: Sequence[int | None] | None = None,
+    tolerance_m: float | None = None,
+) -> list[tuple[int | None, str, list[int]]]:
+    """PostGIS's answer under the same rules: (micro-grid id or None, inside|nearest|outside,
+    co-owner ids) for each storage-CRS point — the floor rule first (a point in the cell of a
+    unit split by floors: the group holding its floor, else the lowest floors with the other
+    groups as co-owners), then the edge rule. Used to prove the in-process engine
+    (:meth:`Locator.resolve`), and in the benchmark."""
     tol = get_settings().locate_tolerance_m if tolerance_m is None else tolerance_m
     s = get_settings()
+    fl = list(floors) if floors is not None else [None] * len(xs)
     rows = session.execute(
         text(f"""
         WITH p AS (
-          SELECT i, ST_SetSRID(ST_MakePoint(x, y), {s.storage_srid}) AS geom
-          FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS t(x, y, i)
+          SELECT i, f, ST_SetSRID(ST_MakePoint(x, y), {s.storage_srid}) AS geom
+          FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[]), CAST(:fs AS int[]))
+            WITH ORDINALITY AS t(x, y, f, i)
         ), micro AS (
           SELECT g.id, g.code, g.boundary FROM grid g
           JOIN grid_version v ON v.id = g.version_id AND v.status = 'published'
           WHERE g.level = 'micro'
+        ), floors AS (
+          SELECT m.unit_id, m.grid_id, m.floor_min, m.floor_max, m.cell FROM grid_member m
+          JOIN micro ON micro.id = m.grid_id WHERE m.cell IS NOT NULL
+        ), hit AS (
+          SELECT p.i, p.f, p.geom,
+            (SELECT fl.unit_id FROM floors fl WHERE ST_Covers(fl.cell, p.geom)
+              ORDER BY fl.unit_id LIMIT 1) AS unit
+          FROM p
         )
-        SELECT p.i,
-          (SELECT m.id FROM micro m WHERE ST_Covers(m.boundary, p.geom)
+        SELECT h.i,
+          (SELECT fl.grid_id FROM floors fl WHERE fl.unit_id = h.unit
+            ORDER BY (h.f BETWEEN fl.floor_min AND fl.floor_max) IS TRUE DESC, fl.floor_min
+            LIMIT 1) AS by_floor,
+          (SELECT coalesce(array_agg(fl.grid_id ORDER BY fl.floor_min), '{{}}') FROM floors fl
+            WHERE fl.unit_id = h.unit AND NOT EXISTS (SELECT 1 FROM floors held
+              WHERE held.unit_id = h.unit AND h.f BETWEEN held.floor_min AND held.floor_max)
+            AND fl.floor_min > (SELECT min(floor_min) FROM floors x WHERE x.unit_id = h.unit))
+            AS co_owners,
+          (SELECT m.id FROM micro m WHERE ST_Covers(m.boundary, h.geom)
             ORDER BY m.code COLLATE "C" LIMIT 1) AS inside,
           (SELECT m.id FROM micro m
             WHERE ST_DWithin(ST_Transform(m.boundary, {s.metric_srid}),
-                             ST_Transform(p.geom, {s.metric_srid}), :tol)
+                             ST_Transform(h.geom, {s.metric_srid}), :tol)
             ORDER BY ST_Distance(ST_Transform(m.boundary, {s.metric_srid}),
-                                 ST_Transform(p.geom, {s.metric_srid})), m.code COLLATE "C"
+                                 ST_Transform(h.geom, {s.metric_srid})), m.code COLLATE "C"
             LIMIT 1) AS nearest
-        FROM p ORDER BY p.i"""),
-        {"xs": list(map(float, xs)), "ys": list(map(float, ys)), "tol": tol},
+        FROM hit h ORDER BY h.i"""),
+        {"xs": list(map(float, xs)), "ys": list(map(float, ys)), "fs": fl, "tol": tol},
     ).all()
-    out: list[tuple[int | None, str]] = []
-    for _, inside, nearest in rows:
-        if inside is not None:
-            out.append((int(inside), "inside"))
+    out: list[tuple[int | None, str, list[int]]] = []
+    for _, by_floor, co, inside, nearest in rows:
+        if by_floor is not None:
+            out.append((int(by_floor), "inside", [int(g) for g in co]))
+        elif inside is not None:
+            out.append((int(inside), "inside", []))
         elif nearest is not None and tol > 0:
-            out.append((int(nearest), "nearest"))
+            out.append((int(nearest), "nearest", []))
         else:
-            out.append((None, "outside"))
+            out.append((None, "outside", []))
     return out
 
 
@@ -581,8 +737,8 @@ def assign_households(
     x = np.array([r[5] for r in rows], dtype=float)
     y = np.array([r[6] for r in rows], dtype=float)
     step("位置定位 (point in polygon)", 1, 4)
-    loc = locator.micro.locate(x, y, tolerance_m=get_settings().locate_tolerance_m)
-    pip = np.where(loc.index >= 0, locator.micro_ids[np.maximum(loc.index, 0)], -1)
+    loc = locator.resolve(x, y, [r[4] for r in rows])
+    pip = loc.grid
     step("单元归属 (unit membership)", 2, 4)
     member = {
         r[0]: (r[1], r[2])
@@ -664,7 +820,7 @@ def assign_incidents(
         params["only"] = list(ids)
     rows = session.execute(
         text(
-            "SELECT id, ST_X(position), ST_Y(position), grid_id FROM incident WHERE TRUE"
+            "SELECT id, ST_X(position), ST_Y(position), grid_id, floor FROM incident WHERE TRUE"
             + cond
             + " ORDER BY id"
         ),
@@ -676,14 +832,15 @@ def assign_incidents(
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     x = np.array([r[1] for r in rows], dtype=float)
     y = np.array([r[2] for r in rows], dtype=float)
-    loc = locator.micro.locate(x, y, tolerance_m=get_settings().locate_tolerance_m)
-    final = np.where(loc.index >= 0, locator.micro_ids[np.maximum(loc.index, 0)], -1)
+    loc = locator.resolve(x, y, [r[4] for r in rows])
+    final = loc.grid
     report.by_position = int((loc.how == INSIDE).sum())
     report.nearest = int((loc.how == NEAREST).sum())
     report.outside = int((final < 0).sum())
     old = np.array([r[3] if r[3] is not None else -1 for r in rows], dtype=np.int64)
     report.changed = int((old != final).sum())
     _write_grid_ids(session, "incident", ids, final)
+    write_floor_co_owners(session, ids.tolist(), loc.co_owners)
     session.execute(
         text(
             "UPDATE incident i SET community_id = v.community_id, street_id = c.street_id "
@@ -695,6 +852,29 @@ def assign_incidents(
     report.seconds = round(time.perf_counter() - t0, 3)
     _audit(session, actor, "assign", "incident", report)
     return report
+
+
+def write_floor_co_owners(
+    session: Session, incident_ids: Sequence[int], co_owners: Sequence[Sequence[int]]
+) -> None:
+    """Replace the incidents' ``floors`` co-owners (the other floor groups of the floor-split
+    unit they lie in) with ``co_owners`` (one list per incident)."""
+    if not incident_ids:
+        return
+    session.execute(
+        text("DELETE FROM incident_co_owner WHERE reason = 'floors' AND incident_id = ANY(:i)"),
+        {"i": list(incident_ids)},
+    )
+    rows = [{"i": i, "g": g} for i, gs in zip(incident_ids, co_owners, strict=True) for g in gs]
+    if rows:
+        session.execute(
+            text(
+                "INSERT INTO incident_co_owner (incident_id, grid_id, reason) VALUES "
+                "(:i, :g, 'floors') ON CONFLICT (incident_id, grid_id) DO UPDATE SET "
+                "reason = 'floors'"
+            ),
+            rows,
+        )
 
 
 def _require_community(session: Session, code: str) -> None:

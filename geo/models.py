@@ -69,6 +69,7 @@ __all__ = [
     "HouseholdPerson",
     "IdempotencyKey",
     "Incident",
+    "IncidentCoOwner",
     "IncidentEvent",
     "IncidentReporter",
     "OpenResource",
@@ -395,6 +396,9 @@ class GridMember(Base):
     floor_min: Mapped[int | None] = mapped_column(Integer)
     floor_max: Mapped[int | None] = mapped_column(Integer)
     households: Mapped[int] = mapped_column(Integer)
+    # a unit split by floors: the unit's whole cell, which every micro-grid holding one of its
+    # floor ranges covers (floors are not places); NULL for a whole unit
+    cell: Mapped[Any] = _area(nullable=True)
     __table_args__ = (
         CheckConstraint("households >= 0", name="households_nonnegative"),
         CheckConstraint(
@@ -552,9 +556,7 @@ class Incident(Base):
         ForeignKey("department.id", ondelete="SET NULL")
     )
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"))
-    co_owner_grid_id: Mapped[int | None] = mapped_column(
-        ForeignKey("grid.id", ondelete="SET NULL")
-    )  # the neighbouring micro-grid when the incident lies near a grid edge
+    floor: Mapped[int | None] = mapped_column(Integer)  # the floor the reporter gave, if any
     escalations: Mapped[int] = mapped_column(Integer, server_default="0")
     reported_at: Mapped[datetime] = _now()
     accept_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -566,6 +568,22 @@ class Incident(Base):
         CheckConstraint(_in("status", INCIDENT_STATUSES), name="status_known"),
         CheckConstraint(_valid("position"), name="position_valid"),
         Index("ix_incident_status_category", "status", "category"),
+    )
+
+
+class IncidentCoOwner(Base):
+    """A micro-grid that shares an incident with the one it is assigned to: the other floor
+    groups of a tower split by floors (``floors``), or the neighbouring grid when the incident
+    lies near a grid edge (``edge``)."""
+
+    __tablename__ = "incident_co_owner"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    __table_args__ = (
+        UniqueConstraint("incident_id", "grid_id"),
+        CheckConstraint("reason IN ('edge', 'floors')", name="reason_known"),
     )
 
 

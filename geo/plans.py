@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from geo.crs import check_lonlat, from_metric, parse_crs, to_metric, transform_geometries
 from geo.errors import ConflictError, GeometryError, InputError, NotFoundError
 from geo.grids import CommunityInput, load_community, load_version, reassign_after
-from geo.partition import _adjacency, _rng, make_graph, prepare_community, solve_zone
+from geo.partition import cell_adjacency, make_graph, prepare_community, solve_zone, zone_rng
 from geo.settings import get_settings
 from geo.validate import Finding, GridRecord, ValidationReport, validate_grids
 
@@ -84,6 +84,9 @@ class G:
     geom: Geometry
     members: list[tuple[int, int | None, int | None, int]] = field(default_factory=list)
     dirty: bool = False
+    # unit id → cell (storage CRS) of each unit split by floors whose floors the grid holds:
+    # it covers that cell whole, as every grid holding the unit's other floors does
+    cells: dict[int, Geometry] = field(default_factory=dict)
 
     def touch(self, geom: Geometry | None = None) -> None:
         if geom is not None:
@@ -243,15 +246,18 @@ def _load(session: Session, vid: int) -> dict[str, G]:
         {"v": vid},
     ).all()
     members: dict[int, list[tuple[int, int | None, int | None, int]]] = defaultdict(list)
-    for gid, uid, a, b, h in session.execute(
+    cells: dict[int, dict[int, Geometry]] = defaultdict(dict)
+    for gid, uid, a, b, h, cell in session.execute(
         text(
-            "SELECT m.grid_id, m.unit_id, m.floor_min, m.floor_max, m.households FROM "
-            "grid_member m JOIN grid g ON g.id = m.grid_id WHERE g.version_id = :v "
-            "ORDER BY m.unit_id, m.floor_min NULLS FIRST"
+            "SELECT m.grid_id, m.unit_id, m.floor_min, m.floor_max, m.households, "
+            "ST_AsBinary(m.cell) FROM grid_member m JOIN grid g ON g.id = m.grid_id "
+            "WHERE g.version_id = :v ORDER BY m.unit_id, m.floor_min NULLS FIRST"
         ),
         {"v": vid},
     ):
         members[gid].append((uid, a, b, h))
+        if cell is not None:
+            cells[gid][uid] = shapely.from_wkb(bytes(cell))
     return {
         r[1]: G(
             r[1],
@@ -263,6 +269,7 @@ def _load(session: Session, vid: int) -> dict[str, G]:
             bool(r[7]),
             shapely.from_wkb(bytes(r[8])),
             members.get(r[0], []),
+            cells=cells.get(r[0], {}),
         )
         for r in rows
     }
@@ -274,8 +281,9 @@ def _snapshot(session: Session, vid: int) -> list[dict[str, Any]]:
         text(
             "SELECT g.code, p.code, g.name, g.compound_id, g.households, g.locked, "
             "encode(ST_AsEWKB(g.boundary), 'hex'), coalesce((SELECT json_agg(json_build_array("
-            "m.unit_id, m.floor_min, m.floor_max, m.households) ORDER BY m.id) FROM grid_member m "
-            "WHERE m.grid_id = g.id), '[]') FROM grid g JOIN grid p ON p.id = g.parent_id "
+            "m.unit_id, m.floor_min, m.floor_max, m.households, encode(ST_AsEWKB(m.cell), "
+            "'hex')) ORDER BY m.id) FROM grid_member m WHERE m.grid_id = g.id), '[]') "
+            "FROM grid g JOIN grid p ON p.id = g.parent_id "
             "WHERE g.version_id = :v AND g.level = 'micro' ORDER BY g.id"
         ),
         {"v": vid},
@@ -321,17 +329,39 @@ def _restore(session: Session, vid: int, snap: list[dict[str, Any]]) -> None:
                 "g": g["ewkb"],
             },
         ).scalar_one()
-        _insert_members(session, gid, [tuple(m) for m in g["members"]])
+        _insert_members(
+            session,
+            gid,
+            [tuple(m[:4]) for m in g["members"]],
+            {m[0]: m[4] for m in g["members"] if len(m) > 4 and m[4]},
+        )
 
 
-def _insert_members(session: Session, gid: int, members: Sequence[Sequence[Any]]) -> None:
+def _insert_members(
+    session: Session,
+    gid: int,
+    members: Sequence[Sequence[Any]],
+    cells: dict[int, str] | None = None,
+) -> None:
+    """Write a grid's members; ``cells`` (unit id → EWKB hex) for its floor-split units."""
+    cells = cells or {}
     if members:
         session.execute(
             text(
-                "INSERT INTO grid_member (grid_id, unit_id, floor_min, floor_max, households) "
-                "VALUES (:g, :u, :a, :b, :h)"
+                "INSERT INTO grid_member (grid_id, unit_id, floor_min, floor_max, households, "
+                "cell) VALUES (:g, :u, :a, :b, :h, ST_GeomFromEWKB(decode(:c, 'hex')))"
             ),
-            [{"g": gid, "u": m[0], "a": m[1], "b": m[2], "h": m[3]} for m in members],
+            [
+                {
+                    "g": gid,
+                    "u": m[0],
+                    "a": m[1],
+                    "b": m[2],
+                    "h": m[3],
+                    "c": cells.get(m[0]) if m[1] is not None else None,
+                }
+                for m in members
+            ],
         )
 
 
@@ -384,7 +414,12 @@ def _save(session: Session, vid: int, before: set[str], state: dict[str, G]) -> 
                 ),
                 params,
             ).scalar_one()
-        _insert_members(session, gid, g.members)
+        _insert_members(
+            session,
+            gid,
+            g.members,
+            {u: _ewkb(c) for u, c in g.cells.items() if any(m[0] == u for m in g.members)},
+        )
 
 
 def _records(state: dict[str, G]) -> list[GridRecord]:
@@ -396,10 +431,20 @@ def _records(state: dict[str, G]) -> list[GridRecord]:
     for i in np.flatnonzero(bad):
         parts = [p for p in shapely.get_parts(_clean(geoms[i])) if p.area >= TOL_M2]
         geoms[i] = shapely.MultiPolygon(parts) if parts else _clean(geoms[i])
+    cells = [_metric_cells(g) for g in state.values()]
     return [
-        GridRecord(g.code, g.level, g.parent, m, g.households, list(g.members))
-        for g, m in zip(state.values(), geoms, strict=True)
+        GridRecord(g.code, g.level, g.parent, m, g.households, list(g.members), cells=c)
+        for g, m, c in zip(state.values(), geoms, cells, strict=True)
     ]
+
+
+def _metric_cells(g: G) -> dict[int, Geometry]:
+    """The grid's floor-split units' cells in the metric CRS (for the validator)."""
+    held = {m[0] for m in g.members if m[1] is not None}
+    uids = [u for u in g.cells if u in held]
+    if not uids:
+        return {}
+    return dict(zip(uids, to_metric([g.cells[u] for u in uids]), strict=True))
 
 
 def _check(ctx: _Context, state: dict[str, G]) -> ValidationReport:
@@ -608,6 +653,49 @@ def _most_bordered(piece: Geometry, grids: Sequence[G]) -> G | None:
     return grids[int(np.argmax(border))]
 
 
+def _unit_region(ctx: _Context, grids: Sequence[G], uids: Iterable[int]) -> Geometry:
+    """The area the units stand on (storage CRS): the stored cell of a unit split by floors,
+    else its cell of the partitioner's tessellation."""
+    stored = {u: c for g in grids for u, c in g.cells.items()}
+    cells = ctx.cells
+    parts = [stored.get(u, cells.get(u)) for u in uids]
+    return shapely.union_all([p for p in parts if p is not None])
+
+
+def _refuse_cutting_floor_cells(
+    ctx: _Context,
+    state: dict[str, G],
+    grids: Sequence[G],
+    shape: Geometry,
+    what: tuple[str, str],
+) -> None:
+    """Refuse an edit whose line or changed area passes through the cell of a unit split by
+    floors: its floor groups share that cell whole (floors are not places); the unit is
+    moved whole instead (``move``)."""
+    ub = ctx.unit_building
+    inside_m = to_metric([shape])[0]
+    for g in grids:
+        for uid, cell in sorted(g.cells.items()):
+            core = shapely.buffer(to_metric([cell])[0], -0.05)
+            hit = shapely.intersection(inside_m, core)
+            if float(shapely.area(hit)) > TOL_M2 or float(shapely.length(hit)) > 0.05:
+                unit = ctx.inp.units.get(uid)
+                name = f"{ub.get(uid, '?')}-U{unit.unit_no if unit else '?'}"
+                holders = sorted(
+                    f"{x.code} {m[1]}–{m[2]}层"
+                    for x in state.values()
+                    if x.level == "micro" and uid in x.cells
+                    for m in x.members
+                    if m[0] == uid
+                )
+                raise EditRefused(
+                    f"{what[0]}穿过按楼层划分的单元 {name} ({', '.join(holders)})：楼层不是地块，"
+                    f"请整体移动该单元 ({what[1]} passes through unit {name}, split by floors; its "
+                    "floor groups share one cell — move the unit whole instead)",
+                    detail=[{"check": "floors", "grid": g.code, "unit": name}],
+                )
+
+
 def _owner_by_footprint(fp: Geometry, grids: Sequence[G]) -> G | None:
     shares = [float(shapely.area(shapely.intersection(fp, g.geom))) for g in grids]
     if not shares or max(shares) <= 0:
@@ -672,15 +760,18 @@ def move(
                     f"(moving from {s.code} to {to} crosses compound grids; compound grids follow "
                     "the compounds)"
                 )
-        cells = ctx.cells
-        region = shapely.union_all([cells[u] for u in uids if u in cells])
+        region = _unit_region(ctx, sources, uids)
         moved_hh = 0
         for s in sources:
             if s is target:
                 continue
+            # every member of a named unit goes: the floor groups of a unit split by floors
+            # move together, with the unit's cell
             go = [m for m in s.members if m[0] in uids]
             s.members = [m for m in s.members if m[0] not in uids]
             target.members += go
+            for u in {m[0] for m in go} & set(s.cells):
+                target.cells[u] = s.cells.pop(u)
             moved_hh += sum(m[3] for m in go)
             piece = shapely.intersection(s.geom, region)
             s.touch(shapely.difference(s.geom, piece))
@@ -778,6 +869,9 @@ def redraw(
         changed.discard(grid)
         moved_area = shapely.symmetric_difference(old, g.geom)
         involved = [g] + [s for s in sibs if s.code in changed]
+        _refuse_cutting_floor_cells(
+            ctx, state, involved, moved_area, "所画边界 (the drawn boundary)"
+        )
         moves = _reassign_members(
             ctx, involved, [x for x in involved if not x.geom.is_empty], moved_area
         )
@@ -850,8 +944,9 @@ def split(
                     f"分割线应把网格 {grid} 分成两块，实际 {len(halves)} 块 (the line must cut "
                     f"{grid} into two pieces, it makes {len(halves)})"
                 )
+            _refuse_cutting_floor_cells(ctx, state, [g], cut, ("分割线", "the line"))
             # each unit goes to the side holding most of its share of the area
-            cells = ctx.cells
+            cells = ctx.cells | g.cells
             mine, theirs = [], []
             for m in g.members:
                 cell = cells.get(m[0], shapely.MultiPolygon())
@@ -861,17 +956,19 @@ def split(
                 mine, theirs, halves = theirs, mine, halves[::-1]
             g.members, new.members = mine, theirs
             g.geom, new.geom = _clean(halves[0]), _clean(halves[1])
+            for u in {m[0] for m in theirs} & set(g.cells):
+                new.cells[u] = g.cells.pop(u)
         else:
             uids = ctx.units_of(buildings or [])
             mine = {m[0] for m in g.members}
             stray = sorted({ctx.unit_building[u] for u in uids - mine})
             if stray:
                 raise InputError(f"这些楼栋不在网格 {grid} 内 (not in {grid}): {', '.join(stray)}")
-            region = shapely.intersection(
-                g.geom, shapely.union_all([ctx.cells[u] for u in uids if u in ctx.cells])
-            )
+            region = shapely.intersection(g.geom, _unit_region(ctx, [g], uids))
             new.members = [m for m in g.members if m[0] in uids]
             g.members = [m for m in g.members if m[0] not in uids]
+            for u in uids & set(g.cells):
+                new.cells[u] = g.cells.pop(u)
             if not g.members:
                 raise EditRefused(
                     f"清单包含网格 {grid} 的全部楼栋 (the list holds every building of {grid})"
@@ -923,6 +1020,7 @@ def merge_grids(
         if float(shapely.length(shared)) < 0.5:
             raise EditRefused(f"{a.code} 与 {b.code} 不相邻 (the grids are not adjacent)")
         a.members = sorted(a.members + b.members, key=lambda m: (m[0], m[1] or 0))
+        a.cells.update(b.cells)
         a.touch(shapely.union_all([a.geom, b.geom]))
         del state[b.code]
         return {
@@ -952,18 +1050,20 @@ def repartition(
             raise EditRefused(f"{compound} 的微网格全部锁定 (every micro-grid is locked)")
         _ = ctx.cells
         prep = ctx._prep
-        free_units = {m[0] for k in free for m in k.members}
+        # the free grids' atoms: whole units, and the floor ranges they hold of split units
+        free_atoms = {(m[0], m[1]) for k in free for m in k.members}
+        held_cells = {u: c for k in free for u, c in k.cells.items()}
         region = shapely.union_all([k.geom for k in free])
-        idx = [i for i, a in enumerate(prep.atoms) if a.unit_id in free_units]
+        idx = [i for i, a in enumerate(prep.atoms) if (a.unit_id, a.floor_min) in free_atoms]
         cells = from_metric(np.asarray([prep.cells[i] for i in idx], dtype=object))
         cells = [shapely.intersection(c, region) for c in cells]
         atoms = [prep.atoms[i] for i in idx]
         mcells = to_metric(np.asarray(cells, dtype=object))
-        edges = _adjacency(list(mcells))
+        edges = cell_adjacency(list(mcells))
         bidx = {c: i for i, c in enumerate(sorted({a.building for a in atoms}))}
         xy = shapely.get_coordinates(shapely.centroid(mcells)).reshape(-1, 2)
         g = make_graph([a.households for a in atoms], xy, [bidx[a.building] for a in atoms], edges)
-        sol = solve_zone(g, ctx.lo, ctx.hi, _rng(seed, compound))
+        sol = solve_zone(g, ctx.lo, ctx.hi, zone_rng(seed, compound))
         groups = sorted(
             (sorted(grp.tolist(), key=lambda i: atoms[i].key) for grp in sol.groups),
             key=lambda grp: atoms[grp[0]].key,
@@ -991,6 +1091,11 @@ def repartition(
                 False,
                 shapely.union_all([cells[i] for i in grp]),
                 members,
+                cells={
+                    atoms[i].unit_id: held_cells.get(atoms[i].unit_id, cells[i])
+                    for i in grp
+                    if atoms[i].floor_min is not None
+                },
             )
             new.touch(new.geom)
             state[code] = new
@@ -1102,8 +1207,9 @@ def create_plan(
         )
     session.execute(
         text(
-            "INSERT INTO grid_member (grid_id, unit_id, floor_min, floor_max, households) "
-            "SELECT n.id, m.unit_id, m.floor_min, m.floor_max, m.households FROM grid_member m "
+            "INSERT INTO grid_member (grid_id, unit_id, floor_min, floor_max, households, cell) "
+            "SELECT n.id, m.unit_id, m.floor_min, m.floor_max, m.households, m.cell "
+            "FROM grid_member m "
             "JOIN grid o ON o.id = m.grid_id JOIN grid n ON n.code = o.code AND n.version_id = :v "
             "WHERE o.version_id = :b ORDER BY m.id"
         ),

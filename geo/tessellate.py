@@ -25,7 +25,6 @@ All inputs are in a metric CRS.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -41,20 +40,16 @@ __all__ = ["Tessellation", "dissolve", "slice_polygon", "slice_polygons", "tesse
 # faces of the noded arrangement smaller than this are floating-point debris (a cut through a
 # vertex, two nearly parallel lines): dropped, they cannot leave a gap that matters
 MIN_FACE_M2 = 1e-6
-# the cuts' ends are inserted into the neighbouring cells' edges within this distance
-SNAP_M = 1e-6
 SIMPLIFY_M = 0.2  # Voronoi borders simplified by up to this (metres): far fewer segments to node
 
 
 class Tessellation(NamedTuple):
-    """The cells (one per seed), the zones (union of their cells), the parts of the divided
-    cells, and which cells (or parts) border each other: ``touching`` rows are
-    ``(seed_a, part_a, seed_b, part_b)`` (part 0 for a cell not divided), ``shared`` the length
-    of their common border in metres."""
+    """The cells (one per seed), the zones (union of their cells), and which cells border
+    each other: ``touching`` rows are ``(seed_a, seed_b)`` with a < b, ``shared`` the length of
+    their common border in metres."""
 
     cells: list[Geometry]
     zones: list[Geometry]
-    parts: dict[int, list[Geometry]]
     touching: np.ndarray
     shared: np.ndarray
 
@@ -78,7 +73,6 @@ def tessellate(
     zones: Sequence[Geometry] | None = None,
     zone_of_seed: Sequence[int] | None = None,
     spacing: float = 5.0,
-    divide: dict[int, Sequence[float]] | None = None,
 ) -> Tessellation:
     """Cells, one per seed, that tile ``region`` exactly (see the module docstring).
 
@@ -87,14 +81,9 @@ def tessellate(
     arrangement, so that cells of neighbouring zones still share their edges exactly. Every
     zone needs at least one seed.
 
-    ``divide`` asks for some cells to be cut across their long axis into parts of about the
-    area shares given (the floor ranges of a tall unit). The cuts' ends become vertices of
-    the neighbouring cells and of the zones too, so that edges still match vertex for vertex.
-
     Returns a :class:`Tessellation`: the cells; the zones as the union of their cells (equal
-    to the zones given, up to floating-point noise); the parts of the divided cells; and the
-    borders between cells (or parts), read off their shared edges. A cell is one Polygon
-    unless its seed is in pieces.
+    to the zones given, up to floating-point noise); and the borders between cells, read off
+    their shared edges. A cell is one Polygon unless its seed is in pieces.
     """
     n = len(seeds)
     if zones is None:
@@ -104,7 +93,7 @@ def tessellate(
     zones_arr = np.asarray(zones, dtype=object)
     zone_of = np.asarray(zone_of_seed, dtype=np.int64)
     if n == 0:
-        return Tessellation([], list(zones_arr), {}, np.empty((0, 4), np.int64), np.empty(0))
+        return Tessellation([], list(zones_arr), np.empty((0, 2), np.int64), np.empty(0))
     seeds_arr = np.asarray(seeds, dtype=object)
     pts, owner = _samples(seeds_arr, spacing)
     lines = [shapely.boundary(region)]
@@ -141,158 +130,8 @@ def tessellate(
     label = _mend_fragments(faces, label, inside_seeds, face_zone, borders)
     cells = _dissolve_by(faces, label, n)
     zones_out = _dissolve_by(faces, face_zone, len(zones_arr))
-    parts: dict[int, list[Geometry]] = {}
-    if divide:
-        cells, zones_out, parts = _divide(cells, zones_out, _cell_borders(label, borders), divide)
-    # atoms: cells, or the parts of a divided cell; their borders by shared edges
-    keys = [(i, k) for i in range(n) for k in range(len(parts.get(i, [None])))]
-    polys = np.asarray([parts[i][k] if i in parts else cells[i] for i, k in keys], dtype=object)
-    fa, fb, length = _face_borders(polys)
-    key = np.asarray(keys, dtype=np.int64).reshape(-1, 2)
-    touching = np.hstack([key[fa], key[fb]])
-    return Tessellation(cells, zones_out, parts, touching, length)
-
-
-def _divide(
-    cells: list[Geometry],
-    zones: list[Geometry],
-    touching: tuple[np.ndarray, np.ndarray],
-    divide: dict[int, Sequence[float]],
-) -> tuple[list[Geometry], list[Geometry], dict[int, list[Geometry]]]:
-    """Cut the cells named in ``divide`` (:func:`_cut_cell`); the cuts' ends are new vertices
-    on the cells' boundaries, which the neighbouring cells (and parts) and the zones get too."""
-    cells = list(cells)
-    parts: dict[int, list[Geometry]] = {}
-    fresh: dict[int, np.ndarray] = {}
-    for i, weights in divide.items():
-        if len(weights) < 2 or cells[i].is_empty:
-            continue
-        parts[i] = _cut_cell(cells[i], weights)
-        before = {tuple(xy) for xy in shapely.get_coordinates(cells[i]).tolist()}
-        after = shapely.get_coordinates(np.asarray(parts[i], dtype=object))
-        new = [xy for xy in after.tolist() if tuple(xy) not in before]
-        if new:
-            fresh[i] = np.unique(np.asarray(new), axis=0)
-    if not fresh:
-        return cells, zones, parts
-    pairs, _ = touching
-    near: dict[int, list[int]] = defaultdict(list)
-    for a, b in pairs.tolist():
-        if a in fresh:
-            near[b].append(a)
-        if b in fresh:
-            near[a].append(b)
-    for j, sources in near.items():
-        points = shapely.multipoints(np.vstack([fresh[i] for i in sources]))
-        if j in parts:
-            parts[j] = list(shapely.snap(np.asarray(parts[j], dtype=object), points, SNAP_M))
-        else:
-            cells[j] = shapely.snap(cells[j], points, SNAP_M)
-    every = shapely.multipoints(np.vstack(list(fresh.values())))
-    zones = list(shapely.snap(np.asarray(zones, dtype=object), every, SNAP_M))
-    return cells, zones, parts
-
-
-def _cut_cell(cell: Geometry, weights: Sequence[float]) -> list[Geometry]:
-    """Parts of the cell, across its long axis, of about the given area shares (positions by
-    length along the axis; by area when a cut by length would starve a part, as in a cell
-    with a long spike). A part that falls apart keeps its largest piece; the other pieces go
-    to the part they share the longest border with."""
-    w = np.asarray(weights, dtype=float)
-    w = np.where(w <= 0, max(float(w.sum()) * 0.02, 1e-6), w)
-    rect = shapely.oriented_envelope(cell)
-    ring = np.asarray(rect.exterior.coords)[:4]
-    e1, e2 = ring[1] - ring[0], ring[2] - ring[1]
-    axis, other = (e1, e2) if np.hypot(*e1) >= np.hypot(*e2) else (e2, e1)
-    u = axis / max(float(np.hypot(*axis)), 1e-9)
-    if u[0] < -1e-12 or (abs(u[0]) <= 1e-12 and u[1] < 0):  # lowest floors west (or south)
-        u = -u
-    v = other / max(float(np.hypot(*other)), 1e-9)
-    coords = shapely.get_coordinates(cell)
-    origin = coords.min(axis=0)
-    t = (coords - origin) @ u
-    t0, t1 = float(t.min()), float(t.max())
-    span = float(np.abs((coords - origin) @ v).max()) + 10.0
-    positions = list(t0 + (t1 - t0) * np.cumsum(w)[:-1] / w.sum())
-    pieces = shapely.intersection(
-        cell, _strips(origin, u, v, span, [t0 - 1.0, *positions, t1 + 1.0])
-    )
-    wanted = float(cell.area) * w / float(w.sum())
-    if np.any(shapely.area(pieces) < 0.25 * wanted):
-        positions = _area_positions(cell, origin, u, v, span, t0, t1, w)
-        pieces = shapely.intersection(
-            cell, _strips(origin, u, v, span, [t0 - 1.0, *positions, t1 + 1.0])
-        )
-    return _one_piece_each([_polygonal(p) for p in pieces])
-
-
-def _polygonal(g: Geometry) -> Geometry:
-    """The polygons of an overlay result (without stray lines or points)."""
-    if g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    polys = [p for p in shapely.get_parts(g) if p.geom_type == "Polygon"]
-    return polys[0] if len(polys) == 1 else MultiPolygon(polys)
-
-
-def _one_piece_each(parts: list[Geometry]) -> list[Geometry]:
-    """Each part one Polygon where it can be: the smaller pieces of a part in pieces join the
-    neighbouring part they share the longest border with."""
-    for k in range(len(parts)):
-        if parts[k].geom_type != "MultiPolygon":
-            continue
-        pieces = sorted(shapely.get_parts(parts[k]), key=lambda p: p.area, reverse=True)
-        keep = [pieces[0]]
-        for piece in pieces[1:]:
-            shared = [
-                0.0
-                if j == k
-                else float(shapely.intersection(piece.boundary, parts[j].boundary).length)
-                for j in range(len(parts))
-            ]
-            j = int(np.argmax(shared))
-            if shared[j] > 0:  # two overlays' results: a full union, not a coverage one
-                parts[j] = shapely.union_all([parts[j], piece])
-            else:  # a piece touching no other part (the cell itself is in pieces): kept
-                keep.append(piece)
-        parts[k] = keep[0] if len(keep) == 1 else MultiPolygon(keep)
-    return parts
-
-
-def _strips(origin: np.ndarray, u: np.ndarray, v: np.ndarray, span: float, cuts) -> np.ndarray:
-    """The bands of the plane between consecutive positions along the axis u."""
-    a, b = np.asarray(cuts[:-1], dtype=float), np.asarray(cuts[1:], dtype=float)
-    corners = np.stack(
-        [
-            origin + np.outer(a, u) - v * span,
-            origin + np.outer(b, u) - v * span,
-            origin + np.outer(b, u) + v * span,
-            origin + np.outer(a, u) + v * span,
-        ],
-        axis=1,
-    )
-    return shapely.polygons(corners)
-
-
-def _area_positions(cell, origin, u, v, span, t0: float, t1: float, w: np.ndarray) -> list[float]:
-    """Cut positions along the axis that leave the cell's area in the given shares (by
-    bisection on the area before each position)."""
-    total = float(cell.area)
-    out = []
-    for share in np.cumsum(w)[:-1] / w.sum():
-        lo, hi = t0, t1
-        for _ in range(50):
-            mid = (lo + hi) / 2
-            before = float(
-                shapely.intersection(cell, _strips(origin, u, v, span, [t0 - 1.0, mid])[0]).area
-            )
-            if before < share * total:
-                lo = mid
-            else:
-                hi = mid
-            if hi - lo < 1e-4:
-                break
-        out.append((lo + hi) / 2)
-    return out
+    fa, fb, length = _face_borders(np.asarray(cells, dtype=object))
+    return Tessellation(cells, zones_out, np.stack([fa, fb], axis=1), length)
 
 
 def _face_borders(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -318,20 +157,6 @@ def _face_borders(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     lo, hi = np.minimum(fa, fb)[ok], np.maximum(fa, fb)[ok]
     pair, inv = np.unique(lo * len(faces) + hi, return_inverse=True)
     return pair // len(faces), pair % len(faces), np.bincount(inv, weights=length[ok])
-
-
-def _cell_borders(
-    label: np.ndarray, borders: tuple[np.ndarray, np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The face borders summed per pair of different cells (a < b)."""
-    fa, fb, length = borders
-    la, lb = label[fa], label[fb]
-    keep = (la != lb) & (la >= 0) & (lb >= 0)
-    lo, hi = np.minimum(la, lb)[keep], np.maximum(la, lb)[keep]
-    n = int(label.max()) + 1 if len(label) else 1
-    pair, inv = np.unique(lo * n + hi, return_inverse=True)
-    touching = np.stack([pair // n, pair % n], axis=1).astype(np.int64)
-    return touching, np.bincount(inv, weights=length[keep], minlength=len(pair))
 
 
 def _dissolve_by(faces: np.ndarray, label: np.ndarray, n: int) -> list[Geometry]:

@@ -1,7 +1,9 @@
 """Validating a set of grids: nesting, coverage, contiguity, size band, every household once.
 
-Used on a fresh partition before it is written, on a stored version, and (later) on a
-planner's draft. Each finding names the grid and the units or households involved, with a
+Used on a fresh partition before it is written, on a stored version, and on a planner's
+draft. Siblings tile their parent with no gap or overlap, except that the micro-grids holding
+the floor ranges of one unit split by floors share that unit's cell exactly (floors are not
+places): a grid record lists those cells (``cells``), and only there may siblings overlap. Each finding names the grid and the units or households involved, with a
 severity: ``error`` (the grids are wrong: a gap, an overlap, a grid in pieces, a household in
 no grid or in two) or ``warning`` (legal but worth a look: a micro-grid outside the band).
 
@@ -43,6 +45,9 @@ class GridRecord:
     # (unit id, floor_min, floor_max, households); floors None = the whole unit
     members: list[tuple[int, int | None, int | None, int]] = field(default_factory=list)
     note: str = ""  # e.g. why a compound cannot fill the band
+    # unit id → cell of each unit split by floors that the grid holds floors of: the
+    # micro-grids holding a unit's floor ranges share its whole cell (floors are not places)
+    cells: dict[int, Geometry] = field(default_factory=dict)
 
 
 @dataclass
@@ -206,13 +211,19 @@ def _coverage(parent: GridRecord, kids: list[GridRecord], tol: float) -> list[Fi
                     {"parent": parent.code, "area_m2": float(a)},
                 )
             )
-    # overlaps between siblings
+    out += _shared_cells(kids, tol_p)
+    # overlaps between siblings: none, except the cell of a unit split by floors, which every
+    # grid holding some of its floors covers whole
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
     for i, j in zip(left, right, strict=True):
         if i >= j:
             continue
-        a = float(shapely.area(shapely.intersection(geoms[i], geoms[j])))
+        both = shapely.intersection(geoms[i], geoms[j])
+        shared = sorted(set(kids[i].cells) & set(kids[j].cells))
+        if shared and float(shapely.area(both)) > tol_p:
+            both = shapely.difference(both, shapely.union_all([kids[i].cells[u] for u in shared]))
+        a = float(shapely.area(both))
         if a > tol_p:
             out.append(
                 Finding(
@@ -243,6 +254,45 @@ def _coverage(parent: GridRecord, kids: list[GridRecord], tol: float) -> list[Fi
                 {"area_m2": gap_area, "at": where},
             )
         )
+    return out
+
+
+def _shared_cells(kids: list[GridRecord], tol: float) -> list[Finding]:
+    """A unit split by floors: each grid holding some of its floors covers the unit's cell,
+    and they all hold the same cell."""
+    out: list[Finding] = []
+    first: dict[int, tuple[str, Geometry]] = {}
+    for k in kids:
+        for uid, cell in sorted(k.cells.items()):
+            outside = float(shapely.area(shapely.difference(cell, k.geometry)))
+            if outside > tol:
+                out.append(
+                    Finding(
+                        "error",
+                        "coverage",
+                        k.code,
+                        f"未完整覆盖分层单元 {uid} 的区域，差 {outside:.2f} m² (does not cover the "
+                        f"cell of unit {uid}, split by floors, by {outside:.2f} m²)",
+                        {"unit_id": uid, "area_m2": outside},
+                    )
+                )
+            if uid not in first:
+                first[uid] = (k.code, cell)
+                continue
+            other, seen = first[uid]
+            differ = float(shapely.area(shapely.symmetric_difference(cell, seen)))
+            if differ > tol:
+                out.append(
+                    Finding(
+                        "error",
+                        "coverage",
+                        k.code,
+                        f"分层单元 {uid} 的区域与 {other} 不一致 {differ:.2f} m² (its cell of unit "
+                        f"{uid} differs from {other}'s by {differ:.2f} m²; the floors of one unit "
+                        "share one cell)",
+                        {"unit_id": uid, "other": other, "area_m2": differ},
+                    )
+                )
     return out
 
 

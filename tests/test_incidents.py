@@ -342,8 +342,11 @@ def test_incidents_near_a_grid_edge_get_a_co_owner(api, db, tokens):
             SELECT a.code, b.code, ST_AsText(ST_LineInterpolatePoint(
                 ST_LineMerge(ST_Intersection(a.boundary, b.boundary)), 0.5))
             FROM grid a JOIN grid b ON a.code < b.code AND a.level = 'micro' AND b.level = 'micro'
-              AND a.parent_id = b.parent_id AND ST_Length(ST_Intersection(a.boundary,
-              b.boundary)) > 0.0003 JOIN grid_version v ON v.id = a.version_id
+              AND a.parent_id = b.parent_id AND ST_Relate(a.boundary, b.boundary, 'F********')
+              AND NOT EXISTS (SELECT 1 FROM grid_member m WHERE m.grid_id IN (a.id, b.id)
+                AND m.cell IS NOT NULL)
+              AND ST_Length(ST_Intersection(a.boundary, b.boundary)) > 0.0003
+              JOIN grid_version v ON v.id = a.version_id
               AND v.status = 'published'
             ORDER BY a.code LIMIT 1""")
         ).one()
@@ -370,6 +373,7 @@ def test_incidents_near_a_grid_edge_get_a_co_owner(api, db, tokens):
     assert r.status_code == 201
     full = api.get(f"/incidents/{r.json()['code']}", headers=tokens["dispatcher"]).json()
     assert full["micro_grid"] == row[0] and full["co_owner_grid"] == row[1]
+    assert full["co_owner_grids"] == [row[1]]
 
 
 def test_listing_filters_and_scope(api, db, tokens):

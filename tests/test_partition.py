@@ -160,8 +160,14 @@ def test_a_unit_is_split_only_when_it_exceeds_the_maximum():
     assert parts[0][0] == 1 and parts[-1][1] == 17
     uneven = split_unit(UnitIn(1, 1, 4, 120, per_floor=(30, 30, 30, 30)), 50)
     assert [p[2] for p in uneven] == [30, 30, 30, 30] or max(p[2] for p in uneven) <= 50
-    with pytest.raises(ValueError, match="one floor"):
-        split_unit(UnitIn(1, 1, 2, 120, per_floor=(60, 60)), 50)
+    # a floor over the maximum cannot be split by floors: it is a part of its own (reported
+    # by the partition), the floors around it are split as usual
+    assert split_unit(UnitIn(1, 1, 2, 120, per_floor=(60, 60)), 50) == [(1, 1, 60), (2, 2, 60)]
+    assert split_unit(UnitIn(1, 1, 5, 140, per_floor=(20, 20, 60, 20, 20)), 50) == [
+        (1, 2, 40),
+        (3, 3, 60),
+        (4, 5, 40),
+    ]
 
 
 def test_groups_do_not_share_a_bridge_of_empty_units():
@@ -331,52 +337,11 @@ def test_fixture_partition_is_deterministic_and_stable(session):
     assert len(changed) <= 4, changed
 
 
-def test_floor_parts_of_an_odd_cell_are_cut_by_area():
-    """A tall unit's cell with a long thin spike (or in pieces, as on 11 of 1,000 synthetic
-    communities, which then failed with an empty part): cutting it by length along its long
-    axis would leave two parts in the spike with almost nothing in them. They are cut by area
-    instead: each holds its share, together they tile the cell."""
-    from geo.tessellate import tessellate
-
-    block, spike = box(0, 0, 50, 50), box(50, 24, 350, 26)
-    region = shapely.union_all([block, spike])
-    tess = tessellate(region, [box(10, 10, 40, 40)], divide={0: [1, 1, 1]})
-    cells, parts = tess.cells, tess.parts
-    areas = [p.area for p in parts[0]]
-    assert cells[0].area == pytest.approx(region.area)
-    assert areas == pytest.approx([region.area / 3] * 3, rel=0.02)
-    assert all(p.geom_type == "Polygon" for p in parts[0])
-    assert shapely.union_all(parts[0]).area == pytest.approx(region.area)
-
-
-def test_cut_ends_are_vertices_of_the_neighbours_too():
-    """Parts are cut out of their unit's cell after the tessellation; where a cut meets the
-    cell's edge, the neighbouring cell (and the zone) get that point as a vertex, so that the
-    edges still match vertex for vertex: a micro-grid of a part and its neighbour dissolves
-    into one polygon with no sliver, and the adjacency is read off the shared edges."""
-    from geo.tessellate import dissolve, tessellate
-
-    region = box(0, 0, 100, 60)
-    seeds = [box(10, 40, 90, 50), box(10, 10, 90, 20)]  # a tall unit above its neighbour
-    tess = tessellate(region, seeds, divide={0: [1, 1]})
-    west, east = tess.parts[0]  # the top cell (y 30-60) cut at x = 50, down to y = 30
-    neighbour = tess.cells[1]
-    assert (50.0, 30.0) in {tuple(xy) for xy in shapely.get_coordinates(neighbour).tolist()}
-    for part in (west, east):
-        merged = dissolve([part, neighbour])
-        assert merged.geom_type == "Polygon" and merged.is_valid and not merged.interiors
-        assert merged.area == pytest.approx(part.area + neighbour.area)
-    rows = {tuple(r) for r in tess.touching.tolist()}
-    assert {(0, 0, 0, 1), (0, 0, 1, 0), (0, 1, 1, 0)} <= rows
-    zone = tess.zones[0]
-    assert zone.equals(region)
-
-
-def test_floor_parts_have_cells_of_their_own():
-    """A unit above the maximum is split by floors, and each part is a seed of the
-    tessellation (its share of the unit's slice of the footprint), so each gets a cell of its
-    own. Parts used to be cut out of the unit's cell afterwards, and a cell with a long spike
-    (or in pieces) left a part with nothing in it: 11 of 1,000 synthetic communities failed."""
+def test_floor_groups_share_the_unit_cell():
+    """Floors are not places: a unit split by floors keeps its whole cell, and every
+    micro-grid holding one of its floor ranges has that cell (they overlap there exactly,
+    told apart by floor range). Before, the cell was cut into parallel strips, one per floor
+    range — a geography that does not exist (and spiky cells starved a strip)."""
     block, spike = box(0, 0, 50, 50), box(50, 24, 350, 26)
     region = shapely.union_all([block, spike])
     compounds = [CompoundIn("C1", "带尖角的小区", region)]
@@ -387,5 +352,44 @@ def test_floor_parts_have_cells_of_their_own():
         ((a.floor_min, a.floor_max, a.households), m) for m in res.micro for a in m.atoms
     )
     assert [p[0] for p in parts] == [(1, 10, 50), (11, 20, 50), (21, 30, 50)]
-    assert all(m.geometry.geom_type == "Polygon" and m.geometry.area > 100 for _, m in parts)
-    assert sum(m.geometry.area for _, m in parts) == pytest.approx(region.area)
+    uid = bs[0].units[0].id
+    for _, m in parts:
+        assert m.geometry.geom_type == "Polygon"
+        assert m.geometry.symmetric_difference(region).area < 1e-6  # the whole cell
+        assert set(m.floor_cells) == {uid}
+        assert m.floor_cells[uid].equals(m.geometry)
+
+
+def test_validator_allows_overlap_only_on_a_shared_floor_cell():
+    """Siblings may overlap only where both hold floors of the same unit, on that unit's
+    cell; anything more, or a grid not covering the cell, or two different cells for one
+    unit, is an error."""
+    from geo.validate import GridRecord
+
+    parent = box(0, 0, 100, 50)
+    cell = box(0, 0, 50, 50)  # unit 1, split by floors into two micro-grids
+    units = {1: UnitRecord(1, "B1", 1, 20, 80), 2: UnitRecord(2, "B2", 1, 6, 30)}
+
+    def check(a_geom, b_geom, a_cells, b_cells):
+        grids = [
+            GridRecord("Q", "community", None, parent, 110),
+            GridRecord("P", "compound", "Q", parent, 110),
+            GridRecord("A", "micro", "P", a_geom, 40, [(1, 1, 10, 40)], cells=a_cells),
+            GridRecord(
+                "B", "micro", "P", b_geom, 70, [(1, 11, 20, 40), (2, None, None, 30)], cells=b_cells
+            ),
+        ]
+        report = validate_grids(grids, units=units)
+        return [(f.check, f.grid) for f in report.errors]
+
+    assert check(cell, parent, {1: cell}, {1: cell}) == []
+    # the same shapes without the shared cell: an overlap
+    assert check(cell, parent, {}, {}) == [("coverage", "A")]
+    # more overlap than the cell
+    assert check(box(0, 0, 60, 50), parent, {1: cell}, {1: cell}) == [("coverage", "A")]
+    # B does not cover the unit's cell; and A's cell differs from B's
+    narrow = box(0, 0, 40, 50)
+    assert ("coverage", "B") in check(
+        cell, shapely.union_all([narrow, box(50, 0, 100, 50)]), {1: cell}, {1: cell}
+    )
+    assert ("coverage", "B") in check(cell, parent, {1: cell}, {1: narrow})

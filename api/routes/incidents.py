@@ -36,6 +36,12 @@ class IncidentCreate(BaseModel):
     address: str | None = Field(default=None, max_length=200)
     reporter_name: str | None = Field(default=None, max_length=100)
     reporter_phone: str | None = Field(default=None, max_length=32)
+    floor: int | None = Field(
+        default=None,
+        ge=-5,
+        le=200,
+        description="楼层 (the floor, at a tower split by floors: picks its floor group)",
+    )
 
 
 class Transition(BaseModel):
@@ -95,6 +101,7 @@ def report(
             address=body.address,
             reporter_name=body.reporter_name,
             reporter_phone=body.reporter_phone,
+            floor=body.floor,
             actor=f"{principal.role}:{principal.name}",
         )
         return created.incident | {

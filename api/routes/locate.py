@@ -82,20 +82,26 @@ def locate(
         str | None,
         Query(max_length=200, description="standard address, e.g. 吉福社区云锦城市花园3栋2单元502"),
     ] = None,
+    floor: Annotated[
+        int | None,
+        Query(ge=-5, le=200, description="楼层: at a tower split by floors, picks its floor group"),
+    ] = None,
 ) -> JSONResponse:
     """定位 (locate): micro-grid → compound grid → community → street, the building and unit
     when the point hits one, and the responsible workers (phones for staff; for the public only
     those posted publicly). A point within the tolerance of a grid but in none is flagged
-    `nearest`; beyond it, 404 `outside the served area`."""
+    `nearest`; beyond it, 404 `outside the served area`. In a tower split by floors the
+    floor (or the household's, for an address with a room) picks the floor group; without
+    one the lowest floors answer and the other groups are listed as `co_owners`."""
     locator = get_locator(request)
     if address:
         with request.app.state.sessionmaker() as session, session.begin():
-            result = locate_address(session, locator, address)
+            result = locate_address(session, locator, address, floor=floor)
     else:
         if lon is None or lat is None:
             raise InputError("需要 lon 和 lat，或 address (give lon and lat, or address)")
         x, y = parse_point(lon, lat, crs)
-        result = locate_point(locator, x, y)
+        result = locate_point(locator, x, y, floor=floor)
     staff = principal.has_role("worker", "dispatcher", "planner")
     # a plain JSON response: the answer is built from trusted values, no need to re-validate
     return JSONResponse(result.as_dict(show_phones=staff))

@@ -1,0 +1,309 @@
+"""Grouping one zone (a compound grid) into micro-grids under the band and the documented rule.
+
+The objectives, in order: every micro-grid in the band whenever the zone's units allow it;
+the fewest split buildings; groups not straddling a way (road, lane, footway); compactness.
+Small zones are searched exactly (:mod:`geo.partition.exact`), which proves when no grouping
+in band exists; larger ones, or small ones with too many candidate groups, by spanning-tree
+bisection (:mod:`geo.partition.bisect`), within a budget of work. Before either, the units
+without households are left out and bridged (they are not units of their own), and a floor
+that alone exceeds the maximum (one floor of 60 flats) becomes a micro-grid by itself,
+reported.
+
+When the units cannot make groups in the band the rule applies, reported per zone: a total
+below the minimum makes one under-filled micro-grid; otherwise as few under-filled
+micro-grids as possible, never an over-filled one. A zone whose search reached a limit gets
+the best grouping found, ``proven = False`` and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from geo.partition.bisect import STEPS, bisect_groups
+from geo.partition.exact import optimal
+from geo.partition.graph import Graph, attach, bridged, components, connected, subgraph
+
+__all__ = ["ZONE_STEPS", "Solution", "solve_zone"]
+
+ZONE_STEPS = 2_000  # work allowed for each phase of one zone's bisection (in band; the rule)
+
+
+@dataclass
+class Solution:
+    groups: list[np.ndarray]
+    status: str
+    reason: str
+    # the status is certain: in band, or no grouping in band exists (arithmetic, the exact
+    # search, or units that can join nobody); False when the bisection search gave up
+    proven: bool = True
+
+
+_WORST = ("overfilled", "underfilled", "one_underfilled", "under_total")
+
+
+def solve_zone(
+    g: Graph, lo: int, hi: int, rng: np.random.Generator, *, bridge: bool = True
+) -> Solution:
+    """Group a zone's atoms under the band and the documented rule (without merging).
+
+    Atoms without households are first left out and bridged (:func:`~geo.partition.graph.
+    bridged`): the search sees only atoms with households, two of them neighbours also
+    through a run of empty ones, which then joins the group that needs it (or a
+    neighbour's). When two groups turn out to need the same run, the zone is searched again
+    with the empty atoms in the graph (``bridge=False``)."""
+    n = len(g.w)
+    nodes = np.arange(n)
+    total = int(g.w.sum())
+    if n == 0:
+        return Solution([], "no_households", "没有楼栋 (no buildings)")
+    if total == 0:
+        return Solution([nodes], "no_households", "没有住户 (no households)")
+    if bridge and (g.w == 0).any():
+        full = np.flatnonzero(g.w > 0)
+        sol = solve_zone(bridged(g, full), lo, hi, rng)
+        groups = attach(g, [full[grp] for grp in sol.groups])
+        if all(connected(g, grp.tolist()) for grp in groups):
+            return Solution(groups, sol.status, sol.reason, sol.proven)
+        return solve_zone(g, lo, hi, rng, bridge=False)
+    over = np.flatnonzero(g.w > hi)
+    if len(over):
+        return _with_overfilled(g, over, lo, hi, rng, bridge=bridge)
+    comps = components(g)
+    if len(comps) > 1:
+        return _solve_components(g, comps, lo, hi, rng, bridge=bridge)
+    if total < lo:
+        return Solution(
+            [nodes],
+            "under_total",
+            f"总户数 {total} 低于下限 {lo} (total {total} below the minimum {lo})",
+        )
+    if total <= hi:
+        return Solution([nodes], "ok", "")
+    exact = optimal(g, lo, hi)
+    if exact.groups is not None:
+        return _underfilled(g, exact.groups, lo, hi)
+    return _bisected(g, lo, hi, rng, limit=exact.limit)
+
+
+def _with_overfilled(
+    g: Graph, over: np.ndarray, lo: int, hi: int, rng: np.random.Generator, *, bridge: bool
+) -> Solution:
+    """Atoms over the maximum (a floor that alone holds more): a micro-grid each; the rest
+    grouped as usual."""
+    rest = np.setdiff1d(np.arange(len(g.w)), over)
+    groups = [np.array([v]) for v in over]
+    reasons = [
+        f"{int(g.w[v])} 户的一层超过上限 {hi}，单独成网格 (one floor of {int(g.w[v])} "
+        f"households exceeds the maximum {hi}: a micro-grid of its own)"
+        for v in over
+    ]
+    proven = True
+    if len(rest):
+        sol = solve_zone(subgraph(g, rest), lo, hi, rng, bridge=bridge)
+        groups += [rest[grp] for grp in sol.groups]
+        proven = sol.proven
+        if sol.reason:
+            reasons.append(sol.reason)
+    return Solution(groups, "overfilled", "; ".join(reasons), proven)
+
+
+def _solve_components(
+    g: Graph,
+    comps: list[np.ndarray],
+    lo: int,
+    hi: int,
+    rng: np.random.Generator,
+    *,
+    bridge: bool,
+) -> Solution:
+    """A zone in pieces (an island of buildings): solve each piece on its own."""
+    groups: list[np.ndarray] = []
+    statuses, reasons, proven = [], [], []
+    for comp in comps:
+        sol = solve_zone(subgraph(g, comp), lo, hi, rng, bridge=bridge)
+        groups += [comp[grp] for grp in sol.groups]
+        statuses.append(sol.status)
+        proven.append(sol.proven)
+        if sol.reason:
+            reasons.append(sol.reason)
+    worst = next((s for s in _WORST if s in statuses), "ok")
+    return Solution(groups, worst, "; ".join(reasons), all(proven))
+
+
+def _bisected(g: Graph, lo: int, hi: int, rng: np.random.Generator, *, limit: str) -> Solution:
+    """The bisection search: first for groups all in band, then under the rule, then (when
+    its budget runs out) the greedy grouping. ``limit`` says why the exact search did not
+    run; it is part of the reason when the outcome is not proven."""
+    n, total = len(g.w), int(g.w.sum())
+    nodes = np.arange(n)
+    kmin, kmax = math.ceil(total / hi), total // lo
+    target = (lo + hi) / 2
+    ks = sorted(range(kmin, kmax + 1), key=lambda k: (abs(total / k - target), k))
+    lonely = _lonely_underfilled(g.w, lo, hi)
+    # no in-band grouping, for certain: by arithmetic, or units that can join nobody
+    certain = not ks or lonely > 0
+    if certain:
+        ks = []
+    needed = _inevitable_splits(g, hi)
+    best: tuple[int, int, list[np.ndarray]] | None = None
+    pool = [ZONE_STEPS]  # work shared by every search of this phase
+    for trees in (8, 200):  # a quick pass over every k, then a thorough one
+        for rank, k in enumerate(ks[:6]):
+            got = _search(g, nodes, k, 0, lo, hi, rng, trees, pool)
+            if got is None:
+                continue
+            splits = _splits(g, got)
+            if best is None or (splits, rank) < (best[0], best[1]):
+                best = (splits, rank, got)
+            if splits <= needed:
+                break
+        if best is not None:
+            return Solution(best[2], "ok", "")
+    gave_up = (
+        ""
+        if certain
+        else (
+            f"搜索达到上限，未证明无法全部在 {lo}–{hi} 户内 (search limit reached: no grouping "
+            f"all within {lo}-{hi} was found, but none is proven impossible"
+            + (f"; {limit}" if limit else "")
+            + ")"
+        )
+    )
+    # the rule: as few under-filled micro-grids as possible, none over-filled
+    pool = [ZONE_STEPS]
+    for u in range(max(1, lonely), n + 1):
+        if pool[0] <= 0:
+            break
+        for k in range(max(kmin, u), min(n, total // lo + u) + 1):
+            got = _search(g, nodes, k, u, lo, hi, rng, 60, pool)
+            if got is not None:
+                return _underfilled(g, got, lo, hi, proven=certain, note=gave_up)
+    # the budget ran out: grow groups greedily (always possible, never over-filled)
+    return _underfilled(g, greedy_groups(g, lo, hi), lo, hi, proven=certain, note=gave_up)
+
+
+def greedy_groups(g: Graph, lo: int, hi: int) -> list[np.ndarray]:
+    """Connected groups of at most ``hi`` households grown one at a time from the atom with
+    the fewest free neighbours, adding the nearest free neighbour while the group is below
+    the middle of the band; then under-filled groups merged into a neighbouring group while
+    the merge stays within ``hi``. Bounded (quadratic at worst) and never over-filled: the
+    fallback when the searches run out of work."""
+    n = len(g.w)
+    owner = np.full(n, -1, dtype=np.int64)
+    target = (lo + hi) / 2
+    groups: list[list[int]] = []
+    while (owner < 0).any():
+        free = np.flatnonzero(owner < 0)
+        degree = [sum(owner[u] < 0 for u in g.nbrs[v]) for v in free]
+        seed = int(free[int(np.argmin(degree))])
+        grp, weight = [seed], int(g.w[seed])
+        owner[seed] = len(groups)
+        while weight < target:
+            frontier = {int(u) for v in grp for u in g.nbrs[v] if owner[u] < 0}
+            fits_in = [u for u in frontier if weight + g.w[u] <= hi]
+            if not fits_in:
+                break
+            centre = g.xy[grp].mean(axis=0)
+            u = min(fits_in, key=lambda x: (float(np.hypot(*(g.xy[x] - centre))), x))
+            grp.append(u)
+            owner[u] = len(groups)
+            weight += int(g.w[u])
+        groups.append(grp)
+    sizes = [int(g.w[grp].sum()) for grp in groups]
+    merged = True
+    while merged:
+        merged = False
+        for i in sorted(range(len(groups)), key=lambda i: sizes[i]):
+            if not groups[i] or sizes[i] >= lo:
+                continue
+            near = {int(owner[u]) for v in groups[i] for u in g.nbrs[v]} - {i}
+            fits_with = [j for j in near if groups[j] and sizes[i] + sizes[j] <= hi]
+            if fits_with:
+                j = min(fits_with, key=lambda j: (sizes[j], j))
+                groups[j] += groups[i]
+                owner[groups[i]] = j
+                sizes[j] += sizes[i]
+                groups[i], sizes[i] = [], 0
+                merged = True
+    out = [np.array(sorted(grp), dtype=np.int64) for grp in groups if grp]
+    assert all(connected(g, grp.tolist()) for grp in out)
+    return out
+
+
+def _underfilled(
+    g: Graph, groups: list[np.ndarray], lo: int, hi: int, *, proven: bool = True, note: str = ""
+) -> Solution:
+    """A solution with under-filled groups, with the reason and the rule applied."""
+    under = sum(1 for grp in groups if g.w[grp].sum() < lo)
+    if under == 0:
+        return Solution(groups, "ok", "")
+    total = int(g.w.sum())
+    sizes = ", ".join(str(int(x)) for x in sorted(g.w[g.w > 0])[::-1][:8])
+    why = (
+        f"{total} 户的单元 ({sizes}) 无法全部组成 {lo}–{hi} 户的微网格 "
+        f"(units of {total} households cannot all be grouped within {lo}-{hi})"
+    )
+    if note:
+        why = note
+    rule = (
+        "允许一个不足的微网格 (one under-filled micro-grid allowed)"
+        if under == 1
+        else f"{under} 个微网格不足 ({under} under-filled micro-grids, none over-filled)"
+    )
+    status = "one_underfilled" if under == 1 else "underfilled"
+    return Solution(groups, status, f"{why}; {rule}", proven)
+
+
+def _lonely_underfilled(w: np.ndarray, lo: int, hi: int) -> int:
+    """Units below the minimum that cannot share a group with any other unit that has
+    households (each would exceed the maximum): each is an under-filled group for certain."""
+    positive = np.sort(w[w > 0])
+    if len(positive) < 2:
+        return int(len(positive) == 1 and positive[0] < lo)
+    count = 0
+    for x in w:
+        if x <= 0 or x >= lo:
+            continue
+        smallest_other = positive[1] if x == positive[0] else positive[0]
+        if x + smallest_other > hi:
+            count += 1
+    return count
+
+
+def _search(
+    g: Graph,
+    nodes: np.ndarray,
+    k: int,
+    u: int,
+    lo: int,
+    hi: int,
+    rng: np.random.Generator,
+    trees: int,
+    pool: list[int],
+) -> list[np.ndarray] | None:
+    """One bisection search drawing on the phase's shared pool of work."""
+    if pool[0] <= 0:
+        return None
+    allowed = min(pool[0], STEPS)
+    budget = [trees, allowed]
+    got = bisect_groups(g, nodes, k, u, lo, hi, rng, budget=budget)
+    pool[0] -= allowed - max(budget[1], 0)
+    return got
+
+
+def _splits(g: Graph, groups: list[np.ndarray]) -> int:
+    """How many buildings have atoms in more than one group."""
+    owner: dict[int, set[int]] = {}
+    for n, grp in enumerate(groups):
+        for b in g.building[grp]:
+            owner.setdefault(int(b), set()).add(n)
+    return sum(1 for s in owner.values() if len(s) > 1)
+
+
+def _inevitable_splits(g: Graph, hi: int) -> int:
+    """Buildings that cannot stay whole: more households than the maximum."""
+    totals = np.bincount(g.building, weights=g.w)
+    return int((totals > hi).sum())
