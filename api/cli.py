@@ -248,41 +248,63 @@ def partition(
         )
         return
     results = {}
+    failures: dict[str, str] = {}  # community → why it was skipped
     with _bar() as bar:
         task = bar.add_task("划分 (partitioning)", total=len(codes))
         for code in codes:
             bar.update(task, description=f"划分 (partitioning) {code}")
-            with session_scope(engine) as session:
-                res, rep, version = partition_and_store(
-                    session,
-                    code,
-                    min_households=min_households,
-                    max_households=max_households,
-                    seed=seed,
-                    allow_cross_compound=allow_cross_compound,
-                    write=not dry_run,
-                )
-            results[code] = (res, rep, version)
+            try:  # one community's bad data must not stop the others
+                with session_scope(engine) as session:
+                    res, rep, version = partition_and_store(
+                        session,
+                        code,
+                        min_households=min_households,
+                        max_households=max_households,
+                        seed=seed,
+                        allow_cross_compound=allow_cross_compound,
+                        write=not dry_run,
+                    )
+            except Exception as exc:  # reported per community, then skipped
+                failures[code] = _reason(exc)
+            else:
+                results[code] = (res, rep, version)
+                if not rep.ok:
+                    failures[code] = (
+                        "校验失败 (validation failed): "
+                        + "; ".join(f"{f.grid or '-'}: {f.message}" for f in rep.errors[:3])
+                        + (f" (+{len(rep.errors) - 3})" if len(rep.errors) > 3 else "")
+                    )
             bar.advance(task)
-    failed = False
     for res, rep, version in results.values():
         _print_partition(res, rep, version, dry_run)
-        failed |= not rep.ok
     if report:
-        report.write_text(
-            json.dumps(
-                {
-                    code: {"summary": res.summary(), "validation": rep.as_dict(), "version": v}
-                    for code, (res, rep, v) in results.items()
-                },
-                ensure_ascii=False,
-                indent=2,
-                default=str,
-            )
-        )
+        done: dict[str, Any] = {
+            code: {"summary": res.summary(), "validation": rep.as_dict(), "version": v}
+            for code, (res, rep, v) in results.items()
+        }
+        for code, why in failures.items():
+            done.setdefault(code, {})["error"] = why
+        report.write_text(json.dumps(done, ensure_ascii=False, indent=2, default=str))
         out.print(f"报告 (report): {report}")
-    if failed:
+    if len(codes) > 1 or failures:
+        ok = len(codes) - len(failures)
+        out.print(
+            f"社区 (communities): {ok} 完成 (done), {len(failures)} 失败并跳过 (failed, "
+            "skipped; nothing written for them)",
+            highlight=False,
+        )
+    for code, why in failures.items():
+        err.print(f"[red]✗ {code}[/]: {why}", highlight=False)
+    if failures:
         raise typer.Exit(1)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a community's partition raised, in one line (a WanggeError's own message)."""
+    if isinstance(exc, WanggeError):
+        return exc.message
+    text = " ".join(str(exc).split())[:300]
+    return f"划分出错 (partitioning raised) {type(exc).__name__}: {text}"
 
 
 def _partition_many(
@@ -864,13 +886,24 @@ def demo(
                     bar.update(task, total=n, completed=i, description=f"载入 (loading) {kind}")
 
                 load_fixture(session=session, progress=progress)
-    with session_scope(engine) as session:
-        from geo.grids import community_codes, partition_and_store
+    with session_scope(engine) as session:  # the fixture only, never the others at start-up
+        from geo.fixture import fixture_communities, partition_fixture
+        from geo.grids import community_codes
 
-        for code in community_codes(session, unpartitioned=True):
-            with _spinner(f"划分网格 (partitioning) {code}"):
-                res, rep, version = partition_and_store(session, code, actor="demo")
+        with _spinner("划分网格 (partitioning) the sample community"):
+            done = partition_fixture(session, actor="demo")
+        for _code, res, rep, version in done:
             _print_partition(res, rep, version, dry_run=False)
+        mine = set(fixture_communities(session))
+        others = [c for c in community_codes(session, unpartitioned=True) if c not in mine]
+    if others:
+        out.print(
+            f"另有 {len(others)} 个社区尚未划分，启动时不处理 ({len(others)} other communities "
+            f"have no grids; start-up leaves them alone, run `wangge partition`): "
+            + ", ".join(others[:20])
+            + (" …" if len(others) > 20 else ""),
+            highlight=False,
+        )
     with session_scope(engine) as session:
         _print_summary(summary(session))
         _write_maps(session, Path(get_settings().pg_dir).parent / "maps", None, None, None)
