@@ -151,22 +151,98 @@ def import_cmd(
         ),
     ] = None,
     layer: Annotated[str | None, typer.Option(help="layer name in a GeoPackage")] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="只检查，不写入 (check only, write nothing): list every problem and write the "
+            "rows at fault to FILE.problems.gpkg; exit 1 when there are problems",
+        ),
+    ] = False,
 ) -> None:
     """导入图层 (import a layer): validate every row, then write all rows in one transaction.
 
-    A bad file stores nothing and the command exits 1 naming each bad row and the problem.
-    Import parents first: communities, compounds, buildings, then households.
+    A bad file stores nothing and the command exits 1 naming each bad row and the problem;
+    --check lists every problem and writes the rows at fault, with a reason column, to
+    FILE.problems.gpkg (open it in QGIS). Import parents first: communities, compounds,
+    buildings, then households.
     """
     from geo.db import session_scope
+    from geo.errors import ImportValidationError
     from geo.io import import_file
 
     engine = _engine()
-    with _spinner(f"导入 (importing) {file.name} as {kind}"), session_scope(engine) as session:
-        report = import_file(file, kind, session=session, crs=crs, layer=layer)
+    if check:
+        _check_file(engine, file, kind, crs, layer)
+        return
+    try:
+        with (
+            _spinner(f"导入 (importing) {file.name} as {kind}"),
+            session_scope(engine) as session,
+        ):
+            report = import_file(file, kind, session=session, crs=crs, layer=layer)
+    except ImportValidationError as exc:
+        err.print(f"[bold red]错误 (error):[/] {exc.message}", highlight=False, soft_wrap=True)
+        err.print(
+            f"完整列表与问题文件 (the full list, and the rows at fault in a file for QGIS): "
+            f"wangge import {file} --kind {kind} --check",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
     out.print(
         f"已导入 (imported) {report.rows} {kind} from {file} (CRS {report.crs}); "
         + ", ".join(f"{k}={v}" for k, v in report.extra.items())
     )
+
+
+def _check_file(engine: Any, file: Path, kind: str, crs: str | None, layer: str | None) -> None:
+    """`wangge import --check`: the whole report, the problems file, exit 1 on problems."""
+    from sqlalchemy.orm import Session
+
+    from geo.check import check_file, problems_path, write_problems
+
+    old = problems_path(file)
+    had_old = old.exists()
+    with _spinner(f"检查 (checking) {file.name} as {kind}"), Session(engine) as session:
+        try:
+            report = check_file(file, kind, session=session, crs=crs, layer=layer)
+        finally:
+            session.rollback()
+    written = write_problems(report)
+    bad = len(report.bad_rows)
+    out.print(
+        f"检查 (check) {file} as {kind}, CRS {report.crs or '-'}: {report.rows} 行 (rows), "
+        f"{bad} 行有问题 (rows with problems), {len(report.problems)} 处问题 (problems); "
+        "未写入数据库 (nothing written to the database)",
+        highlight=False,
+    )
+    if report.ok:
+        out.print("[green]没有问题，可以导入 (no problems: ready to import)[/]")
+        if had_old:
+            out.print(f"已删除旧的问题文件 (removed the old problems file) {old}", highlight=False)
+        return
+    out.print("按原因 (by reason):")
+    for r in report.by_reason():
+        out.print(f"  {r.label}: {r.rows} 行 (rows)", highlight=False)
+    table = Table(title="问题 (problems)", title_justify="left", expand=False)
+    table.add_column("行 (row)", justify="right", no_wrap=True)
+    table.add_column("编码 / 字段 (code / field)", overflow="fold", max_width=26)
+    table.add_column("问题 (problem)", overflow="fold", ratio=1)
+    for p in report.problems:
+        where = "\n".join(x for x in (p.key, p.field) if x)
+        table.add_row(str(p.row + 1) if p.row >= 0 else "-", where, p.problem)
+    out.print(table)
+    if written is not None:
+        out.print(
+            f"问题行已写入 (the rows at fault, with a reason column, are in) {written} "
+            f"({bad} 行 rows, CRS {report.crs}); 在 QGIS 中打开，修正源文件后再检查 (open it in "
+            "QGIS, fix the source file and check again)",
+            highlight=False,
+        )
+    elif had_old:
+        out.print(f"已删除旧的问题文件 (removed the old problems file) {old}", highlight=False)
+    raise typer.Exit(1)
 
 
 @app.command("export")
