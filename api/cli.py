@@ -270,6 +270,107 @@ def export_cmd(
     out.print(f"已导出 (exported) {n} {kind} to {file}")
 
 
+# --- delete ---------------------------------------------------------------------------------
+TABLE_LABELS = {
+    "community": "社区",
+    "compound": "小区/院落",
+    "grid_version": "网格版本",
+    "building": "楼栋",
+    "grid": "网格",
+    "plan": "规划方案",
+    "building_unit": "单元",
+    "plan_edit": "方案修改",
+    "household": "户",
+    "grid_member": "网格归属",
+    "household_person": "户主信息",
+    "incident": "事件",
+    "facility": "服务设施",
+    "open_resource": "开放资源",
+    "worker": "网格员",
+    "app_user": "用户",
+}
+
+
+@app.command("delete")
+@friendly
+def delete_cmd(
+    community: Annotated[str, typer.Option("--community", help="code of the community")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="do not ask (needed without a terminal)")
+    ] = False,
+    author: Annotated[str, typer.Option("--author", help="who (written to the audit log)")] = "cli",
+) -> None:
+    """删除社区 (delete a community) in one transaction, after showing what goes and asking.
+
+    Deleted: its compounds, buildings, units, households and their personal data, grid
+    versions, grids and memberships, plans and their edits. Kept, with their links cleared and
+    listed: incidents, facilities and open resources in it, and the workers and API users of
+    its grids. One audit_log row records it. Re-importing corrected data is then a plain import.
+    """
+    from sqlalchemy.orm import Session
+
+    from geo.communities import delete_community, deletion_preview
+    from geo.db import session_scope
+
+    engine = _engine()
+    with Session(engine) as session:
+        preview = deletion_preview(session=session, code=community)
+        session.rollback()
+    _print_deletion(preview)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise WanggeError(
+                "需要确认：请在终端中运行，或加 --yes (confirmation needed: run it in a terminal, "
+                "or pass --yes); 未删除 (nothing deleted)"
+            )
+        if not typer.confirm(f"确认删除社区 {community}？(delete community {community}?)"):
+            err.print("已取消，未删除 (cancelled; nothing deleted)")
+            raise typer.Exit(1)
+    with session_scope(engine) as session:
+        done = delete_community(
+            session=session, code=community, actor=f"cli:{author}", expected=preview
+        )
+    rows = sum(done.deleted.values())
+    out.print(
+        f"[green]已删除 (deleted)[/] 社区 (community) {done.code} {done.name}: {rows:,} 行 "
+        f"(rows) in {sum(1 for n in done.deleted.values() if n)} 表 (tables); "
+        f"解除关联 (links cleared): {sum(len(v) for v in done.kept.values())} 行 (rows); "
+        "已记入审计日志 (audit-logged)",
+        highlight=False,
+    )
+
+
+def _print_deletion(d: Any) -> None:
+    out.print(
+        f"将删除社区 (will delete community) {d.code} {d.name}, 一个事务 (in one transaction):",
+        highlight=False,
+    )
+    table = Table("表 (table)", "删除行数 (rows)", title_justify="left")
+    table.columns[1].justify = "right"
+    for name, n in d.deleted.items():
+        table.add_row(f"{name} {TABLE_LABELS.get(name, '')}", f"{n:,}")
+    out.print(table)
+    if not d.kept:
+        out.print("没有需要保留并解除关联的数据 (nothing to keep and detach)")
+        return
+    out.print("保留，解除与该社区的关联 (kept, their links to it cleared):")
+    for name, rows in d.kept.items():
+        items = [_kept_item(name, r) for r in rows]
+        out.print(
+            f"  {name} {TABLE_LABELS.get(name, '')} ({len(rows)}): " + ", ".join(items),
+            highlight=False,
+        )
+
+
+def _kept_item(table: str, r: dict[str, Any]) -> str:
+    if table == "app_user":
+        grid = f", grid {r['grid_code']}" if r.get("grid_code") else ""
+        return f"#{r['id']} {r['name']} ({r['role']}{grid})"
+    if table == "worker":
+        return f"{r['code']} {r['name']}" + (f" ({r['grid_code']})" if r.get("grid_code") else "")
+    return str(r.get("code", r.get("id")))
+
+
 # --- partition and validate -----------------------------------------------------------------
 @app.command()
 @friendly
