@@ -5,7 +5,9 @@ Import is all-or-nothing. :func:`import_file` reads the file, checks every row â
 (present, of the right type, valid, plausible coordinates for the CRS given, inside its parent
 area, not overlapping its neighbours) â€” and only when no row has a problem writes the rows in
 the caller's transaction. Otherwise it raises :class:`~geo.errors.ImportValidationError` naming
-every bad row, and nothing is written.
+every bad row, and nothing is written. :func:`validate_file` runs the checks alone (every
+problem carries a ``reason`` key, :data:`REASONS`); :mod:`geo.check` reports them in full
+(``wangge import --check``) and writes the rows at fault to a problems file.
 
 The CRS of the input is never guessed: the file's own CRS, or ``crs=`` (which may also say that
 WGS84-labelled coordinates are really GCJ-02 or BD-09). A file with neither is refused. GeoJSON
