@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import errors
 from api.routes import (
+    communities,
     grids,
     health,
     incidents,
@@ -192,6 +193,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(ogc.router)
     app.include_router(users.router)
+    app.include_router(communities.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)
     return app

@@ -151,22 +151,98 @@ def import_cmd(
         ),
     ] = None,
     layer: Annotated[str | None, typer.Option(help="layer name in a GeoPackage")] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="只检查，不写入 (check only, write nothing): list every problem and write the "
+            "rows at fault to FILE.problems.gpkg; exit 1 when there are problems",
+        ),
+    ] = False,
 ) -> None:
     """导入图层 (import a layer): validate every row, then write all rows in one transaction.
 
-    A bad file stores nothing and the command exits 1 naming each bad row and the problem.
-    Import parents first: communities, compounds, buildings, then households.
+    A bad file stores nothing and the command exits 1 naming each bad row and the problem;
+    --check lists every problem and writes the rows at fault, with a reason column, to
+    FILE.problems.gpkg (open it in QGIS). Import parents first: communities, compounds,
+    buildings, then households.
     """
     from geo.db import session_scope
+    from geo.errors import ImportValidationError
     from geo.io import import_file
 
     engine = _engine()
-    with _spinner(f"导入 (importing) {file.name} as {kind}"), session_scope(engine) as session:
-        report = import_file(file, kind, session=session, crs=crs, layer=layer)
+    if check:
+        _check_file(engine, file, kind, crs, layer)
+        return
+    try:
+        with (
+            _spinner(f"导入 (importing) {file.name} as {kind}"),
+            session_scope(engine) as session,
+        ):
+            report = import_file(file, kind, session=session, crs=crs, layer=layer)
+    except ImportValidationError as exc:
+        err.print(f"[bold red]错误 (error):[/] {exc.message}", highlight=False, soft_wrap=True)
+        err.print(
+            f"完整列表与问题文件 (the full list, and the rows at fault in a file for QGIS): "
+            f"wangge import {file} --kind {kind} --check",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
     out.print(
         f"已导入 (imported) {report.rows} {kind} from {file} (CRS {report.crs}); "
         + ", ".join(f"{k}={v}" for k, v in report.extra.items())
     )
+
+
+def _check_file(engine: Any, file: Path, kind: str, crs: str | None, layer: str | None) -> None:
+    """`wangge import --check`: the whole report, the problems file, exit 1 on problems."""
+    from sqlalchemy.orm import Session
+
+    from geo.check import check_file, problems_path, write_problems
+
+    old = problems_path(file)
+    had_old = old.exists()
+    with _spinner(f"检查 (checking) {file.name} as {kind}"), Session(engine) as session:
+        try:
+            report = check_file(file, kind, session=session, crs=crs, layer=layer)
+        finally:
+            session.rollback()
+    written = write_problems(report)
+    bad = len(report.bad_rows)
+    out.print(
+        f"检查 (check) {file} as {kind}, CRS {report.crs or '-'}: {report.rows} 行 (rows), "
+        f"{bad} 行有问题 (rows with problems), {len(report.problems)} 处问题 (problems); "
+        "未写入数据库 (nothing written to the database)",
+        highlight=False,
+    )
+    if report.ok:
+        out.print("[green]没有问题，可以导入 (no problems: ready to import)[/]")
+        if had_old:
+            out.print(f"已删除旧的问题文件 (removed the old problems file) {old}", highlight=False)
+        return
+    out.print("按原因 (by reason):")
+    for r in report.by_reason():
+        out.print(f"  {r.label}: {r.rows} 行 (rows)", highlight=False)
+    table = Table(title="问题 (problems)", title_justify="left", expand=False)
+    table.add_column("行 (row)", justify="right", no_wrap=True)
+    table.add_column("编码 / 字段 (code / field)", overflow="fold", max_width=26)
+    table.add_column("问题 (problem)", overflow="fold", ratio=1)
+    for p in report.problems:
+        where = "\n".join(x for x in (p.key, p.field) if x)
+        table.add_row(str(p.row + 1) if p.row >= 0 else "-", where, p.problem)
+    out.print(table)
+    if written is not None:
+        out.print(
+            f"问题行已写入 (the rows at fault, with a reason column, are in) {written} "
+            f"({bad} 行 rows, CRS {report.crs}); 在 QGIS 中打开，修正源文件后再检查 (open it in "
+            "QGIS, fix the source file and check again)",
+            highlight=False,
+        )
+    elif had_old:
+        out.print(f"已删除旧的问题文件 (removed the old problems file) {old}", highlight=False)
+    raise typer.Exit(1)
 
 
 @app.command("export")
@@ -192,6 +268,107 @@ def export_cmd(
             kind, file, session=session, crs=crs, community=community, personal=include_personal
         )
     out.print(f"已导出 (exported) {n} {kind} to {file}")
+
+
+# --- delete ---------------------------------------------------------------------------------
+TABLE_LABELS = {
+    "community": "社区",
+    "compound": "小区/院落",
+    "grid_version": "网格版本",
+    "building": "楼栋",
+    "grid": "网格",
+    "plan": "规划方案",
+    "building_unit": "单元",
+    "plan_edit": "方案修改",
+    "household": "户",
+    "grid_member": "网格归属",
+    "household_person": "户主信息",
+    "incident": "事件",
+    "facility": "服务设施",
+    "open_resource": "开放资源",
+    "worker": "网格员",
+    "app_user": "用户",
+}
+
+
+@app.command("delete")
+@friendly
+def delete_cmd(
+    community: Annotated[str, typer.Option("--community", help="code of the community")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="do not ask (needed without a terminal)")
+    ] = False,
+    author: Annotated[str, typer.Option("--author", help="who (written to the audit log)")] = "cli",
+) -> None:
+    """删除社区 (delete a community) in one transaction, after showing what goes and asking.
+
+    Deleted: its compounds, buildings, units, households and their personal data, grid
+    versions, grids and memberships, plans and their edits. Kept, with their links cleared and
+    listed: incidents, facilities and open resources in it, and the workers and API users of
+    its grids. One audit_log row records it. Re-importing corrected data is then a plain import.
+    """
+    from sqlalchemy.orm import Session
+
+    from geo.communities import delete_community, deletion_preview
+    from geo.db import session_scope
+
+    engine = _engine()
+    with Session(engine) as session:
+        preview = deletion_preview(session=session, code=community)
+        session.rollback()
+    _print_deletion(preview)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise WanggeError(
+                "需要确认：请在终端中运行，或加 --yes (confirmation needed: run it in a terminal, "
+                "or pass --yes); 未删除 (nothing deleted)"
+            )
+        if not typer.confirm(f"确认删除社区 {community}？(delete community {community}?)"):
+            err.print("已取消，未删除 (cancelled; nothing deleted)")
+            raise typer.Exit(1)
+    with session_scope(engine) as session:
+        done = delete_community(
+            session=session, code=community, actor=f"cli:{author}", expected=preview
+        )
+    rows = sum(done.deleted.values())
+    out.print(
+        f"[green]已删除 (deleted)[/] 社区 (community) {done.code} {done.name}: {rows:,} 行 "
+        f"(rows) in {sum(1 for n in done.deleted.values() if n)} 表 (tables); "
+        f"解除关联 (links cleared): {sum(len(v) for v in done.kept.values())} 行 (rows); "
+        "已记入审计日志 (audit-logged)",
+        highlight=False,
+    )
+
+
+def _print_deletion(d: Any) -> None:
+    out.print(
+        f"将删除社区 (will delete community) {d.code} {d.name}, 一个事务 (in one transaction):",
+        highlight=False,
+    )
+    table = Table("表 (table)", "删除行数 (rows)", title_justify="left")
+    table.columns[1].justify = "right"
+    for name, n in d.deleted.items():
+        table.add_row(f"{name} {TABLE_LABELS.get(name, '')}", f"{n:,}")
+    out.print(table)
+    if not d.kept:
+        out.print("没有需要保留并解除关联的数据 (nothing to keep and detach)")
+        return
+    out.print("保留，解除与该社区的关联 (kept, their links to it cleared):")
+    for name, rows in d.kept.items():
+        items = [_kept_item(name, r) for r in rows]
+        out.print(
+            f"  {name} {TABLE_LABELS.get(name, '')} ({len(rows)}): " + ", ".join(items),
+            highlight=False,
+        )
+
+
+def _kept_item(table: str, r: dict[str, Any]) -> str:
+    if table == "app_user":
+        grid = f", grid {r['grid_code']}" if r.get("grid_code") else ""
+        return f"#{r['id']} {r['name']} ({r['role']}{grid})"
+    if table == "worker":
+        return f"{r['code']} {r['name']}" + (f" ({r['grid_code']})" if r.get("grid_code") else "")
+    return str(r.get("code", r.get("id")))
 
 
 # --- partition and validate -----------------------------------------------------------------
@@ -248,41 +425,63 @@ def partition(
         )
         return
     results = {}
+    failures: dict[str, str] = {}  # community → why it was skipped
     with _bar() as bar:
         task = bar.add_task("划分 (partitioning)", total=len(codes))
         for code in codes:
             bar.update(task, description=f"划分 (partitioning) {code}")
-            with session_scope(engine) as session:
-                res, rep, version = partition_and_store(
-                    session,
-                    code,
-                    min_households=min_households,
-                    max_households=max_households,
-                    seed=seed,
-                    allow_cross_compound=allow_cross_compound,
-                    write=not dry_run,
-                )
-            results[code] = (res, rep, version)
+            try:  # one community's bad data must not stop the others
+                with session_scope(engine) as session:
+                    res, rep, version = partition_and_store(
+                        session,
+                        code,
+                        min_households=min_households,
+                        max_households=max_households,
+                        seed=seed,
+                        allow_cross_compound=allow_cross_compound,
+                        write=not dry_run,
+                    )
+            except Exception as exc:  # reported per community, then skipped
+                failures[code] = _reason(exc)
+            else:
+                results[code] = (res, rep, version)
+                if not rep.ok:
+                    failures[code] = (
+                        "校验失败 (validation failed): "
+                        + "; ".join(f"{f.grid or '-'}: {f.message}" for f in rep.errors[:3])
+                        + (f" (+{len(rep.errors) - 3})" if len(rep.errors) > 3 else "")
+                    )
             bar.advance(task)
-    failed = False
     for res, rep, version in results.values():
         _print_partition(res, rep, version, dry_run)
-        failed |= not rep.ok
     if report:
-        report.write_text(
-            json.dumps(
-                {
-                    code: {"summary": res.summary(), "validation": rep.as_dict(), "version": v}
-                    for code, (res, rep, v) in results.items()
-                },
-                ensure_ascii=False,
-                indent=2,
-                default=str,
-            )
-        )
+        done: dict[str, Any] = {
+            code: {"summary": res.summary(), "validation": rep.as_dict(), "version": v}
+            for code, (res, rep, v) in results.items()
+        }
+        for code, why in failures.items():
+            done.setdefault(code, {})["error"] = why
+        report.write_text(json.dumps(done, ensure_ascii=False, indent=2, default=str))
         out.print(f"报告 (report): {report}")
-    if failed:
+    if len(codes) > 1 or failures:
+        ok = len(codes) - len(failures)
+        out.print(
+            f"社区 (communities): {ok} 完成 (done), {len(failures)} 失败并跳过 (failed, "
+            "skipped; nothing written for them)",
+            highlight=False,
+        )
+    for code, why in failures.items():
+        err.print(f"[red]✗ {code}[/]: {why}", highlight=False)
+    if failures:
         raise typer.Exit(1)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a community's partition raised, in one line (a WanggeError's own message)."""
+    if isinstance(exc, WanggeError):
+        return exc.message
+    text = " ".join(str(exc).split())[:300]
+    return f"划分出错 (partitioning raised) {type(exc).__name__}: {text}"
 
 
 def _partition_many(
@@ -864,13 +1063,24 @@ def demo(
                     bar.update(task, total=n, completed=i, description=f"载入 (loading) {kind}")
 
                 load_fixture(session=session, progress=progress)
-    with session_scope(engine) as session:
-        from geo.grids import community_codes, partition_and_store
+    with session_scope(engine) as session:  # the fixture only, never the others at start-up
+        from geo.fixture import fixture_communities, partition_fixture
+        from geo.grids import community_codes
 
-        for code in community_codes(session, unpartitioned=True):
-            with _spinner(f"划分网格 (partitioning) {code}"):
-                res, rep, version = partition_and_store(session, code, actor="demo")
+        with _spinner("划分网格 (partitioning) the sample community"):
+            done = partition_fixture(session, actor="demo")
+        for _code, res, rep, version in done:
             _print_partition(res, rep, version, dry_run=False)
+        mine = set(fixture_communities(session))
+        others = [c for c in community_codes(session, unpartitioned=True) if c not in mine]
+    if others:
+        out.print(
+            f"另有 {len(others)} 个社区尚未划分，启动时不处理 ({len(others)} other communities "
+            f"have no grids; start-up leaves them alone, run `wangge partition`): "
+            + ", ".join(others[:20])
+            + (" …" if len(others) > 20 else ""),
+            highlight=False,
+        )
     with session_scope(engine) as session:
         _print_summary(summary(session))
         _write_maps(session, Path(get_settings().pg_dir).parent / "maps", None, None, None)

@@ -64,6 +64,7 @@ class RowProblem:
     key: str | None  # the feature's key (code), when it has one
     field: str | None  # the attribute (or "geometry") at fault
     problem: str  # what is wrong, in words
+    reason: str = "other"  # a stable short key for grouping (geo.io.REASONS): "overlap", …
 
     def __str__(self) -> str:
         where = f"第 {self.row + 1} 行 (row {self.row + 1})"
@@ -74,7 +75,13 @@ class RowProblem:
         return f"{where}: {self.problem}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row + 1, "key": self.key, "field": self.field, "problem": self.problem}
+        return {
+            "row": self.row + 1,
+            "key": self.key,
+            "field": self.field,
+            "problem": self.problem,
+            "reason": self.reason,
+        }
 
 
 class ImportValidationError(InputError):

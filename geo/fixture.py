@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 from geo.errors import ConflictError, InputError
 from geo.io import ImportReport, import_file
 
-__all__ = ["FIXTURE_DIR", "fixture_loaded", "load_fixture", "manifest", "summary"]
+__all__ = [
+    "FIXTURE_DIR",
+    "fixture_communities",
+    "fixture_loaded",
+    "load_fixture",
+    "manifest",
+    "partition_fixture",
+    "summary",
+]
 
 FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "jifu"
 
@@ -102,6 +110,26 @@ def _stored_fixture_communities(session: Session, directory: Path) -> list[str]:
 def fixture_loaded(session: Session, directory: Path = FIXTURE_DIR) -> bool:
     """Whether the fixture's community is stored."""
     return bool(_stored_fixture_communities(session, directory))
+
+
+def fixture_communities(session: Session, directory: Path = FIXTURE_DIR) -> list[str]:
+    """Codes of the fixture's communities that are stored."""
+    return _stored_fixture_communities(session, directory)
+
+
+def partition_fixture(
+    session: Session, *, actor: str = "demo", directory: Path = FIXTURE_DIR
+) -> list[tuple[str, Any, Any, int | None]]:
+    """Partition the fixture's communities that have no published grid version yet, and only
+    those: what a start-up (`wangge demo`, the benchmarks) loaded itself. Any other community
+    in the database is left alone, so that its data cannot stop the start-up; `wangge
+    partition` reports and skips such a community. Returns (code, result, validation report,
+    version id) per community partitioned."""
+    from geo.grids import community_codes, partition_and_store
+
+    mine = set(_stored_fixture_communities(session, directory))
+    todo = [c for c in community_codes(session, unpartitioned=True) if c in mine]
+    return [(code, *partition_and_store(session, code, actor=actor)) for code in todo]
 
 
 def summary(session: Session) -> dict[str, Any]:

@@ -5,7 +5,9 @@ Import is all-or-nothing. :func:`import_file` reads the file, checks every row �
 (present, of the right type, valid, plausible coordinates for the CRS given, inside its parent
 area, not overlapping its neighbours) — and only when no row has a problem writes the rows in
 the caller's transaction. Otherwise it raises :class:`~geo.errors.ImportValidationError` naming
-every bad row, and nothing is written.
+every bad row, and nothing is written. :func:`validate_file` runs the checks alone (every
+problem carries a ``reason`` key, :data:`REASONS`); :mod:`geo.check` reports them in full
+(``wangge import --check``) and writes the rows at fault to a problems file.
 
 The CRS of the input is never guessed: the file's own CRS, or ``crs=`` (which may also say that
 WGS84-labelled coordinates are really GCJ-02 or BD-09). A file with neither is refused. GeoJSON
@@ -45,7 +47,15 @@ from geo.errors import CRSError, ImportValidationError, InputError, RowProblem
 from geo.layers import Attr, LayerSpec, get_layer
 from geo.settings import get_settings
 
-__all__ = ["ImportReport", "export_layer", "import_file", "read_layer"]
+__all__ = [
+    "REASONS",
+    "ImportReport",
+    "Validated",
+    "export_layer",
+    "import_file",
+    "read_layer",
+    "validate_file",
+]
 
 TZ = ZoneInfo("Asia/Shanghai")
 DRIVERS = {
@@ -57,6 +67,31 @@ DRIVERS = {
     ".csv": "CSV",
 }
 Progress = Callable[[str], None]
+
+# why a row is refused: RowProblem.reason → (Chinese, English), for grouping a report
+REASONS: dict[str, tuple[str, str]] = {
+    "missing_column": ("缺少必需的列", "required column missing"),
+    "empty_file": ("文件为空", "no rows"),
+    "no_geometry": ("文件没有几何", "the file has no geometry"),
+    "required_empty": ("必填项为空", "required value empty"),
+    "bad_value": ("取值无效", "bad value"),
+    "unknown_value": ("未知取值", "unknown value"),
+    "duplicate_key": ("键重复", "duplicate key"),
+    "already_stored": ("数据库中已存在", "already stored"),
+    "empty_geometry": ("几何为空", "empty geometry"),
+    "geometry_type": ("几何类型错误", "wrong geometry type"),
+    "coordinates": ("坐标不合理", "implausible coordinates"),
+    "invalid_geometry": ("几何无效", "invalid geometry"),
+    "unknown_parent": ("上级不存在", "no such parent"),
+    "wrong_parent": ("上级不一致", "parent mismatch"),
+    "outside_parent": ("超出上级范围", "outside its parent"),
+    "overlap": ("相互重叠", "overlap"),
+    "astride_compounds": ("楼栋跨越小区", "building astride compounds"),
+    "compound_missing": ("未填写所在小区", "compound not named"),
+    "unit_households": ("单元户数不符", "unit households"),
+    "unit_floor": ("单元或楼层不存在", "no such unit or floor"),
+    "other": ("其他", "other"),
+}
 
 
 @dataclass
@@ -175,7 +210,11 @@ def _csv_points(frame: pd.DataFrame, crs: str | None, path: Path) -> RawLayer:
         for col, raw in ((xcol, xr), (ycol, yr)):
             value = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
             if not _blank(raw) and pd.isna(value):
-                problems.append(RowProblem(i, None, col, f"不是数字 (not a number): {raw!r}"))
+                problems.append(
+                    RowProblem(
+                        i, None, col, f"不是数字 (not a number): {raw!r}", reason="coordinates"
+                    )
+                )
             xy.append(float(value))
         xs.append(xy[0])
         ys.append(xy[1])
@@ -254,7 +293,13 @@ def _check_attributes(
     for attr in spec.attrs:
         if attr.required and attr.name not in columns:
             problems.append(
-                RowProblem(-1, None, attr.name, "缺少必需的列 (required column missing)")
+                RowProblem(
+                    -1,
+                    None,
+                    attr.name,
+                    "缺少必需的列 (required column missing)",
+                    reason="missing_column",
+                )
             )
     if any(p.row == -1 for p in problems):
         return []
@@ -267,13 +312,21 @@ def _check_attributes(
             v = rec.get(attr.name)
             if _blank(v):
                 if attr.required:
-                    problems.append(RowProblem(i, key, attr.name, "必填项为空 (required, empty)"))
+                    problems.append(
+                        RowProblem(
+                            i,
+                            key,
+                            attr.name,
+                            "必填项为空 (required, empty)",
+                            reason="required_empty",
+                        )
+                    )
                 out[attr.name] = [] if attr.type is list else None
                 continue
             try:
                 out[attr.name] = _coerce(attr, v)
             except ValueError as exc:
-                problems.append(RowProblem(i, key, attr.name, str(exc)))
+                problems.append(RowProblem(i, key, attr.name, str(exc), reason="bad_value"))
                 out[attr.name] = None
                 continue
             if attr.choices is not None and out[attr.name] not in attr.choices:
@@ -284,6 +337,7 @@ def _check_attributes(
                         attr.name,
                         f"未知取值 (unknown value) {out[attr.name]!r}; "
                         f"可选 (one of): {', '.join(attr.choices)}",
+                        reason="unknown_value",
                     )
                 )
         rows.append(out)
@@ -305,6 +359,7 @@ def _check_keys(
                     k,
                     spec.key,
                     f"键重复，与第 {seen[k] + 1} 行相同 (duplicate key, as row {seen[k] + 1})",
+                    reason="duplicate_key",
                 )
             )
         else:
@@ -317,7 +372,13 @@ def _check_keys(
     ).scalars()
     for k in stored:
         problems.append(
-            RowProblem(seen[k], k, spec.key, "数据库中已存在 (already stored in the database)")
+            RowProblem(
+                seen[k],
+                k,
+                spec.key,
+                "数据库中已存在 (already stored in the database)",
+                reason="already_stored",
+            )
         )
 
 
@@ -340,7 +401,13 @@ def _check_geometry(
     if geoms is None:
         if not spec.geom_optional:
             problems.append(
-                RowProblem(-1, None, "geometry", "文件没有几何 (the file has no geometry)")
+                RowProblem(
+                    -1,
+                    None,
+                    "geometry",
+                    "文件没有几何 (the file has no geometry)",
+                    reason="no_geometry",
+                )
             )
         return out
     key = [r.get(spec.key) for r in rows]
@@ -351,7 +418,11 @@ def _check_geometry(
             continue
         if missing[i]:
             if not spec.geom_optional:
-                problems.append(RowProblem(i, key[i], "geometry", "几何为空 (empty geometry)"))
+                problems.append(
+                    RowProblem(
+                        i, key[i], "geometry", "几何为空 (empty geometry)", reason="empty_geometry"
+                    )
+                )
             continue
         name = geoms[i].geom_type
         if name not in spec.geometry_types:
@@ -362,6 +433,7 @@ def _check_geometry(
                     "geometry",
                     f"几何类型错误 (wrong geometry type) {name}; "
                     f"应为 (expected) {' / '.join(spec.geometry_types)}",
+                    reason="geometry_type",
                 )
             )
             continue
@@ -382,7 +454,7 @@ def _check_geometry(
         row = int(idx[owner[j]])
         if row not in bad_rows:
             bad_rows.add(row)
-            problems.append(RowProblem(row, key[row], "geometry", problem))
+            problems.append(RowProblem(row, key[row], "geometry", problem, reason="coordinates"))
     idx = np.array([i for i in idx if i not in bad_rows], dtype=int)
     if idx.size == 0:
         return out
@@ -390,7 +462,13 @@ def _check_geometry(
     for i in idx[~valid]:
         reason = shapely.is_valid_reason(geoms[i])
         problems.append(
-            RowProblem(int(i), key[i], "geometry", f"几何无效 (invalid geometry): {reason}")
+            RowProblem(
+                int(i),
+                key[i],
+                "geometry",
+                f"几何无效 (invalid geometry): {reason}",
+                reason="invalid_geometry",
+            )
         )
     idx = idx[valid]
     transformed = transform_geometries(geoms[idx], src)
@@ -419,6 +497,7 @@ def _check_geometry(
                 key[i],
                 "geometry",
                 f"转换坐标后几何无效 (invalid after transformation): {shapely.is_valid_reason(g)}",
+                reason="invalid_geometry",
             )
         )
     out[idx[still]] = transformed[still]
@@ -458,6 +537,7 @@ def _require_parent(
                     r.get(spec.key),
                     field_name,
                     f"{label} {code!r} 不存在 (no such {label}); 请先导入 (import it first)",
+                    reason="unknown_parent",
                 )
             )
 
@@ -497,6 +577,7 @@ def _check_inside(
                 rows[ii[k]].get(spec.key),
                 "geometry",
                 f"不在所属{what}范围内 (outside its {what}; {detail}, tolerance {tolerance_m} m)",
+                reason="outside_parent",
             )
         )
 
@@ -511,7 +592,8 @@ def _check_overlaps(
     what: str,
 ) -> None:
     """No two areas (in the file, or the file against stored ones) may overlap by more than
-    ``overlap_tolerance_m2``."""
+    ``overlap_tolerance_m2``. Both rows of an overlapping pair in the file are named, each
+    with the other's key and the area of the overlap (m², in the metric CRS)."""
     tol = get_settings().overlap_tolerance_m2
     idx = [i for i, g in enumerate(geoms) if g is not None]
     if not idx:
@@ -523,23 +605,31 @@ def _check_overlaps(
     pool_names = names + [c for c, _ in others]
     tree = shapely.STRtree(pool)
     left, right = tree.query(mine, predicate="intersects")
-    reported: set[tuple[int, int]] = set()
-    for a, b in zip(left, right, strict=True):
-        if b < len(mine) and b <= a:
+    keep = (right >= len(mine)) | (right > left)  # each pair in the file once
+    left, right = left[keep], right[keep]
+    areas = shapely.area(shapely.intersection(mine[left], pool[right]))
+    found: list[tuple[int, str | None, float, bool]] = []  # (row, the other's key, m², stored)
+    for a, b, area in zip(left, right, areas, strict=True):
+        if area <= tol:
             continue
-        area = shapely.area(shapely.intersection(mine[a], pool[b]))
-        if area > tol and (a, b) not in reported:
-            reported.add((a, b))
-            source = "本文件中的" if b < len(mine) else "已存储的"
-            problems.append(
-                RowProblem(
-                    idx[a],
-                    names[a],
-                    "geometry",
-                    f"与{source}{what} {pool_names[b]!r} 重叠 {area:.1f} m² "
-                    f"(overlaps {what} {pool_names[b]!r} by {area:.1f} m²)",
-                )
+        if b < len(mine):
+            found.append((idx[a], names[b], area, False))
+            found.append((idx[b], names[a], area, False))
+        elif pool_names[b] != names[a]:  # the same key stored is reported as such
+            found.append((idx[a], pool_names[b], area, True))
+    for row, other, area, is_stored in sorted(found, key=lambda f: (f[0], str(f[1]))):
+        where = ("已存储的", "stored ") if is_stored else ("本文件中的", "")
+        tail = "" if is_stored else " in this file"
+        problems.append(
+            RowProblem(
+                row,
+                rows[row].get(spec.key),
+                "geometry",
+                f"与{where[0]}{what} {other!r} 重叠 {area:.1f} m² "
+                f"(overlaps {where[1]}{what} {other!r}{tail} by {area:.1f} m²)",
+                reason="overlap",
             )
+        )
 
 
 # --- per-kind preparation: parents, derived values -----------------------------------------
@@ -554,6 +644,8 @@ def _prepare(
     s = get_settings()
     ctx: dict[str, Any] = {}
     if kind == "communities":
+        stored = _stored_areas(session, "community", "boundary", geoms)
+        _check_overlaps(geoms, rows, spec, stored, problems, what="社区 community")
         return ctx
     comms: dict[str, Any] = {}
     if kind in {"compounds", "buildings", "workers", "facilities", "resources", "incidents"}:
@@ -599,6 +691,7 @@ def _prepare(
                             r.get("code"),
                             "reported_at",
                             f"时间格式错误 (not an ISO 8601 time): {r['reported_at']!r}",
+                            reason="bad_value",
                         )
                     )
                     continue
@@ -654,6 +747,7 @@ def _prepare_buildings(
                     "compound_code",
                     f"小区 {cc!r} 属于社区 {comp_comm[cc]!r}，不是 {r['community_code']!r} "
                     f"(compound belongs to community {comp_comm[cc]!r})",
+                    reason="wrong_parent",
                 )
             )
     comms = ctx["communities"]
@@ -708,6 +802,7 @@ def _prepare_buildings(
                         "geometry",
                         f"楼栋跨越多个小区 (building astride compounds): {desc}; "
                         "请修正边界或楼栋 (fix the boundary or the footprint)",
+                        reason="astride_compounds",
                     )
                 )
             elif shares and not code:
@@ -719,6 +814,7 @@ def _prepare_buildings(
                         "compound_code",
                         f"楼栋位于小区 {c!r} 内 ({v:.0%})，但未填写 compound_code "
                         f"(building lies in compound {c!r} but compound_code is empty)",
+                        reason="compound_missing",
                     )
                 )
     stored = _stored_areas(session, "building", "footprint", geoms)
@@ -740,6 +836,7 @@ def _prepare_buildings(
                         "unit_households",
                         f"应为逗号分隔的整数 (expected comma-separated integers): "
                         f"{r['unit_households']!r}",
+                        reason="unit_households",
                     )
                 )
                 continue
@@ -751,6 +848,7 @@ def _prepare_buildings(
                         "unit_households",
                         f"{r['unit_households']!r} 应为 {units} 个单元、合计 {total} 户 "
                         f"(must list {units} units summing to {total} households)",
+                        reason="unit_households",
                     )
                 )
                 continue
@@ -800,6 +898,7 @@ def _prepare_households(
                     "unit_no",
                     f"楼栋 {r['building_code']} 没有 {r['unit_no']} 单元 (no such unit; the "
                     f"building has {len(b['units'])})",
+                    reason="unit_floor",
                 )
             )
         if r.get("floor") is not None and r["floor"] > b["floors"]:
@@ -810,6 +909,7 @@ def _prepare_households(
                     "floor",
                     f"楼层 {r['floor']} 高于楼栋层数 {b['floors']} "
                     f"(floor above the building's {b['floors']} floors)",
+                    reason="unit_floor",
                 )
             )
         if geoms[i] is None:
@@ -1081,6 +1181,58 @@ def _write(
     return extra
 
 
+@dataclass
+class Validated:
+    """A file read and checked: its rows as typed values, geometries in the storage CRS, the
+    parents found (``ctx``), and every problem (sorted by row). ``raw`` is the file as read,
+    with its geometries untouched in the file's own CRS (for a problems file)."""
+
+    kind: str
+    source: str
+    spec: LayerSpec
+    raw: RawLayer
+    rows: list[dict[str, Any]]
+    geoms: np.ndarray
+    ctx: dict[str, Any]
+    problems: list[RowProblem]
+
+
+def validate_file(
+    path: str | Path,
+    kind: str,
+    *,
+    session: Session,
+    crs: str | None = None,
+    layer: str | None = None,
+) -> Validated:
+    """Read ``path`` and check every row of it as ``kind`` against the database; write
+    nothing. Problems with the file as a whole (a required column missing, no rows) have row
+    -1 and stop the checks there. Errors that leave nothing to check row by row (no such file,
+    no CRS) are raised (:class:`~geo.errors.InputError`, :class:`~geo.errors.CRSError`)."""
+    spec = get_layer(kind)
+    raw = read_layer(path, crs=crs, layer=layer, geom=spec.geom != "none")
+    # the checks drop Z in place: keep the file's geometries as they were
+    geoms_in = None if raw.geoms is None else raw.geoms.copy()
+    original = RawLayer(raw.attrs, raw.geoms, raw.crs, list(raw.problems))
+    frame = _untruncate(raw.attrs, spec) if Path(path).suffix.lower() == ".shp" else raw.attrs
+    problems: list[RowProblem] = list(raw.problems)
+    rows = _check_attributes(frame, spec, problems)
+    empty = np.full(len(rows), None, dtype=object)
+    done = Validated(kind, str(path), spec, original, rows, empty, {}, problems)
+    if any(p.row == -1 for p in problems):
+        return done
+    if not rows:
+        problems.append(RowProblem(-1, None, None, "文件为空 (no rows)", reason="empty_file"))
+        return done
+    # rows whose coordinates could not be read are reported once, not twice
+    skip = {p.row for p in raw.problems}
+    done.geoms = _check_geometry(geoms_in, raw.crs, spec, rows, problems, skip=skip)
+    _check_keys(rows, spec, session, problems)
+    done.ctx = _prepare(kind, rows, done.geoms, session, spec, problems)
+    problems.sort(key=lambda p: (p.row, p.field or ""))
+    return done
+
+
 def import_file(
     path: str | Path,
     kind: str,
@@ -1093,26 +1245,14 @@ def import_file(
     """Validate and write one file of ``kind`` in the session's transaction.
 
     Raises :class:`ImportValidationError` (nothing written) when any row has a problem. The
-    caller commits (or rolls back) the session.
+    caller commits (or rolls back) the session. :func:`geo.check.check_file` runs the same
+    checks and reports every problem without writing.
     """
-    spec = get_layer(kind)
-    raw = read_layer(path, crs=crs, layer=layer, geom=spec.geom != "none")
-    frame = _untruncate(raw.attrs, spec) if Path(path).suffix.lower() == ".shp" else raw.attrs
-    problems: list[RowProblem] = list(raw.problems)
-    rows = _check_attributes(frame, spec, problems)
-    if problems and any(p.row == -1 for p in problems):
-        raise ImportValidationError(str(path), problems)
-    if not rows:
-        raise ImportValidationError(str(path), [RowProblem(-1, None, None, "文件为空 (no rows)")])
-    # rows whose coordinates could not be read are reported once, not twice
-    skip = {p.row for p in raw.problems}
-    geoms = _check_geometry(raw.geoms, raw.crs, spec, rows, problems, skip=skip)
-    _check_keys(rows, spec, session, problems)
-    ctx = _prepare(kind, rows, geoms, session, spec, problems)
-    if problems:
-        problems.sort(key=lambda p: (p.row, p.field or ""))
-        raise ImportValidationError(str(path), problems)
-    extra = _write(kind, session, rows, geoms, ctx)
+    checked = validate_file(path, kind, session=session, crs=crs, layer=layer)
+    if checked.problems:
+        raise ImportValidationError(str(path), checked.problems)
+    rows, geoms, raw = checked.rows, checked.geoms, checked.raw
+    extra = _write(kind, session, rows, geoms, checked.ctx)
     present = [x for x in geoms if x is not None]
     bounds = (
         tuple(round(float(v), 6) for v in shapely.total_bounds(np.array(present, dtype=object)))
@@ -1126,7 +1266,7 @@ def import_file(
             "INSERT INTO audit_log (actor, action, entity, detail) "
             "VALUES (:a, 'import', :e, CAST(:d AS jsonb))"
         ),
-        {"a": actor, "e": spec.table, "d": _json(report.as_dict())},
+        {"a": actor, "e": checked.spec.table, "d": _json(report.as_dict())},
     )
     return report
 

@@ -300,7 +300,8 @@ LAYERS: dict[str, LayerSpec] = {
                 "t.building_code",
                 "t.party_member",
             ),
-            joins="JOIN community c ON c.id = t.community_id",
+            # a worker whose community was deleted is kept, detached (community_code empty)
+            joins="LEFT JOIN community c ON c.id = t.community_id",
         ),
     )
 }

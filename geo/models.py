@@ -420,8 +420,9 @@ class Worker(Base):
     role: Mapped[str] = mapped_column(String(32))
     phone: Mapped[str | None] = mapped_column(String(32))
     public_phone: Mapped[bool] = mapped_column(Boolean, server_default="true")
-    community_id: Mapped[int] = mapped_column(
-        ForeignKey("community.id", ondelete="CASCADE"), index=True
+    # NULL once its community is deleted: the worker is kept, detached (geo.communities)
+    community_id: Mapped[int | None] = mapped_column(
+        ForeignKey("community.id", ondelete="SET NULL"), index=True
     )
     grid_code: Mapped[str | None] = mapped_column(String(64), index=True)
     building_code: Mapped[str | None] = mapped_column(String(64))  # a building head's building

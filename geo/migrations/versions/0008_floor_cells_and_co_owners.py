@@ -1,8 +1,8 @@
 """floors are not places: a floor-split unit's cell stored on its memberships; an incident's
 floor and its co-owner grids (several: the floor groups of a tower, a grid near an edge)
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from geoalchemy2 import Geometry
 
 from geo.settings import get_settings
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
