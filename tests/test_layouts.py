@@ -1,11 +1,17 @@
 """Realistic layouts for the partitioner: the named morphologies of ``geo.layouts`` (what each
-class promises, for every seed); every class goes through ``wangge import`` clean on an empty
-database."""
+class promises, for every seed), and the real Bubeneč footprints of ``fixtures/bubenec.py``;
+both go through ``wangge import`` clean on an empty database, and Bubeneč through
+``wangge partition`` and ``wangge validate`` as well."""
 
 from __future__ import annotations
 
 import doctest
+import importlib.util
+import json
 import math
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -34,6 +40,18 @@ from geo.layouts import (
 from geo.partition import BuildingIn, UnitIn
 from geo.settings import get_settings
 
+from .conftest import ROOT
+
+
+def _load_bubenec():
+    spec = importlib.util.spec_from_file_location("bubenec", ROOT / "fixtures" / "bubenec.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+bubenec = _load_bubenec()
 IMPORT_ORDER = ("communities", "compounds", "buildings", "households", "roads")
 
 
@@ -394,3 +412,135 @@ def test_geojson_files_import_clean_too(cli, empty_db, tmp_path):
     lay = make_layout("urban_village", seed=3, scale=0.4)
     _import_all(cli, write_layout_files(lay, tmp_path, driver="GeoJSON"), empty_db)
     assert _counts(empty_db) == _expected(lay)
+
+
+# --- Bubeneč: real footprints from the installed momepy package ------------------------------
+@pytest.fixture(scope="module")
+def bub():
+    return bubenec.bubenec()
+
+
+def test_bubenec_keeps_every_building_in_a_street_block(bub):
+    lay = bub.layout
+    assert len(lay.buildings) == 144 and len(lay.roads) == 35
+    assert bub.outside == [] and all(b.compound for b in lay.buildings)
+    assert len(lay.compounds) == 8  # 5 blocks the streets close, 3 closed by the boundary
+    assert 2_800 <= lay.households <= 3_200  # 43,151 m² x 5 floors / 70 m², outbuildings none
+    assert len(lay.zero_household_buildings) == 14  # footprints under 40 m²
+    check_layout(lay, real=True)
+
+
+def test_bubenec_is_moved_rigidly_with_its_true_areas(bub):
+    footprints, uids, _lines = bubenec.read_source()
+    moved = {b.code: b.footprint for b in bub.layout.buildings}
+    shifts = []
+    for fp, uid in zip(footprints, uids, strict=True):
+        g = moved[f"BUBENEC-B{int(uid):03d}"]
+        if f"BUBENEC-B{int(uid):03d}" in bub.clipped:
+            continue
+        assert g.area == pytest.approx(fp.area, rel=1e-9)
+        shifts.append(shapely.get_coordinates(g) - shapely.get_coordinates(fp))
+    shift = np.concatenate(shifts)
+    assert np.ptp(shift, axis=0).max() < 1e-6  # one translation for every vertex
+    # the source's Web Mercator areas are about 2.43 times the true ones at 50 degrees north
+    raw = pyogrio.read_dataframe(bubenec.dataset_path(), layer="buildings")
+    assert raw.area.sum() / sum(shapely.area(footprints)) == pytest.approx(2.43, abs=0.02)
+    x0, y0, *_ = bub.layout.boundary.bounds
+    assert (x0, y0) == pytest.approx(bubenec.ORIGIN)
+
+
+def test_units_follow_the_footprint_area():
+    assert [u.households for u in bubenec.units_of(30.0, 1)] == [0]
+    assert [u.households for u in bubenec.units_of(261.0, 1)] == [18]
+    big = bubenec.units_of(1_000.0, 1)  # 71 households, at most 4 a floor over 5 floors
+    assert [u.households for u in big] == [18, 18, 18, 17]
+    assert [u.unit_no for u in big] == [1, 2, 3, 4] and [u.id for u in big] == [1, 2, 3, 4]
+
+
+def test_a_building_astride_two_blocks_goes_to_the_one_holding_most_and_is_clipped():
+    faces = np.asarray([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)], dtype=object)
+    fps = np.asarray(
+        [shapely.box(6, 2, 12, 4), shapely.box(1, 1, 3, 3), shapely.box(30, 0, 31, 1)],
+        dtype=object,
+    )
+    owner, kept, clipped = bubenec.assign(fps, faces)
+    assert owner == [0, 0, None] and clipped == [0]
+    assert kept[0].equals(shapely.box(6, 2, 10, 4)) and kept[1].equals(fps[1])
+
+
+def test_open_blocks_leave_the_edge_buildings_outside_every_compound():
+    made = bubenec.bubenec(close_blocks=False)
+    lay = made.layout
+    assert len(lay.buildings) == 144 and len(made.outside) == 48
+    assert len(lay.compounds) == 5  # the 7 closed blocks but the 2 without buildings
+    check_layout(lay, real=True)
+
+
+def _bubenec_through_the_cli(cli, url, tmp_path, *options: str) -> dict:
+    """``python fixtures/bubenec.py``, then every file through ``wangge import`` (rows
+    counted), ``wangge partition`` (with a time limit) and ``wangge validate --json``."""
+    out = tmp_path / "bubenec"
+    made = subprocess.run(
+        [sys.executable, "fixtures/bubenec.py", str(out), *options],
+        cwd=ROOT,
+        env=dict(os.environ) | {"PYTHONPATH": str(ROOT)},  # this checkout's geo package
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "144 buildings" in made.stdout
+    _import_all(cli, {kind: out / f"{kind}.gpkg" for kind in IMPORT_ORDER}, url)
+    counts = _counts(url)
+    assert counts["building"] == 144 and counts["road"] == 35
+    assert 2_800 <= counts["households_total"] == counts["household"] <= 3_200
+
+    # main's partitioner takes about 4 s here (78 micro-grids, all in 30-50); the time limit
+    # catches a runaway search
+    report = tmp_path / "partition.json"
+    ran = cli("partition", "--community", "BUBENEC", "--report", str(report), url=url, timeout=300)
+    assert ran.code == 0, ran.out + ran.err
+    summary = json.loads(report.read_text())["BUBENEC"]["summary"]
+    assert summary["households"] == counts["household"]
+    assert summary["contiguous_share"] == 1.0
+    ran = cli("validate", "--community", "BUBENEC", "--json", url=url, timeout=120)
+    assert ran.code == 0, ran.out + ran.err
+    validation = json.loads(ran.out)
+    assert validation["ok"] and validation["errors"] == 0, validation["findings"]
+    import psycopg
+
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq) as c:
+        micro, single = c.execute(
+            "SELECT count(*), count(*) FILTER (WHERE ST_NumGeometries(g.boundary) = 1) FROM grid g "
+            "JOIN grid_version v ON v.id = g.version_id "
+            "WHERE g.level = 'micro' AND v.status = 'published'"
+        ).fetchone()
+    assert micro == summary["micro_grids"] > 0 and single == micro  # every micro-grid one polygon
+    return counts
+
+
+@pytest.mark.db
+@pytest.mark.cli
+@pytest.mark.slow
+def test_bubenec_imports_partitions_and_validates_through_the_cli(cli, empty_db, tmp_path):
+    counts = _bubenec_through_the_cli(cli, empty_db, tmp_path)
+    assert counts["compound"] == 8
+
+
+@pytest.mark.db
+@pytest.mark.cli
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="PARTITIONER BUG on main (3969bd6), for the partition rewrite: with the edge "
+    "blocks left open, the 48 buildings outside compounds make 3 street grids; once stored "
+    "(footprints moved by ~2e-9 m by the EPSG:4490 round trip) street grid BUBENEC-S03 (113 "
+    "households) comes out 'under_total' with 13 micro-grids, 12 of them empty, and "
+    "validation fails (12 'empty grid geometry' errors). The same layout partitioned from "
+    "its own coordinates gives 3 micro-grids. Remove this mark when it passes.",
+)
+def test_bubenec_with_open_blocks_partitions_and_validates_through_the_cli(cli, empty_db, tmp_path):
+    counts = _bubenec_through_the_cli(cli, empty_db, tmp_path, "--open-blocks")
+    assert counts["compound"] == 5
