@@ -8,7 +8,7 @@ current one, which stays queryable as history.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,10 +45,13 @@ class CommunityInput:
     boundary: Geometry  # metric
     compounds: list[CompoundIn]
     buildings: list[BuildingIn]
-    roads: list[Geometry]
+    roads: list[Geometry]  # roads (not footways): street grids never cross them
     road_names: list[str]
     units: dict[int, UnitRecord]
     households: list[tuple[str, int, int | None]]
+    # every line of the road layer, lanes and footways inside compounds included: micro-grids
+    # do not straddle them when they can avoid it
+    ways: list[Geometry] = field(default_factory=list)
 
 
 def _wkb_metric(rows: list[Any], col: int) -> np.ndarray:
@@ -131,15 +134,17 @@ def load_community(session: Session, code: str) -> CommunityInput:
         BuildingIn(r[1], fp, r[2], tuple(units_by_building.get(r[0], ())))
         for r, fp in zip(b_rows, footprints, strict=True)
     ]
-    road_rows = session.execute(
+    way_rows = session.execute(
         text(
-            "SELECT name, ST_AsBinary(geom) FROM road WHERE kind <> 'footway' AND "
+            "SELECT name, ST_AsBinary(geom), kind FROM road WHERE "
             "ST_Intersects(geom, ST_Buffer((SELECT boundary FROM community WHERE id = :i), "
             "0.002)) ORDER BY code"
         ),
         {"i": cid},
     ).all()
-    roads = list(_wkb_metric(road_rows, 1)) if road_rows else []
+    ways = list(_wkb_metric(way_rows, 1)) if way_rows else []
+    road_rows = [r for r in way_rows if r[2] != "footway"]
+    roads = [w for w, r in zip(ways, way_rows, strict=True) if r[2] != "footway"]
     hh = session.execute(
         text(
             "SELECT h.code, h.unit_id, h.floor FROM household h JOIN building b "
@@ -157,6 +162,7 @@ def load_community(session: Session, code: str) -> CommunityInput:
         [r[0] or "" for r in road_rows],
         units,
         [tuple(r) for r in hh],
+        ways,
     )
 
 
@@ -181,6 +187,7 @@ def partition_and_store(
         inp.buildings,
         roads=inp.roads,
         street_names=inp.road_names,
+        ways=inp.ways,
         min_households=min_households,
         max_households=max_households,
         seed=seed,

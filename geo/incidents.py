@@ -196,7 +196,10 @@ def create_incident(
         },
     ).first()
     co_owners = [(c["id"], "floors") for c in located.co_owners]
-    held = {micro["id"], *(g for g, _ in co_owners)}
+    # the floor groups of the tower the point is in share its cell: none is a neighbour
+    # across an edge
+    floor_groups = [g["id"] for g in (located.floors or {}).get("groups", [])]
+    held = {micro["id"], *floor_groups}
     edge = _neighbour_grid(session, located.lon, located.lat, sorted(held))
     if edge is not None:
         co_owners.append((edge, "edge"))

@@ -264,6 +264,7 @@ class Locator:
             "chosen_by": "floor" if by_floor else "lowest",
             "groups": [
                 {
+                    "id": g,
                     "micro_grid": self.grids[g].code,
                     "floor_min": lo,
                     "floor_max": hi,

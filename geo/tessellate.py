@@ -73,6 +73,7 @@ def tessellate(
     zones: Sequence[Geometry] | None = None,
     zone_of_seed: Sequence[int] | None = None,
     spacing: float = 5.0,
+    keep_seed_pieces: bool = False,
 ) -> Tessellation:
     """Cells, one per seed, that tile ``region`` exactly (see the module docstring).
 
@@ -80,6 +81,11 @@ def tessellate(
     seed's cell stays inside its zone: the zones are tessellated separately but noded in one
     arrangement, so that cells of neighbouring zones still share their edges exactly. Every
     zone needs at least one seed.
+
+    A cell that falls apart keeps the piece holding (most of) its seed; the other pieces go to
+    their neighbours. With ``keep_seed_pieces``, a seed in pieces (several buildings) keeps
+    every piece of its cell that holds part of it, so that no part of the seed ends up in
+    another cell: the cell is then a MultiPolygon, for the caller to deal with.
 
     Returns a :class:`Tessellation`: the cells; the zones as the union of their cells (equal
     to the zones given, up to floating-point noise); and the borders between cells, read off
@@ -127,7 +133,7 @@ def tessellate(
         _, nearest = cKDTree(pts[mine]).query(shapely.get_coordinates(reps[rest]))
         label[rest] = owner[mine][nearest]
     borders = _face_borders(faces)
-    label = _mend_fragments(faces, label, inside_seeds, face_zone, borders)
+    label = _mend_fragments(faces, label, inside_seeds, face_zone, borders, keep_seed_pieces)
     cells = _dissolve_by(faces, label, n)
     zones_out = _dissolve_by(faces, face_zone, len(zones_arr))
     fa, fb, length = _face_borders(np.asarray(cells, dtype=object))
@@ -208,10 +214,12 @@ def _mend_fragments(
     seeds: np.ndarray,
     face_zone: np.ndarray,
     borders: tuple[np.ndarray, np.ndarray, np.ndarray],
+    keep_seed_pieces: bool = False,
 ) -> np.ndarray:
     """Give every piece of a cell that is cut off from its seed to the neighbouring cell (of
-    the same zone) it shares the longest border with, until every cell is one piece. Pieces
-    are connected faces of one label, found on the graph of the faces' shared edges."""
+    the same zone) it shares the longest border with, until every cell is one piece (or, with
+    ``keep_seed_pieces``, until every piece holds part of its seed). Pieces are connected
+    faces of one label, found on the graph of the faces' shared edges."""
     fa, fb, length = borders
     n = len(faces)
     for _ in range(5):
@@ -222,6 +230,10 @@ def _mend_fragments(
         pairs = np.unique(np.stack([label[valid], piece[valid]], 1), axis=0)
         cells, count = np.unique(pairs[:, 0], return_counts=True)
         broken = cells[count > 1]
+        if keep_seed_pieces and len(broken):  # pieces holding part of their seed are fine
+            broken = np.array(
+                [c for c in broken.tolist() if not _pieces_hold_seed(faces, label, piece, seeds, c)]
+            )
         if not len(broken):
             break
         for cell in broken.tolist():
@@ -235,6 +247,8 @@ def _mend_fragments(
 
             comps.sort(key=weight, reverse=True)
             for comp in comps[1:]:
+                if keep_seed_pieces and weight(comp)[0]:
+                    continue  # it holds part of the seed: it stays
                 inside = np.zeros(n, dtype=bool)
                 inside[comp] = True
                 out_a = inside[fa] & ~inside[fb]
@@ -249,6 +263,18 @@ def _mend_fragments(
                 labs, inv = np.unique(label[other[ok]], return_inverse=True)
                 label[comp] = labs[int(np.argmax(np.bincount(inv, weights=size[ok])))]
     return label
+
+
+def _pieces_hold_seed(
+    faces: np.ndarray, label: np.ndarray, piece: np.ndarray, seeds: np.ndarray, cell: int
+) -> bool:
+    """Every piece of the cell holds part of its seed."""
+    members = np.flatnonzero(label == cell)
+    seed = seeds[cell]
+    return not seed.is_empty and all(
+        bool(np.any(shapely.intersects(faces[members[piece[members] == p]], seed)))
+        for p in np.unique(piece[members])
+    )
 
 
 def _voronoi_borders(

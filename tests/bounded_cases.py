@@ -70,10 +70,11 @@ def all_touching() -> tuple[list, list, list]:
 
 
 def square_of_small_units() -> tuple[list, list, list]:
-    """30 houses of 2 households in a square: the layout whose candidate groups (millions)
-    exhausted memory in the exact search."""
-    bs = [_house(f"S{i:02d}", 14.0 * (i % 6), 14.0 * (i // 6), 10, 10, 2) for i in range(30)]
-    comp = CompoundIn("C1", "老旧院落", box(-5, -5, 85, 75))
+    """32 houses of 2 households in 4 rows of 8: the exact search built its millions of
+    candidate groups before counting them (49 s and 2.1 GB resident before this was fixed;
+    30 houses: 11 s, 844 MB)."""
+    bs = [_house(f"S{i:02d}", 14.0 * (i % 8), 14.0 * (i // 8), 10, 10, 2) for i in range(32)]
+    comp = CompoundIn("C1", "老旧院落", box(-5, -5, 113, 61))
     return [comp], bs, []
 
 

@@ -531,16 +531,10 @@ def test_bubenec_imports_partitions_and_validates_through_the_cli(cli, empty_db,
 @pytest.mark.db
 @pytest.mark.cli
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="PARTITIONER BUG on main (3969bd6), for the partition rewrite: with the edge "
-    "blocks left open, the 48 buildings outside compounds make 3 street grids; once stored "
-    "(footprints moved by ~2e-9 m by the EPSG:4490 round trip) street grid BUBENEC-S03 (113 "
-    "households) comes out 'under_total' with 13 micro-grids, 12 of them empty, and "
-    "validation fails (12 'empty grid geometry' errors). The same layout partitioned from "
-    "its own coordinates gives 3 micro-grids. Remove this mark when it passes.",
-)
 def test_bubenec_with_open_blocks_partitions_and_validates_through_the_cli(cli, empty_db, tmp_path):
+    """With the edge blocks left open, 48 buildings stand outside every compound. Once stored,
+    one street cluster's cell came out in pieces around a compound's, and the units in the
+    piece given away got empty cells (12 empty micro-grids, validation failed): now every
+    piece holding a building stays with it (geo.partition.pipeline._connected_zones)."""
     counts = _bubenec_through_the_cli(cli, empty_db, tmp_path, "--open-blocks")
     assert counts["compound"] == 5

@@ -393,3 +393,26 @@ def test_validator_allows_overlap_only_on_a_shared_floor_cell():
         cell, shapely.union_all([narrow, box(50, 0, 100, 50)]), {1: cell}, {1: cell}
     )
     assert ("coverage", "B") in check(cell, parent, {1: cell}, {1: narrow})
+
+
+def test_a_street_cluster_split_by_a_compound_cell_keeps_every_building():
+    """Found on the Bubeneč footprints (edge blocks left open) and the fixture moved 4.8 km:
+    two street-side buildings 18 m apart make one street cluster, but the compound beside
+    them is nearer to the ground between them, so the cluster's cell came out in two pieces;
+    the piece without 'its seed' went to the compound, and the units standing in it got empty
+    cells (micro-grids of no area, refused by the validator). Every piece holding a building
+    now stays with it: a piece that can fill a micro-grid is a street grid of its own, a
+    smaller one joins the grid it borders most."""
+    compound = CompoundIn("C1", "小区", box(0, 0, 100, 100))
+    inside = [building(f"H{i}", 10 + 30 * (i % 3), 10 + 30 * (i // 3), [20]) for i in range(6)]
+    # the compound's wall (x = 100) is nearer than A or B to the ground between them, and the
+    # community ends at x = 108: the cluster's cell is in two pieces
+    a = building("A", 101, 0, [40], compound=None, w=3, d=4)
+    b = building("B", 101, 26, [10], compound=None, w=3, d=4)
+    res, report = run([*inside, a, b], [compound], community=box(-10, -10, 108, 120))
+    assert report.ok, report.rows()
+    assert all(m.geometry.area > 1 for m in res.micro)
+    held = {a.building: c.code for c in res.compound_grids for m in c.micro for a in m.atoms}
+    assert {"A", "B"} <= set(held)
+    for c in res.compound_grids:
+        assert c.geometry.geom_type == "Polygon", c.code

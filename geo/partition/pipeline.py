@@ -218,26 +218,13 @@ def prepare_community(
     clusters = _street_clusters([b for b in outside if b.households > 0], roads)
     loose = [b for b in outside if b.households == 0]
     # zones (compound-level grids): compounds, then street clusters
-    zone_codes = [c.code for c in comps] + [f"{code}-S{i:02d}" for i in range(1, len(clusters) + 1)]
-    zone_names = [c.name for c in comps] + [
-        _street_name(cl, roads, street_names, i) for i, cl in enumerate(clusters, 1)
-    ]
-    zone_compounds = [[c.code] for c in comps] + [[] for _ in clusters]
     zone_seeds = [c.boundary for c in comps] + [
         shapely.union_all([b.footprint for b in cl]) for cl in clusters
     ]
     members: list[list[BuildingIn]] = [
         sorted((b for b in inside if b.compound == c.code), key=lambda b: b.code) for c in comps
     ] + [sorted(cl, key=lambda b: b.code) for cl in clusters]
-    if not zone_seeds:
-        zone_seeds, zone_codes, zone_names, zone_compounds, members = (
-            [boundary],
-            [f"{code}-S01"],
-            ["社区网格"],
-            [[]],
-            [[]],
-        )
-    if loose:  # each joins the nearest compound (or street grid), footprint and all
+    if loose and zone_seeds:  # each joins the nearest compound (or street grid), footprint and all
         where = shapely.STRtree(np.asarray(zone_seeds, dtype=object))
         extra: dict[int, list[Geometry]] = defaultdict(list)
         for b in loose:
@@ -247,9 +234,24 @@ def prepare_community(
         for z, fps in extra.items():
             zone_seeds[z] = shapely.union_all([zone_seeds[z], *fps])
         members = [sorted(m, key=lambda b: b.code) for m in members]
-    # compounds' walls sampled every 10 m: the border between two compounds runs down a
-    # street, where a coarser sampling wobbles it by a few decimetres at most
-    zone_cells = tessellate(boundary, zone_seeds, spacing=ZONE_SPACING_M).cells
+    if zone_seeds:
+        # compounds' walls sampled every 10 m: the border between two compounds runs down a
+        # street, where a coarser sampling wobbles it by a few decimetres at most
+        zone_cells = tessellate(
+            boundary, zone_seeds, spacing=ZONE_SPACING_M, keep_seed_pieces=True
+        ).cells
+        zone_cells, members, n_comp = _connected_zones(zone_cells, members, comps, lo)
+    else:
+        zone_cells, members, n_comp = [boundary], [[]], 0
+    street = members[n_comp:]
+    zone_codes = [c.code for c in comps] + [f"{code}-S{i:02d}" for i in range(1, len(street) + 1)]
+    zone_names = [c.name for c in comps] + [
+        _street_name([b for b in grp if b.households > 0] or grp, roads, street_names, i)
+        for i, grp in enumerate(street, 1)
+    ]
+    zone_compounds = [[c.code] for c in comps] + [[] for _ in street]
+    if not comps and not street:
+        zone_codes, zone_names, zone_compounds = [f"{code}-S01"], ["社区网格"], [[]]
     if allow_cross_compound:
         zone_cells, zone_codes, zone_names, zone_compounds, members, merged = _merge_infeasible(
             zone_cells, zone_codes, zone_names, zone_compounds, members, lo, hi
@@ -350,6 +352,62 @@ def _atom_edges(
         np.asarray(edges, dtype=np.int64).reshape(-1, 2),
         np.asarray(cross, dtype=bool),
     )
+
+
+def _connected_zones(
+    cells: list[Geometry], members: list[list[BuildingIn]], comps: Sequence[CompoundIn], lo: int
+) -> tuple[list[Geometry], list[list[BuildingIn]], int]:
+    """Zones of one piece each. A zone's seed may be in pieces (a street cluster of separate
+    buildings; a compound with a shop that stands apart), and another zone may lie between
+    them, so its cell comes out in pieces. Each building goes to the piece holding most of its
+    footprint. A street cluster becomes one street grid per piece holding at least ``lo``
+    households; a compound keeps the piece holding most of its polygon; any other piece goes,
+    buildings and all, to the zone it shares the longest border with. Returns the cells, the
+    members and how many of the zones are compounds (they come first)."""
+    n_comp = len(comps)
+    kept_cells: list[Geometry] = []
+    kept_members: list[list[BuildingIn]] = []
+    orphans: list[tuple[Geometry, list[BuildingIn]]] = []  # pieces to hand over
+    for z, (cell, bs) in enumerate(zip(cells, members, strict=True)):
+        parts = [p for p in shapely.get_parts(cell) if p.area > 1e-6]
+        if len(parts) <= 1:
+            kept_cells.append(cell)
+            kept_members.append(bs)
+            continue
+        held: list[list[BuildingIn]] = [[] for _ in parts]
+        arr = np.asarray(parts, dtype=object)
+        for b in bs:
+            held[int(np.argmax(shapely.area(shapely.intersection(arr, b.footprint))))].append(b)
+        if z < n_comp:  # a compound keeps the piece holding most of its polygon
+            keep = {int(np.argmax(shapely.area(shapely.intersection(arr, comps[z].boundary))))}
+        else:  # a street cluster: every piece that can fill a micro-grid is a street grid
+            keep = {k for k, grp in enumerate(held) if sum(b.households for b in grp) >= lo}
+        for k, part in enumerate(parts):
+            if k in keep:
+                kept_cells.append(part)
+                kept_members.append(held[k])
+            else:
+                orphans.append((part, held[k]))
+    while orphans:  # each to the kept zone it borders most (one beside others waits a round)
+        waiting = []
+        for part, bs in orphans:
+            shared = shapely.length(
+                shapely.intersection(
+                    shapely.boundary(part), shapely.boundary(np.asarray(kept_cells, dtype=object))
+                )
+            )
+            if not len(shared) or shared.max() <= 0:
+                waiting.append((part, bs))
+                continue
+            j = int(np.argmax(shared))
+            kept_cells[j] = dissolve([kept_cells[j], part])
+            kept_members[j] = kept_members[j] + bs
+        if len(waiting) == len(orphans):  # touching no kept zone at all: a zone of its own
+            kept_cells += [p for p, _ in waiting]
+            kept_members += [bs for _, bs in waiting]
+            break
+        orphans = waiting
+    return kept_cells, [sorted(m, key=lambda b: b.code) for m in kept_members], n_comp
 
 
 def group_community(

@@ -28,7 +28,15 @@ from geo.partition.graph import Graph, attach, bridged, components, connected, s
 
 __all__ = ["ZONE_STEPS", "Solution", "solve_zone"]
 
-ZONE_STEPS = 2_000  # work allowed for each phase of one zone's bisection (in band; the rule)
+ZONE_STEPS = 4_000  # work allowed for each phase of one zone's bisection (in band; the rule)
+STEPS_PER_ATOM = 20  # ... and at least this much per atom (a descent into k groups costs ~2k)
+QUICK_SHARE = 0.25  # the share of a phase's work the quick pass (few trees) may use
+QUICK_STEPS = 250  # ... and at least this much for each k it tries
+
+
+def zone_steps(n: int) -> int:
+    """The work allowed for each phase of the bisection search of a zone of ``n`` atoms."""
+    return max(ZONE_STEPS, STEPS_PER_ATOM * n)
 
 
 @dataclass
@@ -71,6 +79,9 @@ def solve_zone(
     over = np.flatnonzero(g.w > hi)
     if len(over):
         return _with_overfilled(g, over, lo, hi, rng, bridge=bridge)
+    solo = _solitary(g, lo, hi)
+    if 0 < len(solo) < n:
+        return _with_solitary(g, solo, lo, hi, rng, bridge=bridge)
     comps = components(g)
     if len(comps) > 1:
         return _solve_components(g, comps, lo, hi, rng, bridge=bridge)
@@ -108,6 +119,30 @@ def _with_overfilled(
         if sol.reason:
             reasons.append(sol.reason)
     return Solution(groups, "overfilled", "; ".join(reasons), proven)
+
+
+def _solitary(g: Graph, lo: int, hi: int) -> np.ndarray:
+    """Atoms in the band that can share a group with no other atom (with the lightest other
+    one they would exceed the maximum: a floor group of 48 among units of 8 or more): each is
+    a micro-grid by itself in every grouping, so they are set apart before the search (which
+    they only make harder). Not when there are atoms without households, which could join
+    them."""
+    if (g.w == 0).any() or len(g.w) < 2:
+        return np.zeros(0, dtype=np.int64)
+    order = np.sort(g.w)
+    other_min = np.where(g.w == order[0], order[1], order[0])
+    return np.flatnonzero((g.w >= lo) & (g.w <= hi) & (g.w + other_min > hi))
+
+
+def _with_solitary(
+    g: Graph, solo: np.ndarray, lo: int, hi: int, rng: np.random.Generator, *, bridge: bool
+) -> Solution:
+    """The solitary atoms a micro-grid each (in band); the rest grouped as usual (a group
+    never passes through a solitary atom, so they are simply left out)."""
+    rest = np.setdiff1d(np.arange(len(g.w)), solo)
+    sol = solve_zone(subgraph(g, rest), lo, hi, rng, bridge=bridge)
+    groups = [np.array([v]) for v in solo] + [rest[grp] for grp in sol.groups]
+    return Solution(groups, sol.status, sol.reason, sol.proven)
 
 
 def _solve_components(
@@ -149,10 +184,14 @@ def _bisected(g: Graph, lo: int, hi: int, rng: np.random.Generator, *, limit: st
         ks = []
     needed = _inevitable_splits(g, hi)
     best: tuple[int, int, list[np.ndarray]] | None = None
-    pool = [ZONE_STEPS]  # work shared by every search of this phase
-    for trees in (8, 200):  # a quick pass over every k, then a thorough one
-        for rank, k in enumerate(ks[:6]):
-            got = _search(g, nodes, k, 0, lo, hi, rng, trees, pool)
+    steps = zone_steps(n)
+    pool = [steps]  # work shared by every search of this phase
+    tried = ks[:6]
+    quick = max(QUICK_STEPS, int(steps * QUICK_SHARE / max(len(tried), 1)))
+    for trees, cap in ((8, quick), (200, steps)):
+        # a quick pass over every k (each with a small share of the work), then a thorough one
+        for rank, k in enumerate(tried):
+            got = _search(g, nodes, k, 0, lo, hi, rng, trees, pool, cap)
             if got is None:
                 continue
             splits = _splits(g, got)
@@ -173,7 +212,7 @@ def _bisected(g: Graph, lo: int, hi: int, rng: np.random.Generator, *, limit: st
         )
     )
     # the rule: as few under-filled micro-grids as possible, none over-filled
-    pool = [ZONE_STEPS]
+    pool = [steps]
     for u in range(max(1, lonely), n + 1):
         if pool[0] <= 0:
             break
@@ -283,11 +322,12 @@ def _search(
     rng: np.random.Generator,
     trees: int,
     pool: list[int],
+    cap: int | None = None,
 ) -> list[np.ndarray] | None:
-    """One bisection search drawing on the phase's shared pool of work."""
+    """One bisection search drawing on the phase's shared pool of work (at most ``cap``)."""
     if pool[0] <= 0:
         return None
-    allowed = min(pool[0], STEPS)
+    allowed = min(pool[0], STEPS, cap if cap is not None else STEPS)
     budget = [trees, allowed]
     got = bisect_groups(g, nodes, k, u, lo, hi, rng, budget=budget)
     pool[0] -= allowed - max(budget[1], 0)
