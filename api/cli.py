@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from geo.errors import WanggeError
+from geo.errors import NotFoundError, WanggeError
 from geo.layers import LAYERS
 from geo.settings import get_settings
 
@@ -544,6 +544,8 @@ def _print_partition(res: Any, rep: Any, version: int | None, dry_run: bool) -> 
         sizes = sorted(m.households for m in c.micro)
         span = f"{sizes[0]}–{sizes[-1]}" if sizes else "-"
         status = c.status if c.status == "ok" else f"[yellow]{c.status}[/]: {c.reason}"
+        if not c.proven:  # the search reached a limit: the best grouping found, not proven
+            status = f"[red]未证明 (not proven)[/] {status}"
         table.add_row(
             f"{c.code} {c.name}",
             str(c.households),
@@ -602,7 +604,15 @@ def validate(
     failed = False
     with session_scope(engine) as session:
         for code in [community] if community else community_codes(session):
-            records, ver = load_version(session, code, version)
+            try:
+                records, ver = load_version(session, code, version)
+            except NotFoundError as exc:
+                if community:  # the one asked for: an error
+                    raise
+                # every community: one without grids yet (or without that version) is said
+                # and skipped, not the end of the run
+                err.print(f"- {code}: {exc}; 跳过 (skipped)", highlight=False)
+                continue
             inp = load_community(session, code)
             rep = validate_grids(
                 records,

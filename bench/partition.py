@@ -18,6 +18,13 @@ groups contiguous, median Polsby–Popper of the groups' polygons (union of thei
     python bench/partition.py                    # sizes 200, 1000, 10000, 100000 units
     python bench/partition.py --sizes 200 1000   # fewer
     python bench/partition.py --city 2870        # Chengdu scale (5.0 M households): Wangge, 2 processes
+    python bench/partition.py --sizes --layouts  # per morphology class and the real Bubeneč data
+
+``--layouts`` runs each class of :mod:`geo.layouts` (high-rise, 老旧院落 walk-ups, villas, urban
+village, mixed; enough seeds for at least 1,000 units) and momepy's real Bubeneč footprints
+(``fixtures/bubenec.py``): Wangge in a child process of its own (its peak resident memory is
+the class's), MaxPHeuristic and pymetis on the same units, with the lanes and footways of
+the layout as ways for Wangge (the baselines know nothing of them).
 """
 
 from __future__ import annotations
@@ -288,6 +295,168 @@ def fmt(row: dict) -> str:
     return "\n".join(lines)
 
 
+# --- morphology classes and the real data set ---------------------------------------------
+LAYOUT_UNITS = 1_000  # units per class at least (seeds 0, 1, … until there are as many)
+LAYOUT_SEEDS = 12  # at most this many seeds per class
+
+
+def layouts_of(kind: str) -> list:
+    """The layouts of one class (or the Bubeneč data set)."""
+    if kind == "bubenec":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fixtures"))
+        from bubenec import bubenec
+
+        return [bubenec().layout]
+    from geo.layouts import make_layout
+
+    out, units = [], 0
+    for seed in range(LAYOUT_SEEDS):
+        lay = make_layout(kind, seed=seed)
+        out.append(lay)
+        units += lay.units
+        if units >= LAYOUT_UNITS:
+            break
+    return out
+
+
+def _roads_ways(lay) -> tuple[list, list]:
+    return [g for k, g in lay.roads if k != "footway"], [g for _, g in lay.roads]
+
+
+def _wangge_layouts(kind: str, q) -> None:
+    """Partition a class's layouts (in a child process: its peak memory is the class's)."""
+    lays = layouts_of(kind)
+    t = time.perf_counter()
+    results = []
+    for lay in lays:
+        roads, ways = _roads_ways(lay)
+        results.append(
+            partition_community(
+                lay.code, lay.boundary, lay.compounds, lay.buildings, roads=roads, ways=ways
+            )
+        )
+    wall = time.perf_counter() - t
+    micro = [m for r in results for m in r.micro]
+    sizes = np.array([m.households for m in micro])
+    compounds = [c for r in results for c in r.compound_grids if c.households]
+    feasible = [m for c in compounds if c.status in ("ok", "merged") for m in c.micro]
+    lanes = [shapely.union_all([g for k, g in lay.roads if k == "footway"]) for lay in lays]
+    across = 0
+    for r, lane in zip(results, lanes, strict=True):
+        for m in r.micro if not lane.is_empty else []:
+            hull = shapely.convex_hull(shapely.union_all([a.slice for a in m.atoms]))
+            across += bool(shapely.intersects(hull, lane))
+    q.put(
+        {
+            "layouts": len(lays),
+            "units": sum(lay.units for lay in lays),
+            "households": sum(lay.households for lay in lays),
+            "s": wall,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "groups": len(micro),
+            "in_band": float(((sizes >= LO) & (sizes <= HI)).mean()),
+            "in_band_where_feasible": float(
+                np.mean([LO <= m.households <= HI for m in feasible]) if feasible else 1.0
+            ),
+            "contiguous": float(np.mean([m.geometry.geom_type == "Polygon" for m in micro])),
+            "pp_median": float(np.median([polsby_popper(m.geometry) for m in micro])),
+            "compounds": len(compounds),
+            "proven_share": float(np.mean([c.proven for c in compounds])),
+            "unproven": sum(not c.proven for c in compounds),
+            "statuses": sorted({c.status for c in compounds}),
+            "across_lanes": across,
+        }
+    )
+
+
+def bench_layout(kind: str) -> dict:
+    row: dict = {"kind": kind, "wangge": in_child(_wangge_layouts, kind)}
+    lays = layouts_of(kind)
+    preps = []
+    for lay in lays:
+        roads, ways = _roads_ways(lay)
+        preps.append(
+            prepare_community(
+                lay.code, lay.boundary, lay.compounds, lay.buildings, roads=roads, ways=ways
+            )
+        )
+    w, xy, cells, edges = common_graph(preps)
+    nbrs = [[] for _ in range(len(w))]
+    for a, b in edges:
+        nbrs[a].append(b)
+        nbrs[b].append(a)
+    row["atoms"] = len(w)
+    for key, fn in (("pymetis", run_metis), ("maxp", run_maxp)):
+        got = in_child(fn, w, xy, cells, edges)
+        row[key] = (
+            None
+            if got is None
+            else {"s": got[0], **metrics(groups_from_labels(got[1]), w, cells, nbrs)}
+        )
+    return row
+
+
+def fmt_layout(row: dict) -> str:
+    wg = row["wangge"]
+    name = {"bubenec": "Bubeneč (real, momepy)"}.get(row["kind"], row["kind"])
+    if wg is None:
+        return f"\n{name}: Wangge did not finish in {TIMEOUT:.0f} s"
+    per_k = wg["s"] / wg["units"] * 1000
+    lines = [
+        f"\n{name}: {wg['layouts']} layouts, {wg['units']:,} units ({row['atoms']:,} atoms), "
+        f"{wg['households']:,} households",
+        f"  {'method':14} {'time s':>7} {'s/1k u':>7} {'groups':>6} {'in band':>8} "
+        f"{'contig':>7} {'PP med':>6}",
+        f"  {'Wangge':14} {wg['s']:7.2f} {per_k:7.2f} {wg['groups']:6d} {wg['in_band']:8.1%} "
+        f"{wg['contiguous']:7.1%} {wg['pp_median']:6.2f}",
+    ]
+    for key, label in (("maxp", "MaxPHeuristic"), ("pymetis", "pymetis")):
+        r = row[key]
+        if r is None:
+            lines.append(f"  {label:14} did not finish in {TIMEOUT:.0f} s")
+            continue
+        lines.append(
+            f"  {label:14} {r['s']:7.2f} {r['s'] / wg['units'] * 1000:7.2f} {r['groups']:6d} "
+            f"{r['in_band']:8.1%} {r['contiguous']:7.1%} {r['pp_median'] or 0:6.2f}"
+        )
+    lines += [
+        f"  Wangge: in band where feasible {wg['in_band_where_feasible']:.1%}; compounds "
+        f"{wg['compounds']}, proven {wg['proven_share']:.0%} ({wg['unproven']} not proven);",
+        f"  peak RSS {wg['peak_rss_mib']:.0f} MiB; micro-grids across a lane "
+        f"{wg['across_lanes']} of {wg['groups']}; statuses {', '.join(wg['statuses'])}",
+    ]
+    if row["maxp"]:
+        lines.append(f"  speed-up over MaxPHeuristic {row['maxp']['s'] / wg['s']:.1f}x (all)")
+    return "\n".join(lines)
+
+
+def layout_targets(rows: list[dict]) -> str:
+    """The issue's targets per class: met or missed, with the figures."""
+    done = [r for r in rows if r["wangge"]]
+    high = next((r["wangge"] for r in done if r["kind"] == "high_rise"), None)
+    base = high["s"] / high["units"] * 1000 if high else None
+    out = ["\ntargets (every class and the real data set):"]
+    for r in done:
+        wg = r["wangge"]
+        per_k = wg["s"] / wg["units"] * 1000
+        checks = [
+            ("contiguous 100%", wg["contiguous"] == 1.0, f"{wg['contiguous']:.1%}"),
+            (
+                "in band where feasible 100%",
+                wg["in_band_where_feasible"] == 1.0,
+                f"{wg['in_band_where_feasible']:.1%}, {wg['unproven']} unproven",
+            ),
+            ("peak RSS < 1 GiB", wg["peak_rss_mib"] < 1024, f"{wg['peak_rss_mib']:.0f} MiB"),
+        ]
+        if base:
+            checks.append(
+                ("s/1k units <= 2x high-rise", per_k <= 2 * base, f"{per_k:.2f} vs {base:.2f}")
+            )
+        for label, ok, figure in checks:
+            out.append(f"  {r['kind']:14} {label:28} {'met' if ok else 'MISSED':7} {figure}")
+    return "\n".join(out)
+
+
 # --- city scale -----------------------------------------------------------------------------
 def _city_chunk(args):
     start, count, seed = args
@@ -345,14 +514,25 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="*", default=[200, 1000, 10_000, 100_000])
     ap.add_argument("--city", type=int, default=0, help="communities for the city-scale run")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--layouts", action="store_true", help="per morphology class and the real data set"
+    )
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
-    out = {"machine": machine(), "sizes": [], "city": None}
+    out = {"machine": machine(), "sizes": [], "city": None, "layouts": []}
     print("machine:", json.dumps(out["machine"], ensure_ascii=False))
     for n in args.sizes:
         row = bench_size(n)
         out["sizes"].append(row)
         print(fmt(row), flush=True)
+    if args.layouts:
+        from geo.layouts import LAYOUT_KINDS
+
+        for kind in (*LAYOUT_KINDS, "bubenec"):
+            row = bench_layout(kind)
+            out["layouts"].append(row)
+            print(fmt_layout(row), flush=True)
+        print(layout_targets(out["layouts"]), flush=True)
     if args.city:
         city = bench_city(args.city, args.workers)
         out["city"] = city

@@ -7,6 +7,8 @@ in that building's own compound grid. Needs the project's PostGIS (started if ne
 the sample loaded, as ``make demo`` does).
 
     python bench/stability.py [--seed 3] [--json bench/results/stability.json]
+    python bench/stability.py --layout villa     # a morphology class of geo.layouts instead
+                                                 # (no database: its roads and lanes as ways)
 """
 
 from __future__ import annotations
@@ -36,12 +38,29 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--layout", help="a class of geo.layouts (villa, urban_village, …)")
+    ap.add_argument("--layout-seed", type=int, default=0)
     args = ap.parse_args()
     print("machine:", json.dumps(machine(), ensure_ascii=False))
-    engine = get_engine(fixture_database())
-    with session_scope(engine) as s:
-        inp = load_community(s, COMMUNITY)
-    kw = {"roads": inp.roads, "street_names": inp.road_names, "seed": args.seed}
+    if args.layout:
+        from geo.layouts import make_layout
+
+        inp = make_layout(args.layout, seed=args.layout_seed)
+        kw = {
+            "roads": [g for k, g in inp.roads if k != "footway"],
+            "ways": [g for _, g in inp.roads],
+            "seed": args.seed,
+        }
+    else:
+        engine = get_engine(fixture_database())
+        with session_scope(engine) as s:
+            inp = load_community(s, COMMUNITY)
+        kw = {
+            "roads": inp.roads,
+            "street_names": inp.road_names,
+            "ways": inp.ways,
+            "seed": args.seed,
+        }
 
     def grids(buildings):
         r = partition_community(inp.code, inp.boundary, inp.compounds, buildings, **kw)
@@ -72,7 +91,7 @@ def main() -> int:
             bar.advance(task)
     counts = np.array(changed_counts)
     out = {
-        "community": COMMUNITY,
+        "community": inp.code,
         "micro_grids": len(first),
         "buildings_changed_one_at_a_time": len(residential),
         "changed_mean": float(counts.mean()),

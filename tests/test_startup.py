@@ -222,3 +222,15 @@ def test_benchmark_setup_partitions_only_the_sample_community(empty_db, tmp_path
     )
     assert proc.returncode == 0, proc.stderr
     assert _versions(empty_db) == {FIXTURE: ["published"], RAISES: []}
+
+
+def test_validate_over_every_community_skips_one_without_grids(cli, fresh_db, tmp_path):
+    """`wangge validate` with no --community validated until the first community without a
+    grid version, then stopped with an error: now that one is said and skipped."""
+    add_bad_community(fresh_db, tmp_path, INVALID)  # imported, never partitioned
+    ran = cli("validate", "--json", url=fresh_db)
+    assert ran.code == 0, ran.err
+    assert f"- {INVALID}:" in ran.err and "跳过 (skipped)" in ran.err
+    assert json.loads(ran.out)["community"] == FIXTURE
+    asked = cli("validate", "--community", INVALID, url=fresh_db)
+    assert asked.code != 0 and INVALID in asked.err
