@@ -70,17 +70,29 @@ def communities_for(units: int, seed: int = 1):
 
 
 # --- the common graph -----------------------------------------------------------------------
-def common_graph(preps):
-    """All communities' atoms: households, centroids, cells, adjacency (global indices)."""
-    w, xy, cells, edges, offset = [], [], [], [], 0
+def common_graph(preps, *, with_ways: bool = False):
+    """All communities' atoms: households, centroids, cells, adjacency (global indices); with
+    ``with_ways`` also the set of edges between atoms on either side of a way."""
+    w, xy, cells, edges, across, offset = [], [], [], [], set(), 0
     for p in preps:
         g = p.community_graph()
         w += g.w.tolist()
         xy += g.xy.tolist()
         cells += list(p.cells)
         edges += [(a + offset, b + offset) for a, b in g.edges.tolist()]
+        across |= {(a + offset, b + offset) for a, b in g.crossing}
         offset += len(g.w)
-    return np.array(w), np.array(xy), np.array(cells, dtype=object), edges
+    out = np.array(w), np.array(xy), np.array(cells, dtype=object), edges
+    return (*out, across) if with_ways else out
+
+
+def across_ways(labels, edges, across) -> float:
+    """The share of a grouping's inside edges (both atoms in one group) that cross a way."""
+    labels = np.asarray(labels)
+    inside = [(a, b) for a, b in edges if labels[a] == labels[b] and labels[a] >= 0]
+    if not inside:
+        return 0.0
+    return sum((min(a, b), max(a, b)) in across for a, b in inside) / len(inside)
 
 
 def metrics(groups: list[np.ndarray], w, cells, nbrs) -> dict:
@@ -340,12 +352,6 @@ def _wangge_layouts(kind: str, q) -> None:
     sizes = np.array([m.households for m in micro])
     compounds = [c for r in results for c in r.compound_grids if c.households]
     feasible = [m for c in compounds if c.status in ("ok", "merged") for m in c.micro]
-    lanes = [shapely.union_all([g for k, g in lay.roads if k == "footway"]) for lay in lays]
-    across = 0
-    for r, lane in zip(results, lanes, strict=True):
-        for m in r.micro if not lane.is_empty else []:
-            hull = shapely.convex_hull(shapely.union_all([a.slice for a in m.atoms]))
-            across += bool(shapely.intersects(hull, lane))
     q.put(
         {
             "layouts": len(lays),
@@ -364,7 +370,6 @@ def _wangge_layouts(kind: str, q) -> None:
             "proven_share": float(np.mean([c.proven for c in compounds])),
             "unproven": sum(not c.proven for c in compounds),
             "statuses": sorted({c.status for c in compounds}),
-            "across_lanes": across,
         }
     )
 
@@ -380,18 +385,33 @@ def bench_layout(kind: str) -> dict:
                 lay.code, lay.boundary, lay.compounds, lay.buildings, roads=roads, ways=ways
             )
         )
-    w, xy, cells, edges = common_graph(preps)
+    w, xy, cells, edges, across = common_graph(preps, with_ways=True)
     nbrs = [[] for _ in range(len(w))]
     for a, b in edges:
         nbrs[a].append(b)
         nbrs[b].append(a)
     row["atoms"] = len(w)
+    row["edges_across_ways"] = len(across) / max(len(edges), 1)
+    # Wangge's grouping of the same atoms (deterministic: what the child process made)
+    labels, offset, label = np.full(len(w), -1), 0, 0
+    for p in preps:
+        where = {id(a): i for i, a in enumerate(p.atoms)}
+        for m in group_community(p).micro:
+            labels[[offset + where[id(a)] for a in m.atoms]] = label
+            label += 1
+        offset += len(p.atoms)
+    if row["wangge"]:
+        row["wangge"]["inside_edges_across_ways"] = across_ways(labels, edges, across)
     for key, fn in (("pymetis", run_metis), ("maxp", run_maxp)):
         got = in_child(fn, w, xy, cells, edges)
         row[key] = (
             None
             if got is None
-            else {"s": got[0], **metrics(groups_from_labels(got[1]), w, cells, nbrs)}
+            else {
+                "s": got[0],
+                **metrics(groups_from_labels(got[1]), w, cells, nbrs),
+                "inside_edges_across_ways": across_ways(got[1], edges, across),
+            }
         )
     return row
 
@@ -405,10 +425,11 @@ def fmt_layout(row: dict) -> str:
     lines = [
         f"\n{name}: {wg['layouts']} layouts, {wg['units']:,} units ({row['atoms']:,} atoms), "
         f"{wg['households']:,} households",
-        f"  {'method':14} {'time s':>7} {'s/1k u':>7} {'groups':>6} {'in band':>8} "
-        f"{'contig':>7} {'PP med':>6}",
-        f"  {'Wangge':14} {wg['s']:7.2f} {per_k:7.2f} {wg['groups']:6d} {wg['in_band']:8.1%} "
-        f"{wg['contiguous']:7.1%} {wg['pp_median']:6.2f}",
+        f"  {'method':14} {'time s':>7} {'s/1k u':>7} {'groups':>6} {'in band':>7} "
+        f"{'contig':>7} {'PP med':>6} {'x-way':>6}",
+        f"  {'Wangge':14} {wg['s']:7.2f} {per_k:7.2f} {wg['groups']:6d} {wg['in_band']:7.1%} "
+        f"{wg['contiguous']:7.1%} {wg['pp_median']:6.2f} "
+        f"{wg.get('inside_edges_across_ways', 0):6.1%}",
     ]
     for key, label in (("maxp", "MaxPHeuristic"), ("pymetis", "pymetis")):
         r = row[key]
@@ -417,13 +438,16 @@ def fmt_layout(row: dict) -> str:
             continue
         lines.append(
             f"  {label:14} {r['s']:7.2f} {r['s'] / wg['units'] * 1000:7.2f} {r['groups']:6d} "
-            f"{r['in_band']:8.1%} {r['contiguous']:7.1%} {r['pp_median'] or 0:6.2f}"
+            f"{r['in_band']:7.1%} {r['contiguous']:7.1%} {r['pp_median'] or 0:6.2f} "
+            f"{r['inside_edges_across_ways']:6.1%}"
         )
     lines += [
         f"  Wangge: in band where feasible {wg['in_band_where_feasible']:.1%}; compounds "
         f"{wg['compounds']}, proven {wg['proven_share']:.0%} ({wg['unproven']} not proven);",
-        f"  peak RSS {wg['peak_rss_mib']:.0f} MiB; micro-grids across a lane "
-        f"{wg['across_lanes']} of {wg['groups']}; statuses {', '.join(wg['statuses'])}",
+        f"  peak RSS {wg['peak_rss_mib']:.0f} MiB; statuses {', '.join(wg['statuses'])}; x-way: "
+        f"share of the",
+        f"  edges inside groups that cross a road or lane ({row['edges_across_ways']:.1%} of "
+        f"all edges do)",
     ]
     if row["maxp"]:
         lines.append(f"  speed-up over MaxPHeuristic {row['maxp']['s'] / wg['s']:.1f}x (all)")
@@ -517,6 +541,7 @@ def main() -> int:
     ap.add_argument(
         "--layouts", action="store_true", help="per morphology class and the real data set"
     )
+    ap.add_argument("--kinds", nargs="*", help="with --layouts: only these classes (or bubenec)")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
     out = {"machine": machine(), "sizes": [], "city": None, "layouts": []}
@@ -528,7 +553,7 @@ def main() -> int:
     if args.layouts:
         from geo.layouts import LAYOUT_KINDS
 
-        for kind in (*LAYOUT_KINDS, "bubenec"):
+        for kind in args.kinds or (*LAYOUT_KINDS, "bubenec"):
             row = bench_layout(kind)
             out["layouts"].append(row)
             print(fmt_layout(row), flush=True)

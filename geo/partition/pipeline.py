@@ -179,10 +179,15 @@ class Prepared:
         """All atoms of the community and their adjacency, across zone borders too (what a
         general-purpose partitioner would be given)."""
         edges = self.edges.tolist()
+        cross = self.cross if self.cross is not None else np.zeros(len(edges), dtype=bool)
         bidx = {c: i for i, c in enumerate(sorted({a.building for a in self.atoms}))}
         xy = shapely.get_coordinates(shapely.centroid(self.cells)).reshape(-1, 2)
         return make_graph(
-            [a.households for a in self.atoms], xy, [bidx[a.building] for a in self.atoms], edges
+            [a.households for a in self.atoms],
+            xy,
+            [bidx[a.building] for a in self.atoms],
+            edges,
+            [e for e, c in zip(edges, cross.tolist(), strict=True) if c],
         )
 
 
