@@ -287,4 +287,12 @@ def test_plan_edits_move_floor_groups_together_or_refuse(fresh_db):
         assert sorted(m[1] for m in state[target].members if m[0] == uid) == [1, 13]
         report = plans.validate_plan(s, pid, actor="t")
         assert report.ok, report.rows()
+    # undo puts every floor group back, each with the unit's cell
+    with session_scope(engine) as s:
+        plans.undo(s, pid, actor="t")
+    with session_scope(engine) as s:
+        state = plans._load(s, plans._plan(s, pid).draft_version_id)
+        assert sorted(x.code for x in state.values() if uid in x.cells) == sharing
+        cells = {shapely.to_wkb(state[c].cells[uid]) for c in sharing}
+        assert len(cells) == 1  # the same cell, byte for byte
     engine.dispose()
