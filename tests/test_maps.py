@@ -528,7 +528,18 @@ def test_notice_boards(session, tmp_path):
     roles = {w["role"].split("（")[0] for w in b.workers}
     assert {"楼栋长", "专职网格员", "社区书记"} <= roles
     assert len(b.neighbours) >= 2
-    pngs = write_boards(session, tmp_path, grids=[code, f"{COMMUNITY}-C05-M01"])
+    # floors are not places: a board of a tower's floor group says which floors, and who
+    # holds the others on the same cell
+    tower = board_data(session, f"{COMMUNITY}-C01-M01")
+    assert tower.floors == [
+        "1栋1单元 1–12层（同一位置其他楼层 other floors here: 13–24层 C01-M02）"
+    ]
+    assert tower.neighbour_floors[f"{COMMUNITY}-C01-M03"] == "1–12层"
+    assert tower.neighbour_floors[f"{COMMUNITY}-C01-M04"] == "13–24层"
+    assert b.floors == []
+    pngs = write_boards(
+        session, tmp_path, grids=[code, f"{COMMUNITY}-C05-M01", f"{COMMUNITY}-C01-M01"]
+    )
     for p in pngs:
         with Image.open(p) as im:
             w, h = im.size
