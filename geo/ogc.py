@@ -2,8 +2,10 @@
 so that GIS clients (QGIS, GDAL's OAPIF driver, ArcGIS) read them directly; and Mapbox vector
 tiles of the same collections from PostGIS (``ST_AsMVT``).
 
-Collections: communities, compounds, buildings, the current grids by level, facilities, open
-resources, and incidents with public fields only (no description, address or reporter).
+Collections: communities, compounds, buildings, the current grids by level (micro-grids with
+the floor ranges they hold of units split by floors), the units split by floors (分层单元: each
+unit's cell once, labelled with its floor groups), facilities, open resources, and incidents
+with public fields only (no description, address or reporter).
 Coordinates are CRS84 by default; ``crs`` may ask for EPSG:4490 (CGCS2000, latitude first, as
 that CRS defines its axes) or EPSG:4544 (CGCS2000 Gauss-Krüger, northing first).
 """
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InputError, NotFoundError
 from geo.features import feature_collection
-from geo.grids import GRIDS
+from geo.grids import FLOOR_UNITS, GRIDS
 from geo.layers import LayerSpec, get_layer
 from geo.settings import get_settings
 
@@ -46,7 +48,10 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ]
-INTEGER = {"households", "floors", "units", "capacity", "version", "members"}
+# integer properties of the collections whose spec declares no attributes (grids, floor units);
+# the others' types come from their attributes (a building's floors is a number, a
+# micro-grid's floors the text 1–12层)
+INTEGER = {"households", "unit_no", "version"}
 
 INCIDENTS_PUBLIC = LayerSpec(
     kind="incidents",
@@ -94,6 +99,9 @@ COLLECTIONS: dict[str, Collection] = {
         _grids("community", "社区网格", "community grids"),
         _grids("compound", "小区网格", "compound grids"),
         _grids("micro", "微网格", "micro-grids"),
+        Collection(
+            "floor-units", "分层单元 (units split by floors)", FLOOR_UNITS, "v.status = 'published'"
+        ),
         Collection("facilities", "服务场所 (service places)", get_layer("facilities")),
         Collection("resources", "开放资源 (open resources)", get_layer("resources")),
         Collection("incidents", "事件 (incidents, public fields)", INCIDENTS_PUBLIC),
@@ -130,13 +138,20 @@ def parse_crs_uri(value: str | None, what: str = "crs") -> tuple[str, int, bool]
     return v, srid, flip
 
 
+def _integer(spec: LayerSpec, name: str) -> bool:
+    for a in spec.attrs:
+        if a.name == name:
+            return a.type is int
+    return name in INTEGER
+
+
 def _props(c: Collection) -> list[str]:
     return [e.rsplit(" AS ", 1)[-1].split(".")[-1] for e in c.spec.select]
 
 
 def queryables(c: Collection, base: str) -> dict[str, Any]:
     props: dict[str, Any] = {
-        name: {"type": "integer" if name in INTEGER else "string", "title": name}
+        name: {"type": "integer" if _integer(c.spec, name) else "string", "title": name}
         for name in _props(c)
         if "(" not in name
     }
@@ -251,7 +266,7 @@ def check_tile(z: int, x: int, y: int) -> None:
 def tile(session: Session, c: Collection, z: int, x: int, y: int) -> bytes:
     """A Mapbox vector tile (EPSG:3857 tiling) of a collection: layer name = collection id."""
     check_tile(z, x, y)
-    cols = ", ".join(_mvt_column(e) for e in c.spec.select)
+    cols = ", ".join(_mvt_column(c.spec, e) for e in c.spec.select)
     where = f"AND {c.where}" if c.where else ""
     g = f"t.{c.spec.geom_column}"
     sql = (
@@ -266,9 +281,9 @@ def tile(session: Session, c: Collection, z: int, x: int, y: int) -> bytes:
     return bytes(data or b"")
 
 
-def _mvt_column(expr: str) -> str:
+def _mvt_column(spec: LayerSpec, expr: str) -> str:
     """A select expression as a type vector tiles hold (integers stay, the rest is text)."""
     sql, _, alias = expr.rpartition(" AS ")
     if not sql:
         sql, alias = expr, expr.split(".")[-1]
-    return f"{sql} AS {alias}" if alias in INTEGER else f"CAST({sql} AS text) AS {alias}"
+    return f"{sql} AS {alias}" if _integer(spec, alias) else f"CAST({sql} AS text) AS {alias}"

@@ -11,7 +11,7 @@ font installed with the system packages (``fonts-noto-cjk``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from geo.crs import to_metric
 from geo.errors import NotFoundError, SetupError
+from geo.grids import floor_units
 from geo.models import WORKER_ROLES
 
 __all__ = ["Board", "board_data", "cjk_font", "write_boards"]
@@ -40,6 +41,9 @@ class Board:
     geometry: Any  # metric
     neighbours: list[tuple[str, Any]]  # (code, metric geometry)
     footprints: list[tuple[str, Any]]  # (label, metric geometry)
+    # the floors it holds of units split by floors, and who holds the others (same cell)
+    floors: list[str] = field(default_factory=list)
+    neighbour_floors: dict[str, str] = field(default_factory=dict)  # code → 1–12层
 
 
 def cjk_font() -> str:
@@ -121,6 +125,16 @@ def board_data(session: Session, code: str) -> Board:
             what += f"（{by_code.get(building, building)}）"
         people.append({"role": what, "name": name, "phone": phone or "—"})
     fps = to_metric(shapely.from_wkb([bytes(a[1]) for a in around])) if around else []
+    floors, neighbour_floors = [], {}
+    for u in floor_units(session=session, community=ccode):
+        neighbour_floors |= {g.grid: g.label for g in u.groups if g.grid != code}
+        mine = [g for g in u.groups if g.grid == code]
+        others = " / ".join(f"{g.label} {_short(g.grid)}" for g in u.groups if g.grid != code)
+        if mine:
+            floors.append(
+                f"{u.building_name}{u.unit_no}单元 {' / '.join(g.label for g in mine)}"
+                + (f"（同一位置其他楼层 other floors here: {others}）" if others else "")
+            )
     return Board(
         code,
         cname,
@@ -138,7 +152,13 @@ def board_data(session: Session, code: str) -> Board:
             )
         ],
         [(a[0], g) for a, g in zip(around, fps, strict=True)],
+        floors,
+        neighbour_floors,
     )
+
+
+def _short(code: str) -> str:
+    return code.rsplit("-", 2)[-2] + "-" + code.rsplit("-", 1)[-1]
 
 
 def render_board(b: Board, path: Path, *, dpi: int = 150) -> Path:
@@ -158,24 +178,37 @@ def render_board(b: Board, path: Path, *, dpi: int = 150) -> Path:
     fig.text(0.08, 0.855, f"网格编码 (code)：{b.code}", fontsize=14)
     fig.text(0.08, 0.83, f"服务户数 (households)：{b.households} 户", fontsize=14)
     fig.text(0.08, 0.805, "楼栋 (buildings)：" + "、".join(b.buildings[:12]), fontsize=11)
-    ax = fig.add_axes((0.08, 0.36, 0.84, 0.43))
+    if b.floors:  # floors are not places: the grids of a unit's other floors share its cell
+        fig.text(0.08, 0.786, "楼层 (floors)：" + "；".join(b.floors[:3]), fontsize=9)
+    ax = fig.add_axes((0.08, 0.36, 0.84, 0.42))
     minx, miny, maxx, maxy = b.geometry.bounds
     pad = max(maxx - minx, maxy - miny) * 0.6 + 20
+    spots: dict[tuple[float, float], list[str]] = {}
     for code, g in b.neighbours:
         for p in shapely.get_parts(g):
             x, y = p.exterior.xy
             ax.fill(x, y, facecolor="#f2f2f2", edgecolor="#888", linewidth=0.8)
-        c = shapely.point_on_surface(g)
+        # labelled on its part outside this grid: a grid of the same unit's other floors
+        # covers the same cell, and its label would sit on this one (named above instead)
+        rest = shapely.difference(g, b.geometry)
+        if shapely.area(rest) <= 1e-3 * shapely.area(g):
+            continue
+        c = shapely.point_on_surface(rest)
         if minx - pad < c.x < maxx + pad and miny - pad < c.y < maxy + pad:
-            ax.text(
-                c.x,
-                c.y,
-                code.rsplit("-", 2)[-2] + "-" + code.rsplit("-", 1)[-1],
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="#666",
-            )
+            spots.setdefault((round(c.x, 1), round(c.y, 1)), []).append(code)
+    for (x, y), codes in spots.items():  # grids sharing a cell (floor groups): one label
+        ax.text(
+            x,
+            y,
+            "\n".join(
+                f"{b.neighbour_floors[c]} {_short(c)}" if c in b.neighbour_floors else _short(c)
+                for c in codes
+            ),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="#666",
+        )
     for p in shapely.get_parts(b.geometry):
         x, y = p.exterior.xy
         ax.fill(x, y, facecolor="#f9d9a8", edgecolor="#c0392b", linewidth=2.5)

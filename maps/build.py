@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import folium
 import numpy as np
@@ -34,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.crs import wgs84_to_gcj02
+from geo.grids import FloorUnit, floor_units
 from geo.models import FACILITY_KINDS, INCIDENT_CATEGORIES, INCIDENT_STATUSES, RESOURCE_KINDS
 from geo.settings import get_settings
 from maps.assets import inline_css, inline_js, own_js
@@ -319,6 +321,7 @@ html, body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", 
 .wg-legend i.sq { border-radius: 2px; }
 .wg-label { background: none; border: none; box-shadow: none; font-size: 11px; color: #222;
   text-shadow: 0 0 2px #fff, 0 0 2px #fff; white-space: nowrap; }
+.wg-floor-label { color: #4a235a; font-weight: bold; }
 .wg-popup dt { font-weight: bold; } .wg-popup dd { margin: 0 0 3px 0; }
 .wg-near li { margin: 2px 0; }
 """
@@ -472,6 +475,8 @@ def resident_map(ctx: _Ctx) -> folium.Map:
 
 # --- the planner map --------------------------------------------------------------------------
 def _grids(ctx: _Ctx, plan: int | None) -> tuple[list[Any], str, int | None]:
+    """The grids shown (current, or the plan's draft), the layers' version label, and the
+    draft's version id (None for the current versions)."""
     cond, params = _community_filter(ctx, "c")
     if plan is None:
         vcond = "v.status = 'published'"
@@ -481,7 +486,8 @@ def _grids(ctx: _Ctx, plan: int | None) -> tuple[list[Any], str, int | None]:
     rows = ctx.session.execute(
         text(
             "SELECT g.code, g.level, pg.code, g.households, g.locked, ST_AsBinary(g.boundary), "
-            "ST_X(ST_PointOnSurface(g.boundary)), ST_Y(ST_PointOnSurface(g.boundary)), v.number "
+            "ST_X(ST_PointOnSurface(g.boundary)), ST_Y(ST_PointOnSurface(g.boundary)), v.number, "
+            "v.id "
             "FROM grid g JOIN grid_version v ON v.id = g.version_id JOIN community c ON "
             f"c.id = v.community_id LEFT JOIN grid pg ON pg.id = g.parent_id WHERE {vcond} AND "
             f"{cond} ORDER BY g.level, g.code"
@@ -489,14 +495,137 @@ def _grids(ctx: _Ctx, plan: int | None) -> tuple[list[Any], str, int | None]:
         params,
     ).all()
     version = rows[0][8] if rows else None
-    return rows, ("草稿" if plan else "现行") + (f" v{version}" if version else ""), version
+    draft = rows[0][9] if rows and plan is not None else None
+    return rows, ("草稿" if plan else "现行") + (f" v{version}" if version else ""), draft
+
+
+# --- units split by floors: one footprint, labelled with its floor groups --------------------
+FLOOR_LAYER = "分层单元 (units split by floors)"
+FLOOR_COLOUR = "#6c3483"
+
+
+def _short(code: str) -> str:
+    """``510107013001-C01-M01`` → ``C01-M01``, as the labels show a grid."""
+    return code.rsplit("-", 2)[-2] + "-" + code.rsplit("-", 1)[-1]
+
+
+def _floor_units(ctx: _Ctx, draft: int | None) -> list[FloorUnit]:
+    """The floor-split units of the shown version: the draft's, or the current ones."""
+    if draft is not None:
+        return floor_units(session=ctx.session, community=ctx.community, version_id=draft)
+    return floor_units(session=ctx.session, community=ctx.community)
+
+
+def _floor_label(u: FloorUnit) -> str:
+    """``1–12层 C01-M01`` / ``13–24层 C01-M02``, one line per floor group."""
+    lines = "<br>".join(html.escape(f"{g.label} {_short(g.grid)}") for g in u.groups)
+    return f'<div class="wg-floor-label" data-unit="{html.escape(u.code)}">{lines}</div>'
+
+
+def _floor_features(ctx: _Ctx, units: list[FloorUnit]) -> dict[str, Any]:
+    e = html.escape
+    fc = _geojson(
+        ctx,
+        [(u.code, shapely.to_wkb(u.cell)) for u in units],
+        1,
+        ["code", "geom"],
+    )
+    for f, u in zip(fc["features"], units, strict=True):
+        f["properties"] |= {
+            "building": e(f"{u.building_name} ({u.building_code})"),
+            "unit": f"{u.unit_no}单元 (unit {u.unit_no})",
+            "label": u.label,
+            "households": u.households,
+            "groups": "<br>".join(
+                f"{e(g.grid)}：{e(g.label)}，{g.households}户 (households)" for g in u.groups
+            ),
+        }
+    return fc
+
+
+def _floor_layer(
+    m: folium.Map, ctx: _Ctx, units: list[FloorUnit], label: str, layers: dict[str, str]
+) -> None:
+    """Each unit split by floors drawn once (dashed), with one label naming its floor groups
+    and a popup with building, unit and each micro-grid's floors and households. A layer of
+    its own; above ``embed_limit`` units a served map loads them by bbox from the OGC API."""
+    ctx.stats["floor_units"] = len(units)
+    if not units:
+        return
+    if len(units) > ctx.embed_limit and ctx.api is not None:
+        path = "/ogc/collections/floor-units/items"
+        if ctx.community is not None:
+            path += "?" + urlencode({"community_code": ctx.community})
+        layers["floor_units_remote"] = path
+        ctx.stats["floor_units_embedded"] = 0
+        return
+    group = folium.FeatureGroup(name=f"{FLOOR_LAYER} · {label}").add_to(m)
+    cells = folium.GeoJson(
+        _floor_features(ctx, units),
+        name=FLOOR_LAYER,
+        style_function=lambda f: {
+            "color": FLOOR_COLOUR,
+            "weight": 2,
+            "dashArray": "6 4",
+            "fillColor": FLOOR_COLOUR,
+            "fillOpacity": 0.08,
+        },
+        tooltip=folium.GeoJsonTooltip(["label"], labels=False),
+        popup=folium.GeoJsonPopup(
+            ["building", "unit", "groups"],
+            aliases=["楼栋 (building)", "单元 (unit)", "微网格按楼层 (micro-grids by floors)"],
+        ),
+    ).add_to(group)
+    for u in units:
+        p = shapely.point_on_surface(u.cell)
+        height = 14 * len(u.groups)
+        folium.Marker(
+            ctx.point(p.x, p.y),
+            icon=folium.DivIcon(
+                html=_floor_label(u),
+                icon_size=(110, height),
+                icon_anchor=(55, height // 2),
+                class_name="wg-label",
+            ),
+        ).add_to(group)
+    layers["floor_units"] = group.get_name()
+    layers["floor_units_cells"] = cells.get_name()
+    ctx.stats["floor_units_embedded"] = len(units)
+
+
+def _micro_label_points(
+    rows: list[Any], units: list[FloorUnit]
+) -> dict[str, tuple[float, float] | None]:
+    """Where each micro-grid's label goes (storage lon, lat): its point on surface, or None
+    for a micro-grid that is exactly the cell of a unit split by floors (the unit's label
+    names it there: labels of grids sharing a cell would stack); a micro-grid that holds
+    such a cell and more is labelled on the rest."""
+    cells: dict[str, list[Any]] = {}
+    for u in units:
+        for g in u.groups:
+            cells.setdefault(g.grid, []).append(u.cell)
+    out: dict[str, tuple[float, float] | None] = {}
+    for r in rows:
+        code = r[0]
+        if code not in cells:
+            out[code] = (r[6], r[7])
+            continue
+        boundary = shapely.from_wkb(bytes(r[5]))
+        rest = shapely.difference(boundary, shapely.union_all(cells[code]))
+        if shapely.area(rest) <= 1e-3 * shapely.area(boundary):
+            out[code] = None
+        else:
+            p = shapely.point_on_surface(rest)
+            out[code] = (p.x, p.y)
+    return out
 
 
 def planner_map(ctx: _Ctx, plan: int | None = None) -> folium.Map:
     from geo import plans as gp
 
     m = _new_map(ctx, "网格规划地图 (grid planning map)", _center(ctx), ("draw",))
-    rows, label, _ = _grids(ctx, plan)
+    rows, label, draft = _grids(ctx, plan)
+    units = _floor_units(ctx, draft)
     lo, hi = 30, 50
     findings: dict[str, list[str]] = {}
     moved: set[str] = set()
@@ -595,15 +724,22 @@ def planner_map(ctx: _Ctx, plan: int | None = None) -> folium.Map:
         ).add_to(m)
         layers[level] = gj.get_name()
         ctx.stats[f"{level}_grids"] = len(rs)
-    # labels: code and households at each micro-grid's point on surface
+    _floor_layer(m, ctx, units, label, layers)
+    # labels: code and households at each micro-grid's point on surface (not where a unit
+    # split by floors is labelled: its floor groups' grids share that cell)
     labels = folium.FeatureGroup(name="标注 (labels)").add_to(m)
-    for r in by_level["micro"] if "micro_remote" not in layers else []:
-        lat, lon = ctx.point(r[6], r[7])
+    micro = by_level["micro"] if "micro_remote" not in layers else []
+    at = _micro_label_points(micro, units)
+    for r in micro:
+        where = at[r[0]]
+        if where is None:
+            continue
+        lat, lon = ctx.point(*where)
         folium.Marker(
             (lat, lon),
             icon=folium.DivIcon(
-                html=f'<div class="wg-label">{html.escape(r[0].rsplit("-", 2)[-2] + "-" + r[0].rsplit("-", 1)[-1])}'
-                f"<br>{r[3]}户</div>",
+                html=f'<div class="wg-label" data-grid="{html.escape(r[0])}">'
+                f"{html.escape(_short(r[0]))}<br>{r[3]}户</div>",
                 icon_size=(70, 28),
                 icon_anchor=(35, 14),
                 class_name="wg-label",
@@ -664,6 +800,7 @@ def planner_map(ctx: _Ctx, plan: int | None = None) -> folium.Map:
                 (BAND_COLOUR["over"], f"超出 (over) > {hi}", True),
                 ("#c0392b", "校验问题 (validation finding, dashed)", True),
                 ("#8e44ad", "已移动楼栋 (moved building)", True),
+                (FLOOR_COLOUR, "分层单元 (unit split by floors, dashed: 1–12层 …)", True),
             ],
         )
     )
@@ -695,16 +832,19 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
     )
     rows, label, _ = _grids(ctx, None)
     micro = [r for r in rows if r[1] == "micro"]
+    layers: dict[str, str] = {}
     if micro:
         fc = _geojson(
             ctx, micro, 5, ["code", "level", "parent_code", "households", "locked", "geom"]
         )
-        folium.GeoJson(
+        gj = folium.GeoJson(
             fc,
             name=f"微网格 (micro-grids) · {label}",
             style_function=lambda f: {"color": "#34495e", "weight": 1, "fillOpacity": 0.04},
             tooltip=folium.GeoJsonTooltip(["code"], labels=False),
         ).add_to(m)
+        layers["micro"] = gj.get_name()
+        _floor_layer(m, ctx, _floor_units(ctx, None), label, layers)
     _outline_layers(m, ctx, show_compounds=False)
     admin = Principal(id=0, name="maps", role="admin")
     data = list_incidents(ctx.session, admin, limit=100_000)["incidents"]
@@ -784,6 +924,7 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
         m,
         ctx,
         "dispatcher",
+        layers=layers,
         cluster=cluster.get_name(),
         heat=heat.get_name(),
         statuses={k: v[0] for k, v in INCIDENT_STATUSES.items()},

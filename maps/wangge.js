@@ -171,6 +171,16 @@
         return { color: "#555", weight: 0.8, fillOpacity: 0.3 };
       });
     }
+    floorUnitsRemote();
+  }
+
+  function floorUnitsRemote() {
+    /* units split by floors, too many to embed: each cell once, dashed, from the OGC API */
+    WG.remote = WG.remote || {};
+    if (C.api === null || !C.layers || !C.layers.floor_units_remote) return;
+    remoteLayer("floor_units", C.layers.floor_units_remote, function () {
+      return { color: "#6c3483", weight: 2, dashArray: "6 4", fillColor: "#6c3483", fillOpacity: 0.08 };
+    });
   }
 
   function remoteLayer(key, path, style) {
@@ -178,7 +188,8 @@
     var layer = L.geoJSON(null, {
       style: style,
       onEachFeature: function (f, l) {
-        l.bindTooltip(esc(f.properties.code) + (f.properties.households != null ? " · " + f.properties.households + " 户" : ""));
+        l.bindTooltip(esc(f.properties.code) + (f.properties.label ? " · " + esc(f.properties.label) : "") +
+          (f.properties.households != null ? " · " + f.properties.households + " 户" : ""));
       },
     }).addTo(WG.map);
     WG.remote[key] = { layer: layer, count: undefined };
@@ -197,6 +208,7 @@
 
   // --- dispatcher ---------------------------------------------------------------------------
   function dispatcher() {
+    floorUnitsRemote();
     var cluster = window[C.cluster];
     WG.incidents = allMarkers(cluster);
     var st = Object.keys(C.statuses).map(function (k) { return '<option value="' + k + '">' + esc(C.statuses[k]) + " (" + k + ")</option>"; }).join("");

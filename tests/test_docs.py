@@ -25,3 +25,9 @@ def test_readme_names_every_import_kind():
 
 def test_readme_gives_the_two_commands():
     assert "make demo" in README and "make test" in README
+
+
+def test_readme_names_every_ogc_collection():
+    from geo.ogc import COLLECTIONS
+
+    assert [c for c in COLLECTIONS if c not in README] == []

@@ -70,6 +70,10 @@ def test_the_three_maps_are_written_offline_small_and_fast(session, tmp_path):
     resources = session.execute(text("SELECT count(*) FROM open_resource")).scalar_one()
     assert counts["resident"]["places"] == with_households + resources
     assert counts["planner"]["micro_grids"] == 109 and counts["planner"]["compound_grids"] == 11
+    # the fixture's 18 units split by floors, each drawn once with one label
+    assert counts["planner"]["floor_units"] == counts["dispatcher"]["floor_units"] == 18
+    planner = Path(counts["planner"]["path"]).read_text(encoding="utf-8")
+    assert planner.count('wg-floor-label\\" data-unit=') == 18
     assert (
         counts["dispatcher"]["incidents"]
         == session.execute(text("SELECT count(*) FROM incident")).scalar_one()
@@ -332,6 +336,11 @@ def test_dispatcher_map_in_the_browser(browser, files, session):
     pop = page.locator(f".leaflet-popup-content [data-code='{code}']")
     pop.wait_for()
     assert "网格 (grid chain)" in pop.inner_text() and "责任人" in pop.inner_text()
+    # units split by floors: each drawn once, one label naming its floor groups
+    layers = page.evaluate("WANGGE.layers")
+    assert page.evaluate(f"window['{layers['floor_units_cells']}'].getLayers().length") == 18
+    assert page.locator(".wg-floor-label").count() == 18
+    assert page.locator(f".wg-floor-label[data-unit='{TOWER}']").count() == 1
     p.shot("dispatcher")
     p.clean()
     p.close()
@@ -384,8 +393,13 @@ def test_maps_served_by_the_api(browser, fresh_db):
         page = p.open(base + "/maps/planner?embed_limit=10")
         assert page.evaluate("WANGGE.layers.buildings_remote") == "/buildings"
         assert page.evaluate("WANGGE.layers.micro_remote") == "/grids?level=micro"
+        assert (
+            page.evaluate("WANGGE.layers.floor_units_remote")
+            == "/ogc/collections/floor-units/items"
+        )
         page.wait_for_function(
-            "WG.remote.buildings.count !== undefined && WG.remote.micro.count !== undefined",
+            "WG.remote.buildings.count !== undefined && WG.remote.micro.count !== undefined "
+            "&& WG.remote.floor_units.count !== undefined",
             timeout=20_000,
         )
         bounds = page.evaluate("WG.map.getBounds().toBBoxString()")
@@ -395,6 +409,91 @@ def test_maps_served_by_the_api(browser, fresh_db):
         assert page.evaluate("WG.remote.buildings.count") == len(want["features"]) > 0
         grids = c.get("/grids", params={"bbox": bbox, "limit": 5000, "level": "micro"}).json()
         assert page.evaluate("WG.remote.micro.count") == len(grids["features"]) > 0
+        units = c.get(
+            "/ogc/collections/floor-units/items", params={"bbox": bbox, "limit": 5000}
+        ).json()
+        assert page.evaluate("WG.remote.floor_units.count") == units["numberMatched"]
+        p.clean()
+        p.close()
+
+
+TOWER = "510107013001-C01-B01-U1"  # 1栋 1单元 of 云锦城市花园: floors 1–12 M01, 13–24 M02
+
+
+def test_planner_map_served_labels_each_floor_split_unit_once(browser, fresh_db):
+    """Floors are not places: the planner map served by the API draws each unit split by
+    floors once, in a layer of its own, with one label naming its floor groups, and the
+    labels of the micro-grids sharing that cell are not stacked on it. The page loads nothing
+    but itself (no request leaves loopback, none fails)."""
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as s:
+        _, planner = create_user(session=s, name="p", role="planner")
+        want = s.execute(
+            text(
+                "SELECT count(DISTINCT m.unit_id) FROM grid_member m JOIN grid g ON "
+                "g.id = m.grid_id JOIN grid_version v ON v.id = g.version_id AND "
+                "v.status = 'published' WHERE m.floor_min IS NOT NULL"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert want == 18
+    with serve_app(fresh_db) as base:
+        p = Page(browser, {"Authorization": f"Bearer {planner}"})
+        loaded: list[str] = []
+        p.page.on("request", lambda r: loaded.append(r.url))
+        page = p.open(base + "/maps/planner")
+        layers = page.evaluate("WANGGE.layers")
+        control = page.locator(".leaflet-control-layers-overlays label", has_text="分层单元")
+        assert "units split by floors" in control.inner_text()
+        assert page.evaluate(f"WG.map.hasLayer(window['{layers['floor_units']}'])")
+        cells = f"window['{layers['floor_units_cells']}']"
+        assert page.evaluate(f"{cells}.getLayers().length") == want
+        dashed = page.evaluate(f"{cells}.getLayers().map(l => l.options.dashArray)")
+        assert set(dashed) == {"6 4"}
+        # one label for the tower, listing both floor groups with their micro-grids
+        tower = page.locator(f".wg-floor-label[data-unit='{TOWER}']")
+        assert tower.count() == 1
+        text_ = tower.inner_text()
+        assert "1–12层" in text_ and "13–24层" in text_
+        assert "C01-M01" in text_ and "C01-M02" in text_
+        assert page.locator(".wg-floor-label").count() == want
+        # no other label names M01 or M02: their own labels would stack on the tower's cell
+        named = page.evaluate(
+            "[...document.querySelectorAll('.leaflet-marker-icon.wg-label')]"
+            ".filter(e => /C01-M0[12]\\b/.test(e.innerText)).length"
+        )
+        assert named == 1
+        # and no two labels anywhere sit on the same spot
+        lat, lon = page.evaluate(
+            f"(() => {{ let at; window['{layers['floor_units']}'].eachLayer(l => {{ "
+            f"if (l.getLatLng && l.options.icon.options.html.includes('{TOWER}')) "
+            "at = l.getLatLng(); }); return [at.lat, at.lng]; })()"
+        )
+        page.evaluate(f"WG.map.setView([{lat}, {lon}], 19, {{animate: false}})")
+        page.wait_for_timeout(300)
+        spots = page.evaluate(
+            "[...document.querySelectorAll('.leaflet-marker-icon.wg-label')].map(e => { "
+            "const r = e.getBoundingClientRect(); return Math.round(r.x) + ',' + Math.round(r.y); })"
+        )
+        assert len(spots) == len(set(spots)) == 77 + want  # 109 micro-grids, 32 exactly a cell
+        # the popup names building, unit, each micro-grid with its floors and households
+        page.evaluate(  # a click on the cell, through Leaflet's events
+            f"(() => {{ const l = {cells}.getLayers().find(l => l.feature.properties.code === "
+            f"'{TOWER}'); l.fire('click', {{latlng: l.getBounds().getCenter()}}, true); }})()"
+        )
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for()
+        body = popup.inner_text()
+        assert "1栋" in body and "1单元" in body
+        assert "510107013001-C01-M01：1–12层，48户" in body
+        assert "510107013001-C01-M02：13–24层，48户" in body
+        # the layer toggles off and on
+        control.locator("input").click()
+        assert not page.evaluate(f"WG.map.hasLayer(window['{layers['floor_units']}'])")
+        control.locator("input").click()
+        assert page.evaluate(f"WG.map.hasLayer(window['{layers['floor_units']}'])")
+        p.shot("planner-floor-units")
+        assert loaded and all(u.startswith((base, "data:", "blob:")) for u in loaded), loaded
         p.clean()
         p.close()
 
@@ -429,7 +528,18 @@ def test_notice_boards(session, tmp_path):
     roles = {w["role"].split("（")[0] for w in b.workers}
     assert {"楼栋长", "专职网格员", "社区书记"} <= roles
     assert len(b.neighbours) >= 2
-    pngs = write_boards(session, tmp_path, grids=[code, f"{COMMUNITY}-C05-M01"])
+    # floors are not places: a board of a tower's floor group says which floors, and who
+    # holds the others on the same cell
+    tower = board_data(session, f"{COMMUNITY}-C01-M01")
+    assert tower.floors == [
+        "1栋1单元 1–12层（同一位置其他楼层 other floors here: 13–24层 C01-M02）"
+    ]
+    assert tower.neighbour_floors[f"{COMMUNITY}-C01-M03"] == "1–12层"
+    assert tower.neighbour_floors[f"{COMMUNITY}-C01-M04"] == "13–24层"
+    assert b.floors == []
+    pngs = write_boards(
+        session, tmp_path, grids=[code, f"{COMMUNITY}-C05-M01", f"{COMMUNITY}-C01-M01"]
+    )
     for p in pngs:
         with Image.open(p) as im:
             w, h = im.size
@@ -454,10 +564,28 @@ def test_planner_map_of_a_draft_plan(fresh_db):
     with session_scope(engine) as s:
         plans.move(s, pid, buildings=[building], to=neighbour, actor="t")
     with session_scope(engine) as s:
+        # the draft's tower has other floor groups than the current version's (1–11, 12–24)
+        s.execute(
+            text(
+                "UPDATE grid_member m SET floor_min = CASE WHEN m.floor_min = 1 THEN 1 ELSE 12 "
+                "END, floor_max = CASE WHEN m.floor_min = 1 THEN 11 ELSE 24 END FROM grid g, "
+                "plan p, building_unit u, building b WHERE g.id = m.grid_id AND "
+                "g.version_id = p.draft_version_id AND p.id = :p AND u.id = m.unit_id AND "
+                "b.id = u.building_id AND b.code || '-U' || u.unit_no = :t"
+            ),
+            {"p": pid, "t": TOWER},
+        )
+    with session_scope(engine) as s:
         page, stats = build_map(s, "planner", plan=pid)
+        current, _ = build_map(s, "planner")
         warnings = [f for f in plans.validate_plan(s, pid).findings if f.grid]
     engine.dispose()
     assert stats["moved_buildings"] == 1
+    # the draft's units split by floors, not the current ones
+    assert stats["floor_units"] == 18
+    assert _contains(page, "1–11层 C01-M01") and _contains(page, "12–24层 C01-M02")
+    assert _contains(current, "1–12层 C01-M01") and _contains(current, "13–24层 C01-M02")
+    assert not _contains(page, "1–12层 C01-M01")
     assert page.count('"moved": true') == 1 and f'"code": "{building}"' in page
     assert stats["flagged_grids"] == len({f.grid for f in warnings})
     assert _contains(page, "草稿")

@@ -38,6 +38,12 @@ TRUTH = {
         f"v.id = g.version_id AND v.status = 'published' WHERE g.level = '{lv}'"
         for lv in ("community", "compound", "micro")
     },
+    # a unit split by floors once, with the cell its floor groups' memberships hold
+    "floor-units": "SELECT DISTINCT ON (m.unit_id) b.code || '-U' || u.unit_no, "
+    "ST_AsBinary(m.cell) FROM grid_member m JOIN grid g ON g.id = m.grid_id JOIN grid_version v "
+    "ON v.id = g.version_id AND v.status = 'published' JOIN building_unit u ON u.id = m.unit_id "
+    "JOIN building b ON b.id = u.building_id WHERE m.floor_min IS NOT NULL "
+    "ORDER BY m.unit_id, m.floor_min",
 }
 
 
@@ -255,3 +261,141 @@ def test_a_tile_is_built_once_for_clients_asking_together(api_base, session, mon
         time.sleep(0.05)
     time.sleep(1.5)  # the rebuild in the background has finished
     assert len(builds) == 2
+
+
+# --- floors are not places: units split by floors, once --------------------------------------
+FLOOR_GROUPS = (
+    "SELECT b.code || '-U' || u.unit_no, b.code, u.unit_no, g.code, m.floor_min, m.floor_max, "
+    "m.households, ST_AsBinary(m.cell) FROM grid_member m JOIN grid g ON g.id = m.grid_id "
+    "JOIN grid_version v ON v.id = g.version_id AND v.status = 'published' JOIN building_unit u "
+    "ON u.id = m.unit_id JOIN building b ON b.id = u.building_id WHERE m.floor_min IS NOT NULL "
+    "ORDER BY b.code, u.unit_no, m.floor_min"
+)
+
+
+def _floor_truth(session) -> dict[str, dict]:
+    """Per unit split by floors (current version), from its memberships: its groups and cells."""
+    out: dict[str, dict] = {}
+    for code, building, unit_no, grid, lo, hi, n, cell in session.execute(text(FLOOR_GROUPS)):
+        u = out.setdefault(
+            code, {"building": building, "unit_no": unit_no, "groups": [], "cells": []}
+        )
+        u["groups"].append((grid, lo, hi, n))
+        u["cells"].append(shapely.from_wkb(bytes(cell)))
+    return out
+
+
+def test_floor_units_collection(http, session):
+    truth = _floor_truth(session)
+    assert len(truth) == 18  # the fixture's towers: 18 units of 9 buildings, two groups each
+    r = http.get("/ogc/collections/floor-units/items", params={"limit": 1000})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    fc = r.json()
+    assert fc["numberMatched"] == fc["numberReturned"] == len(truth)
+    assert sorted(f["id"] for f in fc["features"]) == sorted(truth)  # each unit once
+    for f in fc["features"]:
+        t, p = truth[f["id"]], f["properties"]
+        assert p["building_code"] == t["building"] and p["unit_no"] == t["unit_no"]
+        assert p["label"] == " / ".join(f"{lo}–{hi}层" for _, lo, hi, _ in t["groups"])
+        assert p["grids"] == " / ".join(g for g, *_ in t["groups"])
+        assert p["households"] == sum(n for *_, n in t["groups"])
+        geom = shapely.geometry.shape(f["geometry"])
+        for cell in t["cells"]:  # every floor group holds the same, whole cell (7 digits)
+            assert shapely.hausdorff_distance(geom, cell) < 1e-6, f["id"]
+            assert abs(geom.area - cell.area) < 1e-3 * cell.area
+    one = fc["features"][0]
+    tower = "510107013001-C01-B01-U1"
+    got = http.get(f"/ogc/collections/floor-units/items/{tower}").json()["properties"]
+    assert got["label"] == "1–12层 / 13–24层"
+    assert got["grids"] == "510107013001-C01-M01 / 510107013001-C01-M02"
+    assert got["households"] == 96
+    # bbox, filters, CRS and queryables as for the other collections
+    x0, y0, x1, y1 = shapely.geometry.shape(one["geometry"]).bounds
+    box = http.get(
+        "/ogc/collections/floor-units/items", params={"bbox": f"{x0},{y0},{x1},{y1}"}
+    ).json()
+    assert one["id"] in {f["id"] for f in box["features"]} and box["numberMatched"] < len(truth)
+    far = http.get("/ogc/collections/floor-units/items", params={"bbox": "116.3,39.8,116.5,40.0"})
+    assert far.json()["numberMatched"] == 0
+    paged = http.get("/ogc/collections/floor-units/items", params={"limit": 5}).json()
+    assert paged["numberReturned"] == 5 and any(lk["rel"] == "next" for lk in paged["links"])
+    by_building = http.get(
+        "/ogc/collections/floor-units/items", params={"building_code": "510107013001-C01-B01"}
+    ).json()
+    assert sorted(f["properties"]["unit_no"] for f in by_building["features"]) == [1, 2]
+    metric = http.get(f"/ogc/collections/floor-units/items/{tower}", params={"crs": EPSG4544})
+    assert metric.headers["content-crs"] == f"<{EPSG4544}>"
+    n, e = metric.json()["geometry"]["coordinates"][0][0][0]  # northing first
+    assert 3_300_000 < n < 3_500_000 and 300_000 < e < 700_000
+    q = http.get("/ogc/collections/floor-units/queryables").json()["properties"]
+    assert {"building_code", "unit_no", "label", "grids", "households"} <= set(q)
+    assert q["unit_no"]["type"] == q["households"]["type"] == "integer"
+    assert q["label"]["type"] == "string"
+    info = http.get("/ogc/collections/floor-units").json()
+    assert info["title"] == "分层单元 (units split by floors)"
+
+
+def test_micro_grids_carry_their_floor_ranges(http, session):
+    truth = _floor_truth(session)
+    held: dict[str, list[str]] = {}
+    for t in truth.values():
+        for grid, lo, hi, _ in t["groups"]:
+            held.setdefault(grid, []).append(f"{lo}–{hi}层")
+    fc = http.get("/ogc/collections/grids-micro/items", params={"limit": 1000}).json()
+    assert fc["numberMatched"] == 109
+    floors = {f["id"]: f["properties"]["floors"] for f in fc["features"]}
+    assert floors["510107013001-C01-M01"] == "1–12层"
+    assert floors["510107013001-C01-M02"] == "13–24层"
+    assert {g: v for g, v in floors.items() if v is not None} == {
+        g: " / ".join(v) for g, v in held.items()
+    }
+    assert len(held) == 36 and sum(v is None for v in floors.values()) == 109 - 36
+    # a micro-grid holding a floor group and whole units says which floors it holds
+    mixed = session.execute(
+        text(
+            "SELECT g.code FROM grid g JOIN grid_version v ON v.id = g.version_id AND "
+            "v.status = 'published' JOIN grid_member m ON m.grid_id = g.id GROUP BY g.code "
+            "HAVING count(m.floor_min) = 1 AND count(*) > 1 ORDER BY g.code LIMIT 1"
+        )
+    ).scalar_one()
+    assert floors[mixed] == " / ".join(held[mixed])
+    q = http.get("/ogc/collections/grids-micro/queryables").json()["properties"]
+    assert q["floors"]["type"] == "string"  # a building's floors stays a number
+    assert http.get("/ogc/collections/buildings/queryables").json()["properties"]["floors"] == {
+        "type": "integer",
+        "title": "floors",
+    }
+
+
+def test_floor_units_vector_tile(http, session, tmp_path: Path):
+    tower = "510107013001-C01-B01-U1"
+    lon, lat = session.execute(
+        text(
+            "SELECT ST_X(ST_PointOnSurface(m.cell)), ST_Y(ST_PointOnSurface(m.cell)) FROM "
+            "grid_member m JOIN grid g ON g.id = m.grid_id JOIN grid_version v ON "
+            "v.id = g.version_id AND v.status = 'published' JOIN building_unit u ON "
+            "u.id = m.unit_id JOIN building b ON b.id = u.building_id WHERE "
+            "b.code || '-U' || u.unit_no = :t LIMIT 1"
+        ),
+        {"t": tower},
+    ).one()
+    z = 17
+    x, y = _tile_of(lon, lat, z)
+
+    def read(cid: str):
+        r = http.get(f"/tiles/{cid}/{z}/{x}/{y}.mvt")
+        assert r.status_code == 200 and r.content
+        path = tmp_path / cid / str(z) / str(x) / f"{y}.pbf"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(r.content)
+        return pyogrio.read_dataframe(path, layer=cid)
+
+    units = read("floor-units")
+    assert len(units) == len(set(units["code"])) > 0  # one feature per unit, never stacked
+    row = units[units["code"] == tower].iloc[0]
+    assert row["label"] == "1–12层 / 13–24层" and int(row["households"]) == 96
+    assert row["grids"] == "510107013001-C01-M01 / 510107013001-C01-M02"
+    assert row["building_code"] == "510107013001-C01-B01" and int(row["unit_no"]) == 1
+    micro = read("grids-micro").set_index("code")
+    assert micro.loc["510107013001-C01-M01", "floors"] == "1–12层"
+    assert micro.loc["510107013001-C01-M02", "floors"] == "13–24层"
