@@ -140,12 +140,15 @@ def create_incident(
     reporter_phone: str | None = None,
     floor: int | None = None,
     actor: str = "public",
+    rooms: bool = False,
     now: datetime | None = None,
 ) -> Created:
     """Validate and store a report: position (any CRS, or an address) inside the served area,
     its grid chain, deadlines, duplicate and grid-edge flags, the first event. At a tower
-    split by floors, ``floor`` (or the household's floor of an address) picks the floor
-    group; without one, the lowest floors' group answers and the others are co-owners."""
+    split by floors, ``floor`` (or, with ``rooms`` — staff entering a report — the
+    household's floor of an address) picks the floor group; without one, the lowest floors'
+    group answers and the others are co-owners. Without ``rooms`` a room in the address is
+    not looked up (see :func:`geo.locate.locate_address`)."""
     if category not in INCIDENT_CATEGORIES:
         raise InputError(
             f"未知类别 (unknown category) {category!r}; 可选 (one of): "
@@ -166,7 +169,7 @@ def create_incident(
             f"楼层无效 (invalid floor): {floor!r}; 应为 -5 到 200 的整数 (an integer -5..200)"
         )
     if address:
-        located = locate_address(session, locator, address, floor=floor)
+        located = locate_address(session, locator, address, floor=floor, rooms=rooms)
     elif lon is not None and lat is not None:
         x, y = parse_point(lon, lat, crs)
         located = locate_point(locator, x, y, floor=floor)

@@ -103,6 +103,7 @@ def report(
             reporter_phone=body.reporter_phone,
             floor=body.floor,
             actor=f"{principal.role}:{principal.name}",
+            rooms=staff,
         )
         return created.incident | {
             "reporter_token": created.reporter_token,

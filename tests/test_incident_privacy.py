@@ -1,0 +1,164 @@
+"""Who may do and see what with incidents (issue 15, items 1, 2, 5, 6, 10, 17): escalation on
+the server's clock within the caller's street, audited; the public's view (no free text, a
+position generalised to 50 m, no walkable ids) in answers, OGC items and vector tiles; one
+view per audience; rate limits that a rotating X-Forwarded-For cannot slip, with a ceiling
+for the whole service; idempotency keys per client with no token stored; addresses with a
+room that tell the public nothing about which rooms are registered."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import httpx
+import pyproj
+import pytest
+from sqlalchemy import text
+
+from geo.auth import create_user
+from geo.db import make_engine, session_scope
+
+from .conftest import serve_app
+
+pytestmark = pytest.mark.db
+STREET, OTHER_STREET = "510107013", "T-PRIV-S2"
+TO_METRIC = pyproj.Transformer.from_crs(4490, 4544, always_xy=True)
+TO_STORAGE = pyproj.Transformer.from_crs(4544, 4490, always_xy=True)
+TO_WEB = pyproj.Transformer.from_crs(4490, 3857, always_xy=True)
+
+
+@pytest.fixture(scope="module")
+def db(module_db):
+    """A private copy of the fixture for this module (it writes)."""
+    return module_db
+
+
+@pytest.fixture(scope="module")
+def api(db):
+    os.environ["WANGGE_REPORT_RATE_PER_MINUTE"] = "1000"
+    os.environ["WANGGE_REPORT_CEILING_PER_MINUTE"] = "100000"
+    from geo.settings import get_settings
+
+    get_settings.cache_clear()
+    with serve_app(db) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+    os.environ.pop("WANGGE_REPORT_RATE_PER_MINUTE", None)
+    os.environ.pop("WANGGE_REPORT_CEILING_PER_MINUTE", None)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def tokens(db):
+    engine = make_engine(db)
+    out = {}
+    with session_scope(engine) as s:
+        s.execute(
+            text("INSERT INTO street (code, name, district) VALUES (:c, '别的街道', '武侯区')"),
+            {"c": OTHER_STREET},
+        )
+        for name, role, grid, street in [
+            ("调度甲", "dispatcher", None, STREET),
+            ("调度乙", "dispatcher", None, OTHER_STREET),
+            ("调度无街", "dispatcher", None, None),
+            ("网格员甲", "worker", "510107013001-C02", None),
+            ("admin", "admin", None, None),
+        ]:
+            _, token = create_user(
+                session=s, name=name, role=role, grid_code=grid, street_code=street
+            )
+            out[name] = {"Authorization": f"Bearer {token}"}
+    engine.dispose()
+    return out
+
+
+def _sql(db, sql: str, **params):
+    engine = make_engine(db)
+    with session_scope(engine) as s:
+        result = s.execute(text(sql), params)
+        rows = result.all() if result.returns_rows else []
+    engine.dispose()
+    return rows
+
+
+def _off_node_point(db, like: str = "%-C02-B05-U2-301") -> tuple[float, float]:
+    """A point near a household, 17 m east and 13 m north of a node of the 50 m grid in
+    EPSG:4544 (so that it snaps 21.4 m away, to that node)."""
+    ((lon, lat),) = _sql(
+        db, "SELECT ST_X(position), ST_Y(position) FROM household WHERE code LIKE :c", c=like
+    )
+    x, y = TO_METRIC.transform(lon, lat)
+    x, y = math.floor(x / 50) * 50 + 17, math.floor(y / 50) * 50 + 13
+    return TO_STORAGE.transform(x, y)
+
+
+def _snapped(lon: float, lat: float) -> tuple[float, float]:
+    """The public position, computed here independently of PostGIS."""
+    x, y = TO_METRIC.transform(lon, lat)
+    return TO_STORAGE.transform(round(x / 50) * 50, round(y / 50) * 50)
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    (ax, ay), (bx, by) = TO_METRIC.transform(*a), TO_METRIC.transform(*b)
+    return math.hypot(ax - bx, ay - by)
+
+
+def _report(client, point, headers=None, **extra) -> httpx.Response:
+    body = {
+        "category": "noise",
+        "description": "夜间噪音，楼上持续到凌晨",
+        "lon": point[0],
+        "lat": point[1],
+        "crs": "cgcs2000",
+        "reporter_name": "王阿姨",
+        "reporter_phone": "17066660001",
+    } | extra
+    return client.post("/incidents", json=body, headers=headers or {})
+
+
+def _audit(db, action: str, since: int) -> list[tuple]:
+    return _sql(
+        db,
+        "SELECT actor, entity, entity_id, detail FROM audit_log WHERE action = :a AND id > :n "
+        "ORDER BY id",
+        a=action,
+        n=since,
+    )
+
+
+def _last_audit_id(db) -> int:
+    return _sql(db, "SELECT coalesce(max(id), 0) FROM audit_log")[0][0]
+
+
+# --- item 17: addresses with a room ---------------------------------------------------------
+UNIT = "云锦城市花园3栋2单元"
+
+
+def test_the_public_locate_stops_at_the_unit(api, tokens):
+    answers = {
+        room: api.get("/locate", params={"address": UNIT + room}) for room in ("502", "9999", "")
+    }
+    assert {r.status_code for r in answers.values()} == {200}, answers["9999"].text
+    for r in answers.values():
+        assert r.json()["address"]["household"] is None and r.json()["address"]["room"] is None
+        assert r.json()["address"]["level"] == "unit"
+        assert "-U2-502" not in r.text
+    # the same answer whether the room is registered or not
+    same = [{k: v for k, v in r.json().items() if k != "address"} for r in answers.values()]
+    assert same[0] == same[1] == same[2]
+    # staff keep the full answer
+    staff = api.get("/locate", params={"address": UNIT + "502"}, headers=tokens["调度甲"])
+    assert staff.json()["address"]["household"].endswith("-C01-B03-U2-502")
+    missing = api.get("/locate", params={"address": UNIT + "9999"}, headers=tokens["调度甲"])
+    assert missing.status_code == 404 and "no such room" in missing.json()["message"]
+
+
+def test_other_public_address_lookups_tell_no_rooms(api):
+    near = api.get("/nearby", params={"address": UNIT + "9999", "limit": 3})
+    assert near.status_code == 200, near.text
+    registered = api.get("/nearby", params={"address": UNIT + "502", "limit": 3}).json()
+    assert near.json()["features"] == registered["features"]
+    body = {"category": "water_leak", "description": "漏水", "address": UNIT + "9999"}
+    r = api.post("/incidents", json=body)
+    assert r.status_code == 201, r.text
+    assert "closest" not in r.text and "-U2-" not in json.dumps(r.json()["history"])
