@@ -266,13 +266,17 @@ def create_incident(
     return Created(get_incident(session, iid, staff=False), token, located.workers)
 
 
-def count_public_report(session: Session, client: str, limit: int) -> bool:
-    """Count a public report from ``client`` (its address) against ``limit`` a minute: true
-    when it may go ahead (and it is counted), false when the client is over the limit. Kept
-    in the database, so the limit holds across API processes; call it in a transaction of its
-    own, so that a report let through counts even if it is then refused as invalid. Nothing
-    waits for a lock (expired rows another request is deleting are skipped): reports from
-    one client at the very same moment may pass the limit by the few that overlap."""
+def count_public_report(
+    session: Session, client: str, *, per_client: int, ceiling: int
+) -> str | None:
+    """Count a public report from ``client`` (its address) against ``per_client`` a minute
+    and the whole service's ``ceiling`` a minute: None when it may go ahead (and it is
+    counted); ``"client"`` when this client is over its limit, ``"service"`` when all
+    clients together are over the ceiling (the backstop against clients that rotate their
+    addresses). Kept in the database, so the limits hold across API processes; call it in a
+    transaction of its own, so that a report let through counts even if it is then refused
+    as invalid. Nothing waits for a lock (expired rows another request is deleting are
+    skipped): reports at the very same moment may pass a limit by the few that overlap."""
     key = client[:200]
     session.execute(  # expired rows of any client: clients that never come back leave nothing
         text(
@@ -287,10 +291,15 @@ def count_public_report(session: Session, client: str, limit: int) -> bool:
         ),
         {"k": key},
     ).scalar_one()
-    if recent >= limit:
-        return False
+    if recent >= per_client:
+        return "client"
+    everyone = session.execute(
+        text("SELECT count(*) FROM report_hit WHERE at >= now() - interval '60 seconds'")
+    ).scalar_one()
+    if everyone >= ceiling:
+        return "service"
     session.execute(text("INSERT INTO report_hit (client) VALUES (:k)"), {"k": key})
-    return True
+    return None
 
 
 def _neighbour_grid(session: Session, lon: float, lat: float, own: list[int]) -> int | None:

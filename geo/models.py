@@ -708,7 +708,10 @@ class ReportHit(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     client: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = _now()
-    __table_args__ = (Index("ix_report_hit_client_at", "client", "at"),)
+    __table_args__ = (
+        Index("ix_report_hit_client_at", "client", "at"),
+        Index("ix_report_hit_at", "at"),  # the service-wide count
+    )
 
 
 class AuditLog(Base):

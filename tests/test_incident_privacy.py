@@ -7,9 +7,14 @@ room that tell the public nothing about which rooms are registered."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 
 import httpx
 import pyproj
@@ -19,7 +24,7 @@ from sqlalchemy import text
 from geo.auth import create_user
 from geo.db import make_engine, session_scope
 
-from .conftest import serve_app
+from .conftest import ROOT, free_port, serve_app
 
 pytestmark = pytest.mark.db
 STREET, OTHER_STREET = "510107013", "T-PRIV-S2"
@@ -128,6 +133,92 @@ def _audit(db, action: str, since: int) -> list[tuple]:
 
 def _last_audit_id(db) -> int:
     return _sql(db, "SELECT coalesce(max(id), 0) FROM audit_log")[0][0]
+
+
+# --- item 6: who the client is, and a ceiling for the whole service -----------------------
+@contextlib.contextmanager
+def wangge_serve(db: str, **env: str) -> Iterator[str]:
+    """``wangge serve`` in a process of its own (the way the service is run), on ``db``."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=dict(os.environ) | {"WANGGE_DATABASE_URL": db} | env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"wangge serve did not start: {proc.stderr.read()!r}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _public_reports(base: str, point, forwarded: list[str]) -> list[int]:
+    codes = []
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for i, xff in enumerate(forwarded):
+            body = {
+                "category": "noise",
+                "description": f"轮换 {i}",
+                "lon": point[0],
+                "lat": point[1],
+                "crs": "cgcs2000",
+            }
+            r = c.post("/incidents", json=body, headers={"X-Forwarded-For": xff})
+            codes.append(r.status_code)
+    return codes
+
+
+def test_a_client_rotating_x_forwarded_for_is_still_limited(db):
+    """By default no proxy is trusted, loopback included: the limit keys on the address that
+    connected, whatever X-Forwarded-For says."""
+    _sql(db, "DELETE FROM report_hit")
+    point = _off_node_point(db)
+    with wangge_serve(db, WANGGE_REPORT_RATE_PER_MINUTE="3") as base:
+        codes = _public_reports(base, point, [f"203.0.113.{i}" for i in range(1, 6)])
+    assert codes == [201, 201, 201, 429, 429]
+
+
+def test_trusted_proxies_and_the_service_wide_ceiling(db, tokens):
+    """Behind a trusted proxy each forwarded client has its own limit (the right-most hop the
+    proxy added, not what the client wrote before it); all public clients together stop at
+    the ceiling; staff are not counted."""
+    _sql(db, "DELETE FROM report_hit")
+    point = _off_node_point(db)
+    env = {
+        "WANGGE_TRUSTED_PROXIES": "127.0.0.1, ::1",
+        "WANGGE_REPORT_RATE_PER_MINUTE": "2",
+        "WANGGE_REPORT_CEILING_PER_MINUTE": "5",
+    }
+    with wangge_serve(db, **env) as base:
+        a = "198.51.100.7"
+        per_client = _public_reports(
+            base, point, [a, f"1.2.3.4, {a}", f"5.6.7.8, {a}", "198.51.100.8"]
+        )
+        ceiling = _public_reports(base, point, ["198.51.100.9", "198.51.100.10", "198.51.100.11"])
+        with httpx.Client(base_url=base, timeout=30) as c:
+            refused = c.post(
+                "/incidents",
+                json={"category": "noise", "description": "x", "lon": point[0], "lat": point[1]},
+                headers={"X-Forwarded-For": "198.51.100.12"},
+            )
+            staff = _report(c, point, headers=tokens["调度甲"])
+    assert per_client == [201, 201, 429, 201]
+    assert ceiling == [201, 201, 429]  # 2 + 1 + 2 = 5 a minute for the whole service
+    assert refused.status_code == 429 and "at most 5" in refused.json()["message"]
+    assert staff.status_code == 201
 
 
 # --- item 17: addresses with a room ---------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import PrincipalDep, SessionDep, require_role
+from api.deps import ClientDep, PrincipalDep, SessionDep, require_role
 from api.routes.locate import get_locator
 from geo.auth import Principal
 from geo.errors import InputError
@@ -50,19 +50,33 @@ class Transition(BaseModel):
     reporter_token: str | None = Field(default=None, max_length=100)
 
 
-def _rate_limit(request: Request, principal: PrincipalDep) -> None:
-    """At most ``report_rate_per_minute`` public reports a minute from one client (staff
-    entering reports for residents are not limited; see ``geo.incidents.count_public_report``)."""
+def _rate_limit(request: Request, principal: PrincipalDep, client: ClientDep) -> None:
+    """At most ``report_rate_per_minute`` public reports a minute from one client (its
+    address, see ``api.deps.client_of``) and ``report_ceiling_per_minute`` from all clients
+    together (staff entering reports for residents are not limited; see
+    ``geo.incidents.count_public_report``)."""
     if principal.role != "public":
         return
-    limit = get_settings().report_rate_per_minute
-    client = request.client.host if request.client else "?"
+    s = get_settings()
     with request.app.state.sessionmaker() as session, session.begin():
-        allowed = count_public_report(session, client, limit)
-    if not allowed:
+        over = count_public_report(
+            session,
+            client,
+            per_client=s.report_rate_per_minute,
+            ceiling=s.report_ceiling_per_minute,
+        )
+    if over == "client":
         raise HTTPException(
             status_code=429,
-            detail=f"上报过于频繁，请稍后再试 (too many reports: {limit} a minute)",
+            detail=f"上报过于频繁，请稍后再试 (too many reports: {s.report_rate_per_minute} a "
+            "minute)",
+            headers={"Retry-After": "60"},
+        )
+    if over == "service":
+        raise HTTPException(
+            status_code=429,
+            detail="全站上报已达每分钟上限，请稍后再试 (the service takes at most "
+            f"{s.report_ceiling_per_minute} public reports a minute; try again shortly)",
             headers={"Retry-After": "60"},
         )
 
