@@ -6,15 +6,29 @@ event history with who, when and a note, in the same transaction as the change. 
 deadline by category (setting ``incident_deadlines``); an incident past its tier's deadline is
 overdue and :func:`escalate_overdue` moves it to the next tier.
 
-Who may do what (:func:`allowed`):
+Who may do what (:data:`WHO`, :func:`_require_scope`):
 
 * the public reports (``POST /incidents``) and, with the token given back at reporting,
   confirms (closes) or reopens its own resolved incident;
-* a grid worker acts on incidents of its own grids (accept, reject, mark duplicate, resolve at
-  the grid, pass to the street, confirm closed);
+* a grid worker acts on incidents of its own grids and of those it co-owns (accept, reject,
+  mark duplicate, resolve at the grid, pass to the street, confirm closed);
 * a dispatcher acts on every incident of its street (all of the above, and the street and
   department tiers);
 * an admin may do everything.
+
+Who sees what — one view per audience (:data:`AUDIENCES`):
+
+* ``public`` (:func:`public_view`): category, status, grid chain, the reporting time and
+  history of statuses, and the position snapped to a 50 m grid in the metric CRS
+  (``incident.public_position``). Never the description, address, floor, the exact point, a
+  name or a note. Found by code only: a numeric id is "no such incident" to the public, so
+  that the sequential ids cannot be walked.
+* ``reporter`` (:func:`reporter_view`), for the holder of the reporter token: its own
+  description, address, floor and exact point, the status, deadlines and history — who acted
+  by role only, and no notes but its own.
+* ``staff`` (:func:`staff_view`), for a grid worker, dispatcher or admin in scope: the whole
+  record; the reporter's name and phone only in the answer to ``GET /incidents/{code}``, and
+  each such read is written to the audit log (``read_personal``).
 """
 
 from __future__ import annotations
@@ -34,16 +48,21 @@ from geo.auth import Principal
 from geo.crs import degrees_covering
 from geo.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from geo.locate import Locator, locate_address, locate_point, parse_point
-from geo.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES
+from geo.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES, PUBLIC_CELL_M
 from geo.settings import get_settings
 
 __all__ = [
+    "AUDIENCES",
     "TRANSITIONS",
     "count_public_report",
     "create_incident",
     "escalate_overdue",
     "get_incident",
     "list_incidents",
+    "public_view",
+    "read_incident",
+    "reporter_view",
+    "staff_view",
     "transition",
 ]
 
@@ -86,22 +105,8 @@ WHO = {
     "closed": ("worker", "dispatcher", "reporter"),
     "reopened": ("worker", "dispatcher", "reporter"),
 }
-PUBLIC_FIELDS = (
-    "id",
-    "code",
-    "category",
-    "category_name",
-    "description",
-    "status",
-    "status_name",
-    "reported_at",
-    "micro_grid",
-    "compound_grid",
-    "community",
-    "street",
-    "lon",
-    "lat",
-)
+AUDIENCES = ("public", "reporter", "staff")
+STAFF_ROLES = ("worker", "dispatcher")  # and admin: the roles that see incidents in scope
 
 
 def _now() -> datetime:
@@ -263,7 +268,7 @@ def create_incident(
     if dup:
         note += f"; 疑似重复 (possible duplicate of) {dup[1]}"
     _event(session, iid, actor, None, "reported", note, now)
-    return Created(get_incident(session, iid, staff=False), token, located.workers)
+    return Created(get_incident(session, code, audience="reporter"), token, located.workers)
 
 
 def count_public_report(
@@ -344,6 +349,7 @@ _SELECT = """
     SELECT i.id, i.code, i.category, i.description, i.address, i.status, i.reported_at,
         i.updated_at, i.accept_due, i.handle_due, i.resolve_due, i.closed_at, i.escalations,
         ST_X(i.position) AS lon, ST_Y(i.position) AS lat,
+        ST_X(i.public_position) AS public_lon, ST_Y(i.public_position) AS public_lat,
         g.code AS micro_grid, cg.code AS compound_grid, cg.name AS compound_name,
         c.code AS community, c.name AS community_name, s.code AS street, s.name AS street_name,
         d.code AS duplicate_of, i.floor,
@@ -360,7 +366,9 @@ _SELECT = """
 
 
 def _row(r: Any, now: datetime) -> dict[str, Any]:
+    """A stored incident as a staff row (the public position kept apart, under ``_public``)."""
     d = dict(r._mapping)
+    d["_public"] = (d.pop("public_lon"), d.pop("public_lat"))
     d["co_owner_grids"] = list(d.get("co_owner_grids") or [])
     # the first co-owner, as before there could be several (kept for existing clients)
     d["co_owner_grid"] = d["co_owner_grids"][0] if d["co_owner_grids"] else None
@@ -376,40 +384,177 @@ def _row(r: Any, now: datetime) -> dict[str, Any]:
     return d
 
 
+def _load(session: Session, ref: int | str, *, numeric: bool, now: datetime) -> dict[str, Any]:
+    """The stored incident ``ref`` (a code; or a numeric id when ``numeric``: for staff only,
+    so that the public cannot walk the sequential ids — to it a number is no incident)."""
+    by_id = isinstance(ref, int) or str(ref).isdigit()
+    if by_id and not numeric:
+        raise NotFoundError(
+            f"事件不存在 (no such incident): {str(ref)!r}; 请用事件编号 (use its code)"
+        )
+    row = session.execute(
+        text(_SELECT + (" WHERE i.id = :i" if by_id else " WHERE i.code = :i")),
+        {"i": int(ref) if by_id else str(ref)},
+    ).first()
+    if row is None:
+        raise NotFoundError(f"事件不存在 (no such incident): {str(ref)!r}")
+    return _row(row, now)
+
+
+def public_view(inc: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """What anyone may know of an incident: category, status, grid chain, the reporting
+    time, the statuses it went through, and its position snapped to the nodes of a
+    ``PUBLIC_CELL_M`` grid in the metric CRS (the same point every time, at most 35 m from
+    the true one). No description, address, floor, exact point, name or note."""
+    lon, lat = inc["_public"]
+    return {
+        "code": inc["code"],
+        "category": inc["category"],
+        "category_name": inc["category_name"],
+        "status": inc["status"],
+        "status_name": inc["status_name"],
+        "reported_at": inc["reported_at"],
+        "micro_grid": inc["micro_grid"],
+        "compound_grid": inc["compound_grid"],
+        "community": inc["community"],
+        "street": inc["street"],
+        "lon": lon,
+        "lat": lat,
+        "position_precision_m": PUBLIC_CELL_M,
+        "history": [{"at": e["at"], "to_status": e["to_status"]} for e in history],
+    }
+
+
+def reporter_view(inc: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the holder of the reporter token sees: its own report (description, address,
+    floor, exact point), the status, the deadline of the tier it waits on, the grid chain
+    and the history — who acted by role only (``by``), no staff names and no internal
+    notes (only the reporter's own)."""
+    keep = (
+        "code",
+        "category",
+        "category_name",
+        "description",
+        "address",
+        "floor",
+        "status",
+        "status_name",
+        "reported_at",
+        "updated_at",
+        "closed_at",
+        "due",
+        "overdue",
+        "micro_grid",
+        "compound_grid",
+        "compound_name",
+        "community",
+        "community_name",
+        "street",
+        "street_name",
+        "lon",
+        "lat",
+    )
+    out = {k: inc[k] for k in keep}
+    out["history"] = [
+        {
+            "at": e["at"],
+            "from_status": e["from_status"],
+            "to_status": e["to_status"],
+            "by": _role_of(e["actor"]),
+        }
+        | ({"note": e["note"]} if e["actor"] == "reporter" else {})
+        for e in history
+    ]
+    out["allowed"] = [t for t in TRANSITIONS[inc["status"]] if "reporter" in WHO.get(t, ())]
+    return out
+
+
+def staff_view(
+    inc: dict[str, Any],
+    history: list[dict[str, Any]],
+    reporter: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole record, for staff in scope: with ``reporter`` (name and phone) only when
+    the caller read them (see :func:`read_incident`)."""
+    out = {k: v for k, v in inc.items() if not k.startswith("_")}
+    out["history"] = history
+    out["allowed"] = list(TRANSITIONS[inc["status"]])
+    if reporter is not None:
+        out["reporter"] = reporter
+    return out
+
+
+def _role_of(actor: str) -> str:
+    """The role in an event's actor (``dispatcher:张三`` → ``dispatcher``); a public reporter
+    is the ``reporter``."""
+    role = actor.split(":", 1)[0]
+    return "reporter" if role == "public" else role
+
+
 def get_incident(
     session: Session,
-    iid: int | str,
+    ref: int | str,
     *,
-    staff: bool,
+    audience: str,
     principal: Principal | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """One incident with its history; public fields only unless ``staff`` (and then, for a
-    principal, only within its grids or street)."""
-    cond = "i.id = :i" if isinstance(iid, int) or str(iid).isdigit() else "i.code = :i"
-    row = session.execute(
-        text(_SELECT + f" WHERE {cond}"), {"i": int(iid) if cond.startswith("i.id") else iid}
+    """One incident with its history, as ``audience`` sees it (:data:`AUDIENCES`). For
+    ``staff`` with a principal, only within its grids or street (PermissionDenied); numeric
+    ids are taken for staff only. Never the reporter's name or phone (see
+    :func:`read_incident`). The caller has checked the audience (the reporter token)."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}")
+    inc = _load(session, ref, numeric=audience == "staff", now=now or _now())
+    if principal is not None and audience == "staff":
+        _require_scope(session, principal, inc)
+    history = _history(session, inc["id"])
+    if audience == "public":
+        return public_view(inc, history)
+    if audience == "reporter":
+        return reporter_view(inc, history)
+    return staff_view(inc, history)
+
+
+def read_incident(
+    session: Session,
+    ref: int | str,
+    *,
+    principal: Principal,
+    reporter_token: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The answer to ``GET /incidents/{ref}``, for whoever asks: a grid worker, dispatcher or
+    admin in scope gets the staff view with the reporter's name and phone, and that read is
+    audited; outside its scope, PermissionDenied. The holder of the reporter token gets the
+    reporter view (a wrong token: PermissionDenied); anyone else the public view."""
+    now = now or _now()
+    if principal.has_role(*STAFF_ROLES):
+        inc = _load(session, ref, numeric=True, now=now)
+        _require_scope(session, principal, inc)
+        rep = session.execute(
+            text("SELECT name, phone FROM incident_reporter WHERE incident_id = :i"),
+            {"i": inc["id"]},
+        ).first()
+        reporter = {"name": rep[0], "phone": rep[1]} if rep else None
+        if rep and (rep[0] or rep[1]):
+            _audit_personal(session, principal, "incident_reporter", str(inc["id"]))
+        return staff_view(inc, _history(session, inc["id"]), reporter)
+    if reporter_token is not None:
+        inc = _load(session, ref, numeric=False, now=now)
+        _check_reporter_token(session, inc["id"], reporter_token)
+        return reporter_view(inc, _history(session, inc["id"]))
+    return get_incident(session, ref, audience="public", now=now)
+
+
+def _check_reporter_token(session: Session, iid: int, token: str) -> None:
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    ok = session.execute(
+        text("SELECT 1 FROM incident_reporter WHERE incident_id = :i AND token_hash = :t"),
+        {"i": iid, "t": digest},
     ).first()
-    if row is None:
-        raise NotFoundError(f"事件不存在 (no such incident): {iid!r}")
-    d = _row(row, now or _now())
-    if principal is not None:
-        _require_scope(session, principal, d)
-    if not staff:
-        return {k: d[k] for k in PUBLIC_FIELDS if k in d} | {
-            "history": [
-                {"at": e["at"], "to_status": e["to_status"]} for e in _history(session, d["id"])
-            ]
-        }
-    d["history"] = _history(session, d["id"])
-    rep = session.execute(
-        text("SELECT name, phone FROM incident_reporter WHERE incident_id = :i"), {"i": d["id"]}
-    ).first()
-    d["reporter"] = {"name": rep[0], "phone": rep[1]} if rep else None
-    if principal is not None and rep and (rep[0] or rep[1]):
-        _audit_personal(session, principal, "incident_reporter", str(d["id"]))
-    d["allowed"] = list(TRANSITIONS[d["status"]])
-    return d
+    if not ok:
+        raise PermissionDenied("上报人凭证无效 (invalid reporter token)")
 
 
 def _history(session: Session, iid: int) -> list[dict[str, Any]]:
@@ -552,14 +697,16 @@ def list_incidents(
     return {
         "numberMatched": int(total),
         "numberReturned": len(rows),
-        "incidents": [_row(r, now) for r in rows],
+        "incidents": [
+            {k: v for k, v in _row(r, now).items() if not k.startswith("_")} for r in rows
+        ],
     }
 
 
 # --- the lifecycle ------------------------------------------------------------------------------
 def transition(
     session: Session,
-    iid: int | str,
+    ref: int | str,
     to: str,
     *,
     principal: Principal | None,
@@ -568,9 +715,12 @@ def transition(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Move an incident to ``to``: 409 (ConflictError) naming the allowed transitions when it
-    is not one; 403 when the caller may not make it."""
+    is not one; 403 when the caller may not make it. The answer is the mover's view: the
+    reporter view for the reporter, the staff view (without the reporter's name or phone)
+    for staff."""
     now = now or _now()
-    inc = get_incident(session, iid, staff=True, now=now)
+    staff = principal is not None and principal.has_role(*STAFF_ROLES)
+    inc = _load(session, ref, numeric=staff, now=now)
     frm = inc["status"]
     if to not in INCIDENT_STATUSES:
         raise InputError(f"未知状态 (unknown status) {to!r}")
@@ -603,7 +753,8 @@ def transition(
         ),
         {"a": actor, "i": str(inc["id"]), "d": json.dumps({"from": frm, "to": to})},
     )
-    return get_incident(session, inc["id"], staff=True, now=now)
+    audience = "reporter" if actor == "reporter" else "staff"
+    return get_incident(session, inc["id"] if staff else inc["code"], audience=audience, now=now)
 
 
 def _authorise(
@@ -615,14 +766,8 @@ def _authorise(
 ) -> str:
     """Who is making the transition (for the history), or PermissionDenied."""
     if reporter_token is not None and "reporter" in WHO.get(to, ()):
-        digest = hashlib.sha256(reporter_token.encode()).hexdigest()
-        ok = session.execute(
-            text("SELECT 1 FROM incident_reporter WHERE incident_id = :i AND token_hash = :t"),
-            {"i": inc["id"], "t": digest},
-        ).first()
-        if ok:
-            return "reporter"
-        raise PermissionDenied("上报人凭证无效 (invalid reporter token)")
+        _check_reporter_token(session, inc["id"], reporter_token)
+        return "reporter"
     if principal is None or principal.id is None:
         raise PermissionDenied("需要登录 (sign in, or give the reporter token)")
     if principal.role != "admin" and principal.role not in WHO.get(to, ()):

@@ -15,10 +15,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import pyogrio
 import pyproj
 import pytest
+import shapely
 from sqlalchemy import text
 
 from geo.auth import create_user
@@ -133,6 +136,137 @@ def _audit(db, action: str, since: int) -> list[tuple]:
 
 def _last_audit_id(db) -> int:
     return _sql(db, "SELECT coalesce(max(id), 0) FROM audit_log")[0][0]
+
+
+# --- item 2: the public's view -------------------------------------------------------------
+PUBLIC_KEYS = {
+    "code",
+    "category",
+    "category_name",
+    "status",
+    "status_name",
+    "reported_at",
+    "micro_grid",
+    "compound_grid",
+    "community",
+    "street",
+    "lon",
+    "lat",
+    "position_precision_m",
+    "history",
+}
+
+
+def test_the_public_sees_no_free_text_no_exact_point_and_no_numeric_ids(api, db, tokens):
+    point = _off_node_point(db)
+    r = _report(api, point, description="私密：302室老人独居")
+    assert r.status_code == 201, r.text
+    code = r.json()["code"]
+    for _ in range(2):  # the same point every time
+        pub = api.get(f"/incidents/{code}")
+        assert pub.status_code == 200
+        body = pub.json()
+        assert set(body) == PUBLIC_KEYS, set(body) ^ PUBLIC_KEYS
+        assert "私密" not in pub.text and "王阿姨" not in pub.text
+        assert (body["lon"], body["lat"]) == pytest.approx(_snapped(*point), abs=1e-7)
+        assert 21 < _metres((body["lon"], body["lat"]), point) < 22
+        assert all(set(h) == {"at", "to_status"} for h in body["history"])
+    # ids are not walkable: a number is no incident to the public, and to a planner
+    ((iid,),) = _sql(db, "SELECT id FROM incident WHERE code = :c", c=code)
+    gone = api.get(f"/incidents/{iid}")
+    assert gone.status_code == 404 and str(iid) in gone.json()["message"]
+    assert api.get(f"/incidents/{iid}", headers=tokens["调度甲"]).json()["code"] == code
+
+
+def test_ogc_items_and_tiles_carry_the_public_position_only(api, db, tmp_path: Path):
+    point = _off_node_point(db, "%-C03-B02-U1-201")
+    code = _report(api, point, category="greening", description="树枝遮挡 私密").json()["code"]
+    pub = _snapped(*point)
+    item = api.get(f"/ogc/collections/incidents/items/{code}").json()
+    assert item["geometry"]["coordinates"] == pytest.approx(list(pub), abs=1e-7)
+    assert not {"description", "address", "floor"} & set(item["properties"])
+    # a bounding box selects by the public position: a box around the exact point alone
+    # finds nothing, so boxes cannot be shrunk onto it
+    d = 0.00002  # about 2 m
+    exact_box = f"{point[0] - d},{point[1] - d},{point[0] + d},{point[1] + d}"
+    public_box = f"{pub[0] - d},{pub[1] - d},{pub[0] + d},{pub[1] + d}"
+    ids = {
+        box: {
+            f["id"]
+            for f in api.get(
+                "/ogc/collections/incidents/items", params={"bbox": box, "limit": 1000}
+            ).json()["features"]
+        }
+        for box in (exact_box, public_box)
+    }
+    assert code not in ids[exact_box] and code in ids[public_box]
+    # the vector tile holding the public point has it there (to the tile's precision)
+    z = 20
+    n = 2**z
+    x = int((pub[0] + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(pub[1]))) / math.pi) / 2 * n)
+    tile = api.get(f"/tiles/incidents/{z}/{x}/{y}.mvt")
+    assert tile.status_code == 200 and tile.content
+    path = tmp_path / str(z) / str(x) / f"{y}.pbf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(tile.content)
+    frame = pyogrio.read_dataframe(path, layer="incidents")
+    assert "description" not in frame.columns
+    (geom,) = frame.geometry[frame["code"] == code]
+    web_pub, web_exact = (shapely.Point(TO_WEB.transform(*p)) for p in (pub, point))
+    assert geom.distance(web_pub) < 0.1 and geom.distance(web_exact) > 20
+
+
+# --- item 5: one view per audience --------------------------------------------------------
+def test_transition_answers_hold_no_reporter_and_the_reporter_no_staff_names(api, db, tokens):
+    r = _report(api, _off_node_point(db))
+    code, token = r.json()["code"], r.json()["reporter_token"]
+    d = tokens["调度甲"]
+    since = _last_audit_id(db)
+    for to, note in [("accepted", "内部：联系物业张经理"), ("resolved", "内部：已警告住户")]:
+        moved = api.post(f"/incidents/{code}/transitions", json={"to": to, "note": note}, headers=d)
+        assert moved.status_code == 200, moved.text
+        assert "reporter" not in moved.json() and "王阿姨" not in moved.text
+        assert "17066660001" not in moved.text
+    assert _audit(db, "read_personal", since) == []
+    # the reporter's own view: its description, statuses and deadline; roles, not names;
+    # no internal notes
+    mine = api.get(f"/incidents/{code}", headers={"X-Reporter-Token": token})
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert body["description"] == "夜间噪音，楼上持续到凌晨" and body["status"] == "resolved"
+    assert [h["by"] for h in body["history"]] == ["reporter", "dispatcher", "dispatcher"]
+    assert "调度甲" not in mine.text and "内部" not in mine.text and "reporter" not in body
+    assert body["allowed"] == ["closed", "reopened"]
+    wrong = api.get(f"/incidents/{code}", headers={"X-Reporter-Token": "rp_wrong"})
+    assert wrong.status_code == 403
+    closed = api.post(
+        f"/incidents/{code}/transitions",
+        json={"to": "closed", "note": "谢谢", "reporter_token": token},
+    )
+    assert closed.status_code == 200, closed.text
+    assert "调度甲" not in closed.text and "内部" not in closed.text
+    assert closed.json()["history"][-1] == closed.json()["history"][-1] | {
+        "by": "reporter",
+        "note": "谢谢",
+    }
+    # staff in scope read the reporter on the incident itself, and that read is audited
+    full = api.get(f"/incidents/{code}", headers=d).json()
+    assert full["reporter"] == {"name": "王阿姨", "phone": "17066660001"}
+    ((iid,),) = _sql(db, "SELECT id FROM incident WHERE code = :c", c=code)
+    audited = _audit(db, "read_personal", since)
+    assert [(a[0], a[1], a[2]) for a in audited] == [
+        ("dispatcher:调度甲", "incident_reporter", str(iid))
+    ]
+
+
+def test_the_report_answer_is_the_reporters_view(api, db):
+    r = _report(api, _off_node_point(db))
+    assert r.status_code == 201
+    body = r.json()
+    assert body["description"] and body["reporter_token"].startswith("rp_")
+    assert "id" not in body and "reporter" not in body and "王阿姨" not in r.text
+    assert all(set(h) <= {"at", "from_status", "to_status", "by", "note"} for h in body["history"])
 
 
 # --- item 6: who the client is, and a ceiling for the whole service -----------------------

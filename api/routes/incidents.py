@@ -1,4 +1,4 @@
-"""Incidents: report (public), list and read (by role), move through the lifecycle."""
+"""Incidents: report (public), list and read (by audience), move through the lifecycle."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from geo.incidents import (
     count_public_report,
     create_incident,
     escalate_overdue,
-    get_incident,
     list_incidents,
+    read_incident,
     transition,
 )
 from geo.settings import get_settings
@@ -98,7 +98,8 @@ def report(
     ] = None,
 ) -> dict[str, Any]:
     """上报事件 (report an incident), by position in any supported CRS or by address: 201 with
-    its grid chain and the responsible workers, and a token to confirm or reopen it later."""
+    the report as its reporter sees it, the responsible workers, and a token to follow,
+    confirm or reopen it later."""
     from geo.locate import worker_view
 
     staff = principal.has_role("worker", "dispatcher")
@@ -162,10 +163,21 @@ def incidents(
 
 
 @router.get("/incidents/{incident_id}")
-def incident(incident_id: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    """事件详情 (one incident) with its history; the public sees public fields only."""
-    staff = principal.has_role("worker", "dispatcher")
-    return get_incident(session, incident_id, staff=staff, principal=principal if staff else None)
+def incident(
+    incident_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    x_reporter_token: Annotated[
+        str | None,
+        Header(max_length=100, description="the reporter token given back at reporting"),
+    ] = None,
+) -> dict[str, Any]:
+    """事件详情 (one incident) with its history, by code, as the caller may see it: staff in
+    scope the whole record (the reporter's name and phone audited); the holder of the
+    reporter token (header `X-Reporter-Token`) its own report, statuses and deadlines, no
+    staff names or internal notes; anyone else category, status, grid and a position
+    generalised to 50 m. A numeric id is answered for staff only (404 otherwise)."""
+    return read_incident(session, incident_id, principal=principal, reporter_token=x_reporter_token)
 
 
 @router.post("/incidents/{incident_id}/transitions")
