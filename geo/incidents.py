@@ -61,6 +61,7 @@ __all__ = [
     "list_incidents",
     "public_view",
     "read_incident",
+    "reissue_reporter_token",
     "reporter_view",
     "staff_view",
     "transition",
@@ -269,6 +270,22 @@ def create_incident(
         note += f"; 疑似重复 (possible duplicate of) {dup[1]}"
     _event(session, iid, actor, None, "reported", note, now)
     return Created(get_incident(session, code, audience="reporter"), token, located.workers)
+
+
+def reissue_reporter_token(session: Session, code: str) -> str:
+    """A new reporter token for an incident (the old one stops working): the answer to a
+    retried report, whose first token is stored nowhere (see :mod:`geo.idempotency`)."""
+    token = "rp_" + secrets.token_urlsafe(24)
+    done = session.execute(
+        text(
+            "UPDATE incident_reporter SET token_hash = :t WHERE incident_id = "
+            "(SELECT id FROM incident WHERE code = :c) RETURNING incident_id"
+        ),
+        {"t": hashlib.sha256(token.encode()).hexdigest(), "c": code},
+    ).first()
+    if done is None:
+        raise NotFoundError(f"事件不存在 (no such incident): {code!r}")
+    return token
 
 
 def count_public_report(

@@ -686,12 +686,14 @@ class IdempotencyKey(Base):
     __tablename__ = "idempotency_key"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     scope: Mapped[str] = mapped_column(String(32))
+    # whose key: a user ("user:ID") or, for the public, a client address ("addr:IP")
+    client: Mapped[str] = mapped_column(String(200), server_default="")
     key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
     __table_args__ = (
-        UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),
+        UniqueConstraint("scope", "client", "key", name="uq_idempotency_key_scope_client_key"),
         Index("ix_idempotency_key_scope_created_at", "scope", "created_at"),
     )
 

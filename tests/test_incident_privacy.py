@@ -25,7 +25,7 @@ import shapely
 from sqlalchemy import text
 
 from geo.auth import create_user
-from geo.db import make_engine, session_scope
+from geo.db import downgrade, make_engine, migrate, session_scope
 
 from .conftest import ROOT, free_port, serve_app
 
@@ -353,6 +353,75 @@ def test_trusted_proxies_and_the_service_wide_ceiling(db, tokens):
     assert ceiling == [201, 201, 429]  # 2 + 1 + 2 = 5 a minute for the whole service
     assert refused.status_code == 429 and "at most 5" in refused.json()["message"]
     assert staff.status_code == 201
+
+
+# --- item 10: idempotency keys ---------------------------------------------------------------
+def test_idempotency_keys_belong_to_their_client_and_store_no_token(api, db, tokens):
+    point = _off_node_point(db)
+    key = {"Idempotency-Key": "shared-key-1"}
+    first = _report(api, point, headers=tokens["调度甲"] | key, description="调度代报")
+    assert first.status_code == 201, first.text
+    # another client with the same key is neither blocked nor answered with the first report
+    other = _report(api, point, headers=tokens["网格员甲"] | key, description="网格员代报")
+    assert other.status_code == 201, other.text
+    assert other.json()["code"] != first.json()["code"]
+    assert "Idempotent-Replayed" not in other.headers
+    # nothing stored holds a reporter token
+    stored = _sql(db, "SELECT response::text FROM idempotency_key WHERE key = :k", k="shared-key-1")
+    assert len(stored) == 2 and not any("rp_" in row[0] for row in stored)
+    # a retry gets the first report again, with a new token that works (the first stops)
+    again = _report(api, point, headers=tokens["调度甲"] | key, description="调度代报")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["code"] == first.json()["code"]
+    old, new = first.json()["reporter_token"], again.json()["reporter_token"]
+    assert new != old
+    code = first.json()["code"]
+    assert api.get(f"/incidents/{code}", headers={"X-Reporter-Token": new}).status_code == 200
+    assert api.get(f"/incidents/{code}", headers={"X-Reporter-Token": old}).status_code == 403
+
+
+def test_the_migration_clears_stored_answers_holding_tokens(empty_db):
+    engine = make_engine(empty_db)
+    downgrade(engine, "0008")
+    with session_scope(engine) as s:
+        s.execute(
+            text(
+                "INSERT INTO idempotency_key (scope, key, request_hash, response) VALUES "
+                "('incident', 'with-token', 'h', '{\"code\": \"E1\", \"reporter_token\": "
+                "\"rp_secret\"}'), ('other', 'without', 'h', '{\"code\": \"E2\"}')"
+            )
+        )
+    migrate(engine)
+    with session_scope(engine) as s:
+        rows = s.execute(text("SELECT key, client, response FROM idempotency_key")).all()
+    engine.dispose()
+    assert rows == [("without", "", {"code": "E2"})]
+
+
+def test_public_idempotency_keys_are_per_client_address(db):
+    _sql(db, "DELETE FROM report_hit")
+    point = _off_node_point(db)
+    env = {"WANGGE_TRUSTED_PROXIES": "127.0.0.1", "WANGGE_REPORT_RATE_PER_MINUTE": "100"}
+    with wangge_serve(db, **env) as base, httpx.Client(base_url=base, timeout=30) as c:
+
+        def post(client: str, text_: str) -> httpx.Response:
+            body = {
+                "category": "noise",
+                "description": text_,
+                "lon": point[0],
+                "lat": point[1],
+                "crs": "cgcs2000",
+            }
+            headers = {"X-Forwarded-For": client, "Idempotency-Key": "victim-key"}
+            return c.post("/incidents", json=body, headers=headers)
+
+        squatter = post("198.51.100.20", "抢先占用")
+        victim = post("198.51.100.21", "真正的报告")
+        retry = post("198.51.100.21", "真正的报告")
+    assert squatter.status_code == victim.status_code == 201, victim.text
+    assert victim.json()["code"] != squatter.json()["code"]
+    assert retry.json()["code"] == victim.json()["code"]
+    assert retry.headers["Idempotent-Replayed"] == "true"
 
 
 # --- item 17: addresses with a room ---------------------------------------------------------

@@ -473,11 +473,11 @@ def test_idempotency_keys_expire_after_a_day(session):
         runs.append(1)
         return {"code": f"E-new-{len(runs)}"}
 
-    answer, replayed = idempotent(session, "new-key", "incident", {"a": 1}, work)
+    answer, replayed = idempotent(session, "new-key", "incident", {"a": 1}, work, client="")
     assert (answer, replayed) == ({"code": "E-new-1"}, False)
     keys = set(
         session.execute(text("SELECT key FROM idempotency_key WHERE key LIKE '%-key'")).scalars()
     )
     assert keys == {"recent-key", "new-key"}
-    answer, replayed = idempotent(session, "old-key", "incident", {"a": 2}, work)
+    answer, replayed = idempotent(session, "old-key", "incident", {"a": 2}, work, client="")
     assert (answer, replayed) == ({"code": "E-new-2"}, False)

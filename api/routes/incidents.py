@@ -20,6 +20,7 @@ from geo.incidents import (
     escalate_overdue,
     list_incidents,
     read_incident,
+    reissue_reporter_token,
     transition,
 )
 from geo.settings import get_settings
@@ -88,12 +89,14 @@ def report(
     response: Response,
     session: SessionDep,
     principal: PrincipalDep,
+    client: ClientDep,
     idempotency_key: Annotated[
         str | None,
         Header(
             max_length=200,
-            description="retry with the same key: the first answer comes back, nothing is "
-            "stored twice (kept 24 h)",
+            description="retry with the same key: the first answer comes back (with a new "
+            "reporter token: the first is stored nowhere), nothing is stored twice (kept 24 h; "
+            "a key is the client's own)",
         ),
     ] = None,
 ) -> dict[str, Any]:
@@ -126,7 +129,14 @@ def report(
         }
 
     answer, replayed = idempotent(
-        session, idempotency_key, "incident", body.model_dump() | {"staff": staff}, work
+        session,
+        idempotency_key,
+        "incident",
+        body.model_dump() | {"staff": staff},
+        work,
+        client=client,
+        store=lambda a: {k: v for k, v in a.items() if k != "reporter_token"},
+        replay=lambda a: a | {"reporter_token": reissue_reporter_token(session, a["code"])},
     )
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
