@@ -202,4 +202,6 @@ def create_app(url: str | None = None) -> FastAPI:
     # The server must not do this itself (`wangge serve` runs uvicorn without proxy headers)
     if settings.trusted_proxy_list:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
+    if settings.test_clock is not None:
+        log.warning("WANGGE_TEST_CLOCK is set: incidents run on %s", settings.test_clock)
     return app

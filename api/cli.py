@@ -671,10 +671,10 @@ def incidents_escalate() -> None:
     from geo.incidents import escalate_overdue
 
     with session_scope(_engine()) as session:
-        done = escalate_overdue(session)
-    for d in done:
+        done = escalate_overdue(session)  # every street, signed "system", audited
+    for d in done["escalated"]:
         out.print(f"{d['code']}: {d['from']} → {d['to']}")
-    out.print(f"升级 (escalated): {len(done)}")
+    out.print(f"升级 (escalated): {done['count']} ({done['at']})")
 
 
 # --- plans ------------------------------------------------------------------------------------

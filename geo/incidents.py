@@ -12,8 +12,8 @@ Who may do what (:data:`WHO`, :func:`_require_scope`):
   confirms (closes) or reopens its own resolved incident;
 * a grid worker acts on incidents of its own grids and of those it co-owns (accept, reject,
   mark duplicate, resolve at the grid, pass to the street, confirm closed);
-* a dispatcher acts on every incident of its street (all of the above, and the street and
-  department tiers);
+* a dispatcher acts on every incident of its street (all of the above, the street and
+  department tiers, and escalation of its street's overdue incidents);
 * an admin may do everything.
 
 Who sees what — one view per audience (:data:`AUDIENCES`):
@@ -111,7 +111,9 @@ STAFF_ROLES = ("worker", "dispatcher")  # and admin: the roles that see incident
 
 
 def _now() -> datetime:
-    return datetime.now(TZ)
+    """The service's clock: the server's, or ``WANGGE_TEST_CLOCK`` in tests."""
+    fixed = get_settings().test_clock
+    return fixed.astimezone(TZ) if fixed is not None else datetime.now(TZ)
 
 
 def deadlines(category: str, start: datetime) -> dict[str, datetime]:
@@ -796,20 +798,36 @@ def _authorise(
 
 
 def escalate_overdue(
-    session: Session, *, now: datetime | None = None, actor: str = "system"
-) -> list[dict[str, Any]]:
+    session: Session, *, principal: Principal | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """Move every incident past its tier's deadline to the next tier (the grid → the street →
     a department); an overdue incident at the top tier is counted (escalations) and listed.
-    Returns what was done."""
+
+    Judged by the service's clock (``now`` is for library callers and tests; the API never
+    takes it from a request). Without ``principal`` (the cron job, ``wangge incidents
+    escalate``) and for an admin: every street; for a dispatcher: its own street only (one
+    without a street may not). The events are signed by the principal (``system`` for the
+    cron job), and each run writes one audit row (who, when, which incidents), even when
+    nothing was overdue. Returns the time judged by, the street (None: all) and what was
+    done."""
     now = now or _now()
+    street = _escalation_street(principal)
+    actor = "system" if principal is None else f"{principal.role}:{principal.name}"
     rows = session.execute(
-        text("""
-        SELECT id, code, status FROM incident WHERE
-          (status IN ('reported', 'reopened') AND accept_due < :now) OR
-          (status IN ('accepted', 'street_handling') AND handle_due < :now) OR
-          (status = 'department_handling' AND resolve_due < :now)
-        ORDER BY id FOR UPDATE"""),
-        {"now": now},
+        text(
+            """
+        SELECT i.id, i.code, i.status FROM incident i WHERE (
+          (i.status IN ('reported', 'reopened') AND i.accept_due < :now) OR
+          (i.status IN ('accepted', 'street_handling') AND i.handle_due < :now) OR
+          (i.status = 'department_handling' AND i.resolve_due < :now))"""
+            + (
+                " AND i.street_id = (SELECT id FROM street WHERE code = :street)"
+                if street is not None
+                else ""
+            )
+            + " ORDER BY i.id FOR UPDATE"
+        ),
+        {"now": now, "street": street},
     ).all()
     done = []
     for iid, code, status in rows:
@@ -829,4 +847,32 @@ def escalate_overdue(
                 text("UPDATE incident SET escalations = escalations + 1 WHERE id = :i"), {"i": iid}
             )
             done.append({"code": code, "from": status, "to": status, "note": "top tier"})
-    return done
+    session.execute(
+        text(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES (:a, "
+            "'escalate', 'incident', :s, CAST(:d AS jsonb))"
+        ),
+        {
+            "a": actor,
+            "s": street,
+            "d": json.dumps(
+                {"at": now.isoformat(), "street": street, "incidents": done}, ensure_ascii=False
+            ),
+        },
+    )
+    return {"at": now.isoformat(), "street": street, "escalated": done, "count": len(done)}
+
+
+def _escalation_street(principal: Principal | None) -> str | None:
+    """The street a principal may escalate (None: every street), or PermissionDenied."""
+    if principal is None or principal.role == "admin":
+        return None
+    if principal.role != "dispatcher":
+        raise PermissionDenied(
+            f"角色 {principal.role} 不能执行超时升级 (role may not escalate incidents)"
+        )
+    if not principal.street_code:
+        raise PermissionDenied(
+            f"调度员 {principal.name} 没有街道，不能升级 (the dispatcher has no street to escalate)"
+        )
+    return principal.street_code

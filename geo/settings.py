@@ -11,6 +11,7 @@ CRS, the database, the local cluster's folder and port, the served area.
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -146,6 +147,11 @@ class Settings(BaseSettings):
         "believed: comma-separated IP addresses or networks (127.0.0.1, 10.0.0.0/8). Default "
         "none: the client is the address that connected.",
     )
+    test_clock: datetime | None = Field(
+        default=None,
+        description="Tests only: the time the service takes as now for incidents (reports, "
+        "deadlines, escalation), with its time zone. Unset: the server's clock.",
+    )
     incident_deadlines: dict[str, tuple[float, float, float]] = Field(
         default={
             "default": (2.0, 24.0, 72.0),
@@ -178,6 +184,13 @@ class Settings(BaseSettings):
                     f"WANGGE_TRUSTED_PROXIES: 不是 IP 地址或网段 (not an IP address or "
                     f"network): {item!r}"
                 ) from None
+        return value
+
+    @field_validator("test_clock")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"WANGGE_TEST_CLOCK 需要时区 (needs a time zone): {value.isoformat()}")
         return value
 
     @property

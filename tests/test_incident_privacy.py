@@ -138,6 +138,72 @@ def _last_audit_id(db) -> int:
     return _sql(db, "SELECT coalesce(max(id), 0) FROM audit_log")[0][0]
 
 
+# --- item 1: escalation ---------------------------------------------------------------------
+def test_escalation_takes_no_time_from_the_request(api, db, tokens):
+    code = _report(api, _off_node_point(db)).json()["code"]
+    r = api.post(
+        "/incidents/escalate",
+        params={"at": "2099-01-01T00:00:00+08:00"},
+        headers=tokens["调度甲"],
+    )
+    assert r.status_code == 400, r.text
+    assert "2099-01-01T00:00:00+08:00" in r.json()["message"] and "clock" in r.json()["message"]
+    full = api.get(f"/incidents/{code}", headers=tokens["调度甲"]).json()
+    assert full["status"] == "reported" and full["escalations"] == 0
+
+
+def test_a_dispatcher_escalates_its_own_street_only_and_each_run_is_audited(api, db, tokens):
+    own = _report(api, _off_node_point(db), category="garbage").json()["code"]
+    other = _report(api, _off_node_point(db, "%-C03-B02-U1-101"), category="garbage").json()
+    other = other["code"]
+    _sql(
+        db,
+        "UPDATE incident SET accept_due = now() - interval '1 minute' WHERE code IN (:a, :b)",
+        a=own,
+        b=other,
+    )
+    _sql(
+        db,
+        "UPDATE incident SET street_id = (SELECT id FROM street WHERE code = :s) WHERE code = :c",
+        s=OTHER_STREET,
+        c=other,
+    )
+    since = _last_audit_id(db)
+    r = api.post("/incidents/escalate", headers=tokens["调度甲"])
+    assert r.status_code == 200, r.text
+    done = {e["code"] for e in r.json()["escalated"]}
+    assert own in done and other not in done and r.json()["street"] == STREET
+    status = dict(
+        _sql(db, "SELECT code, status FROM incident WHERE code IN (:a, :b)", a=own, b=other)
+    )
+    assert status == {own: "street_handling", other: "reported"}
+    # the event is signed by the dispatcher, and the run is audited: who, when, which
+    actor = _sql(
+        db,
+        "SELECT e.actor FROM incident_event e JOIN incident i ON i.id = e.incident_id "
+        "WHERE i.code = :c AND e.to_status = 'street_handling'",
+        c=own,
+    )
+    assert actor == [("dispatcher:调度甲",)]
+    (row,) = _audit(db, "escalate", since)
+    assert row[0] == "dispatcher:调度甲" and row[2] == STREET
+    assert row[3]["at"] == r.json()["at"] and own in {e["code"] for e in row[3]["incidents"]}
+    # the other street's dispatcher escalates its own; one without a street may not
+    r = api.post("/incidents/escalate", headers=tokens["调度乙"])
+    assert {e["code"] for e in r.json()["escalated"]} == {other}
+    nostreet = api.post("/incidents/escalate", headers=tokens["调度无街"])
+    assert nostreet.status_code == 403 and "street" in nostreet.json()["message"]
+    # an admin's run covers every street, and is audited too (even with nothing to do)
+    r = api.post("/incidents/escalate", headers=tokens["admin"])
+    assert r.status_code == 200 and r.json()["street"] is None
+    assert [a[0] for a in _audit(db, "escalate", since)] == [
+        "dispatcher:调度甲",
+        "dispatcher:调度乙",
+        "admin:admin",
+    ]
+    assert api.post("/incidents/escalate", headers=tokens["网格员甲"]).status_code == 403
+
+
 # --- item 2: the public's view -------------------------------------------------------------
 PUBLIC_KEYS = {
     "code",
