@@ -671,10 +671,10 @@ def incidents_escalate() -> None:
     from geo.incidents import escalate_overdue
 
     with session_scope(_engine()) as session:
-        done = escalate_overdue(session)
-    for d in done:
+        done = escalate_overdue(session)  # every street, signed "system", audited
+    for d in done["escalated"]:
         out.print(f"{d['code']}: {d['from']} → {d['to']}")
-    out.print(f"升级 (escalated): {len(done)}")
+    out.print(f"升级 (escalated): {done['count']} ({done['at']})")
 
 
 # --- plans ------------------------------------------------------------------------------------
@@ -1196,8 +1196,11 @@ def serve(
     host = host or settings.api_host
     port = port or settings.api_port
     out.print(f"API: http://{host}:{port}  (docs: http://{host}:{port}/docs; Ctrl-C 停止 to stop)")
+    # forwarded headers are the app's to judge (WANGGE_TRUSTED_PROXIES, default none):
+    # uvicorn's own default believes X-Forwarded-For from loopback, where any local client
+    # (or a proxy passing the header on) could name itself anything
     if workers == 1:
-        uvicorn.run(create_app(url), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(url), host=host, port=port, log_level="info", proxy_headers=False)
         return
     os.environ["WANGGE_DATABASE_URL"] = url  # each worker process builds its own app
     uvicorn.run(
@@ -1207,6 +1210,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        proxy_headers=False,
     )
 
 

@@ -50,6 +50,19 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def client_of(request: Request, principal: PrincipalDep) -> str:
+    """Who a request comes from, for per-client limits and idempotency keys: a signed-in
+    user (``user:ID``), or for the public the client address (``addr:IP``) — the address
+    that connected, or the one a trusted proxy forwarded (``WANGGE_TRUSTED_PROXIES``, see
+    :func:`api.app.create_app`); never a header an untrusted client chose."""
+    if principal.id is not None:
+        return f"user:{principal.id}"
+    return "addr:" + (request.client.host if request.client else "?")
+
+
+ClientDep = Annotated[str, Depends(client_of)]
+
+
 def require_role(*roles: str) -> Callable[[Principal], Principal]:
     """A dependency that lets only ``roles`` (and admin) through: 401 without a token, 403
     with a token of another role."""

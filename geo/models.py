@@ -27,6 +27,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -50,6 +51,7 @@ __all__ = [
     "INCIDENT_CATEGORIES",
     "INCIDENT_STATUSES",
     "PLAN_STATUSES",
+    "PUBLIC_CELL_M",
     "RESOURCE_KINDS",
     "ROLES",
     "WORKER_ROLES",
@@ -83,6 +85,13 @@ __all__ = [
 ]
 
 SRID = get_settings().storage_srid
+METRIC_SRID = get_settings().metric_srid
+# the public sees an incident's position snapped to the nodes of a grid of this many metres
+# in the metric CRS (at most 35 m from the true point; the same node every time)
+PUBLIC_CELL_M = 50
+PUBLIC_POSITION_SQL = (
+    f"ST_Transform(ST_SnapToGrid(ST_Transform(position, {METRIC_SRID}), {PUBLIC_CELL_M}), {SRID})"
+)
 
 # Closed vocabularies (code → Chinese label, English label). Checked by the database.
 GRID_LEVELS = {
@@ -536,7 +545,11 @@ class Department(Base):
 
 
 class Incident(Base):
-    """A reported incident (事件), routed grid → street → department until closed."""
+    """A reported incident (事件), routed grid → street → department until closed.
+
+    ``public_position`` is what the public sees of ``position``: kept by the database
+    (a generated column, :data:`PUBLIC_POSITION_SQL`), indexed, so public maps, tiles and
+    bounding boxes never touch the exact point."""
 
     __tablename__ = "incident"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -545,6 +558,11 @@ class Incident(Base):
     description: Mapped[str] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(String(400))
     position: Mapped[Any] = _point()
+    public_position: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=True),
+        Computed(PUBLIC_POSITION_SQL, persisted=True),
+        nullable=True,
+    )
     status: Mapped[str] = mapped_column(String(32), server_default="reported")
     community_id: Mapped[int | None] = mapped_column(
         ForeignKey("community.id", ondelete="SET NULL"), index=True
@@ -668,12 +686,14 @@ class IdempotencyKey(Base):
     __tablename__ = "idempotency_key"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     scope: Mapped[str] = mapped_column(String(32))
+    # whose key: a user ("user:ID") or, for the public, a client address ("addr:IP")
+    client: Mapped[str] = mapped_column(String(200), server_default="")
     key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
     __table_args__ = (
-        UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),
+        UniqueConstraint("scope", "client", "key", name="uq_idempotency_key_scope_client_key"),
         Index("ix_idempotency_key_scope_created_at", "scope", "created_at"),
     )
 
@@ -708,7 +728,10 @@ class ReportHit(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     client: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = _now()
-    __table_args__ = (Index("ix_report_hit_client_at", "client", "at"),)
+    __table_args__ = (
+        Index("ix_report_hit_client_at", "client", "at"),
+        Index("ix_report_hit_at", "at"),  # the service-wide count
+    )
 
 
 class AuditLog(Base):
