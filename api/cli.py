@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -54,6 +56,17 @@ def friendly(fn: F) -> F:
             return fn(*args, **kwargs)
         except WanggeError as exc:
             err.print(f"[bold red]错误 (error):[/] {exc.message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except ValidationError as exc:
+            if exc.title != "Settings":
+                raise
+            for e in exc.errors():
+                name = "WANGGE_" + "_".join(str(p) for p in e["loc"]).upper()
+                err.print(
+                    f"[bold red]设置无效 (invalid setting):[/] {name}={e['input']!r}: {e['msg']}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -1220,8 +1233,8 @@ def users_add(
     street: Annotated[str | None, typer.Option(help="street (街道) code the user works in")] = None,
 ) -> None:
     """新建用户并打印令牌 (create a user and print its bearer token once; only its hash is
-    stored)."""
-    from geo.auth import create_user
+    stored). The token is valid for WANGGE_TOKEN_DAYS days (default 90)."""
+    from geo.auth import create_user, local_time
     from geo.db import session_scope
 
     engine = _engine()
@@ -1229,9 +1242,11 @@ def users_add(
         user, token = create_user(
             session=session, name=name or role, role=role, grid_code=grid, street_code=street
         )
-        uid = user.id
+        uid, expires = user.id, local_time(user.expires_at)
     err.print(
-        f"用户 (user) #{uid} {name or role} ({role}); 令牌只显示一次 (the token is shown once):"
+        f"用户 (user) #{uid} {name or role} ({role}); 有效期至 (valid until) {expires}; "
+        "令牌只显示一次 (the token is shown once):",
+        highlight=False,
     )
     print(token)
 
@@ -1239,22 +1254,28 @@ def users_add(
 @users_app.command("list")
 @friendly
 def users_list() -> None:
-    """列出用户 (list users; tokens are never shown)."""
-    from geo.auth import list_users
+    """列出用户 (list users: scope, token expiry, last use; tokens are never shown). The last
+    use is recorded at most once a minute."""
+    from geo.auth import list_users, local_time, token_state
     from geo.db import session_scope
 
     with session_scope(_engine()) as session:
-        table = Table("id", "name", "role", "grid", "street", "token", "revoked")
-        for u in list_users(session=session):
-            table.add_row(
-                str(u.id),
-                u.name,
-                u.role,
-                u.grid_code or "",
-                u.street_code or "",
-                u.token_prefix + "…",
-                "yes" if u.revoked_at else "",
-            )
+        users = list_users(session=session)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="用户 (users)")
+    for col in ("id", "name", "role", "scope", "token", "expires", "last used"):
+        table.add_column(col, no_wrap=col in ("id", "token"))
+    for u in users:
+        state = token_state(u)
+        table.add_row(
+            str(u.id),
+            u.name,
+            u.role,
+            " ".join(c for c in (u.grid_code, u.street_code) if c),
+            u.token_prefix + "…",
+            {"revoked": "已撤销 revoked", "expired": "已过期 expired"}.get(state, "")
+            or local_time(u.expires_at)[:10],
+            local_time(u.last_used_at)[:16] or "从未 never",
+        )
     out.print(table)
 
 

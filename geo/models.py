@@ -726,7 +726,8 @@ class AuditLog(Base):
 
 
 class AppUser(Base):
-    """An API user. Only the SHA-256 of the bearer token is stored."""
+    """An API user. Only the SHA-256 of the bearer token is stored. The token is refused
+    after ``expires_at``; ``last_used_at`` is written at most once a minute."""
 
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -737,5 +738,7 @@ class AppUser(Base):
     grid_code: Mapped[str | None] = mapped_column(String(64))
     street_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint(_in("role", ROLES), name="role_known"),)

@@ -6,6 +6,10 @@ Everything over real HTTP against a private copy of the fixture; users are made 
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -19,6 +23,7 @@ pytestmark = pytest.mark.db
 STREET, OTHER = "510107013", "510107099"  # the fixture's 晋阳街道, and a street of nobody
 C02 = "510107013001-C02"
 COMMUNITY = "510107013001"
+CHENGDU = ZoneInfo("Asia/Shanghai")  # the clock `wangge users list` shows
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +118,134 @@ def test_an_admin_reaches_any_street(api, users):
         assert r.status_code == 200 and r.json()["households"] == households
     r = api.get("/emergency/reach", params={"street": "NOPE"}, headers=h)
     assert r.status_code == 404 and "'NOPE'" in r.json()["message"]
+
+
+# --- item 16: tokens expire; the last use is recorded -------------------------------------
+def _token(ran) -> str:
+    assert ran.code == 0, ran.err
+    return ran.out.strip()
+
+
+def test_an_expired_token_is_refused_with_a_clear_message(api, db, cli):
+    # WANGGE_TOKEN_DAYS applies when the token is made: 0.00002 days is 1.7 seconds
+    token = _token(
+        cli(
+            "users",
+            "add",
+            "--role",
+            "planner",
+            "--name",
+            "短命",
+            url=db,
+            env={"WANGGE_TOKEN_DAYS": "0.00002"},
+        )
+    )
+    auth = {"Authorization": f"Bearer {token}"}
+    assert api.get("/me", headers=auth).status_code == 200
+    time.sleep(2.0)
+    r = api.get("/me", headers=auth)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    message = r.json()["message"]
+    assert "过期" in message and "expired" in message and "users add" in message
+    # an unknown token keeps its own message
+    r = api.get("/me", headers={"Authorization": "Bearer wg_nothing"})
+    assert r.status_code == 401 and "expired" not in r.json()["message"]
+
+
+def test_tokens_expire_after_the_configured_days(db, cli):
+    _token(
+        cli(
+            "users",
+            "add",
+            "--role",
+            "worker",
+            "--name",
+            "三十天",
+            url=db,
+            env={"WANGGE_TOKEN_DAYS": "30"},
+        )
+    )
+    _token(cli("users", "add", "--role", "worker", "--name", "默认", url=db))
+    (thirty,), (default,) = (
+        q(db, "SELECT expires_at - created_at FROM app_user WHERE name = :n", n=n)[0]
+        for n in ("三十天", "默认")
+    )
+    assert thirty == timedelta(days=30)
+    assert default == timedelta(days=90)
+    bad = cli("users", "add", "--role", "worker", url=db, env={"WANGGE_TOKEN_DAYS": "-1"})
+    assert bad.code != 0 and "TOKEN_DAYS" in (bad.err + bad.out).upper()
+
+
+def test_the_last_use_is_recorded_at_most_once_a_minute(api, db, cli):
+    token = _token(cli("users", "add", "--role", "dispatcher", "--name", "用过", url=db))
+    _token(cli("users", "add", "--role", "dispatcher", "--name", "没用过", url=db))
+    auth = {"Authorization": f"Bearer {token}"}
+    assert q(db, "SELECT last_used_at FROM app_user WHERE name = '用过'") == [(None,)]
+    assert api.get("/me", headers=auth).status_code == 200
+    (first,) = q(db, "SELECT last_used_at FROM app_user WHERE name = '用过'")[0]
+    assert first is not None and abs(datetime.now(UTC) - first) < timedelta(minutes=1)
+    for _ in range(5):  # within the minute: no write
+        assert api.get("/me", headers=auth).status_code == 200
+    assert q(db, "SELECT last_used_at FROM app_user WHERE name = '用过'") == [(first,)]
+    # a minute later (moved back by hand): the next use writes again
+    q(
+        db,
+        "UPDATE app_user SET last_used_at = last_used_at - interval '2 minutes' "
+        "WHERE name = '用过' RETURNING 1",
+    )
+    assert api.get("/me", headers=auth).status_code == 200
+    (again,) = q(db, "SELECT last_used_at FROM app_user WHERE name = '用过'")[0]
+    assert again > first - timedelta(minutes=2) and again >= first
+    listed = cli("users", "list", url=db, env={"COLUMNS": "80"})
+    assert listed.code == 0, listed.err
+    lines = listed.out.splitlines()
+    assert max(len(line) for line in lines) <= 80, listed.out
+    used = next(line for line in lines if "用过" in line and "没" not in line)
+    never = next(line for line in lines if "没用过" in line)
+    today = datetime.now(CHENGDU).strftime("%Y-%m-%d")
+    assert today in used and "never" in never and "从未" in never
+    expires = (datetime.now(CHENGDU) + timedelta(days=90)).strftime("%Y-%m-%d")
+    assert expires in used
+    assert "last used" in listed.out and "expires" in listed.out
+
+
+def test_revocation_still_ends_a_token(api, db, cli):
+    token = _token(cli("users", "add", "--role", "worker", "--name", "撤销我", url=db))
+    auth = {"Authorization": f"Bearer {token}"}
+    assert api.get("/me", headers=auth).status_code == 200
+    (uid,) = q(db, "SELECT id FROM app_user WHERE name = '撤销我'")[0]
+    assert cli("users", "revoke", str(uid), url=db).code == 0
+    r = api.get("/me", headers=auth)
+    assert r.status_code == 401 and "revoked" in r.json()["message"]
+    listed = cli("users", "list", url=db).out
+    assert "revoked" in next(line for line in listed.splitlines() if "撤销我" in line)
+
+
+def test_the_user_list_shows_expiry_and_last_use(api, users):
+    r = api.get("/users", headers=users["headers"]["admin"])
+    assert r.status_code == 200
+    admin = next(u for u in r.json() if u["name"] == "admin")
+    assert admin["expires_at"] and admin["last_used_at"]  # this very request used it
+    assert not admin["expired"] and not admin["revoked"]
+
+
+def test_the_upgrade_gives_old_tokens_an_expiry(empty_db):
+    """Migration 0011 on a database with a user from before it."""
+    from geo.db import downgrade, migrate
+
+    engine = make_engine(empty_db)
+    downgrade(engine, "0008")
+    with session_scope(engine) as s:
+        s.execute(
+            text(
+                "INSERT INTO app_user (name, role, token_hash, token_prefix, created_at) VALUES "
+                "('old', 'planner', 'h1', 'wg_x', now() - interval '2 years')"
+            )
+        )
+    migrate(engine)
+    with session_scope(engine) as s:
+        left = s.execute(
+            text("SELECT expires_at - now() FROM app_user WHERE name = 'old'")
+        ).scalar_one()
+    engine.dispose()
+    assert timedelta(days=89) < left <= timedelta(days=90)  # from the upgrade, not creation
