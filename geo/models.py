@@ -691,12 +691,24 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(String(2000))
     started_by: Mapped[str] = mapped_column(String(100))
+    # the user who started it: the only one, with admins, who may read it (NULL: jobs from
+    # before 0011, admins only)
+    started_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
     worker: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status_known"),
+        # one queued or running job per kind, across every API process
+        Index(
+            "uq_job_kind_active",
+            "kind",
+            unique=True,
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
     )
 
 

@@ -229,8 +229,101 @@ def test_the_user_list_shows_expiry_and_last_use(api, users):
     assert not admin["expired"] and not admin["revoked"]
 
 
-def test_the_upgrade_gives_old_tokens_an_expiry(empty_db):
-    """Migration 0011 on a database with a user from before it."""
+# --- item 18: one running job per kind; results to their owner and admins -----------------
+def _wait(api, job, headers):
+    for _ in range(600):
+        r = api.get(f"/jobs/{job['id']}", headers=headers)
+        assert r.status_code == 200, r.text
+        job = r.json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job did not finish: {job}")
+
+
+def test_one_running_job_per_kind(api, db, users):
+    h = users["headers"]
+    # a households job running in another process (its heartbeat is fresh)
+    q(
+        db,
+        "INSERT INTO job (id, kind, status, started_by, worker) VALUES ('busy1', 'households', "
+        "'running', 'planner_a', 'elsewhere:1') RETURNING 1",
+    )
+    try:
+        r = api.post("/jobs/assign", json={"kind": "households"}, headers=h["planner_b"])
+        assert r.status_code == 409, r.text
+        message = r.json()["message"]
+        assert "busy1" in message and "households" in message and "planner_a" in message
+        assert r.json()["detail"]["running"] == "busy1"
+        # another kind is not held up
+        r = api.post(
+            "/jobs/assign",
+            json={"kind": "incidents", "community": COMMUNITY},
+            headers=h["planner_b"],
+        )
+        assert r.status_code == 202, r.text
+        assert _wait(api, r.json(), h["planner_b"])["status"] == "done"
+        # a job whose process stopped long ago holds nothing up (and is reported failed)
+        q(
+            db,
+            "UPDATE job SET updated_at = now() - interval '10 minutes' WHERE id = 'busy1' "
+            "RETURNING 1",
+        )
+        r = api.post(
+            "/jobs/assign",
+            json={"kind": "households", "community": COMMUNITY},
+            headers=h["planner_b"],
+        )
+        assert r.status_code == 202, r.text
+        assert _wait(api, r.json(), h["planner_b"])["status"] == "done"
+        assert q(db, "SELECT status FROM job WHERE id = 'busy1'") == [("failed",)]
+    finally:
+        q(db, "DELETE FROM job WHERE id = 'busy1' RETURNING 1")
+
+
+def test_two_jobs_of_a_kind_started_at_once_one_is_refused(api, users):
+    """Two requests at the same moment (threads): one job starts, the other is a 409."""
+    import concurrent.futures
+
+    h = users["headers"]
+
+    def start(who):
+        return api.post(
+            "/jobs/assign", json={"kind": "households", "community": COMMUNITY}, headers=h[who]
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(start, ["planner_a", "planner_b"]))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [202, 409], [r.text for r in answers]
+    started = next(r for r in answers if r.status_code == 202).json()
+    refused = next(r for r in answers if r.status_code == 409).json()
+    assert started["id"] in refused["message"]
+    owner = "planner_a" if started["by"] == "planner_a" else "planner_b"
+    _wait(api, started, h[owner])
+
+
+def test_a_job_is_read_by_its_owner_and_admins_only(api, users):
+    h = users["headers"]
+    r = api.post(
+        "/jobs/assign",
+        json={"kind": "households", "community": COMMUNITY},
+        headers=h["planner_a"],
+    )
+    assert r.status_code == 202, r.text
+    job = _wait(api, r.json(), h["planner_a"])
+    assert job["status"] == "done" and job["result"]["total"] == 4290
+    for other in ("planner_b", "disp_own"):
+        r = api.get(f"/jobs/{job['id']}", headers=h[other])
+        assert r.status_code == 403, (other, r.text)
+        assert "result" not in r.text and job["id"] in r.json()["message"]
+    r = api.get(f"/jobs/{job['id']}", headers=h["admin"])
+    assert r.status_code == 200 and r.json()["result"]["total"] == 4290
+    assert api.get("/jobs/nope", headers=h["planner_b"]).status_code == 404
+
+
+def test_the_upgrade_gives_old_tokens_an_expiry_and_leaves_one_job_per_kind(empty_db):
+    """Migration 0011 on a database with users and jobs from before it."""
     from geo.db import downgrade, migrate
 
     engine = make_engine(empty_db)
@@ -242,10 +335,24 @@ def test_the_upgrade_gives_old_tokens_an_expiry(empty_db):
                 "('old', 'planner', 'h1', 'wg_x', now() - interval '2 years')"
             )
         )
+        s.execute(
+            text(
+                "INSERT INTO job (id, kind, status, started_by, worker, created_at, updated_at) "
+                "VALUES ('lost', 'households', 'running', 'a', 'gone:1', now() - interval '1 h', "
+                "now() - interval '1 h'), ('older', 'households', 'running', 'a', 'w:1', "
+                "now() - interval '2 s', now()), ('newer', 'households', 'queued', 'a', 'w:1', "
+                "now() - interval '1 s', now()), ('inc', 'incidents', 'running', 'a', 'w:1', "
+                "now(), now())"
+            )
+        )
     migrate(engine)
     with session_scope(engine) as s:
         left = s.execute(
             text("SELECT expires_at - now() FROM app_user WHERE name = 'old'")
         ).scalar_one()
+        jobs = dict(s.execute(text("SELECT id, status FROM job")).all())
+        errors = dict(s.execute(text("SELECT id, error FROM job WHERE error IS NOT NULL")).all())
     engine.dispose()
     assert timedelta(days=89) < left <= timedelta(days=90)  # from the upgrade, not creation
+    assert jobs == {"lost": "failed", "older": "failed", "newer": "queued", "inc": "running"}
+    assert "gone:1" in errors["lost"] and "0011" in errors["older"]
