@@ -271,16 +271,33 @@ def export_cmd(
         bool, typer.Option(help="include residents' names and phones (personal data)")
     ] = False,
 ) -> None:
-    """导出图层 (export a layer) to a file; the attributes match the import format."""
+    """导出图层 (export a layer) to a file; the attributes match the import format.
+
+    A point layer in CSV gets lon/lat columns (import it back with --crs); text cells a
+    spreadsheet would run as formulas (=, +, -, @) are quoted. With --include-personal
+    (households, incidents) the file is readable by you only (0600) and the export is
+    written to the audit log; incidents (residents' descriptions) are always 0600."""
+    import getpass
+
     from geo.db import session_scope
-    from geo.io import export_layer
+    from geo.io import export_layer, is_private_export
 
     engine = _engine()
     with session_scope(engine) as session:
         n = export_layer(
-            kind, file, session=session, crs=crs, community=community, personal=include_personal
+            kind,
+            file,
+            session=session,
+            crs=crs,
+            community=community,
+            personal=include_personal,
+            actor=f"cli:{getpass.getuser()}",
         )
-    out.print(f"已导出 (exported) {n} {kind} to {file}")
+    out.print(f"已导出 (exported) {n} {kind} to {file}", highlight=False)
+    if is_private_export(kind, include_personal):
+        out.print("仅你可读 (readable by you only: mode 0600)", highlight=False)
+    if include_personal:
+        out.print("含个人信息，已记入审计日志 (personal data: written to the audit log)")
 
 
 # --- delete ---------------------------------------------------------------------------------
