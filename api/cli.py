@@ -1131,13 +1131,47 @@ def demo(
         serve(host=host, port=port)
 
 
+# written maps that hold residents' words or staff names (every incident's description and
+# exact position, the workers of each grid): created readable by their owner only. The
+# resident map (public places) and the planner map (grids, buildings, counts) hold neither.
+PRIVATE_MAPS = ("dispatcher.html",)
+
+
+def _private_files(where: Path, names: tuple[str, ...]) -> list[Path]:
+    """Create (or make) ``names`` in ``where`` mode 0600 before anything is written to them:
+    the map writer then writes into a file that was never readable by others. Returns the
+    files this created (empty until written)."""
+    where.mkdir(parents=True, exist_ok=True)
+    created = []
+    for name in names:
+        path = where / name
+        existed = path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        if not existed:
+            created.append(path)
+    return created
+
+
 def _write_maps(
     session: Any, where: Path, community: str | None, plan: int | None, basemap: str | None
 ) -> None:
     from maps.build import write_maps
 
-    with _spinner("生成地图 (writing the maps)"):
-        done = write_maps(session, where, community=community, base=basemap, plan=plan)
+    created = _private_files(where, PRIVATE_MAPS)
+    try:
+        with _spinner("生成地图 (writing the maps)"):
+            done = write_maps(session, where, community=community, base=basemap, plan=plan)
+    except BaseException:
+        for path in created:  # no empty map left behind
+            if path.exists() and path.stat().st_size == 0:
+                path.unlink()
+        raise
+    for name in PRIVATE_MAPS:  # in case the writer replaced a file instead of writing into it
+        (where / name).chmod(0o600)
     t = Table(title="地图 (maps)")
     for col in ("地图 (map)", "文件 (file)", "大小 (size)", "用时 (time)"):
         t.add_column(col)
@@ -1145,6 +1179,11 @@ def _write_maps(
         t.add_row(d["map"], d["path"], f"{d['bytes'] / 1e6:.2f} MB", f"{d['seconds']:.2f} s")
     out.print(t)
     out.print("离线可用，用浏览器打开即可 (they work offline: open them in a browser)")
+    out.print(
+        f"{', '.join(PRIVATE_MAPS)} 含事件描述，仅你可读 (holds incident descriptions: "
+        "readable by you only, mode 0600)",
+        highlight=False,
+    )
 
 
 @app.command("maps")

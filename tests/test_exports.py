@@ -1,6 +1,6 @@
-"""Exports a spreadsheet cannot turn into formulas, and personal data written for its owner's
-eyes only and audit-logged (issue 15, item 12). The CLI runs as a user would; files are read
-back raw."""
+"""Exports a spreadsheet cannot turn into formulas, personal data written for its owner's eyes
+only and audit-logged, and the written maps that hold residents' words readable by their owner
+only (issue 15, item 12). The CLI runs as a user would; files are read back raw."""
 
 from __future__ import annotations
 
@@ -203,6 +203,21 @@ def test_an_export_without_personal_data_is_not_audited(cli, fresh_db, tmp_path)
     # polygons cannot go to CSV: said, not a traceback
     ran = cli("export", "--kind", "buildings", str(tmp_path / "b.csv"), url=fresh_db)
     assert ran.code == 1 and "Traceback" not in ran.err and ".gpkg" in ran.err
+
+
+@pytest.mark.cli
+def test_written_maps_with_residents_words_are_private(cli, fixture_url, tmp_path):
+    ran = cli("maps", "--out", str(tmp_path / "m"), url=fixture_url)
+    assert ran.code == 0, ran.err
+    assert mode(tmp_path / "m" / "dispatcher.html") == 0o600
+    # the resident and planner maps hold public places, grids and buildings only
+    assert mode(tmp_path / "m" / "resident.html") == DEFAULT_MODE
+    assert mode(tmp_path / "m" / "planner.html") == DEFAULT_MODE
+    # a dispatcher map written before (world-readable) is made private when written again
+    os.chmod(tmp_path / "m" / "dispatcher.html", 0o644)
+    assert cli("maps", "--out", str(tmp_path / "m"), url=fixture_url).code == 0
+    assert mode(tmp_path / "m" / "dispatcher.html") == 0o600
+    assert "0600" in ran.out
 
 
 def test_the_plan_diff_csv_is_neutralised_too():
