@@ -711,12 +711,24 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(String(2000))
     started_by: Mapped[str] = mapped_column(String(100))
+    # the user who started it: the only one, with admins, who may read it (NULL: jobs from
+    # before 0011, admins only)
+    started_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
     worker: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status_known"),
+        # one queued or running job per kind, across every API process
+        Index(
+            "uq_job_kind_active",
+            "kind",
+            unique=True,
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
     )
 
 
@@ -749,7 +761,8 @@ class AuditLog(Base):
 
 
 class AppUser(Base):
-    """An API user. Only the SHA-256 of the bearer token is stored."""
+    """An API user. Only the SHA-256 of the bearer token is stored. The token is refused
+    after ``expires_at``; ``last_used_at`` is written at most once a minute."""
 
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -760,5 +773,7 @@ class AppUser(Base):
     grid_code: Mapped[str | None] = mapped_column(String(64))
     street_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint(_in("role", ROLES), name="role_known"),)

@@ -164,6 +164,14 @@ class Settings(BaseSettings):
         'JSON: {"category": [grid_h, street_h, department_h], "default": [...]}',
     )
 
+    token_days: float = Field(
+        default=90.0,
+        gt=0,
+        le=3650,
+        description="Days a bearer token from `wangge users add` is valid; counted from its "
+        "creation and fixed then (changing this setting does not move existing tokens).",
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     max_page_size: int = Field(default=10_000, ge=1, description="Largest `limit` the API takes.")

@@ -406,13 +406,14 @@ def test_a_job_started_on_one_api_process_is_followed_on_another(fixture_url):
 
     engine = make_engine(fixture_url)
     with session_scope(engine) as s:
-        _, token = create_user(session=s, name="t-job2", role="dispatcher")
+        user, token = create_user(session=s, name="t-job2", role="dispatcher")
         s.execute(
             text(
-                "INSERT INTO job (id, kind, status, started_by, worker, updated_at) VALUES "
-                "('lost1', 'households', 'running', 't', 'gone-host:4242', "
-                "now() - interval '10 minutes')"
-            )
+                "INSERT INTO job (id, kind, status, started_by, started_by_id, worker, "
+                "updated_at) VALUES ('lost1', 'households', 'running', 't-job2', :u, "
+                "'gone-host:4242', now() - interval '10 minutes')"
+            ),
+            {"u": user.id},
         )
     auth = {"Authorization": f"Bearer {token}"}
     try:
