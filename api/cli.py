@@ -576,6 +576,8 @@ def _print_partition(res: Any, rep: Any, version: int | None, dry_run: bool) -> 
         status = c.status if c.status == "ok" else f"[yellow]{c.status}[/]: {c.reason}"
         if not c.proven:  # the search reached a limit: the best grouping found, not proven
             status = f"[red]未证明 (not proven)[/] {status}"
+        if c.note:
+            status = f"{status}; [cyan]{c.note}[/]"
         table.add_row(
             f"{c.code} {c.name}",
             str(c.households),

@@ -251,7 +251,8 @@ def create_incident(
     if co_owners:
         session.execute(
             text(
-                "INSERT INTO incident_co_owner (incident_id, grid_id, reason) VALUES (:i, :g, :r)"
+                "INSERT INTO incident_co_owner (incident_id, grid_id, reason) VALUES (:i, :g, :r) "
+                "ON CONFLICT (incident_id, grid_id) DO NOTHING"
             ),
             [{"i": iid, "g": g, "r": r} for g, r in co_owners],
         )

@@ -96,12 +96,18 @@ class FloorGroups:
     def pick(self, floor: int | None) -> tuple[int, list[int]]:
         """The micro-grid answering for a point in the unit's cell, and its co-owners: the
         group holding ``floor`` when a floor is given and one holds it (no co-owners); else
-        the group holding the lowest floors, with every other group as a co-owner."""
+        the group holding the lowest floors, with every other grid holding floors of the unit
+        as a co-owner (each once; a grid may hold several of its floor ranges)."""
         if floor is not None:
             for gid, lo, hi in self.groups:
                 if lo <= floor <= hi:
                     return gid, []
-        return self.groups[0][0], [g for g, _, _ in self.groups[1:]]
+        chosen = self.groups[0][0]
+        others: list[int] = []
+        for g, _, _ in self.groups[1:]:
+            if g != chosen and g not in others:
+                others.append(g)
+        return chosen, others
 
 
 @dataclass(frozen=True)
@@ -658,11 +664,13 @@ def sql_covering(
           (SELECT fl.grid_id FROM floors fl WHERE fl.unit_id = h.unit
             ORDER BY (h.f BETWEEN fl.floor_min AND fl.floor_max) IS TRUE DESC, fl.floor_min
             LIMIT 1) AS by_floor,
-          (SELECT coalesce(array_agg(fl.grid_id ORDER BY fl.floor_min), '{{}}') FROM floors fl
-            WHERE fl.unit_id = h.unit AND NOT EXISTS (SELECT 1 FROM floors held
-              WHERE held.unit_id = h.unit AND h.f BETWEEN held.floor_min AND held.floor_max)
-            AND fl.floor_min > (SELECT min(floor_min) FROM floors x WHERE x.unit_id = h.unit))
-            AS co_owners,
+          (SELECT coalesce(array_agg(o.grid_id ORDER BY o.first), '{{}}') FROM (
+              SELECT fl.grid_id, min(fl.floor_min) AS first FROM floors fl
+              WHERE fl.unit_id = h.unit AND NOT EXISTS (SELECT 1 FROM floors held
+                WHERE held.unit_id = h.unit AND h.f BETWEEN held.floor_min AND held.floor_max)
+              AND fl.grid_id <> (SELECT x.grid_id FROM floors x WHERE x.unit_id = h.unit
+                ORDER BY x.floor_min LIMIT 1)
+              GROUP BY fl.grid_id) o) AS co_owners,
           (SELECT m.id FROM micro m WHERE ST_Covers(m.boundary, h.geom)
             ORDER BY m.code COLLATE "C" LIMIT 1) AS inside,
           (SELECT m.id FROM micro m
@@ -951,6 +959,7 @@ def reassign_changed(
             {"old": old_version, "new": new_version, "c": community, "same": sorted(same_codes)},
         ).rowcount
         counts[f"{table}s_mapped_by_code"] = int(n or 0)
+    _rehome_co_owners(session, community, old_version, new_version)
     if not changed_area:
         return counts
     hh = (
@@ -1000,6 +1009,36 @@ def reassign_changed(
         },
     )
     return counts
+
+
+def _rehome_co_owners(session: Session, community: str, old: int, new: int) -> None:
+    """Incidents' co-owner grids of the old version point to the grid of the same code in
+    the new one; a co-owner whose grid is gone is dropped (the floor co-owners of incidents
+    in the changed area are worked out again by their assignment)."""
+    params = {"c": community, "old": old, "new": new}
+    session.execute(
+        text(
+            "DELETE FROM incident_co_owner x USING grid go JOIN grid_version vo ON vo.id = "
+            "go.version_id JOIN community c ON c.id = vo.community_id WHERE x.grid_id = go.id "
+            "AND c.code = :c AND vo.number = :old AND (NOT EXISTS (SELECT 1 FROM grid gn JOIN "
+            "grid_version vn ON vn.id = gn.version_id WHERE vn.community_id = c.id AND "
+            "vn.number = :new AND gn.code = go.code) OR EXISTS (SELECT 1 FROM incident_co_owner "
+            "y JOIN grid gy ON gy.id = y.grid_id JOIN grid_version vy ON vy.id = gy.version_id "
+            "WHERE y.incident_id = x.incident_id AND vy.number = :new AND vy.community_id = c.id "
+            "AND gy.code = go.code))"
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            "UPDATE incident_co_owner x SET grid_id = gn.id FROM grid go JOIN grid_version vo "
+            "ON vo.id = go.version_id JOIN community c ON c.id = vo.community_id JOIN grid gn "
+            "ON gn.code = go.code JOIN grid_version vn ON vn.id = gn.version_id AND "
+            "vn.community_id = c.id WHERE x.grid_id = go.id AND c.code = :c AND vo.number = :old "
+            "AND vn.number = :new"
+        ),
+        params,
+    )
 
 
 def _grid_codes(session: Session, table: str, ids: list[int]) -> dict[int, str]:

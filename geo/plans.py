@@ -496,6 +496,9 @@ def _edit(
     before_errors = {_key(f) for f in _check(ctx, state).errors}
     snap = _snapshot(session, plan.draft_version_id)
     summary = fn(ctx, state)
+    for g in state.values():
+        if g.dirty and g.level == "micro":
+            _coalesce_floors(ctx, g)
     report = _check(ctx, state)
     new = [f for f in report.errors if _key(f) not in before_errors]
     if new:
@@ -651,6 +654,43 @@ def _most_bordered(piece: Geometry, grids: Sequence[G]) -> G | None:
     if not border or max(border) <= 0:
         return None
     return grids[int(np.argmax(border))]
+
+
+def _coalesce_floors(ctx: _Context, g: G) -> None:
+    """Floor ranges of one unit that an edit brought into one grid become one range; all of
+    them, the whole unit again (the unit is no longer split by floors: its cell is just the
+    grid's). So a grid never holds two ranges of a unit side by side, and locating never
+    lists a grid as its own co-owner."""
+    ranges: dict[int, list[tuple[int, int | None, int | None, int]]] = defaultdict(list)
+    for m in g.members:
+        if m[1] is not None:
+            ranges[m[0]].append(m)
+    if not any(len(ms) > 1 for ms in ranges.values()):
+        return
+    out = [m for m in g.members if m[1] is None]
+    for uid, ms in ranges.items():
+        ms.sort(key=lambda m: m[1] or 0)
+        joined = [list(ms[0])]
+        for m in ms[1:]:
+            if m[1] == joined[-1][2] + 1:
+                joined[-1][2], joined[-1][3] = m[2], joined[-1][3] + m[3]
+            else:
+                joined.append(list(m))
+        unit = ctx.inp.units.get(uid)
+        whole = (
+            unit is not None
+            and len(joined) == 1
+            and joined[0][1] == 1
+            and joined[0][2] >= unit.floors
+            and joined[0][3] == unit.households
+        )
+        if whole:
+            out.append((uid, None, None, joined[0][3]))
+            g.cells.pop(uid, None)
+        else:
+            out += [(m[0], m[1], m[2], m[3]) for m in joined]
+    g.members = sorted(out, key=lambda m: (m[0], m[1] or 0))
+    g.touch()
 
 
 def _unit_region(ctx: _Context, grids: Sequence[G], uids: Iterable[int]) -> Geometry:

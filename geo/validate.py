@@ -262,7 +262,31 @@ def _shared_cells(kids: list[GridRecord], tol: float) -> list[Finding]:
     and they all hold the same cell."""
     out: list[Finding] = []
     first: dict[int, tuple[str, Geometry]] = {}
+    claimed = {uid for k in kids for uid in k.cells}
     for k in kids:
+        floors_of = {m[0] for m in k.members if m[1] is not None}
+        for uid in sorted(set(k.cells) - floors_of):
+            out.append(
+                Finding(
+                    "error",
+                    "coverage",
+                    k.code,
+                    f"声称单元 {uid} 的分层区域但不含其楼层 (claims the cell of unit {uid} "
+                    "but holds none of its floors)",
+                    {"unit_id": uid},
+                )
+            )
+        for uid in sorted((floors_of & claimed) - set(k.cells)):
+            out.append(
+                Finding(
+                    "error",
+                    "coverage",
+                    k.code,
+                    f"含单元 {uid} 的楼层但未覆盖其区域 (holds floors of unit {uid}, split by "
+                    "floors, but not its shared cell)",
+                    {"unit_id": uid},
+                )
+            )
         for uid, cell in sorted(k.cells.items()):
             outside = float(shapely.area(shapely.difference(cell, k.geometry)))
             if outside > tol:

@@ -121,7 +121,35 @@ def floor_over_the_maximum() -> tuple[list, list, list]:
     return [comp], [dorm], []
 
 
+def row_of_walk_up_units() -> tuple[list, list, list]:
+    """200 walk-up units of 25 or 26 households in one row: no three fit in a micro-grid, a
+    unit of 26 can join nobody. The bisection once built every (cut, k, u) combination of
+    its cut lists: 55 s here."""
+    rng = np.random.default_rng(1)
+    bs = [
+        _house(f"W{i:03d}", 16.0 * i, 10, 12, 12, 26 if rng.random() < 0.5 else 25, floors=6)
+        for i in range(200)
+    ]
+    comp = CompoundIn("C1", "一排老旧院落", box(-5, 0, 16 * 200 + 2, 32))
+    return [comp], bs, []
+
+
+def villas_with_garages() -> tuple[list, list, list]:
+    """1,000 villas, each with a garage behind it, the garages in one joined row: every pair
+    of villas touching that run of garages (no households) used to be linked (500,000
+    links; 3,000 villas: 4.5 million, over 1 GB)."""
+    bs = []
+    for i in range(1000):
+        x, y = 12.0 * (i % 50), 30.0 * (i // 50)
+        bs.append(_house(f"V{i:04d}", x, y, 10, 10, 1))
+        bs.append(_house(f"G{i:04d}", x, y + 11, 12, 6, 0, floors=1))  # the garages touch
+    comp = CompoundIn("C1", "别墅区", box(-5, -5, 12 * 50 + 5, 30 * 20 + 5))
+    return [comp], bs, []
+
+
 CASES: dict[str, Callable[[], tuple[list, list, list]]] = {
+    "row_of_walk_up_units": row_of_walk_up_units,
+    "villas_with_garages": villas_with_garages,
     "villas_in_a_row": villas_in_a_row,
     "urban_village": urban_village,
     "all_touching": all_touching,

@@ -416,3 +416,138 @@ def test_a_street_cluster_split_by_a_compound_cell_keeps_every_building():
     assert {"A", "B"} <= set(held)
     for c in res.compound_grids:
         assert c.geometry.geom_type == "Polygon", c.code
+
+
+# --- the searches' limits and the exact parts, one by one --------------------------------
+def _grid(w, cols):
+    edges = []
+    for i in range(len(w)):
+        if (i + 1) % cols and i + 1 < len(w):
+            edges.append((i, i + 1))
+        if i + cols < len(w):
+            edges.append((i, i + cols))
+    xy = np.array([(10.0 * (i % cols), 10.0 * (i // cols)) for i in range(len(w))])
+    return make_graph(w, xy, list(range(len(w))), edges)
+
+
+def test_a_search_that_reaches_its_limit_says_so(monkeypatch):
+    """With no work allowed, a zone the searches cannot settle gets the greedy grouping,
+    proven=False and the reason — never a silent 'proven'."""
+    import geo.partition.exact as exact
+    import geo.partition.zone as zone
+
+    g = _grid([7, 8, 9, 10] * 20, 10)  # 680 households, groups of 3-6 units
+    for name, value in (("ZONE_STEPS", 0), ("STEPS_PER_ATOM", 0), ("QUICK_STEPS", 0)):
+        monkeypatch.setattr(zone, name, value)
+    monkeypatch.setattr(exact, "DP_GROUPS_LARGE", 0)
+    sol = solve_zone(g, 30, 50, np.random.default_rng(0))
+    sizes = [int(g.w[grp].sum()) for grp in sol.groups]
+    assert max(sizes) <= 50 and sum(sizes) == 680
+    assert sol.proven is False
+    if sol.status != "ok":
+        assert "search limit reached" in sol.reason
+
+
+@settings(max_examples=60, deadline=None)
+@given(small_graphs(), st.integers(10, 80))
+def test_count_groups_counts_every_connected_set_under_the_maximum(graph, hi):
+    from geo.partition import count_groups
+
+    w, edges = graph
+    g = make_graph(w, np.zeros((len(w), 2)), list(range(len(w))), edges)
+    nbrs = [set() for _ in w]
+    for a, b in edges:
+        nbrs[a].add(b)
+        nbrs[b].add(a)
+    brute = sum(
+        1
+        for r in range(1, len(w) + 1)
+        for grp in itertools.combinations(range(len(w)), r)
+        if sum(w[i] for i in grp) <= hi and _connected(list(grp), nbrs)
+    )
+    assert count_groups(g, hi, 10**6) >= brute  # the count, or a bound above it
+    if brute:  # below the count it says "too many" (None): it never counts too few
+        assert count_groups(g, hi, brute - 1) is None
+
+
+def test_pairs_only_zones_are_matched_exactly():
+    """Units of 22-27 households (no three fit under 50) and one of 29: every micro-grid is
+    one unit or two; the least under-filled count is a maximum matching (16 here, checked
+    against networkx), found exactly and proven."""
+    import networkx as nx
+
+    rng = np.random.default_rng(0)
+    w = [*rng.integers(22, 28, 59).tolist(), 29]
+    g = _grid(w, 20)
+    sol = solve_zone(g, 30, 50, np.random.default_rng(0))
+    sizes = [int(g.w[grp].sum()) for grp in sol.groups]
+    graph = nx.Graph()
+    graph.add_edges_from((a, b) for a, b in g.edges.tolist() if w[a] + w[b] <= 50)
+    best = len(w) - 2 * len(nx.max_weight_matching(graph, maxcardinality=True))
+    assert sum(n < 30 for n in sizes) == best and max(sizes) <= 50
+    assert sol.proven and all(len(grp) <= 2 for grp in sol.groups)
+
+
+def test_a_floor_group_that_can_share_with_nobody_is_set_apart():
+    """A mixed compound: eight floor groups of 48 (none can take a unit of 8 more) among
+    walk-up units of 8-14. Set apart first, the rest is small enough to solve exactly: every
+    micro-grid in band, proven (with them in the search it gave up, one under-filled)."""
+    from geo.layouts import make_layout
+
+    lay = make_layout("mixed", seed=2)
+    res = partition_community(
+        lay.code,
+        lay.boundary,
+        lay.compounds,
+        lay.buildings,
+        roads=[line for k, line in lay.roads if k != "footway"],
+        ways=[line for _, line in lay.roads],
+    )
+    mixed = [c for c in res.compound_grids if c.households > 500]
+    assert mixed and all(c.status == "ok" and c.proven for c in mixed)
+
+
+def test_greedy_groups_are_connected_and_never_overfilled():
+    from geo.partition import greedy_groups
+
+    rng = np.random.default_rng(3)
+    for cols in (5, 9, 17):
+        g = _grid(rng.integers(1, 30, 120).tolist(), cols)
+        groups = greedy_groups(g, 30, 50)
+        assert sorted(np.concatenate(groups).tolist()) == list(range(120))
+        assert all(int(g.w[grp].sum()) <= 50 for grp in groups)
+
+
+def test_a_long_run_of_sheds_links_each_house_to_a_few_not_to_all():
+    """3,000 houses each with a garage behind, the garages in one joined run: every pair of
+    houses linked through it made 4.5 million links (1 GB). Each now links to its nearest
+    few, and the houses stay connected through the run."""
+    from geo.partition.graph import BRIDGE_NEAREST, bridged, components
+
+    n = 600
+    w = [1] * n + [0] * n
+    edges = [(i, n + i) for i in range(n)] + [(n + i, n + i + 1) for i in range(n - 1)]
+    xy = np.array([(10.0 * i, 0.0) for i in range(n)] + [(10.0 * i, 10.0) for i in range(n)])
+    g = make_graph(w, xy, list(range(2 * n)), edges)
+    b = bridged(g, np.arange(n))
+    assert len(b.edges) <= n * BRIDGE_NEAREST and len(components(b)) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 70), min_size=1, max_size=30))
+def test_split_unit_covers_every_floor_once_and_never_raises(per_floor):
+    """Any households per floor (a floor over the maximum included): whole floors, in order,
+    each part at most the maximum unless it is one floor over it. Some of these raised an
+    IndexError before (e.g. 9/47/49 households on three floors)."""
+    total = sum(per_floor)
+    unit = UnitIn(1, 1, len(per_floor), total, per_floor=tuple(per_floor))
+    parts = split_unit(unit, 50)
+    assert sum(n for *_, n in parts) == total
+    if total <= 50:
+        assert parts == [(None, None, total)]
+        return
+    assert parts[0][0] == 1 and parts[-1][1] == len(per_floor)
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(parts))
+    for lo_f, hi_f, n in parts:
+        assert n == sum(per_floor[lo_f - 1 : hi_f])
+        assert n <= 50 or lo_f == hi_f

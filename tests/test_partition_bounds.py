@@ -85,6 +85,18 @@ def test_32_small_houses_in_a_square_no_longer_exhaust_memory():
     assert sum(_households(out)) == 64 and all(30 <= n <= 50 for n in _households(out))
 
 
+def test_a_row_of_200_walk_up_units_none_three_to_a_grid():
+    out = _run("row_of_walk_up_units")
+    assert [(c["status"], c["proven"]) for c in out["compounds"]] == [("underfilled", True)]
+    assert all(n <= 50 for n in _households(out))
+
+
+def test_1000_villas_with_a_row_of_garages_behind():
+    out = _run("villas_with_garages")
+    assert all(30 <= n <= 50 for n in _households(out)) and sum(_households(out)) == 1000
+    assert all(m["households"] > 0 for m in out["micro"])  # no garage is a grid of its own
+
+
 def test_a_tower_among_30_shops_and_a_school():
     out = _run("tower_among_shops")
     # the shops and the school are nobody's micro-grid of their own: every micro-grid holds

@@ -101,11 +101,14 @@ def _cuts(
     u: int,
     lo: int,
     hi: int,
+    tries: int = 4,
 ) -> list[tuple[float, int, int, int]]:
-    """Feasible tree edges (child v of its parent) to cut, with how many groups (k1) and
-    under-filled groups (u1) the child's side takes, best first: (score, v, k1, u1). Cuts
-    that keep buildings whole come first, then cuts along a way (a lane between two rows of
-    houses), then compact and balanced sides."""
+    """The best feasible tree edges (child v of its parent) to cut, with how many groups (k1)
+    and under-filled groups (u1) the child's side takes, best first: (score, v, k1, u1), at
+    most ``2 * tries`` of them (each cut with the fewest and the most under-filled groups on
+    the child's side it allows). Cuts that keep buildings whole come first, then cuts along a
+    way (a lane between two rows of houses), then compact and balanced sides. The work is
+    O(k · n) array operations, whatever the number of under-filled groups allowed."""
     w = g.w[nodes].astype(float)
     m = w + 0.01  # mass for inertia (zero-household atoms still count a little)
     x, y = g.xy[nodes, 0], g.xy[nodes, 1]
@@ -138,35 +141,31 @@ def _cuts(
     wa, na, wb, nb = a[4], a[5], b[4], b[5]
     ha, hb = a[6], b[6]
     target = (lo + hi) / 2
+    base = compact + 1000.0 * split + WAY_PENALTY * along
+    fill_a, fill_b = np.floor(wa / lo), np.floor(wb / lo)  # groups each side can fill to lo
     out: list[tuple[float, int, int, int]] = []
     for k1 in range(1, k):
         k2 = k - k1
-        for u1 in range(0, min(u, k1) + 1):
-            u2 = u - u1
-            if u2 > k2:
-                continue
-            ok = (
-                (k1 <= na)
-                & (k1 >= ha)
-                & (k2 >= hb)
-                & ((k1 - u1) * lo <= wa)
-                & (wa <= k1 * hi)
-                & (k2 <= nb)
-                & ((k2 - u2) * lo <= wb)
-                & (wb <= k2 * hi)
-            )
-            if not ok.any():
-                continue
-            score = (
-                compact
-                + 0.25 * np.abs(wa / k1 - wb / k2) / target
-                + 1000.0 * split
-                + WAY_PENALTY * along
-            )
-            for i in np.flatnonzero(ok):
-                out.append((float(score[i]), int(child[i]), k1, u1))
+        ok = (k1 <= na) & (k1 >= ha) & (k2 >= hb) & (wa <= k1 * hi) & (k2 <= nb) & (wb <= k2 * hi)
+        # under-filled groups u1 on the child's side (u - u1 on the other) with every other
+        # group able to reach lo: an interval, so the feasible cuts need no loop over u1
+        u_lo = np.maximum(np.maximum(0, u - k2), k1 - fill_a)
+        u_hi = np.minimum(np.minimum(u, k1), u - k2 + fill_b)
+        ok &= u_lo <= u_hi
+        if not ok.any():
+            continue
+        idx = np.flatnonzero(ok)
+        score = base[idx] + 0.25 * np.abs(wa[idx] / k1 - wb[idx] / k2) / target
+        if len(idx) > tries:  # only the best few of this k1 can be among the best overall
+            best = np.argpartition(score, tries - 1)[:tries]
+            idx, score = idx[best], score[best]
+        for i, sc in zip(idx.tolist(), score.tolist(), strict=True):
+            lo_u, hi_u = int(u_lo[i]), int(u_hi[i])
+            out.append((sc, int(child[i]), k1, lo_u))
+            if hi_u != lo_u:  # the other end of the interval: the under-filled on this side
+                out.append((sc, int(child[i]), k1, hi_u))
     out.sort()
-    return out
+    return out[: 2 * tries]
 
 
 def bisect_groups(
@@ -214,7 +213,7 @@ def bisect_groups(
         budget[1] -= 1
         if budget[1] < 0:
             return None
-        for _score, v, k1, u1 in _cuts(g, nodes, parent, order, k, u, lo, hi)[:tries]:
+        for _score, v, k1, u1 in _cuts(g, nodes, parent, order, k, u, lo, hi, tries)[:tries]:
             side = _subtree(parent, order, v)
             a, b = nodes[side], nodes[~side]
             in_a = np.zeros(len(g.w), dtype=bool)

@@ -24,10 +24,22 @@ import numpy as np
 
 from geo.partition.graph import Graph
 
-__all__ = ["DP_GROUPS", "DP_STATES", "DP_UNITS", "DP_WORK", "Exact", "count_groups", "optimal"]
+__all__ = [
+    "DP_GROUPS",
+    "DP_GROUPS_LARGE",
+    "DP_STATES",
+    "DP_UNITS",
+    "DP_UNITS_LARGE",
+    "DP_WORK",
+    "Exact",
+    "count_groups",
+    "optimal",
+]
 
-DP_UNITS = 40  # zones of more atoms than this are never searched exactly
+DP_UNITS = 40  # zones of more atoms than this are searched exactly only when ...
 DP_GROUPS = 20_000  # candidate groups a zone may have for the exact search
+DP_UNITS_LARGE = 400  # ... they have at most DP_GROUPS_LARGE candidate groups (a row of
+DP_GROUPS_LARGE = 2_000  # houses that pair up two by two), up to this many atoms
 DP_WORK = 40_000  # candidate groups the search may generate (over all its states)
 DP_STATES = 20_000  # sets of atoms left it may remember
 
@@ -37,10 +49,12 @@ Cost = tuple[int, int, int, float]
 @dataclass
 class Exact:
     """The outcome of :func:`optimal`: the best grouping (None when none exists or when the
-    search did not run or finish) and, when it did not, why (``limit``)."""
+    search did not run or finish) and, when it did not, why (``limit``); ``no_band`` when
+    it proved that no grouping all in band exists before it stopped."""
 
     groups: list[np.ndarray] | None
     limit: str = ""
+    no_band: bool = False
 
 
 class _OutOfWork(Exception):
@@ -57,22 +71,27 @@ def optimal(g: Graph, lo: int, hi: int) -> Exact:
     no grouping of those covers the zone does a second pass allow under-filled groups.
     """
     n = len(g.w)
-    if n > DP_UNITS:
-        return Exact(None, f"{n} 个单元超过精确搜索上限 {DP_UNITS} ({n} units > {DP_UNITS})")
-    count = count_groups(g, hi, DP_GROUPS)
+    if n > DP_UNITS_LARGE:
+        return Exact(
+            None, f"{n} 个单元超过精确搜索上限 {DP_UNITS_LARGE} ({n} units > {DP_UNITS_LARGE})"
+        )
+    cap = DP_GROUPS if n <= DP_UNITS else DP_GROUPS_LARGE
+    count = count_groups(g, hi, cap)
     if count is None:
         return Exact(
             None,
-            f"候选组合超过 {DP_GROUPS:,} 个 (more than {DP_GROUPS:,} candidate groups of "
+            f"{n} 个单元的候选组合超过 {cap:,} 个 (more than {cap:,} candidate groups of "
             f"{n} units)",
         )
+    no_band = False
     for under in (False, True):
         try:
             got = _best_grouping(g, lo, hi, allow_under=under)
         except _OutOfWork as stop:
-            return Exact(None, str(stop))
+            return Exact(None, str(stop), no_band=no_band)
         if got is not None:
             return Exact(got)
+        no_band = True  # the first pass finished: no grouping all in band exists
     return Exact(None)  # unreachable: single atoms always make a grouping with under-filled
 
 

@@ -118,6 +118,9 @@ class CompoundGrid:
     # the status is certain (see _Solution.proven): False only when the heuristic search for
     # a large compound gave up without proving that no grouping in band exists
     proven: bool = True
+    # what was done to its area, when anything was: a compound in several parts, buildings
+    # cut off from another zone by the tessellation (shown with the status, any status)
+    note: str = ""
 
     @property
     def households(self) -> int:
@@ -204,6 +207,7 @@ class PartitionResult:
                 for c in self.compound_grids
                 if c.status != "ok"
             ],
+            "notes": [{"code": c.code, "note": c.note} for c in self.compound_grids if c.note],
         }
 
 
@@ -262,11 +266,11 @@ def _balanced_floors(
     total = sum(seg)
     cum = np.concatenate([[0], np.cumsum(seg)])
     parts = max(1, math.ceil(total / maximum))
-    while True:
+    while parts < len(seg):
         cuts = [0]
         for j in range(1, parts):
             f = int(np.argmin(np.abs(cum - total * j / parts)))
-            cuts.append(max(f, cuts[-1] + 1))
+            cuts.append(min(max(f, cuts[-1] + 1), len(seg) - (parts - j)))
         cuts.append(len(seg))
         sizes = [int(cum[b] - cum[a]) for a, b in itertools.pairwise(cuts)]
         if max(sizes) <= maximum and all(b > a for a, b in itertools.pairwise(cuts)):
@@ -275,6 +279,8 @@ def _balanced_floors(
                 for a, b, n in zip(cuts[:-1], cuts[1:], sizes, strict=True)
             ]
         parts += 1
+    # as many parts as floors: a floor each (none is over the maximum)
+    return [(start + f + 1, start + f + 1, n) for f, n in enumerate(seg)]
 
 
 def _even(total: int, floors: int) -> list[int]:

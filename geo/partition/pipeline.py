@@ -143,6 +143,7 @@ class Prepared:
     lo: int
     hi: int
     cross: np.ndarray | None = None  # per edge: the two atoms stand on either side of a way
+    zone_notes: list[str] | None = None  # per zone: what was done to its area (parts, …)
 
     def zone_graph(
         self, z: int, separate: Callable[[str, str], bool] | None = None
@@ -245,21 +246,22 @@ def prepare_community(
         zone_cells = tessellate(
             boundary, zone_seeds, spacing=ZONE_SPACING_M, keep_seed_pieces=True
         ).cells
-        zone_cells, members, n_comp = _connected_zones(zone_cells, members, comps, lo)
-    else:
-        zone_cells, members, n_comp = [boundary], [[]], 0
-    street = members[n_comp:]
-    zone_codes = [c.code for c in comps] + [f"{code}-S{i:02d}" for i in range(1, len(street) + 1)]
-    zone_names = [c.name for c in comps] + [
-        _street_name([b for b in grp if b.households > 0] or grp, roads, street_names, i)
-        for i, grp in enumerate(street, 1)
-    ]
-    zone_compounds = [[c.code] for c in comps] + [[] for _ in street]
-    if not comps and not street:
-        zone_codes, zone_names, zone_compounds = [f"{code}-S01"], ["社区网格"], [[]]
+        zone_cells, members, origin, notes = _connected_zones(zone_cells, members, comps, lo)
+    else:  # no compound, no house: one grid of the whole community (sheds and all)
+        zone_cells, members, origin, notes = (
+            [boundary],
+            [sorted(loose, key=lambda b: b.code)],
+            [-1],
+            [""],
+        )
+    zone_codes, zone_names, zone_compounds = _zone_names(
+        code, origin, members, comps, roads, street_names
+    )
     if allow_cross_compound:
-        zone_cells, zone_codes, zone_names, zone_compounds, members, merged = _merge_infeasible(
-            zone_cells, zone_codes, zone_names, zone_compounds, members, lo, hi
+        zone_cells, zone_codes, zone_names, zone_compounds, members, merged, notes = (
+            _merge_infeasible(
+                zone_cells, zone_codes, zone_names, zone_compounds, members, notes, lo, hi
+            )
         )
     else:
         merged = set()
@@ -309,6 +311,7 @@ def prepare_community(
         lo,
         hi,
         cross,
+        notes,
     )
 
 
@@ -359,60 +362,128 @@ def _atom_edges(
     )
 
 
+def _zone_names(
+    code: str,
+    origin: list[int],
+    members: list[list[BuildingIn]],
+    comps: Sequence[CompoundIn],
+    roads: Sequence[Geometry],
+    street_names: Sequence[str],
+) -> tuple[list[str], list[str], list[list[str]]]:
+    """Codes, names and compounds of the zones: a compound's code and name (its further
+    parts, when it is in several, ``-2``, ``（2）`` …), then the street grids ``S01`` … named
+    after their road."""
+    codes, names, compounds = [], [], []
+    parts: dict[int, int] = defaultdict(int)
+    street = 0
+    for o, grp in zip(origin, members, strict=True):
+        if 0 <= o < len(comps):
+            c = comps[o]
+            parts[o] += 1
+            k = parts[o]
+            codes.append(c.code if k == 1 else f"{c.code}-{k}")
+            names.append(c.name if k == 1 else f"{c.name}（{k}）")
+            compounds.append([c.code])
+        elif o < 0:
+            codes.append(f"{code}-S01")
+            names.append("社区网格")
+            compounds.append([])
+        else:
+            street += 1
+            codes.append(f"{code}-S{street:02d}")
+            homes = [b for b in grp if b.households > 0] or grp
+            names.append(_street_name(homes, roads, street_names, street))
+            compounds.append([])
+    return codes, names, compounds
+
+
 def _connected_zones(
     cells: list[Geometry], members: list[list[BuildingIn]], comps: Sequence[CompoundIn], lo: int
-) -> tuple[list[Geometry], list[list[BuildingIn]], int]:
+) -> tuple[list[Geometry], list[list[BuildingIn]], list[int], list[str]]:
     """Zones of one piece each. A zone's seed may be in pieces (a street cluster of separate
     buildings; a compound with a shop that stands apart), and another zone may lie between
     them, so its cell comes out in pieces. Each building goes to the piece holding most of its
-    footprint. A street cluster becomes one street grid per piece holding at least ``lo``
-    households; a compound keeps the piece holding most of its polygon; any other piece goes,
-    buildings and all, to the zone it shares the longest border with. Returns the cells, the
-    members and how many of the zones are compounds (they come first)."""
+    footprint. A piece holding at least ``lo`` households is a zone of its own: a street
+    grid, or a further part of its compound (a compound drawn in two parts, a road between
+    them, makes two compound grids); a compound keeps at least its piece with the most
+    households. Any other piece goes, buildings and all, to the zone it shares the longest
+    border with, which says so in its note. Returns the cells, the members, the zone each
+    came from (its index in ``cells``) and the notes."""
     n_comp = len(comps)
     kept_cells: list[Geometry] = []
     kept_members: list[list[BuildingIn]] = []
-    orphans: list[tuple[Geometry, list[BuildingIn]]] = []  # pieces to hand over
+    origin: list[int] = []
+    orphans: list[tuple[Geometry, list[BuildingIn], int]] = []  # pieces to hand over
+    split: dict[int, int] = {}
     for z, (cell, bs) in enumerate(zip(cells, members, strict=True)):
         parts = [p for p in shapely.get_parts(cell) if p.area > 1e-6]
         if len(parts) <= 1:
             kept_cells.append(cell)
             kept_members.append(bs)
+            origin.append(z)
             continue
         held: list[list[BuildingIn]] = [[] for _ in parts]
         arr = np.asarray(parts, dtype=object)
         for b in bs:
             held[int(np.argmax(shapely.area(shapely.intersection(arr, b.footprint))))].append(b)
-        if z < n_comp:  # a compound keeps the piece holding most of its polygon
-            keep = {int(np.argmax(shapely.area(shapely.intersection(arr, comps[z].boundary))))}
-        else:  # a street cluster: every piece that can fill a micro-grid is a street grid
-            keep = {k for k, grp in enumerate(held) if sum(b.households for b in grp) >= lo}
-        for k, part in enumerate(parts):
-            if k in keep:
-                kept_cells.append(part)
-                kept_members.append(held[k])
-            else:
-                orphans.append((part, held[k]))
+        homes = [sum(b.households for b in grp) for grp in held]
+        keep = {k for k, n in enumerate(homes) if n >= lo}
+        if z < n_comp and not keep:  # a compound keeps its piece with the most households
+            keep = {max(range(len(parts)), key=lambda k: (homes[k], parts[k].area))}
+        if z < n_comp and len(keep) > 1:
+            split[z] = len(keep)
+        # the kept pieces in order: the one with the most households first (it keeps the code)
+        for k in sorted(keep, key=lambda k: (-homes[k], -parts[k].area)):
+            kept_cells.append(parts[k])
+            kept_members.append(held[k])
+            origin.append(z)
+        orphans += [(parts[k], held[k], z) for k in range(len(parts)) if k not in keep]
+    notes = [""] * len(kept_cells)
+    for z, n in split.items():
+        for j in (j for j, o in enumerate(origin) if o == z):
+            notes[j] = f"小区分为 {n} 块，各成一个网格 (the compound is in {n} parts, a grid each)"
     while orphans:  # each to the kept zone it borders most (one beside others waits a round)
         waiting = []
-        for part, bs in orphans:
+        for part, bs, z in orphans:
             shared = shapely.length(
                 shapely.intersection(
                     shapely.boundary(part), shapely.boundary(np.asarray(kept_cells, dtype=object))
                 )
             )
             if not len(shared) or shared.max() <= 0:
-                waiting.append((part, bs))
+                waiting.append((part, bs, z))
                 continue
             j = int(np.argmax(shared))
             kept_cells[j] = dissolve([kept_cells[j], part])
             kept_members[j] = kept_members[j] + bs
+            if origin[j] != z and any(b.households for b in bs):
+                what = comps[z].code if z < n_comp else "沿街 (street side)"
+                names = ", ".join(b.code for b in bs[:3]) + ("…" if len(bs) > 3 else "")
+                notes[j] = "; ".join(
+                    x
+                    for x in (
+                        notes[j],
+                        f"含 {what} 隔开的 {len(bs)} 栋楼 (holds {len(bs)} buildings cut off "
+                        f"from {what}: {names})",
+                    )
+                    if x
+                )
         if len(waiting) == len(orphans):  # touching no kept zone at all: a zone of its own
-            kept_cells += [p for p, _ in waiting]
-            kept_members += [bs for _, bs in waiting]
+            for part, bs, z in waiting:
+                kept_cells.append(part)
+                kept_members.append(bs)
+                origin.append(z)
+                notes.append("")
             break
         orphans = waiting
-    return kept_cells, [sorted(m, key=lambda b: b.code) for m in kept_members], n_comp
+    # zones in the order of what they came from: compounds first, then street clusters
+    order = sorted(range(len(kept_cells)), key=lambda j: (origin[j], j))
+    return (
+        [kept_cells[j] for j in order],
+        [sorted(kept_members[j], key=lambda b: b.code) for j in order],
+        [origin[j] for j in order],
+        [notes[j] for j in order],
+    )
 
 
 def group_community(
@@ -430,6 +501,7 @@ def group_community(
     for z, zcode in enumerate(prep.zone_codes):
         idx, g = prep.zone_graph(z, separate)
         cg = CompoundGrid(zcode, prep.zone_names[z], prep.zone_compounds[z], prep.zone_polys[z])
+        cg.note = (prep.zone_notes or [""] * len(prep.zone_codes))[z]
         if not idx:
             cg.micro = [MicroGrid(f"{zcode}-M01", zcode, prep.zone_polys[z], [])]
             cg.status, cg.reason = "no_households", "没有楼栋 (no buildings)"
@@ -485,11 +557,11 @@ def _street_name(
     return f"沿街网格{i}"
 
 
-def _merge_infeasible(cells, codes, names, compounds, members, lo, hi):
+def _merge_infeasible(cells, codes, names, compounds, members, notes, lo, hi):
     """With allow_cross_compound: merge each zone whose households cannot fill the band (a
     total below the minimum, or units that cannot be grouped) with the neighbouring zone it
     shares the longest border with."""
-    cells, codes, names = list(cells), list(codes), list(names)
+    cells, codes, names, notes = list(cells), list(codes), list(names), list(notes)
     compounds, members = [list(c) for c in compounds], [list(m) for m in members]
     merged: set[str] = set()
     changed = True
@@ -518,11 +590,12 @@ def _merge_infeasible(cells, codes, names, compounds, members, lo, hi):
             compounds[keep] += compounds[drop]
             members[keep] += members[drop]
             merged.add(codes[keep])
-            for lst in (cells, codes, names, compounds, members):
+            notes[keep] = "; ".join(x for x in (notes[keep], notes[drop]) if x)
+            for lst in (cells, codes, names, compounds, members, notes):
                 del lst[drop]
             changed = True
             break
-    return cells, codes, names, compounds, members, merged
+    return cells, codes, names, compounds, members, merged, notes
 
 
 def _zone_feasible(bs: list[BuildingIn], lo: int, hi: int) -> bool:

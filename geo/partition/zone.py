@@ -25,6 +25,7 @@ import numpy as np
 from geo.partition.bisect import STEPS, bisect_groups
 from geo.partition.exact import optimal
 from geo.partition.graph import Graph, attach, bridged, components, connected, subgraph
+from geo.partition.pairs import paired, pairs_only
 
 __all__ = ["ZONE_STEPS", "Solution", "solve_zone"]
 
@@ -47,9 +48,6 @@ class Solution:
     # the status is certain: in band, or no grouping in band exists (arithmetic, the exact
     # search, or units that can join nobody); False when the bisection search gave up
     proven: bool = True
-
-
-_WORST = ("overfilled", "underfilled", "one_underfilled", "under_total")
 
 
 def solve_zone(
@@ -93,10 +91,12 @@ def solve_zone(
         )
     if total <= hi:
         return Solution([nodes], "ok", "")
+    if pairs_only(g, hi):  # no group can hold three atoms: an exact matching
+        return _underfilled(g, paired(g, lo, hi), lo, hi)
     exact = optimal(g, lo, hi)
     if exact.groups is not None:
         return _underfilled(g, exact.groups, lo, hi)
-    return _bisected(g, lo, hi, rng, limit=exact.limit)
+    return _bisected(g, lo, hi, rng, limit=exact.limit, no_band=exact.no_band)
 
 
 def _with_overfilled(
@@ -142,7 +142,7 @@ def _with_solitary(
     rest = np.setdiff1d(np.arange(len(g.w)), solo)
     sol = solve_zone(subgraph(g, rest), lo, hi, rng, bridge=bridge)
     groups = [np.array([v]) for v in solo] + [rest[grp] for grp in sol.groups]
-    return Solution(groups, sol.status, sol.reason, sol.proven)
+    return Solution(groups, status_of(g, groups, lo, hi), sol.reason, sol.proven)
 
 
 def _solve_components(
@@ -164,22 +164,50 @@ def _solve_components(
         proven.append(sol.proven)
         if sol.reason:
             reasons.append(sol.reason)
-    worst = next((s for s in _WORST if s in statuses), "ok")
-    return Solution(groups, worst, "; ".join(reasons), all(proven))
+    return Solution(groups, status_of(g, groups, lo, hi), "; ".join(reasons), all(proven))
 
 
-def _bisected(g: Graph, lo: int, hi: int, rng: np.random.Generator, *, limit: str) -> Solution:
+def status_of(g: Graph, groups: list[np.ndarray], lo: int, hi: int) -> str:
+    """The status of a zone's grouping, from its groups as a whole (a zone in pieces is
+    judged as one: two pieces of one under-filled micro-grid each make two, 'underfilled')."""
+    sizes = [int(g.w[grp].sum()) for grp in groups]
+    total = int(g.w.sum())
+    if any(n > hi for n in sizes):
+        return "overfilled"
+    if total == 0:
+        return "no_households"
+    if total < lo:
+        return "under_total"
+    under = sum(1 for n in sizes if n < lo)
+    return "ok" if under == 0 else "one_underfilled" if under == 1 else "underfilled"
+
+
+def _bisected(
+    g: Graph,
+    lo: int,
+    hi: int,
+    rng: np.random.Generator,
+    *,
+    limit: str,
+    no_band: bool = False,
+) -> Solution:
     """The bisection search: first for groups all in band, then under the rule, then (when
     its budget runs out) the greedy grouping. ``limit`` says why the exact search did not
-    run; it is part of the reason when the outcome is not proven."""
+    run or finish (``no_band``: it had proved no grouping all in band exists).
+
+    ``proven`` is true when the whole status is certain: all in band; or no grouping in
+    band exists (arithmetic, units that can join nobody, the exact search) and the number of
+    under-filled micro-grids found is the least possible — it equals its lower bound (1, or
+    the units that can join nobody). Otherwise the reason says the search reached a limit."""
     n, total = len(g.w), int(g.w.sum())
     nodes = np.arange(n)
     kmin, kmax = math.ceil(total / hi), total // lo
     target = (lo + hi) / 2
     ks = sorted(range(kmin, kmax + 1), key=lambda k: (abs(total / k - target), k))
     lonely = _lonely_underfilled(g.w, lo, hi)
-    # no in-band grouping, for certain: by arithmetic, or units that can join nobody
-    certain = not ks or lonely > 0
+    # no in-band grouping, for certain: by arithmetic, units that can join nobody, or the
+    # exact search's first pass
+    certain = not ks or lonely > 0 or no_band
     if certain:
         ks = []
     needed = _inevitable_splits(g, hi)
@@ -201,27 +229,35 @@ def _bisected(g: Graph, lo: int, hi: int, rng: np.random.Generator, *, limit: st
                 break
         if best is not None:
             return Solution(best[2], "ok", "")
-    gave_up = (
-        ""
-        if certain
-        else (
-            f"搜索达到上限，未证明无法全部在 {lo}–{hi} 户内 (search limit reached: no grouping "
-            f"all within {lo}-{hi} was found, but none is proven impossible"
-            + (f"; {limit}" if limit else "")
-            + ")"
-        )
+    not_band = (
+        f"搜索达到上限，未证明无法全部在 {lo}–{hi} 户内 (search limit reached: no grouping all "
+        f"within {lo}-{hi} was found, but none is proven impossible"
+        + (f"; {limit}" if limit else "")
+        + ")"
     )
-    # the rule: as few under-filled micro-grids as possible, none over-filled
+    not_least = (
+        "搜索达到上限，不足网格数未证明最少 (search limit reached: as few under-filled "
+        "micro-grids as found, fewer not proven impossible" + (f"; {limit}" if limit else "") + ")"
+    )
+    # the rule: as few under-filled micro-grids as possible, none over-filled; each (u, k)
+    # search gets a share of the work, so that one cannot spend it all
     pool = [steps]
-    for u in range(max(1, lonely), n + 1):
+    least = max(1, lonely)  # no grouping has fewer under-filled micro-grids
+    for u in range(least, n + 1):
         if pool[0] <= 0:
             break
         for k in range(max(kmin, u), min(n, total // lo + u) + 1):
-            got = _search(g, nodes, k, u, lo, hi, rng, 60, pool)
+            got = _search(g, nodes, k, u, lo, hi, rng, 60, pool, quick * 2)
             if got is not None:
-                return _underfilled(g, got, lo, hi, proven=certain, note=gave_up)
+                proven = certain and u == least
+                note = "" if proven else (not_least if certain else not_band)
+                return _underfilled(g, got, lo, hi, proven=proven, note=note, certain=certain)
     # the budget ran out: grow groups greedily (always possible, never over-filled)
-    return _underfilled(g, greedy_groups(g, lo, hi), lo, hi, proven=certain, note=gave_up)
+    got = greedy_groups(g, lo, hi)
+    under = sum(1 for grp in got if g.w[grp].sum() < lo)
+    proven = certain and under == least
+    note = "" if proven else (not_least if certain else not_band)
+    return _underfilled(g, got, lo, hi, proven=proven, note=note, certain=certain)
 
 
 def greedy_groups(g: Graph, lo: int, hi: int) -> list[np.ndarray]:
@@ -273,9 +309,18 @@ def greedy_groups(g: Graph, lo: int, hi: int) -> list[np.ndarray]:
 
 
 def _underfilled(
-    g: Graph, groups: list[np.ndarray], lo: int, hi: int, *, proven: bool = True, note: str = ""
+    g: Graph,
+    groups: list[np.ndarray],
+    lo: int,
+    hi: int,
+    *,
+    proven: bool = True,
+    note: str = "",
+    certain: bool = True,
 ) -> Solution:
-    """A solution with under-filled groups, with the reason and the rule applied."""
+    """A solution with under-filled groups, with the reason and the rule applied; ``note``
+    (a search limit) follows the reason, or replaces it when it is not ``certain`` that the
+    units cannot all be grouped in band."""
     under = sum(1 for grp in groups if g.w[grp].sum() < lo)
     if under == 0:
         return Solution(groups, "ok", "")
@@ -286,7 +331,7 @@ def _underfilled(
         f"(units of {total} households cannot all be grouped within {lo}-{hi})"
     )
     if note:
-        why = note
+        why = f"{why}; {note}" if certain else note
     rule = (
         "允许一个不足的微网格 (one under-filled micro-grid allowed)"
         if under == 1
