@@ -204,6 +204,10 @@ class LocalCluster:
         tmp.chmod(0o600)
         tmp.replace(self.state_file)
 
+    def _state_port(self) -> int:
+        """The port the cluster last listened on (0: never started)."""
+        return int(str(self._state().get("port") or 0))
+
     def url(
         self, database: str | None = None, port: int | None = None, *, role: str = "app"
     ) -> str:
@@ -211,8 +215,7 @@ class LocalCluster:
         API, jobs, commands), ``owner`` (migrations) or ``superuser`` (managing the cluster)."""
         if role not in ROLES:
             raise SetupError(f"未知角色 (unknown role) {role!r}; 可选 (one of): {', '.join(ROLES)}")
-        st = self._state()
-        port = port or int(st.get("port", 0) or 0)
+        port = port or self._state_port()
         user = ROLES[role]
         pw = quote(self.password(user), safe="")
         db = database or self.settings.db_name
@@ -222,7 +225,7 @@ class LocalCluster:
         """The password of the cluster's role ``user`` (from ``cluster.json``); with ``port``,
         only if the cluster listens there (a URL of another server is not this one's)."""
         state = self._state()
-        if port is not None and int(state.get("port", 0) or 0) != port:
+        if port is not None and self._state_port() != port:
             raise SetupError(f"本地集群不在端口 {port} (the local cluster is not on port {port})")
         key = _PASSWORD_KEYS.get(user)
         pw = state.get(key) if key else None
@@ -449,7 +452,7 @@ class LocalCluster:
     def _choose_port(self) -> int:
         if self.settings.pg_port:
             return self.settings.pg_port
-        last = int(self._state().get("port", 0) or 0)
+        last = self._state_port()
         return last if last and _port_free(last) else _free_port()
 
     def up(self, *, database: str | None = None, log=print) -> ClusterStatus:
