@@ -73,36 +73,42 @@ def friendly(fn: F) -> F:
 
 
 def _engine():
-    """The engine of the database to use, started and migrated."""
-    from geo.db import database_url, get_engine, migrate
+    """The engine of the database to use, started and migrated (as the schema's owner); the
+    engine connects as the application role."""
+    from geo.db import get_engine, prepare_database
 
-    url = database_url(start=True)
-    engine = get_engine(url)
-    migrate(engine)
-    return engine
+    return get_engine(prepare_database(start=True))
 
 
 # --- db -------------------------------------------------------------------------------------
 @db_app.command("up")
 @friendly
 def db_up() -> None:
-    """启动本地 PostGIS (start the local PostGIS cluster; create it on first use) and print its URL.
+    """启动本地 PostGIS (start the local PostGIS cluster; create it on first use) and print the
+    application role's URL.
 
     The cluster lives in WANGGE_PG_DIR (default .wangge/pg) on a free loopback port. Running it
     twice is harmless; a stale pid file after a crash is recovered. As root, the cluster runs as
-    WANGGE_PG_OS_USER (default postgres). Does nothing when WANGGE_DATABASE_URL is set.
+    WANGGE_PG_OS_USER (default postgres). Each run also checks the roles (wangge_owner migrates,
+    wangge_app is what everything else uses: no superuser, no DDL) and synchronous_commit = on,
+    and fixes a cluster made by an older version. Does nothing when WANGGE_DATABASE_URL is set.
     """
     settings = get_settings()
     if settings.database_url:
         out.print("WANGGE_DATABASE_URL 已设置，不启动本地数据库 (is set; nothing started)")
         return
-    from geo.db import get_engine, migrate
-    from geo.pgcluster import LocalCluster
+    from geo.db import upgrade_schema
+    from geo.pgcluster import APP, OWNER, LocalCluster
 
     cluster = LocalCluster()
-    st = cluster.up(log=lambda m: err.print(f"[dim]{m}[/]"))
-    migrate(get_engine(cluster.url()))
+    st = cluster.up(log=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+    upgrade_schema(cluster.url(role="owner"), cluster.url())
     err.print(f"PostgreSQL {st.server_version} + PostGIS {st.postgis_version} in {st.data_dir}")
+    err.print(
+        f"角色 (roles): {APP} (应用 the API and commands), {OWNER} (迁移 migrations); "
+        f"synchronous_commit = {st.synchronous_commit}",
+        highlight=False,
+    )
     print(cluster.url())
 
 

@@ -275,9 +275,9 @@ def main() -> int:
     print(f"city: {len(polys):,} micro-grids in {time.perf_counter() - t:.1f} s")
     url = None
     if not args.no_postgis:
-        from geo.db import database_url
+        from geo.db import admin_database_url
 
-        url = database_url(start=True)
+        url = admin_database_url(start=True)  # its scratch tables are DDL: the schema's owner
     for n in args.points:
         x, y = points(n, polys)
         row: dict = {"points": n, "cells": len(polys)}

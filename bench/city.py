@@ -40,10 +40,7 @@ ENGINES: dict[str, dict] = {
 
 
 def run_size(n: int, seed: int, engines: list[str]) -> dict:
-    import psycopg
-    from sqlalchemy import text
-
-    from geo.db import make_engine, migrate, session_scope
+    from geo.db import make_engine, session_scope, upgrade_schema
     from geo.engine import partition_many
     from geo.pgcluster import LocalCluster
     from geo.synthetic import synthetic_city, write_city
@@ -51,16 +48,12 @@ def run_size(n: int, seed: int, engines: list[str]) -> dict:
     cluster = LocalCluster()
     cluster.up(log=lambda _m: None)
     name = f"wangge_city_{n}"
-    base = cluster.url("postgres").replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(base, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = cluster.url(name)
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        conn.commit()
-    migrate(engine)
+    cluster.drop_database(name)
+    cluster.ensure_database(name, log=lambda _m: None)  # owned by wangge_owner, with PostGIS
+    upgrade_schema(cluster.url(name, role="owner"), cluster.url(name))
+    url = cluster.url(name)  # the application role: the partition and assignment
+    # the city is written by the tables' owner, whose ANALYZE afterwards counts
+    engine = make_engine(cluster.url(name, role="owner"))
     out: dict = {"communities": n}
     try:
         t0 = time.perf_counter()
@@ -97,8 +90,7 @@ def run_size(n: int, seed: int, engines: list[str]) -> dict:
             )
     finally:
         engine.dispose()
-        with psycopg.connect(base, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cluster.drop_database(name)
     return out
 
 

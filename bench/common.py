@@ -37,12 +37,11 @@ def fixture_database() -> str:
     `make demo` leaves it); returns its URL. Only the sample community is partitioned here:
     another community in the database, however bad its data, does not stop the set-up."""
 
-    from geo.db import database_url, get_engine, migrate, session_scope
+    from geo.db import get_engine, prepare_database, session_scope
     from geo.fixture import fixture_loaded, load_fixture, partition_fixture
 
-    url = database_url(start=True)
+    url = prepare_database(start=True)  # migrated by the owner; the application role's URL
     engine = get_engine(url)
-    migrate(engine)
     with session_scope(engine) as s:
         if not fixture_loaded(s):
             load_fixture(session=s)

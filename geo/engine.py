@@ -5,6 +5,12 @@ Each task opens its own connection and does one community in one transaction (pa
 validate, write the version, assign its households and incidents), so a failed community is
 retried on its own — the others, already committed, are not redone — and the result is the
 same whichever engine ran it: the partitioner is deterministic for a given input and seed.
+
+A task names its database by a URL without the password: tasks travel through the scheduler
+(and its logs, dashboards, spilled state), a secret should not. Each worker fills the password
+in from its own configuration (:func:`geo.db.with_password`: its ``WANGGE_DATABASE_URL``, the
+local cluster's ``cluster.json``, or libpq's ``PGPASSWORD`` / ``~/.pgpass``); the workers of
+the Dask cluster :func:`partition_many` starts itself get it in their environment.
 """
 
 from __future__ import annotations
@@ -28,14 +34,15 @@ def partition_one(
     fail_once: str | None = None,
 ) -> dict[str, Any]:
     """Partition and assign one community in its own transaction; a short summary back.
+    ``url`` may come without its password (see the module's docstring).
 
     ``fail_once`` (a file path; tests only) makes the first attempt fail after the work is
     done but before it is committed, as a crashed worker would."""
-    from geo.db import get_engine, session_scope
+    from geo.db import get_engine, session_scope, with_password
     from geo.grids import partition_and_store
 
     t0 = time.perf_counter()
-    engine = get_engine(url)
+    engine = get_engine(with_password(url))
     with session_scope(engine) as session:
         result, report, version = partition_and_store(
             session,
@@ -76,7 +83,11 @@ def partition_many(
     """Every community of ``codes``: ``engine="local"`` one after the other here, ``"dask"``
     as tasks on the cluster at ``scheduler`` (a LocalCluster of ``workers`` processes when
     none is given), each retried up to ``retries`` times. Results in the order of ``codes``;
-    a community that still fails is reported with its error, never silently dropped."""
+    a community that still fails is reported with its error, never silently dropped.
+
+    The tasks get ``url`` without its password; the workers of the LocalCluster started here
+    get it as ``PGPASSWORD`` in their environment (set by their nanny, never sent to the
+    scheduler); the workers of a given ``scheduler`` must have it in their own configuration."""
     done: dict[str, dict[str, Any]] = {}
     if engine == "local":
         for i, code in enumerate(codes, 1):
@@ -100,16 +111,29 @@ def partition_many(
         raise InputError(f"engine 应为 local 或 dask (engine must be local or dask): {engine!r}")
     from dask.distributed import Client, LocalCluster, as_completed
 
+    from geo.db import strip_password
+
+    public_url, password = strip_password(url)
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env={"PGPASSWORD": password} if password else None,
         )
     client = Client(scheduler or cluster)
     try:
         futures = {
             client.submit(
-                partition_one, url, code, retries=retries, pure=False, key=f"partition-{code}", **kw
+                partition_one,
+                public_url,
+                code,
+                retries=retries,
+                pure=False,
+                key=f"partition-{code}",
+                **kw,
             ): code
             for code in codes
         }

@@ -11,8 +11,23 @@ the data folder. If that user cannot reach the configured folder (a checkout und
 mode 700), the cluster is placed under ``/var/lib/wangge/`` and the configured path becomes a
 symbolic link to it, so that the folder is still the project's own.
 
-Connections use TCP on 127.0.0.1 only, with a generated password (SCRAM) kept in
+Connections use TCP on 127.0.0.1 only, with generated passwords (SCRAM) kept in
 ``cluster.json`` (mode 600) beside the data folder.
+
+Three roles, each with its own password (least privilege):
+
+* ``wangge`` (:data:`SUPERUSER`), the cluster's own superuser made by initdb: only this module
+  uses it, to create the database, the roles and the extensions;
+* ``wangge_owner`` (:data:`OWNER`) owns the database and its schema and runs the migrations
+  (``WANGGE_ADMIN_DATABASE_URL``);
+* ``wangge_app`` (:data:`APP`), what the API, the jobs and the commands connect as
+  (``WANGGE_DATABASE_URL``): not a superuser, no CREATE on the schema or the database (so no
+  DDL, no ``CREATE EXTENSION``, no ``COPY … TO PROGRAM``), reads and writes the data tables, may
+  create TEMP tables.
+
+Commits are durable: ``synchronous_commit = on``. Clusters made by older versions (superuser
+only, ``synchronous_commit = off``, which lost commits already acknowledged when PostgreSQL
+crashed) are brought to both at every :meth:`LocalCluster.up`.
 """
 
 from __future__ import annotations
@@ -35,11 +50,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
+from geo.db import grant_application_role
 from geo.errors import SetupError
 from geo.settings import Settings, get_settings
 
-__all__ = ["ClusterStatus", "LocalCluster", "find_pg_bindir"]
+__all__ = ["APP", "OWNER", "ROLES", "SUPERUSER", "ClusterStatus", "LocalCluster", "find_pg_bindir"]
 
 _SEARCH = (
     "/usr/lib/postgresql/*/bin",
@@ -48,7 +65,21 @@ _SEARCH = (
     "/opt/homebrew/opt/postgresql*/bin",
     "/usr/local/opt/postgresql*/bin",
 )
-DB_USER = "wangge"
+SUPERUSER = "wangge"  # initdb's bootstrap superuser: manages the cluster, nothing else
+OWNER = "wangge_owner"  # owns the database and the schema: migrations
+APP = "wangge_app"  # the API, jobs and commands: data only
+DB_USER = SUPERUSER
+ROLES = {"superuser": SUPERUSER, "owner": OWNER, "app": APP}
+_PASSWORD_KEYS = {SUPERUSER: "password", OWNER: "owner_password", APP: "app_password"}
+# what the owner and the application role are not (checked and fixed at every `up`)
+_LEAST = {
+    "rolsuper": "NOSUPERUSER",
+    "rolcreatedb": "NOCREATEDB",
+    "rolcreaterole": "NOCREATEROLE",
+    "rolreplication": "NOREPLICATION",
+    "rolbypassrls": "NOBYPASSRLS",
+}
+_OFF = {"off", "false", "no", "0"}
 
 
 def _version_key(p: Path) -> tuple[int, ...]:
@@ -117,6 +148,8 @@ class ClusterStatus:
     url: str | None
     server_version: str | None = None
     postgis_version: str | None = None
+    synchronous_commit: str | None = None
+    roles: list[str] | None = None
 
     def as_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -171,12 +204,37 @@ class LocalCluster:
         tmp.chmod(0o600)
         tmp.replace(self.state_file)
 
-    def url(self, database: str | None = None, port: int | None = None) -> str:
-        st = self._state()
-        port = port or int(st.get("port", 0) or 0)
-        pw = quote(str(st.get("password", "")), safe="")
+    def _state_port(self) -> int:
+        """The port the cluster last listened on (0: never started)."""
+        return int(str(self._state().get("port") or 0))
+
+    def url(
+        self, database: str | None = None, port: int | None = None, *, role: str = "app"
+    ) -> str:
+        """The URL of ``database`` (default: setting ``db_name``) for ``role``: ``app`` (the
+        API, jobs, commands), ``owner`` (migrations) or ``superuser`` (managing the cluster)."""
+        if role not in ROLES:
+            raise SetupError(f"未知角色 (unknown role) {role!r}; 可选 (one of): {', '.join(ROLES)}")
+        port = port or self._state_port()
+        user = ROLES[role]
+        pw = quote(self.password(user), safe="")
         db = database or self.settings.db_name
-        return f"postgresql+psycopg://{DB_USER}:{pw}@127.0.0.1:{port}/{db}"
+        return f"postgresql+psycopg://{user}:{pw}@127.0.0.1:{port}/{db}"
+
+    def password(self, user: str, *, port: int | None = None) -> str:
+        """The password of the cluster's role ``user`` (from ``cluster.json``); with ``port``,
+        only if the cluster listens there (a URL of another server is not this one's)."""
+        state = self._state()
+        if port is not None and self._state_port() != port:
+            raise SetupError(f"本地集群不在端口 {port} (the local cluster is not on port {port})")
+        key = _PASSWORD_KEYS.get(user)
+        pw = state.get(key) if key else None
+        if not pw:
+            raise SetupError(
+                f"本地集群 {self.root} 还没有角色 {user} (the local cluster has no role {user!r} "
+                "yet): 运行 (run) `wangge db up`"
+            )
+        return str(pw)
 
     # --- running commands as the cluster's owner ---------------------------------------------
     def _run(
@@ -306,9 +364,11 @@ class LocalCluster:
             running=running,
             pid=pf[0] if running and pf else None,
             port=pf[1] if running and pf else None,
-            url=self.url(port=pf[1]) if running and pf else None,
+            url=None,
         )
         if running:
+            with contextlib.suppress(SetupError):  # roles not made yet (an older cluster)
+                st.url = self.url(port=st.port)
             with (
                 contextlib.suppress(psycopg.Error),
                 psycopg.connect(self._libpq("postgres", st.port), connect_timeout=5) as c,
@@ -318,10 +378,20 @@ class LocalCluster:
                     "SELECT default_version FROM pg_available_extensions WHERE name='postgis'"
                 ).fetchone()
                 st.postgis_version = row[0] if row else None
+                st.synchronous_commit = c.execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[index]
+                st.roles = [
+                    r[0]
+                    for r in c.execute(
+                        "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) ORDER BY rolname",
+                        ([OWNER, APP],),
+                    )
+                ]
         return st
 
-    def _libpq(self, database: str, port: int | None = None) -> str:
-        return self.url(database, port).replace("postgresql+psycopg://", "postgresql://")
+    def _libpq(self, database: str, port: int | None = None, *, role: str = "superuser") -> str:
+        """libpq URL (psycopg), as the superuser unless told otherwise: for this module."""
+        url = self.url(database, port, role=role)
+        return url.replace("postgresql+psycopg://", "postgresql://")
 
     # --- lifecycle ------------------------------------------------------------------------
     def _initdb(self, bindir: Path) -> None:
@@ -363,7 +433,8 @@ class LocalCluster:
             "shared_buffers = '256MB'\n"
             "work_mem = '32MB'\n"
             "maintenance_work_mem = '256MB'\n"
-            "synchronous_commit = off\n"
+            "# a commit is on disk before it is acknowledged: a crash loses no answered report\n"
+            "synchronous_commit = on\n"
             "log_min_messages = warning\n"
             "timezone = 'Asia/Shanghai'\n"
         )
@@ -381,7 +452,7 @@ class LocalCluster:
     def _choose_port(self) -> int:
         if self.settings.pg_port:
             return self.settings.pg_port
-        last = int(self._state().get("port", 0) or 0)
+        last = self._state_port()
         return last if last and _port_free(last) else _free_port()
 
     def up(self, *, database: str | None = None, log=print) -> ClusterStatus:
@@ -400,7 +471,9 @@ class LocalCluster:
             st = self.status()
             assert st.port is not None
             self._save_state(port=st.port)
-            self.ensure_database(database or self.settings.db_name, bindir=bindir)
+            self._ensure_durable(st.port, log)
+            self._ensure_roles(st.port, log)
+            self.ensure_database(database or self.settings.db_name, bindir=bindir, log=log)
             return self.status()
 
     def _start(self, bindir: Path) -> None:
@@ -448,11 +521,116 @@ class LocalCluster:
         except (FileNotFoundError, PermissionError):
             return ""
 
-    def ensure_database(self, name: str, *, bindir: Path | None = None) -> None:
-        """Create database ``name`` and the postgis extension in it, if missing."""
+    def _ensure_durable(self, port: int, log=print) -> None:
+        """``synchronous_commit = on``, for clusters made by older versions too (their
+        postgresql.conf had it off: a crash lost commits already acknowledged). The line is
+        fixed in postgresql.conf, an override by ALTER SYSTEM or per database or role is reset,
+        and the running server reloads its configuration; :meth:`ensure_database` checks the
+        result from a new connection of the application role."""
+        conf = self.data / "postgresql.conf"
+        text = conf.read_text()
+        fixed = re.sub(
+            r"^([ \t]*)synchronous_commit[ \t]*=[ \t]*'?(off|false|no|0)'?[ \t]*(#.*)?$",
+            r"\1synchronous_commit = on  # wangge: was off, which lost acknowledged commits",
+            text,
+            flags=re.IGNORECASE | re.MULTILINE,
+        )
+        if fixed != text:
+            conf.write_text(fixed)  # an existing file: its owner and mode are kept
+            log(f"synchronous_commit = on in {conf} (was off)")
+        changed = fixed != text
+        with psycopg.connect(self._libpq("postgres", port), autocommit=True) as c:
+            # what the files now say, read afresh (postgresql.auto.conf of ALTER SYSTEM included)
+            bad_files = c.execute(
+                "SELECT sourcefile, sourceline, setting FROM pg_file_settings "
+                "WHERE name = 'synchronous_commit' AND applied"
+            ).fetchall()
+            if any(str(v).strip().lower() in _OFF for _, _, v in bad_files):
+                c.execute("ALTER SYSTEM SET synchronous_commit = on")
+                log("ALTER SYSTEM SET synchronous_commit = on")
+                changed = True
+            overrides = c.execute(
+                "SELECT d.datname, r.rolname, x FROM pg_db_role_setting s "
+                "LEFT JOIN pg_database d ON d.oid = s.setdatabase "
+                "LEFT JOIN pg_roles r ON r.oid = s.setrole, unnest(s.setconfig) x "
+                "WHERE x ILIKE 'synchronous_commit=%%'"
+            ).fetchall()
+            for datname, rolname, setting in overrides:
+                if setting.split("=", 1)[1].strip().strip("'\"").lower() not in _OFF:
+                    continue
+                stmt = sql.SQL("ALTER {} {}{} RESET synchronous_commit").format(
+                    sql.SQL("ROLE") if rolname else sql.SQL("DATABASE"),
+                    sql.Identifier(rolname or datname),
+                    sql.SQL(" IN DATABASE {}").format(sql.Identifier(datname))
+                    if rolname and datname
+                    else sql.SQL(""),
+                )
+                c.execute(stmt)
+                log(f"{stmt.as_string(c)} (was {setting})")
+            running = c.execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[index]
+            if changed or running.lower() in _OFF:  # the files were right, not yet reloaded
+                c.execute("SELECT pg_reload_conf()")
+
+    def _ensure_roles(self, port: int, log=print) -> None:
+        """The owner and the application role exist, can log in with the passwords of
+        ``cluster.json``, and have no privilege beyond that: not superuser, no CREATEDB,
+        CREATEROLE, REPLICATION or BYPASSRLS, member of no role (``pg_execute_server_program``
+        would allow ``COPY … TO PROGRAM``). Made on first use, for older clusters too."""
+        with psycopg.connect(self._libpq("postgres", port), autocommit=True) as c:
+            for role in (OWNER, APP):
+                key = _PASSWORD_KEYS[role]
+                password = str(self._state().get(key) or "")
+                new_password = not password
+                if new_password:
+                    password = secrets.token_urlsafe(24)
+                    self._save_state(**{key: password})  # kept before the role uses it
+                ident = sql.Identifier(role)
+                row = c.execute(
+                    "SELECT rolcanlogin, "
+                    + ", ".join(_LEAST)
+                    + " FROM pg_roles WHERE rolname = %s",
+                    (role,),
+                ).fetchone()
+                # the verifier, not the password, goes to the server (and to any log)
+                verifier = c.pgconn.encrypt_password(
+                    password.encode(), role.encode(), b"scram-sha-256"
+                ).decode()
+                if row is None:
+                    c.execute(
+                        sql.SQL("CREATE ROLE {} LOGIN {} PASSWORD {}").format(
+                            ident, sql.SQL(" ".join(_LEAST.values())), sql.Literal(verifier)
+                        )
+                    )
+                    log(f"created role {role}")
+                    continue
+                if not row[0] or any(row[1:]):
+                    c.execute(
+                        sql.SQL("ALTER ROLE {} LOGIN {}").format(
+                            ident, sql.SQL(" ".join(_LEAST.values()))
+                        )
+                    )
+                    log(f"role {role}: {' '.join(_LEAST.values())}")
+                if new_password:
+                    c.execute(
+                        sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(verifier))
+                    )
+                for (parent,) in c.execute(
+                    "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+                    "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s",
+                    (role,),
+                ).fetchall():
+                    c.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(parent), ident))
+                    log(f"role {role}: no longer a member of {parent}")
+
+    def ensure_database(self, name: str, *, bindir: Path | None = None, log=print) -> None:
+        """Database ``name``, owned by the owner role, with the postgis extension (and
+        pgrouting when installed: the roles cannot create extensions), the application role's
+        privileges, and durable commits as that role sees them. Objects that an older cluster
+        made as the superuser (database, tables, sequences, views) are handed to the owner."""
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise SetupError(f"数据库名不合法 (invalid database name): {name!r}")
         st = self.status()
+        assert st.port is not None
         with psycopg.connect(self._libpq("postgres", st.port), autocommit=True) as c:
             row = c.execute(
                 "SELECT default_version FROM pg_available_extensions WHERE name='postgis'"
@@ -463,11 +641,101 @@ class LocalCluster:
                     f"PostgreSQL {ver} 缺少 PostGIS 扩展 (PostGIS is missing). 安装 (install): "
                     + _install_hint(f"postgresql-{ver}-postgis-3")
                 )
-            exists = c.execute("SELECT 1 FROM pg_database WHERE datname=%s", (name,)).fetchone()
-            if not exists:
-                c.execute(f'CREATE DATABASE "{name}"')
+            row = c.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname=%s", (name,)
+            ).fetchone()
+            if row is None:
+                c.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(name), sql.Identifier(OWNER)
+                    )
+                )
+            elif row[0] != OWNER:
+                c.execute(
+                    sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                        sql.Identifier(name), sql.Identifier(OWNER)
+                    )
+                )
+                log(f"database {name}: owner {OWNER} (was {row[0]})")
         with psycopg.connect(self._libpq(name, st.port), autocommit=True) as c:
             c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            if c.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'pgrouting'"
+            ).fetchone():
+                c.execute("CREATE EXTENSION IF NOT EXISTS pgrouting")
+            self._hand_over(c, log)
+            grant_application_role(c, APP, owner=OWNER)
+        self._check_durable(name, st.port)
+
+    @staticmethod
+    def _hand_over(c: psycopg.Connection, log=print) -> None:
+        """Give the owner role what the superuser owns in schema public (an older cluster
+        migrated as the superuser), extensions' own objects excepted. ALTER TABLE … OWNER
+        also moves the table's indexes and the sequences of its columns."""
+        schema_owner = c.execute(
+            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public'"
+        ).fetchone()
+        if schema_owner and schema_owner[0] == SUPERUSER:
+            c.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(OWNER)))
+        moved = []
+        for relname, kind in c.execute(
+            "SELECT c.relname, c.relkind FROM pg_class c "
+            "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r','p','v','m','f','S') "
+            "AND pg_get_userbyid(c.relowner) = %s AND NOT EXISTS (SELECT 1 FROM pg_depend d "
+            "WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('e','a','i')) "
+            "ORDER BY c.relkind <> 'r', c.relname",
+            (SUPERUSER,),
+        ).fetchall():
+            what = {"S": "SEQUENCE", "v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FOREIGN TABLE"}
+            c.execute(
+                sql.SQL("ALTER {} public.{} OWNER TO {}").format(
+                    sql.SQL(what.get(kind, "TABLE")), sql.Identifier(relname), sql.Identifier(OWNER)
+                )
+            )
+            moved.append(relname)
+        for kind, rows in (
+            (
+                "FUNCTION",
+                "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE "
+                "p.pronamespace = 'public'::regnamespace AND pg_get_userbyid(p.proowner) = %s AND "
+                "p.prokind = 'f' AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = "
+                "'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')",
+            ),
+            (
+                "TYPE",
+                "SELECT t.oid::regtype::text FROM pg_type t WHERE t.typnamespace = "
+                "'public'::regnamespace AND pg_get_userbyid(t.typowner) = %s AND t.typtype IN "
+                "('e','d','c') AND t.typrelid = 0 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE "
+                "d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')",
+            ),
+        ):
+            for (obj,) in c.execute(rows, (SUPERUSER,)).fetchall():
+                c.execute(
+                    sql.SQL("ALTER {} {} OWNER TO {}").format(
+                        sql.SQL(kind), sql.SQL(obj), sql.Identifier(OWNER)
+                    )
+                )
+                moved.append(obj)
+        if moved:
+            log(f"{len(moved)} objects handed to {OWNER} (were {SUPERUSER}'s)")
+
+    def _check_durable(self, name: str, port: int, timeout: float = 10.0) -> None:
+        """A new connection of the application role commits with synchronous_commit on (the
+        reload of :meth:`_ensure_durable` reaches new backends within moments)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with psycopg.connect(self._libpq(name, port, role="app"), connect_timeout=5) as c:
+                value = c.execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[index]
+            if value.lower() not in _OFF:
+                return
+            if time.monotonic() > deadline:
+                raise SetupError(
+                    f"{APP} 在数据库 {name} 中的 synchronous_commit 仍为 {value} "
+                    f"(is still {value} for {APP} in {name}): 崩溃会丢失已确认的提交 (a crash "
+                    "would lose acknowledged commits); 检查 (check) postgresql.conf, "
+                    "postgresql.auto.conf, ALTER DATABASE/ROLE … SET"
+                )
+            time.sleep(0.1)
 
     def drop_database(self, name: str) -> None:
         st = self.status()

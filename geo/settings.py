@@ -29,7 +29,15 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of an existing PostGIS database; when set, no local "
-        "cluster is started. Example: postgresql+psycopg://user:pw@host:5432/wangge",
+        "cluster is started. Example: postgresql+psycopg://user:pw@host:5432/wangge. The API, "
+        "the jobs and every command that reads or writes data connect with it: give it a role "
+        "that is not a superuser and cannot create objects in the schema.",
+    )
+    admin_database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the role that owns the schema: migrations (and the "
+        "extensions they need) run with it, nothing else. Default: WANGGE_DATABASE_URL (one "
+        "role for everything); the local cluster has its own owner role.",
     )
     pg_dir: Path = Field(
         default=Path(".wangge/pg"),

@@ -10,6 +10,11 @@ Databases:
 * ``template`` — migrated and loaded with the fixture community, once per run;
 * ``fixture_url`` — a clone of it shared by read-only tests (each test's writes rolled back);
 * ``fresh_db`` / ``empty_db`` — a clone per test for tests that commit (CLI, imports).
+
+The clones are used as the server's superuser (tests make tables and migrate). By hand,
+``WANGGE_TEST_ROLE=app`` hands them out as the local cluster's application role instead, as the
+API and the commands connect in production: every test that does not do DDL itself must pass
+(``tests/test_pgcluster.py`` runs the commands and the API that way in every run).
 """
 
 from __future__ import annotations
@@ -48,6 +53,25 @@ RUN = f"wt_{os.getpid()}"
 # dozens of apps, and PROJ's set-up costs about 0.4 s per connection (tests/test_api.py checks
 # the warm-up itself)
 os.environ.setdefault("WANGGE_WARM_CONNECTIONS", "2")
+AS_APP = os.environ.get("WANGGE_TEST_ROLE") == "app"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "manual: a check run by hand with `-m manual`, never by `make test`: it shows that a "
+        "test catches what it guards against (the old synchronous_commit = off losing reports)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Manual checks run only when asked for by ``-m``."""
+    if "manual" in (config.getoption("markexpr") or ""):
+        return
+    manual = [item for item in items if item.get_closest_marker("manual")]
+    if manual:
+        config.hook.pytest_deselected(items=manual)
+        items[:] = [item for item in items if not item.get_closest_marker("manual")]
 
 
 @dataclass
@@ -55,6 +79,7 @@ class Server:
     """A PostgreSQL server on which tests may create databases."""
 
     admin_url: str  # libpq URL of the maintenance database
+    app: tuple[str, str] | None = None  # (role, password) clones are handed out as, if any
 
     def url(self, database: str) -> str:
         return (
@@ -86,6 +111,13 @@ class Server:
             raise RuntimeError(f"could not clone {template}")
         return self.url(name)
 
+    def as_app(self, url: str) -> str:
+        """``url`` as the application role when the run asks for it (``WANGGE_TEST_ROLE``)."""
+        if self.app is None:
+            return url
+        user, password = self.app
+        return make_url(url).set(username=user, password=password).render_as_string(False)
+
     def drop(self, name: str) -> None:
         self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -114,7 +146,19 @@ def server() -> Server:
 
         cluster = LocalCluster()
         cluster.up(log=lambda _m: None)
-        server = Server(cluster.url("postgres").replace("postgresql+psycopg://", "postgresql://"))
+        server = Server(
+            cluster.url("postgres", role="superuser").replace(
+                "postgresql+psycopg://", "postgresql://"
+            )
+        )
+        if AS_APP:
+            from geo.pgcluster import APP
+
+            server.app = (APP, cluster.password(APP))
+    if AS_APP and server.app is None:
+        raise RuntimeError(
+            "WANGGE_TEST_ROLE=app needs the local cluster (WANGGE_TEST_DATABASE_URL set)"
+        )
     _drop_stale(server)
     return server
 
@@ -131,6 +175,16 @@ def empty_template(server: Server) -> Iterator[str]:
     engine = make_engine(url)
     migrate(engine)
     engine.dispose()
+    if server.app is not None:
+        from geo.db import grant_application_role
+
+        with psycopg.connect(server.libpq(name), autocommit=True) as c:
+            # as `wangge db up` makes them: the extensions, then the role's privileges
+            if c.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'pgrouting'"
+            ).fetchone():
+                c.execute("CREATE EXTENSION IF NOT EXISTS pgrouting")
+            grant_application_role(c, server.app[0])
     yield name
     server.drop(name)
 
@@ -162,7 +216,7 @@ def fixture_url(server: Server, template: str) -> Iterator[str]:
     """A clone of the fixture database shared by tests that do not commit."""
     name = f"{RUN}_shared"
     url = server.create(name, template=template)
-    yield url
+    yield server.as_app(url)
     server.drop(name)
 
 
@@ -191,7 +245,7 @@ def _clone(server: Server, template: str) -> Iterator[str]:
     name = f"{RUN}_{next(_counter)}"
     url = server.create(name, template=template)
     try:
-        yield url
+        yield server.as_app(url)
     finally:
         server.drop(name)
 

@@ -4,9 +4,12 @@ fails is retried on its own and nothing is half-written."""
 
 from __future__ import annotations
 
+import cloudpickle
 import geopandas as gpd
 import pytest
+from distributed.diagnostics.plugin import SchedulerPlugin
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from geo.db import make_engine, session_scope
 from geo.engine import partition_many
@@ -114,3 +117,63 @@ def test_local_and_dask_engines_agree_and_a_failure_is_retried_alone(city_db, tm
     a = _grids(url, {r["community"]: r["version"] for r in local})
     b = _grids(url, {r["community"]: r["version"] for r in dask})
     assert a == b and all(len(v) > 10 for v in a.values())
+
+
+class _Submitted(SchedulerPlugin):
+    """Every task as the scheduler received it (its run_spec, pickled)."""
+
+    name = "wangge-submitted"
+
+    def __init__(self) -> None:
+        self.seen: list[bytes] = []
+
+    def update_graph(self, scheduler, *, keys, tasks=None, **kwargs) -> None:
+        for key in tasks or keys:
+            ts = scheduler.tasks.get(key)
+            if ts is not None and ts.run_spec is not None:
+                self.seen.append(cloudpickle.dumps(ts.run_spec))
+
+
+def test_dask_tasks_carry_no_password(server, empty_template):
+    """What reaches the scheduler names the database without its password; the workers fill
+    it in from their own configuration (here WANGGE_DATABASE_URL in their environment)."""
+    from dask.distributed import Client, LocalCluster
+
+    from .conftest import _clone
+
+    gen = _clone(server, empty_template)
+    url = next(gen)
+    password = make_url(url).password
+    assert password and password in url  # a URL with a secret goes in
+    try:
+        city = list(synthetic_city(1, seed=7, households=300))
+        engine = make_engine(url)
+        with session_scope(engine) as s:
+            write_city(s, city)
+        engine.dispose()
+        with (
+            LocalCluster(
+                n_workers=1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                env={"WANGGE_DATABASE_URL": url},
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            client.register_plugin(_Submitted())
+            done = partition_many(
+                url, [c.code for c in city], engine="dask", scheduler=cluster.scheduler_address
+            )
+            seen = client.run_on_scheduler(
+                lambda dask_scheduler: dask_scheduler.plugins["wangge-submitted"].seen
+            )
+        assert all("error" not in d for d in done), done
+        assert len(seen) == len(city)
+        public = url.replace(f":{password}@", "@")
+        assert public != url
+        assert all(public.encode() in spec for spec in seen)  # the URL is there ...
+        assert not any(password.encode() in spec for spec in seen)  # ... its secret is not
+    finally:
+        with pytest.raises(StopIteration):
+            next(gen)

@@ -1,11 +1,12 @@
-"""Alembic environment: the engine comes from ``geo.db`` (or ``-x url=…`` on the command line)."""
+"""Alembic environment: the engine comes from ``geo.db`` (or ``-x url=…`` on the command line),
+as the schema's owner (``admin_database_url``), never the application role."""
 
 from __future__ import annotations
 
 from alembic import context
 from geoalchemy2 import alembic_helpers
 
-from geo.db import database_url, include_object, make_engine
+from geo.db import admin_database_url, include_object, make_engine
 from geo.models import Base
 
 config = context.config
@@ -15,7 +16,7 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
-        url = context.get_x_argument(as_dictionary=True).get("url") or database_url()
+        url = context.get_x_argument(as_dictionary=True).get("url") or admin_database_url()
         engine = make_engine(url)
     with engine.connect() as connection:
         context.configure(
