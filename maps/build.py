@@ -136,6 +136,17 @@ class _Ctx:
         return round(lat, 7), round(lon, 7)
 
 
+def _text(value: Any) -> str:
+    """An imported string as inert text: HTML-escaped, and safe inside the JavaScript template
+    literals folium writes tooltips into (no backtick, ``${`` or backslash escape survives)."""
+    return (
+        html.escape(str(value), quote=True)
+        .replace("`", "&#96;")
+        .replace("$", "&#36;")
+        .replace("\\", "&#92;")
+    )
+
+
 def _community_filter(ctx: _Ctx, alias: str) -> tuple[str, dict[str, Any]]:
     if ctx.community is None:
         return "TRUE", {}
@@ -146,7 +157,12 @@ def _geojson(ctx: _Ctx, rows: list[Any], geom_col: int, props: list[str]) -> dic
     geoms = ctx.shift(shapely.from_wkb([bytes(r[geom_col]) for r in rows])) if rows else []
     feats = []
     for r, g in zip(rows, geoms, strict=True):
-        p = {k: r[i] for i, k in enumerate(props) if i != geom_col}
+        # folium's tooltips and popups show properties as HTML: imported strings as text
+        p = {
+            k: _text(r[i]) if isinstance(r[i], str) else r[i]
+            for i, k in enumerate(props)
+            if i != geom_col
+        }
         feats.append({"type": "Feature", "properties": p, "geometry": shapely.geometry.mapping(g)})
     return {"type": "FeatureCollection", "features": feats}
 
@@ -340,13 +356,16 @@ def _legend(title: str, rows: list[tuple[str, str, bool]]) -> Element:
 
 def _config(m: folium.Map, ctx: _Ctx, kind: str, **data: Any) -> None:
     cfg = {"kind": kind, "api": ctx.api, "gcj02": ctx.base.gcj02, "map": m.get_name(), **data}
+    # no "<", ">" or "&" from data inside the script element (as folium writes its own JSON)
+    config = (
+        json.dumps(cfg, ensure_ascii=False, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
     m.get_root().html.add_child(
         Element(
-            "<script>window.WANGGE = "
-            + json.dumps(cfg, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-            + ";</script><script>"
-            + own_js()
-            + "</script>"
+            "<script>window.WANGGE = " + config + ";</script><script>" + own_js() + "</script>"
         ),
         name="wangge_config",
     )
@@ -428,7 +447,7 @@ def resident_map(ctx: _Ctx) -> folium.Map:
                     icon_anchor=(13, 13),
                     class_name="wg-icon",
                 ),
-                tooltip=p["name"],
+                tooltip=_text(p["name"]),
                 wg_code=p["code"],
                 wg_popup=_place_popup(p),  # bound by wangge.js (folium's popups need jQuery)
             ).add_to(cluster)
@@ -534,7 +553,7 @@ def _floor_features(ctx: _Ctx, units: list[FloorUnit]) -> dict[str, Any]:
         f["properties"] |= {
             "building": e(f"{u.building_name} ({u.building_code})"),
             "unit": f"{u.unit_no}单元 (unit {u.unit_no})",
-            "label": u.label,
+            "label": e(u.label),
             "households": u.households,
             "groups": "<br>".join(
                 f"{e(g.grid)}：{e(g.label)}，{g.households}户 (households)" for g in u.groups
@@ -896,7 +915,7 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
                 class_name="wg-icon",
             ),
             wg_popup=popup,
-            tooltip=f"{i['category_name']} · {i['status_name']} · {age:.1f} 天 (days)",
+            tooltip=_text(f"{i['category_name']} · {i['status_name']} · {age:.1f} 天 (days)"),
             wg_code=i["code"],
             wg_status=i["status"],
             wg_category=i["category"],

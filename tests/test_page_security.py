@@ -1,0 +1,223 @@
+"""Pages and public endpoints hardened (issue 15): the dispatcher map built for the caller's
+scope, imported names shown as text (never HTML or script), a Content-Security-Policy without
+``'unsafe-inline'`` scripts on every page (nonces when served, hashes when written), no framing,
+health details for admins only, OGC links from the configured public URL (never the Host
+header), page routes answering 404/400 naming the value, and the public endpoints' cost bounded
+(the resident map, the OGC collection list and address lookups built once per data version,
+the walking search bounded by a setting).
+
+Real PostGIS, real HTTP, real Chromium; SQL statements are observed with SQLAlchemy's events
+(not replaced) to show what a request costs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+from geo.auth import create_user
+from geo.db import make_engine, session_scope
+
+from . import test_maps
+from .conftest import serve_app
+from .test_maps import Page
+
+browser = test_maps.browser  # the fixtures of tests/test_maps.py: a Chromium, the written maps
+files = test_maps.files
+
+pytestmark = pytest.mark.db
+COMMUNITY = "510107013001"
+STREET = "510107013"
+PAYLOAD = "<img src=x onerror=alert(1)>"
+# breaks out of the template literal folium writes a marker's tooltip into
+TICK = "`+alert(2)+`${alert(3)}"
+
+
+class Statements:
+    """Every SQL statement any engine of this process runs while it is open (the app served
+    in a thread included), with the number of rows it gave."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, object, int]] = []
+
+    def _after(self, conn, cursor, statement, params, context, executemany):
+        self.seen.append((statement, params, cursor.rowcount))
+
+    def __enter__(self) -> Statements:
+        event.listen(Engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(Engine, "after_cursor_execute", self._after)
+
+    def matching(self, word: str) -> list[tuple[str, object, int]]:
+        return [s for s in self.seen if word in s[0]]
+
+
+def _facilities_file(tmp_path: Path, rows: list[tuple[str, str, str, float, float]]) -> Path:
+    feats = [
+        {
+            "type": "Feature",
+            "properties": {
+                "code": code,
+                "name": name,
+                "kind": kind,
+                "address": "武侯区吉福路1号",
+                "phone": "028-85009999",
+                "opening_hours": "Mo-Su 09:00-18:00",
+                "services": "测试",
+                "community_code": COMMUNITY,
+            },
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        }
+        for code, name, kind, lon, lat in rows
+    ]
+    path = tmp_path / "facilities.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), "utf-8")
+    return path
+
+
+def _import_facilities(url: str, tmp_path: Path, rows) -> None:
+    from geo.io import import_file
+
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        import_file(_facilities_file(tmp_path, rows), "facilities", session=s)
+    engine.dispose()
+
+
+def _token(url: str, role: str, **kw) -> str:
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        _, token = create_user(session=s, name=f"t-{role}", role=role, **kw)
+    engine.dispose()
+    return token
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _incident_codes(page: str) -> set[str]:
+    return set(re.findall(r'"wgCode": "([^"]+)"', page))
+
+
+OPEN_EVERYTHING = """async () => {
+  // every marker of a cluster on the map itself, so that its tooltip and popup can open
+  const groups = [...Object.values(WANGGE.clusters || {}), WANGGE.cluster].filter(Boolean);
+  const loose = L.layerGroup().addTo(WG.map);
+  for (const g of groups) for (const m of window[g].getLayers()) loose.addLayer(m);
+  const out = {texts: [], imgs: 0, layers: 0};
+  const look = () => {
+    out.imgs = Math.max(out.imgs, document.querySelectorAll('img[onerror], img[src="x"]').length);
+    for (const e of document.querySelectorAll('.leaflet-tooltip, .leaflet-popup-content'))
+      out.texts.push(e.textContent);
+  };
+  const leaves = [];
+  WG.map.eachLayer(l => { if (!l.getLayers) leaves.push(l); });
+  for (const l of leaves) {
+    const at = l.getLatLng ? l.getLatLng() : l.getBounds ? l.getBounds().getCenter() : null;
+    if (!at) continue;
+    out.layers++;
+    l.fire('mouseover', {latlng: at}, true);
+    look();
+    l.fire('click', {latlng: at}, true);
+    look();
+    l.fire('mouseout', {latlng: at}, true);
+    WG.map.closePopup();
+  }
+  await new Promise(r => setTimeout(r, 300));
+  return out;
+}"""
+
+
+def test_imported_names_are_shown_as_text_in_every_map(browser, fresh_db, tmp_path):
+    """A facility imported with the name ``<img src=x onerror=alert(1)>`` (and one whose name
+    would close folium's tooltip template literal), a compound, a community and a building
+    renamed so: in Chromium, with every tooltip and popup of each map opened, no script runs,
+    no such img element exists, and the name is shown as text."""
+    _import_facilities(
+        fresh_db,
+        tmp_path,
+        [
+            ("510107013001-X01", PAYLOAD, "party_service_centre", 104.0245, 30.6285),
+            ("510107013001-X02", TICK, "convenience_station", 104.0255, 30.6290),
+        ],
+    )
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as s:
+        s.execute(
+            text("UPDATE community SET name = :n WHERE code = :c"), {"n": PAYLOAD, "c": COMMUNITY}
+        )
+        s.execute(
+            text("UPDATE compound SET name = :n WHERE code = (SELECT min(code) FROM compound)"),
+            {"n": PAYLOAD},
+        )
+        s.execute(
+            text("UPDATE building SET name = :n WHERE code = '510107013001-C01-B01'"),
+            {"n": PAYLOAD},
+        )
+        _, planner = create_user(session=s, name="p", role="planner")
+        _, dispatcher = create_user(session=s, name="d", role="dispatcher", street_code=STREET)
+    engine.dispose()
+    with serve_app(fresh_db) as base:
+        for path, token in (
+            ("/maps/resident", None),
+            ("/maps/planner", planner),
+            ("/maps/dispatcher", dispatcher),
+        ):
+            p = Page(browser, _auth(token) if token else None)
+            p.page.add_init_script(
+                "window.__alerts = []; window.alert = m => window.__alerts.push(String(m));"
+            )
+            page = p.open(base + path)
+            seen = page.evaluate(OPEN_EVERYTHING)
+            assert seen["layers"] > 30, (path, seen["layers"])
+            assert page.evaluate("window.__alerts") == [], path
+            assert seen["imgs"] == 0, path
+            assert page.evaluate("document.querySelectorAll('img[onerror]').length") == 0
+            assert any(PAYLOAD in t for t in seen["texts"]), path
+            if path == "/maps/resident":
+                assert any(TICK in t for t in seen["texts"])
+            p.clean()
+            p.close()
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    out = {}
+    for part in policy.split(";"):
+        words = part.split()
+        if words:
+            out[words[0]] = words[1:]
+    return out
+
+
+WATCH_CSP = (
+    "window.__csp = []; document.addEventListener('securitypolicyviolation', "
+    "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+)
+
+
+def _hrefs(body) -> list[str]:
+    if isinstance(body, dict):
+        return [v for k, v in body.items() if k in ("href", "$id") and isinstance(v, str)] + [
+            h for v in body.values() for h in _hrefs(v)
+        ]
+    if isinstance(body, list):
+        return [h for v in body for h in _hrefs(v)]
+    return []
+
+
+OGC_PATHS = (
+    "/ogc",
+    "/ogc/collections",
+    "/ogc/collections/buildings",
+    "/ogc/collections/buildings/queryables",
+    "/ogc/collections/buildings/items?limit=2&offset=2",
+    "/ogc/collections/buildings/items/510107013001-C01-B01",
+    "/buildings?limit=2&offset=2",
+)
