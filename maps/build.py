@@ -34,7 +34,9 @@ from folium.plugins import Draw, HeatMap, MarkerCluster
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.auth import Principal
 from geo.crs import wgs84_to_gcj02
+from geo.errors import InputError, NotFoundError
 from geo.grids import FloorUnit, floor_units
 from geo.models import FACILITY_KINDS, INCIDENT_CATEGORIES, INCIDENT_STATUSES, RESOURCE_KINDS
 from geo.settings import get_settings
@@ -102,8 +104,6 @@ def basemap(spec: str | None = None) -> Basemap:
     if spec.startswith(("http://", "https://")) and "{z}" in spec:
         gcj = spec.endswith("#gcj02")
         return Basemap("custom", spec.removesuffix("#gcj02"), "", gcj)
-    from geo.errors import InputError
-
     raise InputError(
         f"底图设置无效 (invalid base map) {spec!r}: none | amap | tencent | 瓦片地址 (a tile URL "
         "template with {z}/{x}/{y})"
@@ -118,6 +118,7 @@ class _Ctx:
     base: Basemap
     api: str | None  # "" when served by the API (same origin), None for a standalone file
     embed_limit: int
+    principal: Principal | None = None  # whose dispatcher map (None: everything, as an admin)
     stats: dict[str, int] = field(default_factory=dict)
 
     def shift(self, geoms: Any) -> Any:
@@ -385,20 +386,25 @@ def _center(ctx: _Ctx) -> tuple[float, float]:
     return ctx.point(row[0], row[1])
 
 
+def _tooltip(fc: dict[str, Any], fields: list[str], **kw: Any) -> folium.GeoJsonTooltip | None:
+    """A GeoJSON tooltip, or none for a layer without features (folium refuses those)."""
+    return folium.GeoJsonTooltip(fields, **kw) if fc["features"] else None
+
+
 def _outline_layers(m: folium.Map, ctx: _Ctx, show_compounds: bool = True) -> None:
     com, comp = _outlines(ctx)
     folium.GeoJson(
         com,
         name="社区边界 (community)",
         style_function=lambda f: {"color": "#555", "weight": 3, "fill": False, "dashArray": "6 4"},
-        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
+        tooltip=_tooltip(com, ["name"], labels=False),
     ).add_to(m)
     folium.GeoJson(
         comp,
         name="小区边界 (compounds)",
         show=show_compounds,
         style_function=lambda f: {"color": "#888", "weight": 1.5, "fillOpacity": 0.03},
-        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
+        tooltip=_tooltip(comp, ["name"], labels=False),
     ).add_to(m)
     ctx.stats["compounds"] = len(comp["features"])
 
@@ -790,7 +796,7 @@ def planner_map(ctx: _Ctx, plan: int | None = None) -> folium.Map:
                 "fillColor": "#8e44ad" if f["properties"]["moved"] else "#999",
                 "fillOpacity": 0.6 if f["properties"]["moved"] else 0.35,
             },
-            tooltip=folium.GeoJsonTooltip(["code", "households"], aliases=["楼栋", "户数"]),
+            tooltip=_tooltip(fc, ["code", "households"], aliases=["楼栋", "户数"]),
         ).add_to(m)
         layers["buildings"] = bl.get_name()
         ctx.stats["buildings_embedded"] = len(brows)
@@ -842,7 +848,6 @@ def _workers(ctx: _Ctx) -> dict[str, list[dict[str, str]]]:
 
 
 def dispatcher_map(ctx: _Ctx) -> folium.Map:
-    from geo.auth import Principal
     from geo.incidents import list_incidents
     from geo.models import WORKER_ROLES
 
@@ -865,8 +870,9 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
         layers["micro"] = gj.get_name()
         _floor_layer(m, ctx, _floor_units(ctx, None), label, layers)
     _outline_layers(m, ctx, show_compounds=False)
-    admin = Principal(id=0, name="maps", role="admin")
-    data = list_incidents(ctx.session, admin, limit=100_000)["incidents"]
+    # the caller's incidents only (a written file: all of them, as an admin)
+    who = ctx.principal or Principal(id=0, name="maps", role="admin")
+    data = list_incidents(ctx.session, who, limit=100_000)["incidents"]
     if ctx.community is not None:
         data = [i for i in data if i["community"] == ctx.community]
     workers = _workers(ctx)
@@ -955,6 +961,27 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
 BUILDERS = {"resident": resident_map, "planner": planner_map, "dispatcher": dispatcher_map}
 
 
+def _check_request(session: Session, kind: str, community: str | None, plan: int | None) -> None:
+    """404 for an unknown community or plan, 400 for a plan of another community."""
+    if kind not in BUILDERS:
+        raise InputError(f"未知地图 (unknown map) {kind!r}; 可选 (one of): {', '.join(BUILDERS)}")
+    if community is not None:
+        found = session.execute(
+            text("SELECT 1 FROM community WHERE code = :c"), {"c": community}
+        ).first()
+        if found is None:
+            raise NotFoundError(f"社区不存在 (no such community): {community!r}")
+    if plan is not None and kind == "planner":
+        from geo import plans as gp
+
+        of = gp.get_plan(session, plan)["community"]  # NotFoundError naming the plan
+        if community is not None and of != community:
+            raise InputError(
+                f"方案 {plan} 属于社区 {of}，不是 {community!r} (plan {plan} is of community "
+                f"{of}, not {community!r})"
+            )
+
+
 def build_map(
     session: Session,
     kind: str,
@@ -964,9 +991,13 @@ def build_map(
     api: str | None = None,
     plan: int | None = None,
     embed_limit: int = 20_000,
+    principal: Principal | None = None,
 ) -> tuple[str, dict[str, int]]:
-    """One map as an HTML string, and what it holds (counts)."""
-    ctx = _Ctx(session, community, basemap(base), api, embed_limit)
+    """One map as an HTML string, and what it holds (counts). ``principal``: whose dispatcher
+    map (default: every incident). 404 for an unknown community or plan, 400 for a plan of
+    another community."""
+    _check_request(session, kind, community, plan)
+    ctx = _Ctx(session, community, basemap(base), api, embed_limit, principal)
     m = planner_map(ctx, plan) if kind == "planner" else BUILDERS[kind](ctx)
     return m.get_root().render(), ctx.stats
 

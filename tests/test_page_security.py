@@ -15,11 +15,12 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from geo.auth import create_user
+from geo.auth import authenticate, create_user
 from geo.db import make_engine, session_scope
 
 from . import test_maps
@@ -104,6 +105,65 @@ def _auth(token: str) -> dict[str, str]:
 
 def _incident_codes(page: str) -> set[str]:
     return set(re.findall(r'"wgCode": "([^"]+)"', page))
+
+
+def test_dispatcher_map_is_built_for_the_callers_scope(fresh_db):
+    """A dispatcher sees its street's incidents, a grid worker its grids', an admin all: the
+    incidents in the page's data are exactly those ``GET /incidents`` lists for that caller."""
+    from geo.incidents import list_incidents
+
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as s:
+        s.execute(
+            text(
+                "INSERT INTO street (code, name, district) VALUES ('510107099', '测试街道', '武侯区')"
+            )
+        )
+        moved = set(
+            s.execute(
+                text(
+                    "UPDATE incident SET street_id = (SELECT id FROM street WHERE code = "
+                    "'510107099') WHERE code IN (SELECT code FROM incident ORDER BY code LIMIT 3) "
+                    "RETURNING code"
+                )
+            ).scalars()
+        )
+        total = set(s.execute(text("SELECT code FROM incident")).scalars())
+        compound_grid = s.execute(
+            text(
+                "SELECT pg.code FROM incident i JOIN grid g ON g.id = i.grid_id JOIN grid pg ON "
+                "pg.id = g.parent_id GROUP BY pg.code ORDER BY count(*) DESC, pg.code LIMIT 1"
+            )
+        ).scalar_one()
+        tokens = {
+            "own street": create_user(session=s, name="d1", role="dispatcher", street_code=STREET)[
+                1
+            ],
+            "other street": create_user(
+                session=s, name="d2", role="dispatcher", street_code="510107099"
+            )[1],
+            "grid worker": create_user(session=s, name="w", role="worker", grid_code=compound_grid)[
+                1
+            ],
+            "admin": create_user(session=s, name="a", role="admin")[1],
+        }
+        want = {
+            who: {
+                i["code"]
+                for i in list_incidents(s, authenticate(session=s, token=t), limit=100_000)[
+                    "incidents"
+                ]
+            }
+            for who, t in tokens.items()
+        }
+    engine.dispose()
+    assert want["other street"] == moved and want["own street"] == total - moved
+    assert want["admin"] == total and 0 < len(want["grid worker"]) < len(total)
+    with serve_app(fresh_db) as base, httpx.Client(base_url=base, timeout=60) as c:
+        for who, token in tokens.items():
+            r = c.get("/maps/dispatcher", headers=_auth(token))
+            assert r.status_code == 200, (who, r.text[:300])
+            assert _incident_codes(r.text) == want[who], who
 
 
 OPEN_EVERYTHING = """async () => {
@@ -221,3 +281,43 @@ OGC_PATHS = (
     "/ogc/collections/buildings/items/510107013001-C01-B01",
     "/buildings?limit=2&offset=2",
 )
+
+
+def test_page_routes_name_an_unknown_value(fresh_db):
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as s:
+        # a community with nothing in it yet: its maps are empty, not an error
+        s.execute(
+            text(
+                "INSERT INTO community (code, name, street_id, boundary) SELECT '510107013099', "
+                "'空社区', street_id, ST_Multi(ST_Buffer(ST_Centroid(boundary), 0.0005)) FROM "
+                "community WHERE code = :c"
+            ),
+            {"c": COMMUNITY},
+        )
+        _, planner = create_user(session=s, name="p", role="planner")
+        _, dispatcher = create_user(session=s, name="d", role="dispatcher", street_code=STREET)
+    engine.dispose()
+    with serve_app(fresh_db) as base, httpx.Client(base_url=base, timeout=60) as c:
+        for path, token in (
+            ("/maps/resident", None),
+            ("/maps/planner", planner),
+            ("/maps/dispatcher", dispatcher),
+        ):
+            h = _auth(token) if token else {}
+            r = c.get(path, params={"community": "NOPE"}, headers=h)
+            assert r.status_code == 404, (path, r.status_code, r.text[:200])
+            assert "NOPE" in r.json()["message"] and "社区" in r.json()["message"]
+            ok = c.get(path, params={"community": "510107013099"}, headers=h)
+            assert ok.status_code == 200, (path, ok.text[:300])
+            assert ok.headers["content-type"].startswith("text/html")
+        r = c.get("/maps/planner", params={"plan": 987654}, headers=_auth(planner))
+        assert r.status_code == 404 and "987654" in r.json()["message"]
+        plan = c.post("/plans", json={"community": COMMUNITY}, headers=_auth(planner)).json()["id"]
+        r = c.get(
+            "/maps/planner",
+            params={"plan": plan, "community": "510107013099"},
+            headers=_auth(planner),
+        )
+        assert r.status_code == 400 and "510107013099" in r.json()["message"]
+        assert str(plan) in r.json()["message"]

@@ -18,7 +18,7 @@ Community = Annotated[str | None, Query(max_length=64, description="community co
 
 @router.get("/resident", response_class=HTMLResponse)
 def resident(session: SessionDep, community: Community = None) -> HTMLResponse:
-    """居民服务地图 (resident service map): public."""
+    """居民服务地图 (resident service map): public. 404 naming an unknown community."""
     page, _ = build_map(session, "resident", community=community, api="")
     return HTMLResponse(page)
 
@@ -33,7 +33,8 @@ def planner(
         int, Query(ge=0, le=1_000_000, description="above this many buildings, load by bbox")
     ] = 20_000,
 ) -> HTMLResponse:
-    """网格规划地图 (grid planning map): planners."""
+    """网格规划地图 (grid planning map): planners. 404 naming an unknown community or plan, 400
+    for a plan of another community."""
     page, _ = build_map(
         session, "planner", community=community, api="", plan=plan, embed_limit=embed_limit
     )
@@ -46,6 +47,8 @@ def dispatcher(
     who: Annotated[Principal, Depends(require_role("dispatcher", "worker"))],
     community: Community = None,
 ) -> HTMLResponse:
-    """事件调度地图 (incident dispatch map): dispatchers and grid workers."""
-    page, _ = build_map(session, "dispatcher", community=community, api="")
+    """事件调度地图 (incident dispatch map): dispatchers and grid workers, each with the
+    incidents of its own scope (a grid worker its grids, a dispatcher its street, an admin
+    all). 404 naming an unknown community."""
+    page, _ = build_map(session, "dispatcher", community=community, api="", principal=who)
     return HTMLResponse(page)
