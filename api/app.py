@@ -17,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import errors
+from api.headers import SecurityHeaders
 from api.routes import (
     communities,
     grids,
@@ -196,4 +197,5 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(communities.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, a 413 included
     return app

@@ -13,7 +13,11 @@ position or an address (``/nearby``), and layers too large to embed (more featur
 embedded address index and straight-line distances.
 
 Personal data never enters a map: no household names or phones, no reporters; a worker's phone
-only when the worker made it public.
+only when the worker made it public. Every imported string (names, codes, addresses) is
+escaped before it reaches a page, and each page carries a Content-Security-Policy under which
+only its own scripts run (``maps/policy.py``). The dispatcher map holds the incidents of its
+caller's scope only (a grid worker's grids, a dispatcher's street; all for an admin and for
+the written file).
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ from geo.grids import FloorUnit, floor_units
 from geo.models import FACILITY_KINDS, INCIDENT_CATEGORIES, INCIDENT_STATUSES, RESOURCE_KINDS
 from geo.settings import get_settings
 from maps.assets import inline_css, inline_js, own_js
+from maps.policy import tile_source, with_meta, with_nonce
 
-__all__ = ["BASEMAPS", "Basemap", "build_map", "write_maps"]
+__all__ = ["BASEMAPS", "Basemap", "Rendered", "build_map", "render_map", "write_maps"]
 
 KIND_STYLE = {  # kind → (colour, glyph)
     "party_service_complex": ("#c0392b", "综"),
@@ -961,6 +966,24 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
 BUILDERS = {"resident": resident_map, "planner": planner_map, "dispatcher": dispatcher_map}
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A map as rendered: the page (its scripts as yet without a policy), what it holds, and
+    the tile server its policy must allow (None without a base map)."""
+
+    page: str
+    stats: dict[str, int]
+    tiles: str | None
+
+    def written(self) -> str:
+        """The page as a standalone file: its policy (the scripts' hashes) in a meta element."""
+        return with_meta(self.page, self.tiles)
+
+    def served(self, nonce: str) -> tuple[str, str]:
+        """The page to answer with ``nonce`` on its scripts, and its policy header."""
+        return with_nonce(self.page, self.tiles, nonce)
+
+
 def _check_request(session: Session, kind: str, community: str | None, plan: int | None) -> None:
     """404 for an unknown community or plan, 400 for a plan of another community."""
     if kind not in BUILDERS:
@@ -982,6 +1005,24 @@ def _check_request(session: Session, kind: str, community: str | None, plan: int
             )
 
 
+def render_map(
+    session: Session,
+    kind: str,
+    *,
+    community: str | None = None,
+    base: str | None = None,
+    api: str | None = None,
+    plan: int | None = None,
+    embed_limit: int = 20_000,
+    principal: Principal | None = None,
+) -> Rendered:
+    """One map, rendered. ``principal``: whose dispatcher map (default: every incident)."""
+    _check_request(session, kind, community, plan)
+    ctx = _Ctx(session, community, basemap(base), api, embed_limit, principal)
+    m = planner_map(ctx, plan) if kind == "planner" else BUILDERS[kind](ctx)
+    return Rendered(m.get_root().render(), ctx.stats, tile_source(ctx.base.url))
+
+
 def build_map(
     session: Session,
     kind: str,
@@ -993,13 +1034,18 @@ def build_map(
     embed_limit: int = 20_000,
     principal: Principal | None = None,
 ) -> tuple[str, dict[str, int]]:
-    """One map as an HTML string, and what it holds (counts). ``principal``: whose dispatcher
-    map (default: every incident). 404 for an unknown community or plan, 400 for a plan of
-    another community."""
-    _check_request(session, kind, community, plan)
-    ctx = _Ctx(session, community, basemap(base), api, embed_limit, principal)
-    m = planner_map(ctx, plan) if kind == "planner" else BUILDERS[kind](ctx)
-    return m.get_root().render(), ctx.stats
+    """One map as a standalone HTML page (with its policy), and what it holds (counts)."""
+    r = render_map(
+        session,
+        kind,
+        community=community,
+        base=base,
+        api=api,
+        plan=plan,
+        embed_limit=embed_limit,
+        principal=principal,
+    )
+    return r.written(), r.stats
 
 
 def write_maps(

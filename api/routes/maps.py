@@ -1,5 +1,8 @@
 """The web maps, served: the resident map to everyone, the planner and dispatcher maps behind
-their roles. Served pages ask the API for "near me" and for layers too large to embed."""
+their roles. Served pages ask the API for "near me" and for layers too large to embed.
+
+Each answer carries a Content-Security-Policy with a fresh nonce (only the page's own scripts
+run), and may not be framed. The dispatcher map holds the caller's incidents only."""
 
 from __future__ import annotations
 
@@ -10,17 +13,28 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, require_role
 from geo.auth import Principal
-from maps.build import build_map
+from maps.build import Rendered, render_map
+from maps.policy import new_nonce
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 Community = Annotated[str | None, Query(max_length=64, description="community code (default all)")]
 
 
+def _page(r: Rendered, *, private: bool) -> HTMLResponse:
+    body, csp = r.served(new_nonce())
+    return HTMLResponse(
+        body,
+        headers={
+            "Content-Security-Policy": csp,
+            "Cache-Control": "private, no-store" if private else "no-cache",
+        },
+    )
+
+
 @router.get("/resident", response_class=HTMLResponse)
 def resident(session: SessionDep, community: Community = None) -> HTMLResponse:
     """居民服务地图 (resident service map): public. 404 naming an unknown community."""
-    page, _ = build_map(session, "resident", community=community, api="")
-    return HTMLResponse(page)
+    return _page(render_map(session, "resident", community=community, api=""), private=False)
 
 
 @router.get("/planner", response_class=HTMLResponse)
@@ -35,10 +49,10 @@ def planner(
 ) -> HTMLResponse:
     """网格规划地图 (grid planning map): planners. 404 naming an unknown community or plan, 400
     for a plan of another community."""
-    page, _ = build_map(
+    r = render_map(
         session, "planner", community=community, api="", plan=plan, embed_limit=embed_limit
     )
-    return HTMLResponse(page)
+    return _page(r, private=True)
 
 
 @router.get("/dispatcher", response_class=HTMLResponse)
@@ -50,5 +64,5 @@ def dispatcher(
     """事件调度地图 (incident dispatch map): dispatchers and grid workers, each with the
     incidents of its own scope (a grid worker its grids, a dispatcher its street, an admin
     all). 404 naming an unknown community."""
-    page, _ = build_map(session, "dispatcher", community=community, api="", principal=who)
-    return HTMLResponse(page)
+    r = render_map(session, "dispatcher", community=community, api="", principal=who)
+    return _page(r, private=True)
