@@ -27,7 +27,7 @@ from geo.db import make_engine, session_scope
 
 from . import test_maps
 from .conftest import serve_app
-from .test_maps import Page
+from .test_maps import Page, _config
 
 browser = test_maps.browser  # the fixtures of tests/test_maps.py: a Chromium, the written maps
 files = test_maps.files
@@ -407,3 +407,27 @@ def test_page_routes_name_an_unknown_value(fresh_db):
         )
         assert r.status_code == 400 and "510107013099" in r.json()["message"]
         assert str(plan) in r.json()["message"]
+
+
+def test_resident_map_is_built_once_per_data_version(fresh_db, tmp_path):
+    """``/maps/resident`` is served from a cache until the data it shows changes: the same
+    page (the same folium map) twice; a facility imported → rebuilt, holding it; then cached
+    again. Each community's page is its own entry."""
+    with serve_app(fresh_db) as base, httpx.Client(base_url=base, timeout=60) as c:
+        with Statements() as sql:
+            a = _config(c.get("/maps/resident").text)
+            b = _config(c.get("/maps/resident").text)
+        assert a["map"] == b["map"]
+        assert len(sql.matching("FROM facility f")) == 1  # built once
+        one = _config(c.get("/maps/resident", params={"community": COMMUNITY}).text)
+        assert one["map"] != a["map"]
+        _import_facilities(
+            fresh_db,
+            tmp_path,
+            [("510107013001-X09", "新服务站", "convenience_station", 104.0245, 30.6285)],
+        )
+        after = _config(c.get("/maps/resident").text)
+        assert after["map"] != a["map"]
+        assert "510107013001-X09" in {p["code"] for p in after["places"]}
+        assert "510107013001-X09" not in {p["code"] for p in a["places"]}
+        assert _config(c.get("/maps/resident").text)["map"] == after["map"]

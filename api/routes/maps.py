@@ -2,22 +2,28 @@
 their roles. Served pages ask the API for "near me" and for layers too large to embed.
 
 Each answer carries a Content-Security-Policy with a fresh nonce (only the page's own scripts
-run), and may not be framed. The dispatcher map holds the caller's incidents only."""
+run), and may not be framed. The resident map is public and built once per data version
+(its communities, compounds, buildings, service places), then served from the app's cache;
+the dispatcher map holds the caller's incidents only."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from api.caches import app_cache
 from api.deps import SessionDep, require_role
 from geo.auth import Principal
+from geo.dataversion import data_versions
+from geo.settings import get_settings
 from maps.build import Rendered, render_map
 from maps.policy import new_nonce
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 Community = Annotated[str | None, Query(max_length=64, description="community code (default all)")]
+RESIDENT_DATA = ("community", "compound", "building", "facility", "open_resource")
 
 
 def _page(r: Rendered, *, private: bool) -> HTMLResponse:
@@ -32,9 +38,15 @@ def _page(r: Rendered, *, private: bool) -> HTMLResponse:
 
 
 @router.get("/resident", response_class=HTMLResponse)
-def resident(session: SessionDep, community: Community = None) -> HTMLResponse:
+def resident(request: Request, session: SessionDep, community: Community = None) -> HTMLResponse:
     """居民服务地图 (resident service map): public. 404 naming an unknown community."""
-    return _page(render_map(session, "resident", community=community, api=""), private=False)
+    version = (tuple(data_versions(session, RESIDENT_DATA).items()), get_settings().basemap)
+    r = app_cache(request, "pages").get(
+        ("resident", community),
+        version,
+        lambda: render_map(session, "resident", community=community, api=""),
+    )
+    return _page(r, private=False)
 
 
 @router.get("/planner", response_class=HTMLResponse)
