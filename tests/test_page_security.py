@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -346,6 +347,20 @@ def test_written_pages_carry_a_policy_of_script_hashes(browser, files):
         assert page.evaluate("window.__csp") == [], name
         p.clean()
         p.close()
+
+
+def test_health_details_for_admins_only(fresh_db):
+    admin = _token(fresh_db, "admin")
+    with serve_app(fresh_db) as base, httpx.Client(base_url=base, timeout=30) as c:
+        public = c.get("/health")
+        assert public.status_code == 200
+        assert public.json() == {"status": "ok", "database": "ok"}
+        assert str(os.getpid()) not in public.text  # the app runs in this process
+        staff = c.get("/health", headers=_auth(_token(fresh_db, "dispatcher", street_code=STREET)))
+        assert staff.json() == {"status": "ok", "database": "ok"}
+        full = c.get("/health", headers=_auth(admin)).json()
+        assert full["status"] == "ok" and full["postgis_version"].startswith("3.")
+        assert full["server_version"] and full["worker"] == os.getpid()
 
 
 def _hrefs(body) -> list[str]:
