@@ -384,6 +384,40 @@ OGC_PATHS = (
 )
 
 
+def test_links_come_from_the_public_url_never_from_host(fixture_url, monkeypatch):
+    """With WANGGE_PUBLIC_URL set, every link starts with it whatever Host the request
+    carries; unset, links name the address the server listens on, still not Host."""
+    evil = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    with serve_app(fixture_url) as base, httpx.Client(base_url=base, timeout=30) as c:
+        for path in OGC_PATHS:
+            hrefs = _hrefs(c.get(path, headers=evil).json())
+            assert hrefs and all(h.startswith(base + "/") for h in hrefs), (path, hrefs)
+        monkeypatch.setenv("WANGGE_PUBLIC_URL", "https://wangge.example.org/gis/")
+        from geo.settings import get_settings
+
+        get_settings.cache_clear()
+        for path in OGC_PATHS:
+            body = c.get(path, headers=evil).json()
+            hrefs = _hrefs(body)
+            assert hrefs, path
+            assert all(h.startswith("https://wangge.example.org/gis/") for h in hrefs), hrefs
+            assert not any("evil" in h or "//" in h.removeprefix("https://") for h in hrefs)
+        items = c.get("/ogc/collections/buildings/items?limit=2&offset=2").json()
+        nxt = next(x["href"] for x in items["links"] if x["rel"] == "next")
+        assert nxt.startswith("https://wangge.example.org/gis/ogc/collections/buildings/items?")
+        assert "offset=4" in nxt and "limit=2" in nxt
+
+
+def test_a_public_url_must_be_an_http_url(monkeypatch):
+    from pydantic import ValidationError
+
+    from geo.settings import Settings
+
+    monkeypatch.setenv("WANGGE_PUBLIC_URL", "evil.example/x")
+    with pytest.raises(ValidationError, match="WANGGE_PUBLIC_URL"):
+        Settings()
+
+
 def test_page_routes_name_an_unknown_value(fresh_db):
     engine = make_engine(fresh_db)
     with session_scope(engine) as s:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep
+from api.urls import public_base, public_url
 from geo import ogc
 from geo.errors import InputError, WanggeError
 from geo.features import parse_bbox
@@ -27,13 +28,13 @@ RESERVED = {"bbox", "bbox-crs", "crs", "limit", "offset", "f"}
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/ogc"
+    return public_base(request) + "/ogc"
 
 
 @router.get("/ogc", summary="OGC API landing page")
 def landing(request: Request) -> dict[str, Any]:
     base = _base(request)
-    root = str(request.base_url).rstrip("/")
+    root = public_base(request)
     return {
         "title": "网格 Wangge — OGC API Features",
         "description": "社区网格、楼栋、服务场所与事件 (community grids, buildings, service places, "
@@ -91,23 +92,17 @@ def queryables(cid: str, request: Request) -> JSONResponse:
 
 
 def _page_links(
-    request: Request, url: str, fc: dict[str, Any], limit: int, offset: int
+    request: Request, fc: dict[str, Any], limit: int, offset: int
 ) -> list[dict[str, Any]]:
     params = dict(request.query_params)
-    links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
+    links = [{"rel": "self", "type": GEOJSON, "href": public_url(request)}]
     if offset + fc["numberReturned"] < fc["numberMatched"]:
         nxt = params | {"offset": str(offset + limit), "limit": str(limit)}
-        links.append({"rel": "next", "type": GEOJSON, "href": f"{url}?{_qs(nxt)}"})
+        links.append({"rel": "next", "type": GEOJSON, "href": public_url(request, nxt)})
     if offset > 0:
         prv = params | {"offset": str(max(0, offset - limit)), "limit": str(limit)}
-        links.append({"rel": "prev", "type": GEOJSON, "href": f"{url}?{_qs(prv)}"})
+        links.append({"rel": "prev", "type": GEOJSON, "href": public_url(request, prv)})
     return links
-
-
-def _qs(params: dict[str, str]) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(params)
 
 
 @router.get("/ogc/collections/{cid}/items", response_class=JSONResponse)
@@ -136,9 +131,8 @@ def items(
         offset=offset,
         filters=filters,
     )
-    url = f"{_base(request)}/collections/{cid}/items"
     fc["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds")
-    fc["links"] = _page_links(request, url, fc, limit, offset)
+    fc["links"] = _page_links(request, fc, limit, offset)
     return JSONResponse(fc, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})
 
 
@@ -175,7 +169,7 @@ def item(
     f = fc["features"][0]
     base = _base(request)
     f["links"] = [
-        {"rel": "self", "type": GEOJSON, "href": str(request.url)},
+        {"rel": "self", "type": GEOJSON, "href": public_url(request)},
         {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{cid}"},
     ]
     return JSONResponse(f, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})
