@@ -7,7 +7,9 @@ the floor ranges they hold of units split by floors), the units split by floors 
 unit's cell once, labelled with its floor groups), facilities, open resources, and incidents
 with public fields only (no description, address or reporter).
 Coordinates are CRS84 by default; ``crs`` may ask for EPSG:4490 (CGCS2000, latitude first, as
-that CRS defines its axes) or EPSG:4544 (CGCS2000 Gauss-Krüger, northing first).
+that CRS defines its axes) or EPSG:4544 (CGCS2000 Gauss-Krüger, northing first). A ``bbox`` in
+one of them must lie in that CRS's domain (a 400 names it otherwise, before PostGIS is asked to
+transform it).
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from pyproj import CRS, Transformer
+from pyproj.exceptions import ProjError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError, NotFoundError
 from geo.features import feature_collection
+from geo.features import parse_bbox as parse_lonlat_bbox
 from geo.grids import FLOOR_UNITS, GRIDS
 from geo.layers import LayerSpec, get_layer
 from geo.settings import get_settings
@@ -31,6 +36,7 @@ __all__ = [
     "CRS84",
     "collection_info",
     "items",
+    "parse_bbox",
     "parse_crs_uri",
     "queryables",
     "tile",
@@ -210,28 +216,71 @@ def collection_info(session: Session, c: Collection, base: str) -> dict[str, Any
     }
 
 
+def parse_bbox(
+    value: str | None, bbox_crs: str | None
+) -> tuple[tuple[float, float, float, float], int] | None:
+    """A ``bbox`` in ``bbox-crs`` (in that CRS's axis order) as (x, y) order — lon/lat or
+    easting/northing — and its SRID; None without one. 400 naming the value when it is not
+    four finite numbers, min > max, or outside the CRS's domain (beyond ±180°/±90°, or where
+    the projection cannot be inverted: PROJ is asked, as PostGIS would be)."""
+    if value is None or value == "":
+        return None
+    uri, srid, flip = parse_crs_uri(bbox_crs, "bbox-crs")
+    if srid == 4326:
+        box = parse_lonlat_bbox(value)
+        assert box is not None
+        return box, srid
+    parts = value.split(",")
+    if len(parts) != 4:
+        raise InputError(f"bbox 应为四个数 (bbox needs four numbers) {value!r} in {uri}")
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError as exc:
+        raise InputError(f"bbox 格式错误 (invalid bbox, not numbers) {value!r} in {uri}") from exc
+    if not all(math.isfinite(v) for v in nums):
+        raise InputError(f"bbox 含非有限数 (invalid bbox, not finite) {value!r} in {uri}")
+    x0, y0, x1, y1 = (nums[1], nums[0], nums[3], nums[2]) if flip else nums
+    if x0 > x1 or y0 > y1:
+        raise InputError(f"bbox 最小值大于最大值 (invalid bbox, min > max) {value!r} in {uri}")
+    if not _in_domain(srid, (x0, y0, x1, y1)):
+        raise InputError(
+            f"bbox 超出坐标系的范围 (bbox outside the domain of {uri}): {value!r}; "
+            "坐标轴顺序 (axis order): "
+            + ("纬度/北坐标在前 (latitude/northing first)" if flip else "x, y")
+        )
+    return (x0, y0, x1, y1), srid
+
+
+def _in_domain(srid: int, box: tuple[float, float, float, float]) -> bool:
+    x0, y0, x1, y1 = box
+    crs = CRS.from_epsg(srid)
+    if crs.is_geographic:
+        return -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90
+    to_lonlat = Transformer.from_crs(crs, CRS.from_epsg(4326), always_xy=True)
+    try:  # the corners, as PostGIS transforms the envelope
+        lon, lat = to_lonlat.transform([x0, x1, x0, x1], [y0, y0, y1, y1], errcheck=True)
+    except ProjError:
+        return False
+    return all(math.isfinite(v) and abs(v) <= 180 for v in (*lon, *lat))
+
+
 def items(
     session: Session,
     c: Collection,
     *,
-    bbox: tuple[float, float, float, float] | None,
-    bbox_crs: str | None,
+    bbox: tuple[tuple[float, float, float, float], int] | None,
     crs: str | None,
     limit: int,
     offset: int,
     filters: dict[str, str],
     feature_id: str | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """A page of items (or one, by ``feature_id``), and the Content-Crs URI."""
+    """A page of items (or one, by ``feature_id``), and the Content-Crs URI. ``bbox``: as
+    :func:`parse_bbox` gives it."""
     uri, srid, flip = parse_crs_uri(crs)
-    bbox_srid = None
-    if bbox is not None:
-        _, bsrid, bflip = parse_crs_uri(bbox_crs, "bbox-crs")
-        if bflip:  # the bbox is in the CRS's own axis order
-            bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
-        if not all(math.isfinite(v) for v in bbox) or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
-            raise InputError(f"bbox 无效 (invalid bbox): {bbox}")
-        bbox_srid = None if bsrid == 4326 else bsrid
+    box, bbox_srid = bbox if bbox is not None else (None, None)
+    if bbox_srid == 4326:
+        bbox_srid = None
     known = set(_props(c))
     for name in filters:
         if name not in known:
@@ -241,7 +290,7 @@ def items(
     fc = feature_collection(
         session=session,
         kind=c.spec,
-        bbox=bbox,
+        bbox=box,
         limit=limit,
         offset=offset,
         filters=filters,

@@ -18,8 +18,7 @@ from fastapi.responses import JSONResponse
 from api.deps import SessionDep
 from api.urls import public_base, public_url
 from geo import ogc
-from geo.errors import InputError, WanggeError
-from geo.features import parse_bbox
+from geo.errors import WanggeError
 from geo.settings import get_settings
 
 router = APIRouter(tags=["ogc"])
@@ -119,13 +118,11 @@ def items(
     """要素 (features); any other parameter named like a queryable filters by equality."""
     c = ogc.collection(cid)
     limit = min(limit, get_settings().max_page_size)
-    box = _bbox(bbox, bbox_crs)
     filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
     fc, uri = ogc.items(
         session,
         c,
-        bbox=box,
-        bbox_crs=bbox_crs,
+        bbox=ogc.parse_bbox(bbox, bbox_crs),
         crs=crs,
         limit=limit,
         offset=offset,
@@ -134,20 +131,6 @@ def items(
     fc["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds")
     fc["links"] = _page_links(request, fc, limit, offset)
     return JSONResponse(fc, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})
-
-
-def _bbox(value: str | None, bbox_crs: str | None) -> tuple[float, float, float, float] | None:
-    if value is None or value == "":
-        return None
-    if bbox_crs in (None, "", ogc.CRS84):
-        return parse_bbox(value)
-    try:
-        parts = tuple(float(v) for v in value.split(","))
-    except ValueError as exc:
-        raise InputError(f"bbox 格式错误 (invalid bbox) {value!r}") from exc
-    if len(parts) != 4:
-        raise InputError(f"bbox 应为四个数 (bbox needs four numbers) {value!r}")
-    return parts  # type: ignore[return-value]
 
 
 @router.get("/ogc/collections/{cid}/items/{fid}", response_class=JSONResponse)
@@ -160,7 +143,7 @@ def item(
 ) -> Response:
     c = ogc.collection(cid)
     fc, uri = ogc.items(
-        session, c, bbox=None, bbox_crs=None, crs=crs, limit=1, offset=0, filters={}, feature_id=fid
+        session, c, bbox=None, crs=crs, limit=1, offset=0, filters={}, feature_id=fid
     )
     if not fc["features"]:
         from geo.errors import NotFoundError
