@@ -9,7 +9,8 @@ with public fields only (no description, address or reporter).
 Coordinates are CRS84 by default; ``crs`` may ask for EPSG:4490 (CGCS2000, latitude first, as
 that CRS defines its axes) or EPSG:4544 (CGCS2000 Gauss-Krüger, northing first). A ``bbox`` in
 one of them must lie in that CRS's domain (a 400 names it otherwise, before PostGIS is asked to
-transform it).
+transform it). A collection's extent is computed once per data version of its table
+(:mod:`geo.dataversion`; the caller keeps it, see ``extent_versions``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pyproj.exceptions import ProjError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.dataversion import data_versions
 from geo.errors import InputError, NotFoundError
 from geo.features import feature_collection
 from geo.features import parse_bbox as parse_lonlat_bbox
@@ -35,6 +37,8 @@ __all__ = [
     "CONFORMANCE",
     "CRS84",
     "collection_info",
+    "extent",
+    "extent_versions",
     "items",
     "parse_bbox",
     "parse_crs_uri",
@@ -176,7 +180,19 @@ def queryables(c: Collection, base: str) -> dict[str, Any]:
     }
 
 
-def _extent(session: Session, c: Collection) -> list[float] | None:
+# the data version (geo.dataversion) a collection's extent follows, by table; else the table's
+DATA_OF_TABLE = {"grid": "grids", "floor_unit": "grids"}
+
+
+def extent_versions(session: Session, cs: list[Collection]) -> dict[str, tuple[int, ...]]:
+    """The data version each collection's extent was computed for, in one statement."""
+    names = {c.id: DATA_OF_TABLE.get(c.spec.table, c.spec.table) for c in cs}
+    versions = data_versions(session, set(names.values()))
+    return {cid: versions[name] for cid, name in names.items()}
+
+
+def extent(session: Session, c: Collection) -> list[float] | None:
+    """The collection's bounding box in CRS84 (a scan of its table: keep it per version)."""
     where = f"WHERE {c.where}" if c.where else ""
     row = session.execute(
         text(
@@ -189,8 +205,8 @@ def _extent(session: Session, c: Collection) -> list[float] | None:
     return [round(float(v), 7) for v in row]
 
 
-def collection_info(session: Session, c: Collection, base: str) -> dict[str, Any]:
-    bbox = _extent(session, c)
+def collection_info(c: Collection, base: str, bbox: list[float] | None) -> dict[str, Any]:
+    """The collection's description, links under ``base``, with its extent ``bbox``."""
     url = f"{base}/collections/{c.id}"
     return {
         "id": c.id,

@@ -480,3 +480,30 @@ def test_resident_map_is_built_once_per_data_version(fresh_db, tmp_path):
         assert "510107013001-X09" in {p["code"] for p in after["places"]}
         assert "510107013001-X09" not in {p["code"] for p in a["places"]}
         assert _config(c.get("/maps/resident").text)["map"] == after["map"]
+
+
+def test_ogc_collection_extents_are_computed_once_per_data_version(fresh_db, tmp_path):
+    with serve_app(fresh_db) as base, httpx.Client(base_url=base, timeout=60) as c:
+        with Statements() as sql:
+            first = c.get("/ogc/collections").json()
+            computed = len(sql.matching("ST_Extent"))
+            assert computed >= 9
+            second = c.get("/ogc/collections").json()
+            one = c.get("/ogc/collections/facilities").json()
+            assert len(sql.matching("ST_Extent")) == computed  # nothing computed again
+        assert first == second
+        facilities = next(x for x in first["collections"] if x["id"] == "facilities")
+        assert one["extent"] == facilities["extent"]
+        west = facilities["extent"]["spatial"]["bbox"][0][0]
+        _import_facilities(
+            fresh_db,
+            tmp_path,
+            [("510107013001-X10", "西边的站", "convenience_station", west - 0.01, 30.6285)],
+        )
+        with Statements() as sql:
+            third = c.get("/ogc/collections").json()
+            assert 1 <= len(sql.matching("ST_Extent")) < computed  # only what changed
+        grown = next(x for x in third["collections"] if x["id"] == "facilities")
+        assert grown["extent"]["spatial"]["bbox"][0][0] == pytest.approx(west - 0.01)
+        others = [x for x in third["collections"] if x["id"] != "facilities"]
+        assert others == [x for x in first["collections"] if x["id"] != "facilities"]

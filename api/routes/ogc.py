@@ -1,5 +1,9 @@
 """OGC API – Features under /ogc (Part 1 core, GeoJSON, OpenAPI 3.0; Part 2 CRS), and vector
-tiles under /tiles. Public: only public fields are published."""
+tiles under /tiles. Public: only public fields are published.
+
+Links are built from the public URL (``WANGGE_PUBLIC_URL``, ``api/urls.py``), never from the
+request's Host header. Collection extents are computed once per data version (the app's
+``ogc-extents`` cache)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.caches import app_cache
 from api.deps import SessionDep
 from api.urls import public_base, public_url
 from geo import ogc
@@ -28,6 +33,19 @@ RESERVED = {"bbox", "bbox-crs", "crs", "limit", "offset", "f"}
 
 def _base(request: Request) -> str:
     return public_base(request) + "/ogc"
+
+
+def _infos(request: Request, session: Any, cs: list[ogc.Collection]) -> list[dict[str, Any]]:
+    """The collections' descriptions, each extent from the cache while its data is unchanged."""
+    versions = ogc.extent_versions(session, cs)
+    cache = app_cache(request, "ogc-extents")
+    base = _base(request)
+    return [
+        ogc.collection_info(
+            c, base, cache.get(c.id, versions[c.id], lambda c=c: ogc.extent(session, c))
+        )
+        for c in cs
+    ]
 
 
 @router.get("/ogc", summary="OGC API landing page")
@@ -73,14 +91,14 @@ def collections(request: Request, session: SessionDep) -> dict[str, Any]:
     base = _base(request)
     return {
         "links": [{"rel": "self", "type": "application/json", "href": f"{base}/collections"}],
-        "collections": [ogc.collection_info(session, c, base) for c in ogc.COLLECTIONS.values()],
+        "collections": _infos(request, session, list(ogc.COLLECTIONS.values())),
         "crs": list(ogc.SUPPORTED_CRS),
     }
 
 
 @router.get("/ogc/collections/{cid}")
 def collection(cid: str, request: Request, session: SessionDep) -> dict[str, Any]:
-    return ogc.collection_info(session, ogc.collection(cid), _base(request))
+    return _infos(request, session, [ogc.collection(cid)])[0]
 
 
 @router.get("/ogc/collections/{cid}/queryables")
