@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from geo.auth import authenticate, create_user
 from geo.db import make_engine, session_scope
+from geo.errors import NotFoundError
 
 from . import test_maps
 from .conftest import serve_app
@@ -507,3 +508,39 @@ def test_ogc_collection_extents_are_computed_once_per_data_version(fresh_db, tmp
         assert grown["extent"]["spatial"]["bbox"][0][0] == pytest.approx(west - 0.01)
         others = [x for x in third["collections"] if x["id"] != "facilities"]
         assert others == [x for x in first["collections"] if x["id"] != "facilities"]
+
+
+def test_address_lookups_read_no_table_whole(session):
+    """An address is found (or refused with the closest names) from an index built once per
+    data version, not by reading every building and footprint: no statement of a lookup
+    returns more than a handful of rows. A building added is found once the locator is
+    rebuilt for the new data."""
+    from geo.locate import Locator, locate_address
+
+    loc = Locator.load(session)
+    with Statements() as sql:
+        hit = locate_address(session, loc, "吉福社区云锦城市花园3栋2单元")
+        with pytest.raises(NotFoundError) as no_building:
+            locate_address(session, loc, "吉福社区云锦城市花园99栋")
+        with pytest.raises(NotFoundError) as typo:
+            locate_address(session, loc, "成都市武侯区吉福社区云锦城市花苑3栋")
+        with pytest.raises(NotFoundError):
+            locate_address(session, loc, "不存在的小区5栋")
+    assert hit.building["name"] == "3栋" and hit.building["compound"] == "云锦城市花园"
+    assert all(rows <= 20 for _, _, rows in sql.seen), [(s[:80], n) for s, _, n in sql.seen]
+    assert not sql.matching("footprint")
+    assert "云锦城市花园" in str(no_building.value.detail["closest"])
+    assert "云锦城市花园3栋" in typo.value.detail["closest"]
+    index = loc.address_index()
+    assert loc.address_index() is index  # built once
+    session.execute(
+        text(
+            "INSERT INTO building (code, name, community_id, compound_id, floors, units, "
+            "households, footprint) SELECT '510107013001-C01-B99', '99栋', b.community_id, "
+            "b.compound_id, 6, 1, 0, ST_Multi(ST_Translate(b.footprint, 0.00001, 0)) FROM "
+            "building b WHERE b.code = '510107013001-C01-B01'"
+        )
+    )
+    new = Locator.load(session)
+    assert new.key != loc.key
+    assert locate_address(session, new, "云锦城市花园99栋").building["code"].endswith("B99")
