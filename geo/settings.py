@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         "built. Unset: the address the server listens on (http://127.0.0.1:8000 for `wangge "
         "serve`), read from its socket. Never taken from the request's Host header.",
     )
+    nearby_max_m: float = Field(
+        default=5000.0,
+        gt=0,
+        le=100_000,
+        description="Largest radius (metres) `/nearby?within_m=` accepts, and how far a "
+        "walking distance is searched along the network (farther: null).",
+    )
     max_page_size: int = Field(default=10_000, ge=1, description="Largest `limit` the API takes.")
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest request body the API takes."

@@ -107,6 +107,7 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# --- item 3: the dispatcher map for the caller's scope ---------------------------------------
 def _incident_codes(page: str) -> set[str]:
     return set(re.findall(r'"wgCode": "([^"]+)"', page))
 
@@ -170,6 +171,7 @@ def test_dispatcher_map_is_built_for_the_callers_scope(fresh_db):
             assert _incident_codes(r.text) == want[who], who
 
 
+# --- item 11: imported names are text ---------------------------------------------------------
 OPEN_EVERYTHING = """async () => {
   // every marker of a cluster on the map itself, so that its tooltip and popup can open
   const groups = [...Object.values(WANGGE.clusters || {}), WANGGE.cluster].filter(Boolean);
@@ -251,6 +253,7 @@ def test_imported_names_are_shown_as_text_in_every_map(browser, fresh_db, tmp_pa
             p.close()
 
 
+# --- item 15: a Content-Security-Policy without 'unsafe-inline' scripts -----------------------
 def _directives(policy: str) -> dict[str, list[str]]:
     out = {}
     for part in policy.split(";"):
@@ -350,6 +353,7 @@ def test_written_pages_carry_a_policy_of_script_hashes(browser, files):
         p.close()
 
 
+# --- item 14: health details for admins; OGC links from the public URL -----------------------
 def test_health_details_for_admins_only(fresh_db):
     admin = _token(fresh_db, "admin")
     with serve_app(fresh_db) as base, httpx.Client(base_url=base, timeout=30) as c:
@@ -419,6 +423,7 @@ def test_a_public_url_must_be_an_http_url(monkeypatch):
         Settings()
 
 
+# --- item 19: page routes answer 404/400 naming the value ------------------------------------
 def test_page_routes_name_an_unknown_value(fresh_db):
     engine = make_engine(fresh_db)
     with session_scope(engine) as s:
@@ -459,6 +464,7 @@ def test_page_routes_name_an_unknown_value(fresh_db):
         assert str(plan) in r.json()["message"]
 
 
+# --- item 7: the public endpoints' cost is bounded -------------------------------------------
 def test_resident_map_is_built_once_per_data_version(fresh_db, tmp_path):
     """``/maps/resident`` is served from a cache until the data it shows changes: the same
     page (the same folium map) twice; a facility imported → rebuilt, holding it; then cached
@@ -544,3 +550,44 @@ def test_address_lookups_read_no_table_whole(session):
     new = Locator.load(session)
     assert new.key != loc.key
     assert locate_address(session, new, "云锦城市花园99栋").building["code"].endswith("B99")
+
+
+def test_nearby_refuses_a_radius_above_the_maximum(http):
+    at = {"lon": 104.0245, "lat": 30.6285, "crs": "wgs84"}
+    r = http.get("/nearby", params=at | {"within_m": 50000})
+    assert r.status_code == 400, r.text[:300]
+    message = r.json()["message"]
+    assert "50000" in message and "WANGGE_NEARBY_MAX_M" in message and "5000" in message
+    assert http.get("/nearby", params=at | {"within_m": 2000}).status_code == 200
+
+
+def test_nearby_never_searches_the_whole_network(empty_db):
+    """A service place on a street the origin's network does not reach: its walking distance
+    is unknown (null) and every search pgRouting is given is bounded to the setting's box,
+    never the whole network (which a city-wide Dijkstra per request would be)."""
+    from geo.network import build_network
+    from geo.services import nearby
+
+    from .test_services import LAT0, LON0, _road
+
+    engine = make_engine(empty_db)
+    with session_scope(engine) as s:
+        _road(s, "A", [(0, 0), (0, 300)])
+        far = _road(s, "B", [(2500, 0), (2500, 300)])
+        build_network(s)
+        s.execute(
+            text(
+                "INSERT INTO facility (code, name, kind, position) VALUES ('F1', '远处的站', "
+                "'convenience_station', ST_SetSRID(ST_MakePoint(:x, :y), 4490))"
+            ),
+            {"x": far[0], "y": far[1]},
+        )
+        with Statements() as sql:
+            fc = nearby(s, LON0, LAT0, limit=1)
+    engine.dispose()
+    assert fc["features"][0]["properties"]["walking_m"] is None
+    searches = sql.matching("pgr_dijkstraCost")
+    assert searches
+    for _, params, _ in searches:
+        edges = params["edges"] if isinstance(params, dict) else str(params)
+        assert "ST_MakeEnvelope" in edges, edges
