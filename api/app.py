@@ -15,6 +15,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors
 from api.headers import SecurityHeaders
@@ -197,5 +198,12 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(communities.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)
-    app.add_middleware(SecurityHeaders)  # outermost: every answer, a 413 included
+    app.add_middleware(SecurityHeaders)  # every answer, a 413 included
+    # the client is the address that connected, unless it is one of WANGGE_TRUSTED_PROXIES:
+    # then the address that proxy forwarded (the right-most untrusted hop of X-Forwarded-For).
+    # The server must not do this itself (`wangge serve` runs uvicorn without proxy headers)
+    if settings.trusted_proxy_list:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
+    if settings.test_clock is not None:
+        log.warning("WANGGE_TEST_CLOCK is set: incidents run on %s", settings.test_clock)
     return app

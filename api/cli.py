@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -54,6 +56,17 @@ def friendly(fn: F) -> F:
             return fn(*args, **kwargs)
         except WanggeError as exc:
             err.print(f"[bold red]错误 (error):[/] {exc.message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except ValidationError as exc:
+            if exc.title != "Settings":
+                raise
+            for e in exc.errors():
+                name = "WANGGE_" + "_".join(str(p) for p in e["loc"]).upper()
+                err.print(
+                    f"[bold red]设置无效 (invalid setting):[/] {name}={e['input']!r}: {e['msg']}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -258,16 +271,33 @@ def export_cmd(
         bool, typer.Option(help="include residents' names and phones (personal data)")
     ] = False,
 ) -> None:
-    """导出图层 (export a layer) to a file; the attributes match the import format."""
+    """导出图层 (export a layer) to a file; the attributes match the import format.
+
+    A point layer in CSV gets lon/lat columns (import it back with --crs); text cells a
+    spreadsheet would run as formulas (=, +, -, @) are quoted. With --include-personal
+    (households, incidents) the file is readable by you only (0600) and the export is
+    written to the audit log; incidents (residents' descriptions) are always 0600."""
+    import getpass
+
     from geo.db import session_scope
-    from geo.io import export_layer
+    from geo.io import export_layer, is_private_export
 
     engine = _engine()
     with session_scope(engine) as session:
         n = export_layer(
-            kind, file, session=session, crs=crs, community=community, personal=include_personal
+            kind,
+            file,
+            session=session,
+            crs=crs,
+            community=community,
+            personal=include_personal,
+            actor=f"cli:{getpass.getuser()}",
         )
-    out.print(f"已导出 (exported) {n} {kind} to {file}")
+    out.print(f"已导出 (exported) {n} {kind} to {file}", highlight=False)
+    if is_private_export(kind, include_personal):
+        out.print("仅你可读 (readable by you only: mode 0600)", highlight=False)
+    if include_personal:
+        out.print("含个人信息，已记入审计日志 (personal data: written to the audit log)")
 
 
 # --- delete ---------------------------------------------------------------------------------
@@ -671,10 +701,10 @@ def incidents_escalate() -> None:
     from geo.incidents import escalate_overdue
 
     with session_scope(_engine()) as session:
-        done = escalate_overdue(session)
-    for d in done:
+        done = escalate_overdue(session)  # every street, signed "system", audited
+    for d in done["escalated"]:
         out.print(f"{d['code']}: {d['from']} → {d['to']}")
-    out.print(f"升级 (escalated): {len(done)}")
+    out.print(f"升级 (escalated): {done['count']} ({done['at']})")
 
 
 # --- plans ------------------------------------------------------------------------------------
@@ -1101,13 +1131,47 @@ def demo(
         serve(host=host, port=port)
 
 
+# written maps that hold residents' words or staff names (every incident's description and
+# exact position, the workers of each grid): created readable by their owner only. The
+# resident map (public places) and the planner map (grids, buildings, counts) hold neither.
+PRIVATE_MAPS = ("dispatcher.html",)
+
+
+def _private_files(where: Path, names: tuple[str, ...]) -> list[Path]:
+    """Create (or make) ``names`` in ``where`` mode 0600 before anything is written to them:
+    the map writer then writes into a file that was never readable by others. Returns the
+    files this created (empty until written)."""
+    where.mkdir(parents=True, exist_ok=True)
+    created = []
+    for name in names:
+        path = where / name
+        existed = path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        if not existed:
+            created.append(path)
+    return created
+
+
 def _write_maps(
     session: Any, where: Path, community: str | None, plan: int | None, basemap: str | None
 ) -> None:
     from maps.build import write_maps
 
-    with _spinner("生成地图 (writing the maps)"):
-        done = write_maps(session, where, community=community, base=basemap, plan=plan)
+    created = _private_files(where, PRIVATE_MAPS)
+    try:
+        with _spinner("生成地图 (writing the maps)"):
+            done = write_maps(session, where, community=community, base=basemap, plan=plan)
+    except BaseException:
+        for path in created:  # no empty map left behind
+            if path.exists() and path.stat().st_size == 0:
+                path.unlink()
+        raise
+    for name in PRIVATE_MAPS:  # in case the writer replaced a file instead of writing into it
+        (where / name).chmod(0o600)
     t = Table(title="地图 (maps)")
     for col in ("地图 (map)", "文件 (file)", "大小 (size)", "用时 (time)"):
         t.add_column(col)
@@ -1115,6 +1179,11 @@ def _write_maps(
         t.add_row(d["map"], d["path"], f"{d['bytes'] / 1e6:.2f} MB", f"{d['seconds']:.2f} s")
     out.print(t)
     out.print("离线可用，用浏览器打开即可 (they work offline: open them in a browser)")
+    out.print(
+        f"{', '.join(PRIVATE_MAPS)} 含事件描述，仅你可读 (holds incident descriptions: "
+        "readable by you only, mode 0600)",
+        highlight=False,
+    )
 
 
 @app.command("maps")
@@ -1196,8 +1265,11 @@ def serve(
     host = host or settings.api_host
     port = port or settings.api_port
     out.print(f"API: http://{host}:{port}  (docs: http://{host}:{port}/docs; Ctrl-C 停止 to stop)")
+    # forwarded headers are the app's to judge (WANGGE_TRUSTED_PROXIES, default none):
+    # uvicorn's own default believes X-Forwarded-For from loopback, where any local client
+    # (or a proxy passing the header on) could name itself anything
     if workers == 1:
-        uvicorn.run(create_app(url), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(url), host=host, port=port, log_level="info", proxy_headers=False)
         return
     os.environ["WANGGE_DATABASE_URL"] = url  # each worker process builds its own app
     uvicorn.run(
@@ -1207,6 +1279,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        proxy_headers=False,
     )
 
 
@@ -1220,8 +1293,8 @@ def users_add(
     street: Annotated[str | None, typer.Option(help="street (街道) code the user works in")] = None,
 ) -> None:
     """新建用户并打印令牌 (create a user and print its bearer token once; only its hash is
-    stored)."""
-    from geo.auth import create_user
+    stored). The token is valid for WANGGE_TOKEN_DAYS days (default 90)."""
+    from geo.auth import create_user, local_time
     from geo.db import session_scope
 
     engine = _engine()
@@ -1229,9 +1302,11 @@ def users_add(
         user, token = create_user(
             session=session, name=name or role, role=role, grid_code=grid, street_code=street
         )
-        uid = user.id
+        uid, expires = user.id, local_time(user.expires_at)
     err.print(
-        f"用户 (user) #{uid} {name or role} ({role}); 令牌只显示一次 (the token is shown once):"
+        f"用户 (user) #{uid} {name or role} ({role}); 有效期至 (valid until) {expires}; "
+        "令牌只显示一次 (the token is shown once):",
+        highlight=False,
     )
     print(token)
 
@@ -1239,22 +1314,28 @@ def users_add(
 @users_app.command("list")
 @friendly
 def users_list() -> None:
-    """列出用户 (list users; tokens are never shown)."""
-    from geo.auth import list_users
+    """列出用户 (list users: scope, token expiry, last use; tokens are never shown). The last
+    use is recorded at most once a minute."""
+    from geo.auth import list_users, local_time, token_state
     from geo.db import session_scope
 
     with session_scope(_engine()) as session:
-        table = Table("id", "name", "role", "grid", "street", "token", "revoked")
-        for u in list_users(session=session):
-            table.add_row(
-                str(u.id),
-                u.name,
-                u.role,
-                u.grid_code or "",
-                u.street_code or "",
-                u.token_prefix + "…",
-                "yes" if u.revoked_at else "",
-            )
+        users = list_users(session=session)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="用户 (users)")
+    for col in ("id", "name", "role", "scope", "token", "expires", "last used"):
+        table.add_column(col, no_wrap=col in ("id", "token"))
+    for u in users:
+        state = token_state(u)
+        table.add_row(
+            str(u.id),
+            u.name,
+            u.role,
+            " ".join(c for c in (u.grid_code, u.street_code) if c),
+            u.token_prefix + "…",
+            {"revoked": "已撤销 revoked", "expired": "已过期 expired"}.get(state, "")
+            or local_time(u.expires_at)[:10],
+            local_time(u.last_used_at)[:16] or "从未 never",
+        )
     out.print(table)
 
 

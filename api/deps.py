@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.auth import ANONYMOUS, Principal, authenticate
+from geo.auth import ANONYMOUS, Principal, TokenRejected, authenticate
 
 bearer = HTTPBearer(auto_error=False, description="令牌 (token) from `wangge users add`")
 
@@ -31,23 +31,35 @@ def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller: anonymous (public) without a token; 401 for an unknown or revoked token.
-    (The database is asked only when a token is given.)"""
+    """The caller: anonymous (public) without a token; 401 for an unknown, revoked or expired
+    token, saying which. (The database is asked only when a token is given; the token's last
+    use is written at most once a minute.)"""
     if credentials is None:
         return ANONYMOUS
     factory: sessionmaker[Session] = request.app.state.sessionmaker
-    with factory() as session:
-        principal = authenticate(session=session, token=credentials.credentials)
-    if principal is None:
+    try:
+        with factory() as session, session.begin():
+            return authenticate(session=session, token=credentials.credentials)
+    except TokenRejected as exc:
         raise HTTPException(
-            status_code=401,
-            detail="令牌无效或已撤销 (invalid or revoked token)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return principal
+            status_code=401, detail=exc.message, headers={"WWW-Authenticate": "Bearer"}
+        ) from None
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def client_of(request: Request, principal: PrincipalDep) -> str:
+    """Who a request comes from, for per-client limits and idempotency keys: a signed-in
+    user (``user:ID``), or for the public the client address (``addr:IP``) — the address
+    that connected, or the one a trusted proxy forwarded (``WANGGE_TRUSTED_PROXIES``, see
+    :func:`api.app.create_app`); never a header an untrusted client chose."""
+    if principal.id is not None:
+        return f"user:{principal.id}"
+    return "addr:" + (request.client.host if request.client else "?")
+
+
+ClientDep = Annotated[str, Depends(client_of)]
 
 
 def require_role(*roles: str) -> Callable[[Principal], Principal]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -46,6 +47,11 @@ class UserPublic(BaseModel):
     grid_code: str | None = None
     street_code: str | None = None
     revoked: bool = False
+    expired: bool = False
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = Field(
+        default=None, description="recorded at most once a minute"
+    )
 
 
 class CommunityDeletionPublic(BaseModel):

@@ -8,7 +8,8 @@ ceiling; then checks that every report acknowledged with 201 is in the database.
     python bench/load.py [--seconds 60] [--json bench/results/load.json]
 
 The reports it files are deleted afterwards (their description carries a run marker). The
-public report rate limit is lifted for the server under test (WANGGE_REPORT_RATE_PER_MINUTE).
+public report rate limits are lifted for the server under test (WANGGE_REPORT_RATE_PER_MINUTE,
+WANGGE_REPORT_CEILING_PER_MINUTE).
 """
 
 from __future__ import annotations
@@ -137,7 +138,10 @@ def main() -> None:
             )
         ).one()
     marker = f"LOAD{uuid.uuid4().hex[:10]}"
-    rate = {"WANGGE_REPORT_RATE_PER_MINUTE": "10000000"}
+    rate = {
+        "WANGGE_REPORT_RATE_PER_MINUTE": "10000000",
+        "WANGGE_REPORT_CEILING_PER_MINUTE": "10000000",
+    }
     with api_server(url, 19000 + os.getpid() % 1000, rate, args.workers) as base:
         import httpx
 

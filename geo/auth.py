@@ -4,6 +4,12 @@ A token is shown once when the user is created; only its SHA-256 digest is store
 32 random bytes, so a plain digest is as strong as a slow hash here and costs nothing per
 request). Roles, from least to most trusted: public, worker, dispatcher, planner, admin. An
 admin may do everything; other roles are granted per route.
+
+A token is valid for ``WANGGE_TOKEN_DAYS`` (90) from its creation; after that it is refused
+with :class:`TokenRejected` saying so, and a new one comes from ``wangge users add``.
+Revocation ends it at once. Each user's last use is recorded, at most once a minute (the
+update is conditional, so several API processes still write it once): one write a minute per
+active token, not one per request.
 """
 
 from __future__ import annotations
@@ -11,16 +17,39 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from geo.errors import InputError, NotFoundError
+from geo.errors import InputError, NotFoundError, WanggeError
 from geo.models import ROLES, AppUser
+from geo.settings import get_settings
 
-__all__ = ["Principal", "authenticate", "create_user", "hash_token", "list_users", "revoke_user"]
+__all__ = [
+    "LAST_USE_EVERY_S",
+    "Principal",
+    "TokenRejected",
+    "authenticate",
+    "create_user",
+    "hash_token",
+    "list_users",
+    "local_time",
+    "revoke_user",
+    "token_state",
+]
 
 TOKEN_PREFIX = "wg_"
+TZ = ZoneInfo("Asia/Shanghai")  # times in messages and listings: Chengdu's clock
+LAST_USE_EVERY_S = 60  # a token's last use is written at most this often
+
+
+class TokenRejected(WanggeError):
+    """A bearer token that is unknown, revoked or expired (HTTP 401); the message says
+    which."""
+
+    code = "unauthorized"
 
 
 @dataclass(frozen=True)
@@ -38,6 +67,11 @@ class Principal:
 
 
 ANONYMOUS = Principal(id=None, name="anonymous", role="public")
+
+
+def local_time(at: datetime | None) -> str:
+    """``2026-03-01 14:05 +0800`` (Chengdu's clock), or "" for None."""
+    return at.astimezone(TZ).strftime("%Y-%m-%d %H:%M %z") if at else ""
 
 
 def hash_token(token: str) -> str:
@@ -82,24 +116,60 @@ def create_user(
         token_prefix=token[:10],
         grid_code=grid_code,
         street_code=street_code,
+        # the database's clock, like created_at: both are now() of this transaction
+        expires_at=func.now() + timedelta(days=get_settings().token_days),
     )
     session.add(user)
     session.flush()
+    session.refresh(user, ["created_at", "expires_at"])
     return user, token
 
 
-def authenticate(*, session: Session, token: str) -> Principal | None:
-    """The principal holding ``token``, or None when it is unknown or revoked."""
-    user = session.execute(
-        select(AppUser).where(AppUser.token_hash == hash_token(token), AppUser.revoked_at.is_(None))
-    ).scalar_one_or_none()
-    if user is None:
-        return None
-    return Principal(user.id, user.name, user.role, user.grid_code, user.street_code)
+_LOOKUP = text(
+    "SELECT id, name, role, grid_code, street_code, revoked_at, expires_at, "
+    "expires_at <= now() AS expired, last_used_at IS NULL OR last_used_at < now() - "
+    "make_interval(secs => :every) AS use_stale FROM app_user WHERE token_hash = :h"
+)
+
+
+def authenticate(*, session: Session, token: str) -> Principal:
+    """The principal holding ``token``; :class:`TokenRejected` when it is unknown, revoked or
+    expired. Records the use when the last recorded one is over a minute old (the caller
+    commits)."""
+    row = session.execute(_LOOKUP, {"h": hash_token(token), "every": LAST_USE_EVERY_S}).first()
+    if row is None:
+        raise TokenRejected("令牌无效 (invalid token: unknown)")
+    if row.revoked_at is not None:
+        when = local_time(row.revoked_at)
+        raise TokenRejected(f"令牌已于 {when} 撤销 (token revoked on {when})")
+    if row.expired:
+        when = local_time(row.expires_at)
+        raise TokenRejected(
+            f"令牌已于 {when} 过期，请管理员用 wangge users add 发新令牌 (token expired on "
+            f"{when}; ask an admin for a new one: wangge users add)"
+        )
+    if row.use_stale:
+        session.execute(
+            text(
+                "UPDATE app_user SET last_used_at = now() WHERE id = :i AND (last_used_at IS "
+                "NULL OR last_used_at < now() - make_interval(secs => :every))"
+            ),
+            {"i": row.id, "every": LAST_USE_EVERY_S},
+        )
+    return Principal(row.id, row.name, row.role, row.grid_code, row.street_code)
 
 
 def list_users(*, session: Session) -> list[AppUser]:
     return list(session.execute(select(AppUser).order_by(AppUser.id)).scalars())
+
+
+def token_state(user: AppUser, now: datetime | None = None) -> str:
+    """``revoked``, ``expired`` or ``active``."""
+    if user.revoked_at is not None:
+        return "revoked"
+    if user.expires_at <= (now or datetime.now(TZ)):
+        return "expired"
+    return "active"
 
 
 def revoke_user(*, session: Session, user_id: int) -> None:

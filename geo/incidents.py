@@ -6,15 +6,29 @@ event history with who, when and a note, in the same transaction as the change. 
 deadline by category (setting ``incident_deadlines``); an incident past its tier's deadline is
 overdue and :func:`escalate_overdue` moves it to the next tier.
 
-Who may do what (:func:`allowed`):
+Who may do what (:data:`WHO`, :func:`_require_scope`):
 
 * the public reports (``POST /incidents``) and, with the token given back at reporting,
   confirms (closes) or reopens its own resolved incident;
-* a grid worker acts on incidents of its own grids (accept, reject, mark duplicate, resolve at
-  the grid, pass to the street, confirm closed);
-* a dispatcher acts on every incident of its street (all of the above, and the street and
-  department tiers);
+* a grid worker acts on incidents of its own grids and of those it co-owns (accept, reject,
+  mark duplicate, resolve at the grid, pass to the street, confirm closed);
+* a dispatcher acts on every incident of its street (all of the above, the street and
+  department tiers, and escalation of its street's overdue incidents);
 * an admin may do everything.
+
+Who sees what — one view per audience (:data:`AUDIENCES`):
+
+* ``public`` (:func:`public_view`): category, status, grid chain, the reporting time and
+  history of statuses, and the position snapped to a 50 m grid in the metric CRS
+  (``incident.public_position``). Never the description, address, floor, the exact point, a
+  name or a note. Found by code only: a numeric id is "no such incident" to the public, so
+  that the sequential ids cannot be walked.
+* ``reporter`` (:func:`reporter_view`), for the holder of the reporter token: its own
+  description, address, floor and exact point, the status, deadlines and history — who acted
+  by role only, and no notes but its own.
+* ``staff`` (:func:`staff_view`), for a grid worker, dispatcher or admin in scope: the whole
+  record; the reporter's name and phone only in the answer to ``GET /incidents/{code}``, and
+  each such read is written to the audit log (``read_personal``).
 """
 
 from __future__ import annotations
@@ -34,16 +48,22 @@ from geo.auth import Principal
 from geo.crs import degrees_covering
 from geo.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from geo.locate import Locator, locate_address, locate_point, parse_point
-from geo.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES
+from geo.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES, PUBLIC_CELL_M
 from geo.settings import get_settings
 
 __all__ = [
+    "AUDIENCES",
     "TRANSITIONS",
     "count_public_report",
     "create_incident",
     "escalate_overdue",
     "get_incident",
     "list_incidents",
+    "public_view",
+    "read_incident",
+    "reissue_reporter_token",
+    "reporter_view",
+    "staff_view",
     "transition",
 ]
 
@@ -86,26 +106,14 @@ WHO = {
     "closed": ("worker", "dispatcher", "reporter"),
     "reopened": ("worker", "dispatcher", "reporter"),
 }
-PUBLIC_FIELDS = (
-    "id",
-    "code",
-    "category",
-    "category_name",
-    "description",
-    "status",
-    "status_name",
-    "reported_at",
-    "micro_grid",
-    "compound_grid",
-    "community",
-    "street",
-    "lon",
-    "lat",
-)
+AUDIENCES = ("public", "reporter", "staff")
+STAFF_ROLES = ("worker", "dispatcher")  # and admin: the roles that see incidents in scope
 
 
 def _now() -> datetime:
-    return datetime.now(TZ)
+    """The service's clock: the server's, or ``WANGGE_TEST_CLOCK`` in tests."""
+    fixed = get_settings().test_clock
+    return fixed.astimezone(TZ) if fixed is not None else datetime.now(TZ)
 
 
 def deadlines(category: str, start: datetime) -> dict[str, datetime]:
@@ -140,12 +148,15 @@ def create_incident(
     reporter_phone: str | None = None,
     floor: int | None = None,
     actor: str = "public",
+    rooms: bool = False,
     now: datetime | None = None,
 ) -> Created:
     """Validate and store a report: position (any CRS, or an address) inside the served area,
     its grid chain, deadlines, duplicate and grid-edge flags, the first event. At a tower
-    split by floors, ``floor`` (or the household's floor of an address) picks the floor
-    group; without one, the lowest floors' group answers and the others are co-owners."""
+    split by floors, ``floor`` (or, with ``rooms`` — staff entering a report — the
+    household's floor of an address) picks the floor group; without one, the lowest floors'
+    group answers and the others are co-owners. Without ``rooms`` a room in the address is
+    not looked up (see :func:`geo.locate.locate_address`)."""
     if category not in INCIDENT_CATEGORIES:
         raise InputError(
             f"未知类别 (unknown category) {category!r}; 可选 (one of): "
@@ -166,7 +177,7 @@ def create_incident(
             f"楼层无效 (invalid floor): {floor!r}; 应为 -5 到 200 的整数 (an integer -5..200)"
         )
     if address:
-        located = locate_address(session, locator, address, floor=floor)
+        located = locate_address(session, locator, address, floor=floor, rooms=rooms)
     elif lon is not None and lat is not None:
         x, y = parse_point(lon, lat, crs)
         located = locate_point(locator, x, y, floor=floor)
@@ -260,16 +271,36 @@ def create_incident(
     if dup:
         note += f"; 疑似重复 (possible duplicate of) {dup[1]}"
     _event(session, iid, actor, None, "reported", note, now)
-    return Created(get_incident(session, iid, staff=False), token, located.workers)
+    return Created(get_incident(session, code, audience="reporter"), token, located.workers)
 
 
-def count_public_report(session: Session, client: str, limit: int) -> bool:
-    """Count a public report from ``client`` (its address) against ``limit`` a minute: true
-    when it may go ahead (and it is counted), false when the client is over the limit. Kept
-    in the database, so the limit holds across API processes; call it in a transaction of its
-    own, so that a report let through counts even if it is then refused as invalid. Nothing
-    waits for a lock (expired rows another request is deleting are skipped): reports from
-    one client at the very same moment may pass the limit by the few that overlap."""
+def reissue_reporter_token(session: Session, code: str) -> str:
+    """A new reporter token for an incident (the old one stops working): the answer to a
+    retried report, whose first token is stored nowhere (see :mod:`geo.idempotency`)."""
+    token = "rp_" + secrets.token_urlsafe(24)
+    done = session.execute(
+        text(
+            "UPDATE incident_reporter SET token_hash = :t WHERE incident_id = "
+            "(SELECT id FROM incident WHERE code = :c) RETURNING incident_id"
+        ),
+        {"t": hashlib.sha256(token.encode()).hexdigest(), "c": code},
+    ).first()
+    if done is None:
+        raise NotFoundError(f"事件不存在 (no such incident): {code!r}")
+    return token
+
+
+def count_public_report(
+    session: Session, client: str, *, per_client: int, ceiling: int
+) -> str | None:
+    """Count a public report from ``client`` (its address) against ``per_client`` a minute
+    and the whole service's ``ceiling`` a minute: None when it may go ahead (and it is
+    counted); ``"client"`` when this client is over its limit, ``"service"`` when all
+    clients together are over the ceiling (the backstop against clients that rotate their
+    addresses). Kept in the database, so the limits hold across API processes; call it in a
+    transaction of its own, so that a report let through counts even if it is then refused
+    as invalid. Nothing waits for a lock (expired rows another request is deleting are
+    skipped): reports at the very same moment may pass a limit by the few that overlap."""
     key = client[:200]
     session.execute(  # expired rows of any client: clients that never come back leave nothing
         text(
@@ -284,10 +315,15 @@ def count_public_report(session: Session, client: str, limit: int) -> bool:
         ),
         {"k": key},
     ).scalar_one()
-    if recent >= limit:
-        return False
+    if recent >= per_client:
+        return "client"
+    everyone = session.execute(
+        text("SELECT count(*) FROM report_hit WHERE at >= now() - interval '60 seconds'")
+    ).scalar_one()
+    if everyone >= ceiling:
+        return "service"
     session.execute(text("INSERT INTO report_hit (client) VALUES (:k)"), {"k": key})
-    return True
+    return None
 
 
 def _neighbour_grid(session: Session, lon: float, lat: float, own: list[int]) -> int | None:
@@ -332,6 +368,7 @@ _SELECT = """
     SELECT i.id, i.code, i.category, i.description, i.address, i.status, i.reported_at,
         i.updated_at, i.accept_due, i.handle_due, i.resolve_due, i.closed_at, i.escalations,
         ST_X(i.position) AS lon, ST_Y(i.position) AS lat,
+        ST_X(i.public_position) AS public_lon, ST_Y(i.public_position) AS public_lat,
         g.code AS micro_grid, cg.code AS compound_grid, cg.name AS compound_name,
         c.code AS community, c.name AS community_name, s.code AS street, s.name AS street_name,
         d.code AS duplicate_of, i.floor,
@@ -348,7 +385,9 @@ _SELECT = """
 
 
 def _row(r: Any, now: datetime) -> dict[str, Any]:
+    """A stored incident as a staff row (the public position kept apart, under ``_public``)."""
     d = dict(r._mapping)
+    d["_public"] = (d.pop("public_lon"), d.pop("public_lat"))
     d["co_owner_grids"] = list(d.get("co_owner_grids") or [])
     # the first co-owner, as before there could be several (kept for existing clients)
     d["co_owner_grid"] = d["co_owner_grids"][0] if d["co_owner_grids"] else None
@@ -364,40 +403,177 @@ def _row(r: Any, now: datetime) -> dict[str, Any]:
     return d
 
 
+def _load(session: Session, ref: int | str, *, numeric: bool, now: datetime) -> dict[str, Any]:
+    """The stored incident ``ref`` (a code; or a numeric id when ``numeric``: for staff only,
+    so that the public cannot walk the sequential ids — to it a number is no incident)."""
+    by_id = isinstance(ref, int) or str(ref).isdigit()
+    if by_id and not numeric:
+        raise NotFoundError(
+            f"事件不存在 (no such incident): {str(ref)!r}; 请用事件编号 (use its code)"
+        )
+    row = session.execute(
+        text(_SELECT + (" WHERE i.id = :i" if by_id else " WHERE i.code = :i")),
+        {"i": int(ref) if by_id else str(ref)},
+    ).first()
+    if row is None:
+        raise NotFoundError(f"事件不存在 (no such incident): {str(ref)!r}")
+    return _row(row, now)
+
+
+def public_view(inc: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """What anyone may know of an incident: category, status, grid chain, the reporting
+    time, the statuses it went through, and its position snapped to the nodes of a
+    ``PUBLIC_CELL_M`` grid in the metric CRS (the same point every time, at most 35 m from
+    the true one). No description, address, floor, exact point, name or note."""
+    lon, lat = inc["_public"]
+    return {
+        "code": inc["code"],
+        "category": inc["category"],
+        "category_name": inc["category_name"],
+        "status": inc["status"],
+        "status_name": inc["status_name"],
+        "reported_at": inc["reported_at"],
+        "micro_grid": inc["micro_grid"],
+        "compound_grid": inc["compound_grid"],
+        "community": inc["community"],
+        "street": inc["street"],
+        "lon": lon,
+        "lat": lat,
+        "position_precision_m": PUBLIC_CELL_M,
+        "history": [{"at": e["at"], "to_status": e["to_status"]} for e in history],
+    }
+
+
+def reporter_view(inc: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the holder of the reporter token sees: its own report (description, address,
+    floor, exact point), the status, the deadline of the tier it waits on, the grid chain
+    and the history — who acted by role only (``by``), no staff names and no internal
+    notes (only the reporter's own)."""
+    keep = (
+        "code",
+        "category",
+        "category_name",
+        "description",
+        "address",
+        "floor",
+        "status",
+        "status_name",
+        "reported_at",
+        "updated_at",
+        "closed_at",
+        "due",
+        "overdue",
+        "micro_grid",
+        "compound_grid",
+        "compound_name",
+        "community",
+        "community_name",
+        "street",
+        "street_name",
+        "lon",
+        "lat",
+    )
+    out = {k: inc[k] for k in keep}
+    out["history"] = [
+        {
+            "at": e["at"],
+            "from_status": e["from_status"],
+            "to_status": e["to_status"],
+            "by": _role_of(e["actor"]),
+        }
+        | ({"note": e["note"]} if e["actor"] == "reporter" else {})
+        for e in history
+    ]
+    out["allowed"] = [t for t in TRANSITIONS[inc["status"]] if "reporter" in WHO.get(t, ())]
+    return out
+
+
+def staff_view(
+    inc: dict[str, Any],
+    history: list[dict[str, Any]],
+    reporter: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole record, for staff in scope: with ``reporter`` (name and phone) only when
+    the caller read them (see :func:`read_incident`)."""
+    out = {k: v for k, v in inc.items() if not k.startswith("_")}
+    out["history"] = history
+    out["allowed"] = list(TRANSITIONS[inc["status"]])
+    if reporter is not None:
+        out["reporter"] = reporter
+    return out
+
+
+def _role_of(actor: str) -> str:
+    """The role in an event's actor (``dispatcher:张三`` → ``dispatcher``); a public reporter
+    is the ``reporter``."""
+    role = actor.split(":", 1)[0]
+    return "reporter" if role == "public" else role
+
+
 def get_incident(
     session: Session,
-    iid: int | str,
+    ref: int | str,
     *,
-    staff: bool,
+    audience: str,
     principal: Principal | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """One incident with its history; public fields only unless ``staff`` (and then, for a
-    principal, only within its grids or street)."""
-    cond = "i.id = :i" if isinstance(iid, int) or str(iid).isdigit() else "i.code = :i"
-    row = session.execute(
-        text(_SELECT + f" WHERE {cond}"), {"i": int(iid) if cond.startswith("i.id") else iid}
+    """One incident with its history, as ``audience`` sees it (:data:`AUDIENCES`). For
+    ``staff`` with a principal, only within its grids or street (PermissionDenied); numeric
+    ids are taken for staff only. Never the reporter's name or phone (see
+    :func:`read_incident`). The caller has checked the audience (the reporter token)."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}")
+    inc = _load(session, ref, numeric=audience == "staff", now=now or _now())
+    if principal is not None and audience == "staff":
+        _require_scope(session, principal, inc)
+    history = _history(session, inc["id"])
+    if audience == "public":
+        return public_view(inc, history)
+    if audience == "reporter":
+        return reporter_view(inc, history)
+    return staff_view(inc, history)
+
+
+def read_incident(
+    session: Session,
+    ref: int | str,
+    *,
+    principal: Principal,
+    reporter_token: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The answer to ``GET /incidents/{ref}``, for whoever asks: a grid worker, dispatcher or
+    admin in scope gets the staff view with the reporter's name and phone, and that read is
+    audited; outside its scope, PermissionDenied. The holder of the reporter token gets the
+    reporter view (a wrong token: PermissionDenied); anyone else the public view."""
+    now = now or _now()
+    if principal.has_role(*STAFF_ROLES):
+        inc = _load(session, ref, numeric=True, now=now)
+        _require_scope(session, principal, inc)
+        rep = session.execute(
+            text("SELECT name, phone FROM incident_reporter WHERE incident_id = :i"),
+            {"i": inc["id"]},
+        ).first()
+        reporter = {"name": rep[0], "phone": rep[1]} if rep else None
+        if rep and (rep[0] or rep[1]):
+            _audit_personal(session, principal, "incident_reporter", str(inc["id"]))
+        return staff_view(inc, _history(session, inc["id"]), reporter)
+    if reporter_token is not None:
+        inc = _load(session, ref, numeric=False, now=now)
+        _check_reporter_token(session, inc["id"], reporter_token)
+        return reporter_view(inc, _history(session, inc["id"]))
+    return get_incident(session, ref, audience="public", now=now)
+
+
+def _check_reporter_token(session: Session, iid: int, token: str) -> None:
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    ok = session.execute(
+        text("SELECT 1 FROM incident_reporter WHERE incident_id = :i AND token_hash = :t"),
+        {"i": iid, "t": digest},
     ).first()
-    if row is None:
-        raise NotFoundError(f"事件不存在 (no such incident): {iid!r}")
-    d = _row(row, now or _now())
-    if principal is not None:
-        _require_scope(session, principal, d)
-    if not staff:
-        return {k: d[k] for k in PUBLIC_FIELDS if k in d} | {
-            "history": [
-                {"at": e["at"], "to_status": e["to_status"]} for e in _history(session, d["id"])
-            ]
-        }
-    d["history"] = _history(session, d["id"])
-    rep = session.execute(
-        text("SELECT name, phone FROM incident_reporter WHERE incident_id = :i"), {"i": d["id"]}
-    ).first()
-    d["reporter"] = {"name": rep[0], "phone": rep[1]} if rep else None
-    if principal is not None and rep and (rep[0] or rep[1]):
-        _audit_personal(session, principal, "incident_reporter", str(d["id"]))
-    d["allowed"] = list(TRANSITIONS[d["status"]])
-    return d
+    if not ok:
+        raise PermissionDenied("上报人凭证无效 (invalid reporter token)")
 
 
 def _history(session: Session, iid: int) -> list[dict[str, Any]]:
@@ -540,14 +716,16 @@ def list_incidents(
     return {
         "numberMatched": int(total),
         "numberReturned": len(rows),
-        "incidents": [_row(r, now) for r in rows],
+        "incidents": [
+            {k: v for k, v in _row(r, now).items() if not k.startswith("_")} for r in rows
+        ],
     }
 
 
 # --- the lifecycle ------------------------------------------------------------------------------
 def transition(
     session: Session,
-    iid: int | str,
+    ref: int | str,
     to: str,
     *,
     principal: Principal | None,
@@ -556,9 +734,12 @@ def transition(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Move an incident to ``to``: 409 (ConflictError) naming the allowed transitions when it
-    is not one; 403 when the caller may not make it."""
+    is not one; 403 when the caller may not make it. The answer is the mover's view: the
+    reporter view for the reporter, the staff view (without the reporter's name or phone)
+    for staff."""
     now = now or _now()
-    inc = get_incident(session, iid, staff=True, now=now)
+    staff = principal is not None and principal.has_role(*STAFF_ROLES)
+    inc = _load(session, ref, numeric=staff, now=now)
     frm = inc["status"]
     if to not in INCIDENT_STATUSES:
         raise InputError(f"未知状态 (unknown status) {to!r}")
@@ -591,7 +772,8 @@ def transition(
         ),
         {"a": actor, "i": str(inc["id"]), "d": json.dumps({"from": frm, "to": to})},
     )
-    return get_incident(session, inc["id"], staff=True, now=now)
+    audience = "reporter" if actor == "reporter" else "staff"
+    return get_incident(session, inc["id"] if staff else inc["code"], audience=audience, now=now)
 
 
 def _authorise(
@@ -603,14 +785,8 @@ def _authorise(
 ) -> str:
     """Who is making the transition (for the history), or PermissionDenied."""
     if reporter_token is not None and "reporter" in WHO.get(to, ()):
-        digest = hashlib.sha256(reporter_token.encode()).hexdigest()
-        ok = session.execute(
-            text("SELECT 1 FROM incident_reporter WHERE incident_id = :i AND token_hash = :t"),
-            {"i": inc["id"], "t": digest},
-        ).first()
-        if ok:
-            return "reporter"
-        raise PermissionDenied("上报人凭证无效 (invalid reporter token)")
+        _check_reporter_token(session, inc["id"], reporter_token)
+        return "reporter"
     if principal is None or principal.id is None:
         raise PermissionDenied("需要登录 (sign in, or give the reporter token)")
     if principal.role != "admin" and principal.role not in WHO.get(to, ()):
@@ -622,20 +798,36 @@ def _authorise(
 
 
 def escalate_overdue(
-    session: Session, *, now: datetime | None = None, actor: str = "system"
-) -> list[dict[str, Any]]:
+    session: Session, *, principal: Principal | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """Move every incident past its tier's deadline to the next tier (the grid → the street →
     a department); an overdue incident at the top tier is counted (escalations) and listed.
-    Returns what was done."""
+
+    Judged by the service's clock (``now`` is for library callers and tests; the API never
+    takes it from a request). Without ``principal`` (the cron job, ``wangge incidents
+    escalate``) and for an admin: every street; for a dispatcher: its own street only (one
+    without a street may not). The events are signed by the principal (``system`` for the
+    cron job), and each run writes one audit row (who, when, which incidents), even when
+    nothing was overdue. Returns the time judged by, the street (None: all) and what was
+    done."""
     now = now or _now()
+    street = _escalation_street(principal)
+    actor = "system" if principal is None else f"{principal.role}:{principal.name}"
     rows = session.execute(
-        text("""
-        SELECT id, code, status FROM incident WHERE
-          (status IN ('reported', 'reopened') AND accept_due < :now) OR
-          (status IN ('accepted', 'street_handling') AND handle_due < :now) OR
-          (status = 'department_handling' AND resolve_due < :now)
-        ORDER BY id FOR UPDATE"""),
-        {"now": now},
+        text(
+            """
+        SELECT i.id, i.code, i.status FROM incident i WHERE (
+          (i.status IN ('reported', 'reopened') AND i.accept_due < :now) OR
+          (i.status IN ('accepted', 'street_handling') AND i.handle_due < :now) OR
+          (i.status = 'department_handling' AND i.resolve_due < :now))"""
+            + (
+                " AND i.street_id = (SELECT id FROM street WHERE code = :street)"
+                if street is not None
+                else ""
+            )
+            + " ORDER BY i.id FOR UPDATE"
+        ),
+        {"now": now, "street": street},
     ).all()
     done = []
     for iid, code, status in rows:
@@ -655,4 +847,32 @@ def escalate_overdue(
                 text("UPDATE incident SET escalations = escalations + 1 WHERE id = :i"), {"i": iid}
             )
             done.append({"code": code, "from": status, "to": status, "note": "top tier"})
-    return done
+    session.execute(
+        text(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES (:a, "
+            "'escalate', 'incident', :s, CAST(:d AS jsonb))"
+        ),
+        {
+            "a": actor,
+            "s": street,
+            "d": json.dumps(
+                {"at": now.isoformat(), "street": street, "incidents": done}, ensure_ascii=False
+            ),
+        },
+    )
+    return {"at": now.isoformat(), "street": street, "escalated": done, "count": len(done)}
+
+
+def _escalation_street(principal: Principal | None) -> str | None:
+    """The street a principal may escalate (None: every street), or PermissionDenied."""
+    if principal is None or principal.role == "admin":
+        return None
+    if principal.role != "dispatcher":
+        raise PermissionDenied(
+            f"角色 {principal.role} 不能执行超时升级 (role may not escalate incidents)"
+        )
+    if not principal.street_code:
+        raise PermissionDenied(
+            f"调度员 {principal.name} 没有街道，不能升级 (the dispatcher has no street to escalate)"
+        )
+    return principal.street_code

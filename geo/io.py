@@ -24,10 +24,13 @@ Rules for the edge cases (documented in the README):
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
+import tempfile
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,8 +46,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.crs import CrsSpec, check_lonlat, parse_crs, storage_crs, to_metric, transform_geometries
+from geo.csvcells import safe_frame, unsafe_frame
 from geo.errors import CRSError, ImportValidationError, InputError, RowProblem
-from geo.layers import Attr, LayerSpec, get_layer
+from geo.layers import LAYERS, Attr, LayerSpec, get_layer
 from geo.settings import get_settings
 
 __all__ = [
@@ -53,6 +57,7 @@ __all__ = [
     "Validated",
     "export_layer",
     "import_file",
+    "is_private_export",
     "read_layer",
     "validate_file",
 ]
@@ -145,7 +150,8 @@ def read_layer(
         )
     try:
         if path.suffix.lower() == ".csv":
-            frame = pyogrio.read_dataframe(path, layer=layer, read_geometry=False)
+            # cells quoted against spreadsheet formulas at export are read back as they were
+            frame = unsafe_frame(pyogrio.read_dataframe(path, layer=layer, read_geometry=False))
             return _csv_points(frame, crs, path) if geom else RawLayer(frame, None, None)
         frame = pyogrio.read_dataframe(path, layer=layer)
     except pyogrio.errors.DataSourceError as exc:
@@ -1307,55 +1313,158 @@ def export_layer(
     crs: str | None = None,
     community: str | None = None,
     personal: bool = False,
+    actor: str = "cli",
 ) -> int:
-    """Write a stored layer to GeoJSON, GeoPackage, Shapefile, FlatGeobuf or CSV.
+    """Write a stored layer to GeoJSON, GeoPackage, Shapefile, FlatGeobuf or CSV; return the
+    number of rows.
 
     GeoJSON is written in CRS84 (RFC 7946) unless ``crs`` says otherwise; other formats in the
-    storage CRS unless ``crs`` is given. Personal attributes only with ``personal=True``.
+    storage CRS unless ``crs`` is given. A point layer in CSV gets ``lon``/``lat`` columns
+    (``x``/``y`` in a projected CRS), which the import reads back with ``--crs``; areas and
+    lines do not fit in CSV and are refused. CSV text cells a spreadsheet would run as
+    formulas are quoted (:mod:`geo.csvcells`).
+
+    Personal attributes (residents' names and phones) only with ``personal=True``, for the
+    layers that have them (:attr:`LayerSpec.personal_table`; another layer is refused). Such a
+    file, and any export of residents' own words (incident descriptions), is created readable
+    by its owner only (0600, every file of a Shapefile); a personal export is written to the
+    audit log (``export_personal``: who, which layer and file, how many rows), committed before
+    the file appears. The file is written in a private folder beside ``path`` and moved into
+    place, so a failed export leaves no half-written file.
     """
     spec = get_layer(kind)
     path = Path(path)
+    driver = _export_driver(spec, path, personal)
+    frame = _stored_frame(session, spec, community=community, personal=personal)
+    table = _georeference(frame, crs, driver) if spec.geom_column else frame
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _private_folder(path) as tmp:
+        _write_table(table, tmp / path.name, driver, spec, keep=path if driver == "GPKG" else None)
+        if is_private_export(kind, personal):
+            for part in tmp.iterdir():
+                part.chmod(0o600)
+        if personal:
+            _audit_export(session, spec, path, len(frame), actor=actor, community=community)
+        for part in tmp.iterdir():
+            part.replace(path.parent / part.name)
+    return len(frame)
+
+
+def _export_driver(spec: LayerSpec, path: Path, personal: bool) -> str:
+    """The OGR driver for ``path``, once the export is known to make sense."""
     driver = DRIVERS.get(path.suffix.lower())
     if driver is None:
         raise InputError(f"不支持的文件类型 (unsupported file type) {path.suffix!r}")
+    if personal and spec.personal_table is None:
+        having = ", ".join(k for k, v in LAYERS.items() if v.personal_table)
+        raise InputError(
+            f"{spec.kind} 不含个人信息，--include-personal 只用于 {having} "
+            f"({spec.kind} holds no personal data; --include-personal is for {having})"
+        )
+    if driver == "CSV" and spec.geom not in ("point", "none"):
+        area = spec.geom == "area"
+        raise InputError(
+            f"CSV 只能写点图层和表，{spec.kind} 是{'面' if area else '线'} (CSV holds point "
+            f"layers and tables; {spec.kind} are {'areas' if area else 'lines'}: use .gpkg, "
+            ".geojson, .shp or .fgb)"
+        )
+    return driver
+
+
+def _stored_frame(
+    session: Session, spec: LayerSpec, *, community: str | None, personal: bool
+) -> pd.DataFrame:
+    """A stored layer's rows, attributes named as in import files, geometry as WKB."""
     where, params = "", {}
     if community:
-        alias = "c" if "community c" in spec.joins else None
-        if alias is None:
-            raise InputError(f"{kind} 不能按社区筛选 (cannot be filtered by community)")
+        if "community c" not in spec.joins:
+            raise InputError(f"{spec.kind} 不能按社区筛选 (cannot be filtered by community)")
         where, params = "c.code = :community", {"community": community}
-    sql = select_sql(spec, where=where, personal=personal)
-    res = session.execute(text(sql), params)
+    res = session.execute(text(select_sql(spec, where=where, personal=personal)), params)
     frame = pd.DataFrame(res.all(), columns=list(res.keys()))
     for attr in spec.attrs:  # list attributes are written as "a;b;c"
         if attr.type is list and attr.name in frame:
             frame[attr.name] = [";".join(v) if v else None for v in frame[attr.name]]
-    if spec.geom_column:
-        geoms = shapely.from_wkb(
-            [bytes(b) if b is not None else None for b in frame.pop("geometry")]
+    return frame
+
+
+def is_private_export(kind: str, personal: bool) -> bool:
+    """Whether an export of ``kind`` is written for its owner only (0600): it holds residents'
+    names and phones (``personal``) or their own words (:attr:`LayerSpec.free_text`)."""
+    return personal or get_layer(kind).free_text
+
+
+def _georeference(frame: pd.DataFrame, crs: str | None, driver: str) -> pd.DataFrame:
+    """The frame's WKB column as geometries in the output CRS; for CSV, as coordinates."""
+    geoms = shapely.from_wkb([bytes(b) if b is not None else None for b in frame.pop("geometry")])
+    gdf = gpd.GeoDataFrame(frame, geometry=geoms, crs=storage_crs())
+    if crs:
+        target = parse_crs(crs)
+        if target.offset:
+            raise InputError("导出不支持 GCJ-02/BD-09 (export to GCJ-02/BD-09 is not offered)")
+        gdf = gdf.to_crs(target.crs)
+    elif driver == "GeoJSON":
+        gdf = gdf.set_crs("OGC:CRS84", allow_override=True)  # CGCS2000 ≈ WGS84 (< 1 m)
+    if driver != "CSV":
+        return gdf
+    x, y = ("lon", "lat") if gdf.crs.is_geographic else ("x", "y")
+    empty = gdf.geometry.isna() | gdf.geometry.is_empty
+    out = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    out[x] = np.where(empty, np.nan, shapely.get_x(gdf.geometry.values))
+    out[y] = np.where(empty, np.nan, shapely.get_y(gdf.geometry.values))
+    return out
+
+
+@contextlib.contextmanager
+def _private_folder(path: Path) -> Iterator[Path]:
+    """A folder only its owner can enter (0700), beside ``path`` (so that moving a file out
+    of it is a rename), removed afterwards with whatever is left in it."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_table(
+    table: pd.DataFrame, path: Path, driver: str, spec: LayerSpec, *, keep: Path | None
+) -> None:
+    """Write ``table`` to ``path`` (a new file; for a GeoPackage, a copy of ``keep`` when it
+    exists, so that its other layers stay)."""
+    if driver == "CSV":
+        # CR LF line ends (RFC 4180): a cell holding a CR or LF is then quoted, so that it
+        # cannot split its row
+        safe_frame(table).to_csv(path, index=False, lineterminator="\r\n")
+        return
+    if keep is not None and keep.exists():
+        shutil.copy2(keep, path)  # with its mode: a private GeoPackage stays private
+    with warnings.catch_warnings():  # Shapefile cuts names to 10 characters; import
+        warnings.filterwarnings("ignore", "Normalized/laundered field name")  # maps them back
+        pyogrio.write_dataframe(
+            table, path, driver=driver, layer=spec.kind if driver == "GPKG" else None
         )
-        gdf = gpd.GeoDataFrame(frame, geometry=geoms, crs=storage_crs())
-        if crs:
-            target = parse_crs(crs)
-            if target.offset:
-                raise InputError("导出不支持 GCJ-02/BD-09 (export to GCJ-02/BD-09 is not offered)")
-            gdf = gdf.to_crs(target.crs)
-        elif driver == "GeoJSON":
-            gdf = gdf.set_crs("OGC:CRS84", allow_override=True)  # CGCS2000 ≈ WGS84 (< 1 m)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and driver != "GPKG":  # a GeoPackage keeps its other layers
-            path.unlink()
-        with warnings.catch_warnings():  # Shapefile cuts names to 10 characters; import
-            warnings.filterwarnings("ignore", "Normalized/laundered field name")  # maps them back
-            pyogrio.write_dataframe(
-                gdf, path, driver=driver, layer=spec.kind if driver == "GPKG" else None
-            )
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if driver == "CSV":
-            frame.to_csv(path, index=False)
-        else:
-            pyogrio.write_dataframe(
-                frame, path, driver=driver, layer=spec.kind if driver == "GPKG" else None
-            )
-    return len(frame)
+
+
+def _audit_export(
+    session: Session, spec: LayerSpec, path: Path, rows: int, *, actor: str, community: str | None
+) -> None:
+    """One ``export_personal`` audit row, committed on its own before the file is put in
+    place: a personal file never exists without its row (a failure after it leaves a row for
+    a file that was not written, the safe side)."""
+    from sqlalchemy.orm import Session as _Session
+
+    detail = {
+        "kind": spec.kind,
+        "file": str(path.resolve()),
+        "rows": rows,
+        "columns": spec.personal_attrs,
+        "community": community,
+    }
+    with _Session(bind=session.get_bind()) as audit, audit.begin():
+        audit.execute(
+            text(
+                "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES "
+                "(:a, 'export_personal', :e, :c, CAST(:d AS jsonb))"
+            ),
+            {"a": actor, "e": spec.personal_table, "c": community, "d": _json(detail)},
+        )

@@ -4,6 +4,14 @@
 A job runs in a thread of the process that started it. That process writes the job's
 progress at most twice a second and a heartbeat every ``HEARTBEAT_S``; a job whose process
 stopped writing for ``STALE_S`` seconds is reported failed (the process was stopped or died).
+
+A bulk assignment reads and rewrites a whole city, so one job of each kind is queued or
+running at a time, across every process (a partial unique index, ``uq_job_kind_active``): a
+second is a :class:`~geo.errors.ConflictError` naming the running job. A job whose process
+stopped holds nothing up: it is marked failed when the next one starts. A job and its result
+are read by the user who started it and by admins; anyone else gets
+:class:`~geo.errors.PermissionDenied` (job ids are random, so this says no more than the 409
+already does).
 """
 
 from __future__ import annotations
@@ -19,9 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.errors import NotFoundError, WanggeError
+from geo.auth import Principal, local_time
+from geo.errors import ConflictError, NotFoundError, PermissionDenied, WanggeError
 from geo.locate import Locator, assign_households, assign_incidents
 
 __all__ = ["get_job", "start_assign_job"]
@@ -108,6 +118,13 @@ def _work(factory: sessionmaker, job_id: str, kind: str, community: str | None, 
         )
 
 
+def _lost(worker: str) -> str:
+    return (
+        f"任务中断：处理它的进程已停止 (the process running it stopped: {worker}, "
+        f"no news for over {STALE_S:.0f} s)"
+    )
+
+
 def _view(row: Any) -> dict[str, Any]:
     job = {
         "id": row.id,
@@ -124,40 +141,95 @@ def _view(row: Any) -> dict[str, Any]:
         job["finished_at"] = row.finished_at.timestamp()
     elif row.stale:
         job["status"] = "failed"
-        job["error"] = (
-            f"任务中断：处理它的进程已停止 (the process running it stopped: {row.worker}, "
-            f"no news for over {STALE_S:.0f} s)"
-        )
+        job["error"] = _lost(row.worker)
     return job
 
 
-_SELECT = (
-    "SELECT *, status IN ('queued', 'running') AND updated_at < now() - "
-    "make_interval(secs => :stale) AS stale FROM job WHERE id = :id"
-)
+_STALE = "status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => :stale)"
+_SELECT = f"SELECT *, {_STALE} AS stale FROM job WHERE id = :id"
+
+
+def _close_lost(session: Session, kind: str) -> None:
+    """Mark failed the queued or running jobs of ``kind`` whose process stopped writing."""
+    for job_id, worker in session.execute(
+        text(f"SELECT id, worker FROM job WHERE kind = :kind AND {_STALE} FOR UPDATE"),
+        {"kind": kind, "stale": STALE_S},
+    ).all():
+        session.execute(
+            text(
+                "UPDATE job SET status = 'failed', error = :e, finished_at = now() WHERE id = :id"
+            ),
+            {"id": job_id, "e": _lost(worker)},
+        )
+
+
+def _refuse(session: Session, kind: str) -> ConflictError:
+    """The 409 for a second job of ``kind``, naming the one queued or running."""
+    row = session.execute(
+        text(
+            "SELECT id, started_by, created_at FROM job WHERE kind = :kind AND status IN "
+            "('queued', 'running') ORDER BY created_at LIMIT 1"
+        ),
+        {"kind": kind},
+    ).first()
+    if row is None:  # it finished between the two statements: the caller may simply retry
+        return ConflictError(
+            f"同类任务刚刚结束，请重试 (a {kind} job just finished; start yours again)"
+        )
+    return ConflictError(
+        f"已有 {kind} 任务在运行：{row.id}（{row.started_by} 启动），请等它结束 (a {kind} job "
+        f"is already running: {row.id}, started by {row.started_by} at "
+        f"{local_time(row.created_at)}; one {kind} job at a time)",
+        detail={"running": row.id, "started_by": row.started_by},
+    )
 
 
 def start_assign_job(
-    factory: sessionmaker, kind: str, community: str | None, by: str
+    factory: sessionmaker, kind: str, community: str | None, principal: Principal
 ) -> dict[str, Any]:
-    """Record an assignment job, start it in a thread of this process, and return its view."""
+    """Record an assignment job for ``principal``, start it in a thread of this process, and
+    return its view. :class:`~geo.errors.ConflictError` while another job of the kind is queued
+    or running (in any process)."""
     job_id = uuid.uuid4().hex
-    with factory() as session, session.begin():  # the job exists before its thread runs
-        session.execute(
-            text(
-                "INSERT INTO job (id, kind, community, status, started_by, worker) "
-                "VALUES (:id, :kind, :community, 'queued', :by, :worker)"
-            ),
-            {"id": job_id, "kind": kind, "community": community, "by": by, "worker": WORKER},
-        )
-        view = get_job(session, job_id)
+    by = principal.name
+    try:
+        with factory() as session, session.begin():  # the job exists before its thread runs
+            _close_lost(session, kind)
+            session.execute(
+                text(
+                    "INSERT INTO job (id, kind, community, status, started_by, started_by_id, "
+                    "worker) VALUES (:id, :kind, :community, 'queued', :by, :uid, :worker)"
+                ),
+                {
+                    "id": job_id,
+                    "kind": kind,
+                    "community": community,
+                    "by": by,
+                    "uid": principal.id,
+                    "worker": WORKER,
+                },
+            )
+            view = get_job(session, job_id, principal)
+    except IntegrityError as exc:
+        if "uq_job_kind_active" not in str(exc.orig):
+            raise
+        with factory() as session:
+            raise _refuse(session, kind) from None
     threading.Thread(target=_run, args=(factory, job_id, kind, community, by), daemon=True).start()
     return view
 
 
-def get_job(session: Session, job_id: str) -> dict[str, Any]:
-    """A job as clients see it: queued | running | done | failed, with its report when done."""
+def get_job(session: Session, job_id: str, principal: Principal) -> dict[str, Any]:
+    """A job as its owner and admins see it: queued | running | done | failed, with its
+    report when done. :class:`~geo.errors.PermissionDenied` for anyone else."""
     row = session.execute(text(_SELECT), {"id": job_id[:64], "stale": STALE_S}).first()
     if row is None:
         raise NotFoundError(f"任务不存在 (no such job): {job_id!r}")
+    if principal.role != "admin" and (
+        row.started_by_id is None or row.started_by_id != principal.id
+    ):
+        raise PermissionDenied(
+            f"任务 {row.id} 不是你启动的 (job {row.id} was started by {row.started_by}; only "
+            "they and admins may read it)"
+        )
     return _view(row)

@@ -45,6 +45,15 @@ class LayerSpec:
     # SQL select list (aliases = attribute names) used by export and the API; {t} is the table
     select: tuple[str, ...] = field(default_factory=tuple)
     joins: str = ""
+    # the table its personal attributes come from (names, phones): an export with them is
+    # written for its owner only (0600) and audit-logged
+    personal_table: str | None = None
+    # it holds residents' own words (an incident's description): exported files are 0600
+    free_text: bool = False
+
+    @property
+    def personal_attrs(self) -> list[str]:
+        return [a.name for a in self.attrs if a.personal]
 
     @property
     def attr_names(self) -> list[str]:
@@ -173,6 +182,7 @@ LAYERS: dict[str, LayerSpec] = {
             ),
             joins="JOIN building b ON b.id = t.building_id "
             "JOIN building_unit u ON u.id = t.unit_id",
+            personal_table="household_person",
         ),
         LayerSpec(
             kind="facilities",
@@ -262,6 +272,8 @@ LAYERS: dict[str, LayerSpec] = {
                 "c.code AS community_code",
             ),
             joins="LEFT JOIN community c ON c.id = t.community_id",
+            personal_table="incident_reporter",
+            free_text=True,
         ),
         LayerSpec(
             kind="roads",

@@ -548,12 +548,21 @@ def locate_point(
 
 
 def locate_address(
-    session: Session, locator: Locator, address: str, *, floor: int | None = None
+    session: Session,
+    locator: Locator,
+    address: str,
+    *,
+    floor: int | None = None,
+    rooms: bool = False,
 ) -> LocateResult:
-    """Locate a standard address (``吉福社区云锦城市花园3栋2单元502``): the household when the
-    room is known, else the unit, else the building. A wrong address is NotFoundError with the
-    closest matches. The household's floor (or ``floor``) picks the floor group of a unit
-    split by floors."""
+    """Locate a standard address (``吉福社区云锦城市花园3栋2单元502``): the unit, else the
+    building — and with ``rooms`` (staff only) the household when the room is registered. A
+    wrong address is NotFoundError with the closest matches. ``floor`` (or, with ``rooms``,
+    the household's floor) picks the floor group of a unit split by floors.
+
+    Without ``rooms`` a room in the address is not looked up at all: the answer is the
+    unit's, the same whether the room is registered or not, so that the public cannot learn
+    which rooms are (no household code, no list of rooms)."""
     parsed = parse_address(address)
     if parsed is None:
         raise InputError(
@@ -568,7 +577,7 @@ def locate_address(
             f"{parsed.unit}; the building has {len(building.units)})",
             detail={"building": building.code, "units": [u[1] for u in building.units]},
         )
-    if parsed.unit is not None and parsed.room:
+    if rooms and parsed.unit is not None and parsed.room:
         row = session.execute(
             text(
                 "SELECT h.code, ST_X(h.position), ST_Y(h.position), h.floor FROM household h "
@@ -620,7 +629,9 @@ def locate_address(
         "household": room,
         "building": building.code,
         "unit_no": unit_no,
-        "room": parsed.room,
+        "room": parsed.room if rooms else None,
+        # how far the answer goes: a household (staff), a unit or a building
+        "level": "household" if room else ("unit" if unit_no is not None else "building"),
     }
     return result
 

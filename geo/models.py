@@ -27,6 +27,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -50,6 +51,7 @@ __all__ = [
     "INCIDENT_CATEGORIES",
     "INCIDENT_STATUSES",
     "PLAN_STATUSES",
+    "PUBLIC_CELL_M",
     "RESOURCE_KINDS",
     "ROLES",
     "WORKER_ROLES",
@@ -83,6 +85,13 @@ __all__ = [
 ]
 
 SRID = get_settings().storage_srid
+METRIC_SRID = get_settings().metric_srid
+# the public sees an incident's position snapped to the nodes of a grid of this many metres
+# in the metric CRS (at most 35 m from the true point; the same node every time)
+PUBLIC_CELL_M = 50
+PUBLIC_POSITION_SQL = (
+    f"ST_Transform(ST_SnapToGrid(ST_Transform(position, {METRIC_SRID}), {PUBLIC_CELL_M}), {SRID})"
+)
 
 # Closed vocabularies (code → Chinese label, English label). Checked by the database.
 GRID_LEVELS = {
@@ -536,7 +545,11 @@ class Department(Base):
 
 
 class Incident(Base):
-    """A reported incident (事件), routed grid → street → department until closed."""
+    """A reported incident (事件), routed grid → street → department until closed.
+
+    ``public_position`` is what the public sees of ``position``: kept by the database
+    (a generated column, :data:`PUBLIC_POSITION_SQL`), indexed, so public maps, tiles and
+    bounding boxes never touch the exact point."""
 
     __tablename__ = "incident"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -545,6 +558,11 @@ class Incident(Base):
     description: Mapped[str] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(String(400))
     position: Mapped[Any] = _point()
+    public_position: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=True),
+        Computed(PUBLIC_POSITION_SQL, persisted=True),
+        nullable=True,
+    )
     status: Mapped[str] = mapped_column(String(32), server_default="reported")
     community_id: Mapped[int | None] = mapped_column(
         ForeignKey("community.id", ondelete="SET NULL"), index=True
@@ -668,12 +686,14 @@ class IdempotencyKey(Base):
     __tablename__ = "idempotency_key"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     scope: Mapped[str] = mapped_column(String(32))
+    # whose key: a user ("user:ID") or, for the public, a client address ("addr:IP")
+    client: Mapped[str] = mapped_column(String(200), server_default="")
     key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
     __table_args__ = (
-        UniqueConstraint("scope", "key", name="uq_idempotency_key_scope_key"),
+        UniqueConstraint("scope", "client", "key", name="uq_idempotency_key_scope_client_key"),
         Index("ix_idempotency_key_scope_created_at", "scope", "created_at"),
     )
 
@@ -691,12 +711,24 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(String(2000))
     started_by: Mapped[str] = mapped_column(String(100))
+    # the user who started it: the only one, with admins, who may read it (NULL: jobs from
+    # before 0011, admins only)
+    started_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
     worker: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status_known"),
+        # one queued or running job per kind, across every API process
+        Index(
+            "uq_job_kind_active",
+            "kind",
+            unique=True,
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
     )
 
 
@@ -708,7 +740,10 @@ class ReportHit(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     client: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = _now()
-    __table_args__ = (Index("ix_report_hit_client_at", "client", "at"),)
+    __table_args__ = (
+        Index("ix_report_hit_client_at", "client", "at"),
+        Index("ix_report_hit_at", "at"),  # the service-wide count
+    )
 
 
 class AuditLog(Base):
@@ -726,7 +761,8 @@ class AuditLog(Base):
 
 
 class AppUser(Base):
-    """An API user. Only the SHA-256 of the bearer token is stored."""
+    """An API user. Only the SHA-256 of the bearer token is stored. The token is refused
+    after ``expires_at``; ``last_used_at`` is written at most once a minute."""
 
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -737,5 +773,7 @@ class AppUser(Base):
     grid_code: Mapped[str | None] = mapped_column(String(64))
     street_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint(_in("role", ROLES), name="role_known"),)

@@ -5,7 +5,9 @@ tiles of the same collections from PostGIS (``ST_AsMVT``).
 Collections: communities, compounds, buildings, the current grids by level (micro-grids with
 the floor ranges they hold of units split by floors), the units split by floors (分层单元: each
 unit's cell once, labelled with its floor groups), facilities, open resources, and incidents
-with public fields only (no description, address or reporter).
+with public fields only (no description, address or reporter) at their public position
+(snapped to a 50 m grid: :data:`geo.models.PUBLIC_CELL_M`), which is also what a bounding box
+and the vector tiles select by — the exact point is never read.
 Coordinates are CRS84 by default; ``crs`` may ask for EPSG:4490 (CGCS2000, latitude first, as
 that CRS defines its axes) or EPSG:4544 (CGCS2000 Gauss-Krüger, northing first). A ``bbox`` in
 one of them must lie in that CRS's domain (a 400 names it otherwise, before PostGIS is asked to
@@ -68,7 +70,7 @@ INCIDENTS_PUBLIC = LayerSpec(
     label=("事件", "incidents"),
     table="incident",
     geom="point",
-    geom_column="position",
+    geom_column="public_position",  # never "position": see geo.incidents.public_view
     attrs=(),
     select=(
         "t.code",

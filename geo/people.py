@@ -3,6 +3,9 @@
 Residents' names and phones (``household_person``) are shown only to a grid worker for the
 households of its own grids (and to an admin); every such read is written to the audit log.
 Planners see households without them; the public sees none.
+
+Emergency reach lists every household of a street, so a dispatcher asks it of its own street
+(``street_code`` of its account) and of grids in it only; an admin of any street.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from geo.auth import Principal
 from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
 
-__all__ = ["emergency_reach", "list_households"]
+__all__ = ["check_reach_scope", "emergency_reach", "list_households"]
 
 
 def list_households(
@@ -94,8 +97,54 @@ def _micro_codes(session: Session, code: str) -> list[str]:
     return sorted({c for c, lv in rows if lv == "micro"})
 
 
+def _grid_streets(session: Session, grids: list[str]) -> dict[str, str]:
+    """The street of each grid code (published versions); an unknown code is a 404."""
+    rows = dict(
+        session.execute(
+            text(
+                "SELECT DISTINCT g.code, s.code FROM grid g JOIN grid_version v ON v.id = "
+                "g.version_id AND v.status = 'published' JOIN community c ON c.id = "
+                "v.community_id JOIN street s ON s.id = c.street_id WHERE g.code = ANY(:g)"
+            ),
+            {"g": grids},
+        ).all()
+    )
+    missing = [g for g in grids if g not in rows]
+    if missing:
+        raise NotFoundError(f"网格不存在 (no such grid): {missing[0]!r}")
+    return rows
+
+
+def check_reach_scope(
+    session: Session, principal: Principal, *, grids: list[str] | None, street: str | None
+) -> None:
+    """A dispatcher may reach its own street (and grids in it) only; an admin any street.
+    :class:`PermissionDenied` names the street or grid that is not the caller's."""
+    if principal.role == "admin":
+        return
+    own = principal.street_code
+    if principal.role != "dispatcher":
+        raise PermissionDenied(f"角色 {principal.role} 无权应急触达 (may not use emergency reach)")
+    if not own:
+        raise PermissionDenied(
+            f"你的账号没有所属街道，不能应急触达 (your account {principal.name!r} has no street; "
+            "an admin gives one: wangge users add --street CODE)"
+        )
+    if street and street != own:
+        raise PermissionDenied(
+            f"街道 {street} 不归你负责 (street {street} is not yours; yours: {own})"
+        )
+    for grid, in_street in _grid_streets(session, grids or []).items():
+        if in_street != own:
+            raise PermissionDenied(
+                f"网格 {grid} 属于街道 {in_street}，不归你负责 (grid {grid} is in street "
+                f"{in_street}, not yours; yours: {own})"
+            )
+
+
 def emergency_reach(
     session: Session,
+    principal: Principal,
     *,
     grids: list[str] | None = None,
     street: str | None = None,
@@ -107,9 +156,11 @@ def emergency_reach(
     worker) → micro-grid worker or building head → households. ``hop_minutes`` are the
     minutes of the first four hops; a worker then reaches ``households_per_minute`` households
     a minute. Lists households whose micro-grid has no worker who can reach them, and the
-    share reached within ``target_minutes`` (the city's 5-minute aim) and within 3 hours."""
+    share reached within ``target_minutes`` (the city's 5-minute aim) and within 3 hours.
+    Only within the caller's scope (:func:`check_reach_scope`)."""
     if not (grids or street):
         raise InputError("需要 grids 或 street (give grids or street)")
+    check_reach_scope(session, principal, grids=grids, street=street)
     if len(hop_minutes) != 4 or any(h < 0 for h in hop_minutes):
         raise InputError(f"hop_minutes 应为 4 个非负数 (four non-negative numbers): {hop_minutes}")
     if households_per_minute <= 0:

@@ -1695,9 +1695,11 @@ def export_diff(diff: Diff, fmt: str) -> tuple[bytes, str, str]:
 
     fmt = fmt.lower()
     if fmt == "csv":
+        from geo.csvcells import safe_frame  # no cell a spreadsheet would run as a formula
+
         frame = pd.DataFrame(diff.households, columns=["household", "old", "new"])
         buf = io.StringIO()
-        frame.to_csv(buf, index=False)
+        safe_frame(frame).to_csv(buf, index=False)
         return buf.getvalue().encode("utf-8-sig"), "text/csv; charset=utf-8", "csv"
     rows = [g for g in diff.grids if g["change"] != "unchanged"]
     geoms = [diff.geometries[g["code"]][1] or diff.geometries[g["code"]][0] for g in rows]

@@ -10,6 +10,8 @@ CRS, the database, the local cluster's folder and port, the served area.
 
 from __future__ import annotations
 
+import ipaddress
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -133,6 +135,23 @@ class Settings(BaseSettings):
     report_rate_per_minute: int = Field(
         default=10, ge=1, description="Public incident reports accepted per client per minute."
     )
+    report_ceiling_per_minute: int = Field(
+        default=600,
+        ge=1,
+        description="Public incident reports accepted per minute by the whole service, from "
+        "all clients together: the backstop when clients rotate their addresses.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are "
+        "believed: comma-separated IP addresses or networks (127.0.0.1, 10.0.0.0/8). Default "
+        "none: the client is the address that connected.",
+    )
+    test_clock: datetime | None = Field(
+        default=None,
+        description="Tests only: the time the service takes as now for incidents (reports, "
+        "deadlines, escalation), with its time zone. Unset: the server's clock.",
+    )
     incident_deadlines: dict[str, tuple[float, float, float]] = Field(
         default={
             "default": (2.0, 24.0, 72.0),
@@ -143,6 +162,14 @@ class Settings(BaseSettings):
         },
         description="Hours allowed at each tier (grid, street, department) by category, as "
         'JSON: {"category": [grid_h, street_h, department_h], "default": [...]}',
+    )
+
+    token_days: float = Field(
+        default=90.0,
+        gt=0,
+        le=3650,
+        description="Days a bearer token from `wangge users add` is valid; counted from its "
+        "creation and fixed then (changing this setting does not move existing tokens).",
     )
 
     api_host: str = "127.0.0.1"
@@ -185,6 +212,33 @@ class Settings(BaseSettings):
                 f"https://wangge.example.org/gis): {v!r}"
             )
         return v.strip().rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for item in (v.strip() for v in value.split(",")):
+            if not item:
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"WANGGE_TRUSTED_PROXIES: 不是 IP 地址或网段 (not an IP address or "
+                    f"network): {item!r}"
+                ) from None
+        return value
+
+    @field_validator("test_clock")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"WANGGE_TEST_CLOCK 需要时区 (needs a time zone): {value.isoformat()}")
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """``trusted_proxies`` as a list (empty: trust no forwarded header)."""
+        return [v.strip() for v in self.trusted_proxies.split(",") if v.strip()]
 
 
 @lru_cache

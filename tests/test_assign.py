@@ -243,6 +243,18 @@ def test_locate_a_gcj02_point(http, session):
     assert r2.json()["chain"]["micro_grid"] == body["chain"]["micro_grid"]
 
 
+@pytest.fixture(scope="module")
+def staff(fixture_url):
+    """A dispatcher's headers: staff see the household an address with a room names."""
+    engine = make_engine(fixture_url)
+    with session_scope(engine) as s:
+        _, token = create_user(
+            session=s, name="t-locate-staff", role="dispatcher", street_code="510107013"
+        )
+    engine.dispose()
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.mark.db
 @pytest.mark.parametrize(
     "address",
@@ -256,11 +268,12 @@ def test_locate_a_gcj02_point(http, session):
         "云锦城市花园 3 栋 2 单元 502",
     ],
 )
-def test_locate_addresses_in_many_spellings(http, address):
-    r = http.get("/locate", params={"address": address})
+def test_locate_addresses_in_many_spellings(http, staff, address):
+    r = http.get("/locate", params={"address": address}, headers=staff)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["address"]["household"] == f"{COMMUNITY}-C01-B03-U2-502"
+    assert body["address"]["level"] == "household"
     assert body["building"]["name"] == "3栋" and body["building"]["unit_no"] == 2
 
 
@@ -271,12 +284,12 @@ def test_locate_addresses_in_many_spellings(http, address):
         ("云景城市花园3栋2单元502", 404, ["no such compound", "云锦城市花园3栋"]),
         ("云锦城市花园99栋", 404, ["no such building"]),
         ("云锦城市花园3栋7单元", 404, ["no unit 7"]),
-        ("云锦城市花园3栋2单元9999", 404, ["no such room"]),
+        ("云锦城市花园3栋2单元9999", 404, ["no such room"]),  # to staff (the public: the unit)
         ("随便写写", 400, ["not a standard address"]),
     ],
 )
-def test_wrong_addresses_say_why(http, address, status, words):
-    r = http.get("/locate", params={"address": address})
+def test_wrong_addresses_say_why(http, staff, address, status, words):
+    r = http.get("/locate", params={"address": address}, headers=staff)
     assert r.status_code == status
     for w in words:
         assert w in r.json()["message"]
@@ -393,13 +406,14 @@ def test_a_job_started_on_one_api_process_is_followed_on_another(fixture_url):
 
     engine = make_engine(fixture_url)
     with session_scope(engine) as s:
-        _, token = create_user(session=s, name="t-job2", role="dispatcher")
+        user, token = create_user(session=s, name="t-job2", role="dispatcher")
         s.execute(
             text(
-                "INSERT INTO job (id, kind, status, started_by, worker, updated_at) VALUES "
-                "('lost1', 'households', 'running', 't', 'gone-host:4242', "
-                "now() - interval '10 minutes')"
-            )
+                "INSERT INTO job (id, kind, status, started_by, started_by_id, worker, "
+                "updated_at) VALUES ('lost1', 'households', 'running', 't-job2', :u, "
+                "'gone-host:4242', now() - interval '10 minutes')"
+            ),
+            {"u": user.id},
         )
     auth = {"Authorization": f"Bearer {token}"}
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from geo.fixture import FIXTURE_DIR
+from geo.settings import get_settings
 
 from .conftest import ROOT, fingerprint, free_port
 
@@ -115,6 +117,10 @@ def test_demo_loads_the_fixture_and_prints_a_summary(cli, empty_db):
     assert ran.code == 0, ran.err
     assert "household" in ran.out and "4,290" in ran.out and "compound" in ran.out
     assert "104.0" in ran.out  # bounds
+    # the written dispatcher map holds every incident's description: its owner's eyes only
+    pg_dir = get_settings().pg_dir
+    maps = (pg_dir if pg_dir.is_absolute() else ROOT / pg_dir).parent / "maps"
+    assert stat.S_IMODE((maps / "dispatcher.html").stat().st_mode) == 0o600
     again = cli("demo", "--no-serve", url=empty_db)
     assert again.code == 0 and "already loaded" in again.out
 

@@ -58,7 +58,11 @@ def test_postgis_restart_under_load_loses_nothing(cluster):
     stop = threading.Event()
     lock = threading.Lock()
 
-    with serve_app_process(url, env={"WANGGE_REPORT_RATE_PER_MINUTE": "100000"}) as base:
+    lifted = {
+        "WANGGE_REPORT_RATE_PER_MINUTE": "100000",
+        "WANGGE_REPORT_CEILING_PER_MINUTE": "100000",
+    }
+    with serve_app_process(url, env=lifted) as base:
 
         def client(n: int) -> None:
             with httpx.Client(base_url=base, timeout=15) as c:

@@ -32,7 +32,7 @@ TRUTH = {
     "buildings": "SELECT code, ST_AsBinary(footprint) FROM building",
     "facilities": "SELECT code, ST_AsBinary(position) FROM facility",
     "resources": "SELECT code, ST_AsBinary(position) FROM open_resource",
-    "incidents": "SELECT code, ST_AsBinary(position) FROM incident",
+    "incidents": "SELECT code, ST_AsBinary(public_position) FROM incident",  # never exact
     **{
         f"grids-{lv}": "SELECT g.code, ST_AsBinary(g.boundary) FROM grid g JOIN grid_version v ON "
         f"v.id = g.version_id AND v.status = 'published' WHERE g.level = '{lv}'"

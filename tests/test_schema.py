@@ -57,7 +57,7 @@ def test_every_geometry_column_has_an_srid_and_a_gist_index(session):
         for c in t.columns
         if isinstance(c.type, Geometry)
     }
-    assert {(r[0], r[1]) for r in rows} == declared and len(declared) == 13
+    assert {(r[0], r[1]) for r in rows} == declared and len(declared) == 14
     for table, column, srid, _type in rows:
         assert srid == 4490, (table, column)
         idx = session.execute(

@@ -1,14 +1,13 @@
-"""Incidents: report (public), list and read (by role), move through the lifecycle."""
+"""Incidents: report (public), list and read (by audience), move through the lifecycle."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import PrincipalDep, SessionDep, require_role
+from api.deps import ClientDep, PrincipalDep, SessionDep, require_role
 from api.routes.locate import get_locator
 from geo.auth import Principal
 from geo.errors import InputError
@@ -18,8 +17,9 @@ from geo.incidents import (
     count_public_report,
     create_incident,
     escalate_overdue,
-    get_incident,
     list_incidents,
+    read_incident,
+    reissue_reporter_token,
     transition,
 )
 from geo.settings import get_settings
@@ -50,19 +50,33 @@ class Transition(BaseModel):
     reporter_token: str | None = Field(default=None, max_length=100)
 
 
-def _rate_limit(request: Request, principal: PrincipalDep) -> None:
-    """At most ``report_rate_per_minute`` public reports a minute from one client (staff
-    entering reports for residents are not limited; see ``geo.incidents.count_public_report``)."""
+def _rate_limit(request: Request, principal: PrincipalDep, client: ClientDep) -> None:
+    """At most ``report_rate_per_minute`` public reports a minute from one client (its
+    address, see ``api.deps.client_of``) and ``report_ceiling_per_minute`` from all clients
+    together (staff entering reports for residents are not limited; see
+    ``geo.incidents.count_public_report``)."""
     if principal.role != "public":
         return
-    limit = get_settings().report_rate_per_minute
-    client = request.client.host if request.client else "?"
+    s = get_settings()
     with request.app.state.sessionmaker() as session, session.begin():
-        allowed = count_public_report(session, client, limit)
-    if not allowed:
+        over = count_public_report(
+            session,
+            client,
+            per_client=s.report_rate_per_minute,
+            ceiling=s.report_ceiling_per_minute,
+        )
+    if over == "client":
         raise HTTPException(
             status_code=429,
-            detail=f"上报过于频繁，请稍后再试 (too many reports: {limit} a minute)",
+            detail=f"上报过于频繁，请稍后再试 (too many reports: {s.report_rate_per_minute} a "
+            "minute)",
+            headers={"Retry-After": "60"},
+        )
+    if over == "service":
+        raise HTTPException(
+            status_code=429,
+            detail="全站上报已达每分钟上限，请稍后再试 (the service takes at most "
+            f"{s.report_ceiling_per_minute} public reports a minute; try again shortly)",
             headers={"Retry-After": "60"},
         )
 
@@ -74,17 +88,20 @@ def report(
     response: Response,
     session: SessionDep,
     principal: PrincipalDep,
+    client: ClientDep,
     idempotency_key: Annotated[
         str | None,
         Header(
             max_length=200,
-            description="retry with the same key: the first answer comes back, nothing is "
-            "stored twice (kept 24 h)",
+            description="retry with the same key: the first answer comes back (with a new "
+            "reporter token: the first is stored nowhere), nothing is stored twice (kept 24 h; "
+            "a key is the client's own)",
         ),
     ] = None,
 ) -> dict[str, Any]:
     """上报事件 (report an incident), by position in any supported CRS or by address: 201 with
-    its grid chain and the responsible workers, and a token to confirm or reopen it later."""
+    the report as its reporter sees it, the responsible workers, and a token to follow,
+    confirm or reopen it later."""
     from geo.locate import worker_view
 
     staff = principal.has_role("worker", "dispatcher")
@@ -103,6 +120,7 @@ def report(
             reporter_phone=body.reporter_phone,
             floor=body.floor,
             actor=f"{principal.role}:{principal.name}",
+            rooms=staff,
         )
         return created.incident | {
             "reporter_token": created.reporter_token,
@@ -110,7 +128,14 @@ def report(
         }
 
     answer, replayed = idempotent(
-        session, idempotency_key, "incident", body.model_dump() | {"staff": staff}, work
+        session,
+        idempotency_key,
+        "incident",
+        body.model_dump() | {"staff": staff},
+        work,
+        client=client,
+        store=lambda a: {k: v for k, v in a.items() if k != "reporter_token"},
+        replay=lambda a: a | {"reporter_token": reissue_reporter_token(session, a["code"])},
     )
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -147,10 +172,21 @@ def incidents(
 
 
 @router.get("/incidents/{incident_id}")
-def incident(incident_id: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    """事件详情 (one incident) with its history; the public sees public fields only."""
-    staff = principal.has_role("worker", "dispatcher")
-    return get_incident(session, incident_id, staff=staff, principal=principal if staff else None)
+def incident(
+    incident_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    x_reporter_token: Annotated[
+        str | None,
+        Header(max_length=100, description="the reporter token given back at reporting"),
+    ] = None,
+) -> dict[str, Any]:
+    """事件详情 (one incident) with its history, by code, as the caller may see it: staff in
+    scope the whole record (the reporter's name and phone audited); the holder of the
+    reporter token (header `X-Reporter-Token`) its own report, statuses and deadlines, no
+    staff names or internal notes; anyone else category, status, grid and a position
+    generalised to 50 m. A numeric id is answered for staff only (404 otherwise)."""
+    return read_incident(session, incident_id, principal=principal, reporter_token=x_reporter_token)
 
 
 @router.post("/incidents/{incident_id}/transitions")
@@ -170,12 +206,15 @@ def move(
 
 @router.post("/incidents/escalate")
 def escalate(
+    request: Request,
     session: SessionDep,
-    _: Annotated[Principal, Depends(require_role("dispatcher"))],
-    at: Annotated[datetime | None, Query(description="the time to judge by (default now)")] = None,
+    principal: Annotated[Principal, Depends(require_role("dispatcher"))],
 ) -> dict[str, Any]:
-    """超时升级 (escalate overdue incidents to the next tier)."""
-    if at is not None and at.tzinfo is None:
-        raise InputError(f"at 需要时区 (at needs a time zone): {at.isoformat()}")
-    done = escalate_overdue(session, now=at)
-    return {"escalated": done, "count": len(done)}
+    """超时升级 (escalate the overdue incidents of the caller's street to the next tier; an
+    admin: every street), judged by the server's clock; each run is audited."""
+    if "at" in request.query_params:
+        raise InputError(
+            "不接受参数 at：升级按服务器时钟 (the at parameter is not accepted: escalation "
+            f"runs on the server's clock): {request.query_params['at']!r}"
+        )
+    return escalate_overdue(session, principal=principal)

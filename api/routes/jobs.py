@@ -26,9 +26,10 @@ def start_assign(
     request: Request,
     principal: Annotated[Principal, Depends(require_role("planner", "dispatcher"))],
 ) -> dict[str, Any]:
-    """批量分配 (assign in bulk): start a job; poll `GET /jobs/{id}` (on any API process)."""
+    """批量分配 (assign in bulk): start a job; poll `GET /jobs/{id}` (on any API process).
+    One job of each kind at a time: 409 naming the running one."""
     return jobs.start_assign_job(
-        request.app.state.sessionmaker, body.kind, body.community, principal.name
+        request.app.state.sessionmaker, body.kind, body.community, principal
     )
 
 
@@ -36,7 +37,8 @@ def start_assign(
 def get_job(
     job_id: str,
     session: SessionDep,
-    _: Annotated[Principal, Depends(require_role("planner", "dispatcher"))],
+    principal: Annotated[Principal, Depends(require_role("planner", "dispatcher"))],
 ) -> dict[str, Any]:
-    """任务状态 (job status): queued | running | done | failed, with the report when done."""
-    return jobs.get_job(session, job_id)
+    """任务状态 (job status): queued | running | done | failed, with the report when done.
+    For the user who started it and admins (403 for others)."""
+    return jobs.get_job(session, job_id, principal)

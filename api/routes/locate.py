@@ -92,16 +92,18 @@ def locate(
     those posted publicly). A point within the tolerance of a grid but in none is flagged
     `nearest`; beyond it, 404 `outside the served area`. In a tower split by floors the
     floor (or the household's, for an address with a room) picks the floor group; without
-    one the lowest floors answer and the other groups are listed as `co_owners`."""
+    one the lowest floors answer and the other groups are listed as `co_owners`. An address
+    with a room answers the household for staff; the public's answer stops at the unit (a
+    room is not looked up: nothing tells which rooms are registered)."""
     locator = get_locator(request)
+    staff = principal.has_role("worker", "dispatcher", "planner")
     if address:
         with request.app.state.sessionmaker() as session, session.begin():
-            result = locate_address(session, locator, address, floor=floor)
+            result = locate_address(session, locator, address, floor=floor, rooms=staff)
     else:
         if lon is None or lat is None:
             raise InputError("需要 lon 和 lat，或 address (give lon and lat, or address)")
         x, y = parse_point(lon, lat, crs)
         result = locate_point(locator, x, y, floor=floor)
-    staff = principal.has_role("worker", "dispatcher", "planner")
     # a plain JSON response: the answer is built from trusted values, no need to re-validate
     return JSONResponse(result.as_dict(show_phones=staff))

@@ -29,14 +29,16 @@ def households(
 @router.get("/emergency/reach")
 def reach(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require_role("dispatcher"))],
-    grids: Annotated[str | None, Query(description="comma-separated grid codes")] = None,
-    street: str | None = None,
+    principal: Annotated[Principal, Depends(require_role("dispatcher"))],
+    grids: Annotated[
+        str | None, Query(description="comma-separated grid codes (in your street)")
+    ] = None,
+    street: Annotated[str | None, Query(description="street code: yours (an admin: any)")] = None,
     hop_minutes: Annotated[str, Query(description="4 comma-separated minutes")] = "1,1,1,1",
     households_per_minute: Annotated[float, Query(gt=0, le=10_000)] = 30.0,
 ) -> dict[str, Any]:
     """应急触达 (emergency reach): the fan-out tree, unreachable households, the share within
-    5 minutes."""
+    5 minutes. A dispatcher of its own street only (403 naming the street); an admin of any."""
     from geo.errors import InputError
 
     try:
@@ -45,6 +47,7 @@ def reach(
         raise InputError(f"hop_minutes 应为数字 (must be numbers): {hop_minutes!r}") from None
     return emergency_reach(
         session,
+        principal,
         grids=[g for g in (grids or "").split(",") if g] or None,
         street=street,
         hop_minutes=hops,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from api.deps import SessionDep, require_role
 from api.schemas import UserPublic
-from geo.auth import Principal, list_users
+from geo.auth import Principal, list_users, token_state
 
 router = APIRouter(tags=["users"])
 
@@ -33,7 +33,8 @@ def me(
 def users(
     session: SessionDep, _: Annotated[Principal, Depends(require_role("admin"))]
 ) -> list[UserPublic]:
-    """用户列表 (users; admin only)."""
+    """用户列表 (users; admin only): role, scope, token expiry and last use (recorded at most
+    once a minute)."""
     return [
         UserPublic(
             id=u.id,
@@ -41,7 +42,10 @@ def users(
             role=u.role,
             grid_code=u.grid_code,
             street_code=u.street_code,
-            revoked=u.revoked_at is not None,
+            revoked=token_state(u) == "revoked",
+            expired=token_state(u) == "expired",
+            expires_at=u.expires_at,
+            last_used_at=u.last_used_at,
         )
         for u in list_users(session=session)
     ]
