@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors
+from api.headers import SecurityHeaders
 from api.routes import (
     communities,
     grids,
@@ -197,6 +198,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(communities.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)
+    app.add_middleware(SecurityHeaders)  # every answer, a 413 included
     # the client is the address that connected, unless it is one of WANGGE_TRUSTED_PROXIES:
     # then the address that proxy forwarded (the right-most untrusted hop of X-Forwarded-For).
     # The server must not do this itself (`wangge serve` runs uvicorn without proxy headers)

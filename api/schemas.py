@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
     database: str
-    server_version: str | None = None
-    postgis_version: str | None = None
+    server_version: str | None = Field(default=None, description="admins only")
+    postgis_version: str | None = Field(default=None, description="admins only")
     worker: int | None = Field(
-        default=None, description="the API process that answered (its pid), behind `--workers N`"
+        default=None,
+        description="the API process that answered (its pid), behind `--workers N`; admins only",
     )
 
 

@@ -82,6 +82,70 @@ class _Building:
     footprint: Any
     units: list[tuple[int, int, int]]  # (unit id, unit no, households)
     slices: list[Any] | None = None
+    community: str | None = None  # the community's name
+
+
+MAX_POSTINGS = 500  # a bigram in more compound names than this tells nothing about a typo
+
+
+@dataclass
+class AddressIndex:
+    """The buildings an address can name, by compound name and building name, built once per
+    locator (that is, per data version) from the buildings it holds. An address is found with
+    dictionary lookups; the closest names of a wrong one come from the compounds sharing the
+    most character pairs (bigrams) with it — never by reading every building.
+
+    ``compounds``: compound name → the labels (``云锦城市花园3栋``) of its buildings;
+    ``buildings``: (compound name, building name) → buildings (one per community holding such
+    a compound); ``grams``: bigram → compound names holding it."""
+
+    compounds: dict[str, list[str]]
+    buildings: dict[tuple[str, str], list[_Building]]
+    grams: dict[str, list[str]]
+    longest: int
+
+    @classmethod
+    def build(cls, buildings: Sequence[_Building]) -> AddressIndex:
+        compounds: dict[str, list[str]] = {}
+        by_name: dict[tuple[str, str], list[_Building]] = {}
+        for b in buildings:
+            if not b.compound:
+                continue
+            compounds.setdefault(b.compound, []).append(f"{b.compound}{b.name}")
+            by_name.setdefault((b.compound, b.name), []).append(b)
+        grams: dict[str, list[str]] = {}
+        for name in compounds:
+            for g in _bigrams(name):
+                grams.setdefault(g, []).append(name)
+        return cls(compounds, by_name, grams, max(map(len, compounds), default=0))
+
+    def compound_in(self, place: str) -> str | None:
+        """The longest compound name written in ``place`` (leftmost of equal length)."""
+        for size in range(min(self.longest, len(place)), 0, -1):
+            for i in range(len(place) - size + 1):
+                if place[i : i + size] in self.compounds:
+                    return place[i : i + size]
+        return None
+
+    def closest(self, asked: str, compound: str | None, n: int = 3) -> list[str]:
+        """Up to ``n`` labels like ``asked``: among the buildings of ``compound`` when it is
+        known, else of the five compounds sharing the most bigrams with it."""
+        if compound is not None:
+            labels = self.compounds.get(compound, [])
+        else:
+            score: dict[str, int] = {}
+            for g in _bigrams(asked):
+                names = self.grams.get(g, [])
+                if len(names) <= MAX_POSTINGS:
+                    for name in names:
+                        score[name] = score.get(name, 0) + 1
+            best = sorted(score, key=lambda k: (-score[k], k))[:5]
+            labels = [label for name in best for label in self.compounds[name]]
+        return difflib.get_close_matches(asked, labels, n=n, cutoff=0.3)
+
+
+def _bigrams(s: str) -> set[str]:
+    return {s[i : i + 2] for i in range(len(s) - 1)}
 
 
 @dataclass(frozen=True)
@@ -135,6 +199,13 @@ class Locator:
     floors: list[FloorGroups] = field(default_factory=list)  # by unit id
     floor_index: PolygonIndex = field(default_factory=lambda: PolygonIndex([]))
     loaded_at: float = field(default_factory=time.monotonic)
+    addresses: AddressIndex | None = field(default=None, repr=False)
+
+    def address_index(self) -> AddressIndex:
+        """The index of the addresses of this locator's buildings (built with it)."""
+        if self.addresses is None:
+            self.addresses = AddressIndex.build(self.buildings)
+        return self.addresses
 
     @classmethod
     def load(cls, session: Session, community: str | None = None) -> Locator:
@@ -176,8 +247,9 @@ class Locator:
             }
         b_rows = session.execute(
             text(
-                "SELECT b.id, b.code, b.name, p.name, ST_AsBinary(b.footprint) FROM building b "
-                f'LEFT JOIN compound p ON p.id = b.compound_id{by_b} ORDER BY b.code COLLATE "C"'
+                "SELECT b.id, b.code, b.name, p.name, ST_AsBinary(b.footprint), c.name FROM "
+                "building b LEFT JOIN compound p ON p.id = b.compound_id LEFT JOIN community c "
+                f'ON c.id = b.community_id{by_b} ORDER BY b.code COLLATE "C"'
             ),
             cid,
         ).all()
@@ -192,7 +264,7 @@ class Locator:
             units.setdefault(bid, []).append((uid, no, hh))
         fps = shapely.from_wkb([bytes(r[4]) for r in b_rows]) if b_rows else []
         buildings = [
-            _Building(r[0], r[1], r[2], r[3], fp, units.get(r[0], []))
+            _Building(r[0], r[1], r[2], r[3], fp, units.get(r[0], []), community=r[5])
             for r, fp in zip(b_rows, fps, strict=True)
         ]
         workers: dict[str, list[dict[str, Any]]] = {}
@@ -215,7 +287,7 @@ class Locator:
                 if k:
                     workers.setdefault(k, []).append(w)
         floors, cells = _floor_groups(session, by_v, cid)
-        return cls(
+        loc = cls(
             key,
             grids,
             micro_ids,
@@ -227,6 +299,8 @@ class Locator:
             floors,
             PolygonIndex(cells),
         )
+        loc.addresses = AddressIndex.build(buildings)  # once per data version
+        return loc
 
     def resolve(
         self,
@@ -501,7 +575,7 @@ def locate_address(
             f"无法识别的地址 (not a standard address): {address!r}; 例 (e.g.) "
             "吉福社区云锦城市花园3栋2单元502"
         )
-    building = _find_building(session, parsed, address)
+    building = _find_building(locator, parsed, address)
     unit_no, point, room = parsed.unit, None, None
     if parsed.unit is not None and parsed.unit not in {u[1] for u in building.units}:
         raise NotFoundError(
@@ -573,45 +647,18 @@ def _metric_to_storage(p: shapely.Point) -> tuple[float, float]:
     return float(q.x), float(q.y)
 
 
-def _find_building(session: Session, parsed: Address, original: str) -> _Building:
-    rows = (
-        session.execute(
-            text(
-                "SELECT b.id, b.code, b.name, p.name AS compound, c.name AS community, "
-                "ST_AsBinary(b.footprint) AS footprint FROM building b JOIN community c ON c.id = b.community_id "
-                "LEFT JOIN compound p ON p.id = b.compound_id"
-            )
-        )
-        .mappings()
-        .all()
-    )
+def _find_building(locator: Locator, parsed: Address, original: str) -> _Building:
+    """The building an address names, from the locator's address index (no table is read)."""
+    index = locator.address_index()
     place = parsed.place
     # compounds (or, for street-side buildings, their address) named in the place
-    names = sorted({r["compound"] for r in rows if r["compound"]}, key=len, reverse=True)
-    compound = next((n for n in names if n in place), None)
+    compound = index.compound_in(place)
     want = f"{parsed.building}栋"
-    candidates = [r for r in rows if r["compound"] == compound and r["name"] == want]
-    if compound and candidates:
-        community_named = [r for r in candidates if r["community"] in place]
-        r = (community_named or candidates)[0]
-        units = session.execute(
-            text(
-                "SELECT id, unit_no, households FROM building_unit WHERE building_id = :b "
-                "ORDER BY unit_no"
-            ),
-            {"b": r["id"]},
-        ).all()
-        return _Building(
-            r["id"],
-            r["code"],
-            r["name"],
-            r["compound"],
-            shapely.from_wkb(bytes(r["footprint"])),
-            [tuple(u) for u in units],
-        )
-    known = [f"{r['compound']}{r['name']}" for r in rows if r["compound"]]
-    asked = f"{compound or place}{want}"
-    close = difflib.get_close_matches(asked, known, n=3, cutoff=0.3)
+    candidates = index.buildings.get((compound, want), []) if compound else []
+    if candidates:
+        community_named = [b for b in candidates if b.community and b.community in place]
+        return (community_named or candidates)[0]
+    close = index.closest(f"{compound or place}{want}", compound)
     why = (
         "小区名称未找到 (no such compound)"
         if compound is None

@@ -173,7 +173,11 @@ WINDOW_MARGIN_M = 1000.0  # the network searched reaches this far beyond the poi
 
 
 def walking_distances(
-    session: Session, origin: tuple[float, float], targets: Sequence[tuple[float, float]]
+    session: Session,
+    origin: tuple[float, float],
+    targets: Sequence[tuple[float, float]],
+    *,
+    max_m: float | None = None,
 ) -> list[float | None] | None:
     """Metres on foot from ``origin`` to each target (storage CRS), or None when there is no
     network (or no pgRouting): then the caller falls back to straight lines. A target the
@@ -183,7 +187,9 @@ def walking_distances(
     the edges in a window around the points (their box, grown by ``WINDOW_MARGIN_M`` or by the
     points' own spread, whichever is larger): a city's network stays in the database. A
     target the window does not connect, or connects by a walk long enough that a detour
-    outside the window could be shorter, is searched again on the whole network."""
+    outside the window could be shorter, is searched again on the whole network — or, with
+    ``max_m`` (public answers), on the box every walk of up to ``max_m`` from the origin stays
+    in: a walk longer than that, or none, is None, and no search ever spans a whole city."""
     if not targets or not pgrouting_available(session) or not has_network(session):
         return None
     xs = [origin[0]] + [t[0] for t in targets]
@@ -202,25 +208,29 @@ def walking_distances(
             snap_of[vid] = min(snap, snap_of.get(vid, snap))
         again = [d for d in dsts if d not in costs or costs[d] >= 2 * grow - src_snap - snap_of[d]]
         if again:
-            costs |= _dijkstra_costs(session, src, again, None)
+            bound = None if max_m is None else _window([origin[0]], [origin[1]], max_m + src_snap)
+            costs |= _dijkstra_costs(session, src, again, bound[0] if bound else None)
     out: list[float | None] = []
     for vid, snap in zip(vids[1:], snaps[1:], strict=True):
         c = costs.get(vid)
+        if c is not None and max_m is not None and c > max_m:
+            c = None  # beyond the bound: the box may hold no shortest walk that long
         out.append(None if c is None else round(src_snap + c + snap, 1))
     return out
 
 
 def _window(
-    xs: Sequence[float], ys: Sequence[float]
+    xs: Sequence[float], ys: Sequence[float], margin_m: float | None = None
 ) -> tuple[tuple[float, float, float, float], float]:
-    """The box of the points (storage CRS, degrees) grown by the margin, and that margin in
-    metres (at least: the box is grown by whole degrees at its widest latitude)."""
+    """The box of the points (storage CRS, degrees) grown by the margin (``margin_m``, else
+    the larger of WINDOW_MARGIN_M and the points' spread), and that margin in metres (at
+    least: the box is grown by whole degrees at its widest latitude)."""
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     lat = math.radians(max(abs(y0), abs(y1)))
     m_per_deg_y = 110_574.0
     m_per_deg_x = 111_320.0 * max(math.cos(lat), 0.01)
     spread = max((x1 - x0) * m_per_deg_x, (y1 - y0) * m_per_deg_y)
-    grow = max(WINDOW_MARGIN_M, spread)
+    grow = margin_m if margin_m is not None else max(WINDOW_MARGIN_M, spread)
     dx, dy = grow / m_per_deg_x, grow / m_per_deg_y
     return (x0 - dx, y0 - dy, x1 + dx, y1 + dy), grow
 

@@ -9,7 +9,10 @@ with public fields only (no description, address or reporter) at their public po
 (snapped to a 50 m grid: :data:`geo.models.PUBLIC_CELL_M`), which is also what a bounding box
 and the vector tiles select by — the exact point is never read.
 Coordinates are CRS84 by default; ``crs`` may ask for EPSG:4490 (CGCS2000, latitude first, as
-that CRS defines its axes) or EPSG:4544 (CGCS2000 Gauss-Krüger, northing first).
+that CRS defines its axes) or EPSG:4544 (CGCS2000 Gauss-Krüger, northing first). A ``bbox`` in
+one of them must lie in that CRS's domain (a 400 names it otherwise, before PostGIS is asked to
+transform it). A collection's extent is computed once per data version of its table
+(:mod:`geo.dataversion`; the caller keeps it, see ``extent_versions``).
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from pyproj import CRS, Transformer
+from pyproj.exceptions import ProjError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.dataversion import data_versions
 from geo.errors import InputError, NotFoundError
 from geo.features import feature_collection
+from geo.features import parse_bbox as parse_lonlat_bbox
 from geo.grids import FLOOR_UNITS, GRIDS
 from geo.layers import LayerSpec, get_layer
 from geo.settings import get_settings
@@ -32,7 +39,10 @@ __all__ = [
     "CONFORMANCE",
     "CRS84",
     "collection_info",
+    "extent",
+    "extent_versions",
     "items",
+    "parse_bbox",
     "parse_crs_uri",
     "queryables",
     "tile",
@@ -172,7 +182,19 @@ def queryables(c: Collection, base: str) -> dict[str, Any]:
     }
 
 
-def _extent(session: Session, c: Collection) -> list[float] | None:
+# the data version (geo.dataversion) a collection's extent follows, by table; else the table's
+DATA_OF_TABLE = {"grid": "grids", "floor_unit": "grids"}
+
+
+def extent_versions(session: Session, cs: list[Collection]) -> dict[str, tuple[int, ...]]:
+    """The data version each collection's extent was computed for, in one statement."""
+    names = {c.id: DATA_OF_TABLE.get(c.spec.table, c.spec.table) for c in cs}
+    versions = data_versions(session, set(names.values()))
+    return {cid: versions[name] for cid, name in names.items()}
+
+
+def extent(session: Session, c: Collection) -> list[float] | None:
+    """The collection's bounding box in CRS84 (a scan of its table: keep it per version)."""
     where = f"WHERE {c.where}" if c.where else ""
     row = session.execute(
         text(
@@ -185,8 +207,8 @@ def _extent(session: Session, c: Collection) -> list[float] | None:
     return [round(float(v), 7) for v in row]
 
 
-def collection_info(session: Session, c: Collection, base: str) -> dict[str, Any]:
-    bbox = _extent(session, c)
+def collection_info(c: Collection, base: str, bbox: list[float] | None) -> dict[str, Any]:
+    """The collection's description, links under ``base``, with its extent ``bbox``."""
     url = f"{base}/collections/{c.id}"
     return {
         "id": c.id,
@@ -212,28 +234,71 @@ def collection_info(session: Session, c: Collection, base: str) -> dict[str, Any
     }
 
 
+def parse_bbox(
+    value: str | None, bbox_crs: str | None
+) -> tuple[tuple[float, float, float, float], int] | None:
+    """A ``bbox`` in ``bbox-crs`` (in that CRS's axis order) as (x, y) order — lon/lat or
+    easting/northing — and its SRID; None without one. 400 naming the value when it is not
+    four finite numbers, min > max, or outside the CRS's domain (beyond ±180°/±90°, or where
+    the projection cannot be inverted: PROJ is asked, as PostGIS would be)."""
+    if value is None or value == "":
+        return None
+    uri, srid, flip = parse_crs_uri(bbox_crs, "bbox-crs")
+    if srid == 4326:
+        box = parse_lonlat_bbox(value)
+        assert box is not None
+        return box, srid
+    parts = value.split(",")
+    if len(parts) != 4:
+        raise InputError(f"bbox 应为四个数 (bbox needs four numbers) {value!r} in {uri}")
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError as exc:
+        raise InputError(f"bbox 格式错误 (invalid bbox, not numbers) {value!r} in {uri}") from exc
+    if not all(math.isfinite(v) for v in nums):
+        raise InputError(f"bbox 含非有限数 (invalid bbox, not finite) {value!r} in {uri}")
+    x0, y0, x1, y1 = (nums[1], nums[0], nums[3], nums[2]) if flip else nums
+    if x0 > x1 or y0 > y1:
+        raise InputError(f"bbox 最小值大于最大值 (invalid bbox, min > max) {value!r} in {uri}")
+    if not _in_domain(srid, (x0, y0, x1, y1)):
+        raise InputError(
+            f"bbox 超出坐标系的范围 (bbox outside the domain of {uri}): {value!r}; "
+            "坐标轴顺序 (axis order): "
+            + ("纬度/北坐标在前 (latitude/northing first)" if flip else "x, y")
+        )
+    return (x0, y0, x1, y1), srid
+
+
+def _in_domain(srid: int, box: tuple[float, float, float, float]) -> bool:
+    x0, y0, x1, y1 = box
+    crs = CRS.from_epsg(srid)
+    if crs.is_geographic:
+        return -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90
+    to_lonlat = Transformer.from_crs(crs, CRS.from_epsg(4326), always_xy=True)
+    try:  # the corners, as PostGIS transforms the envelope
+        lon, lat = to_lonlat.transform([x0, x1, x0, x1], [y0, y0, y1, y1], errcheck=True)
+    except ProjError:
+        return False
+    return all(math.isfinite(v) and abs(v) <= 180 for v in (*lon, *lat))
+
+
 def items(
     session: Session,
     c: Collection,
     *,
-    bbox: tuple[float, float, float, float] | None,
-    bbox_crs: str | None,
+    bbox: tuple[tuple[float, float, float, float], int] | None,
     crs: str | None,
     limit: int,
     offset: int,
     filters: dict[str, str],
     feature_id: str | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """A page of items (or one, by ``feature_id``), and the Content-Crs URI."""
+    """A page of items (or one, by ``feature_id``), and the Content-Crs URI. ``bbox``: as
+    :func:`parse_bbox` gives it."""
     uri, srid, flip = parse_crs_uri(crs)
-    bbox_srid = None
-    if bbox is not None:
-        _, bsrid, bflip = parse_crs_uri(bbox_crs, "bbox-crs")
-        if bflip:  # the bbox is in the CRS's own axis order
-            bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
-        if not all(math.isfinite(v) for v in bbox) or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
-            raise InputError(f"bbox 无效 (invalid bbox): {bbox}")
-        bbox_srid = None if bsrid == 4326 else bsrid
+    box, bbox_srid = bbox if bbox is not None else (None, None)
+    if bbox_srid == 4326:
+        bbox_srid = None
     known = set(_props(c))
     for name in filters:
         if name not in known:
@@ -243,7 +308,7 @@ def items(
     fc = feature_collection(
         session=session,
         kind=c.spec,
-        bbox=bbox,
+        bbox=box,
         limit=limit,
         offset=offset,
         filters=filters,

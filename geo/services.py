@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InputError
 from geo.models import FACILITY_KINDS, RESOURCE_KINDS
-from geo.network import walking_distances, within_walk
+from geo.network import has_network, pgrouting_available, walking_distances, within_walk
 from geo.settings import get_settings
 
 __all__ = ["coverage", "is_open", "nearby", "suggest_sites"]
@@ -81,12 +81,19 @@ def nearby(
     walking: bool = True,
 ) -> dict[str, Any]:
     """Facilities and open resources nearest first, as a GeoJSON FeatureCollection: straight
-    distance in metres, walking distance when the network is loaded, open now, services."""
+    distance in metres, walking distance when the network is loaded, open now, services.
+
+    Bounded by ``WANGGE_NEARBY_MAX_M``: a larger ``within_m`` is refused, and walking
+    distances are searched only that far (a place farther, on foot or in a straight line,
+    has ``walking_m`` null), so that no request makes pgRouting walk a whole city."""
+    s = get_settings()
     if not 1 <= limit <= 100:
         raise InputError(f"limit 应在 1–100 之间 (limit out of range): {limit}")
-    if within_m is not None and not (0 < within_m <= 50_000):
-        raise InputError(f"within_m 应在 0–50000 之间 (within_m out of range): {within_m}")
-    s = get_settings()
+    if within_m is not None and not (0 < within_m <= s.nearby_max_m):
+        raise InputError(
+            f"within_m 超出范围 (within_m out of range): {within_m:g}; 应大于 0 且不超过 "
+            f"(must be > 0 and at most) {s.nearby_max_m:g} 米 (metres, WANGGE_NEARBY_MAX_M)"
+        )
     kind_list = _parse_kinds(kinds)
     at = at or datetime.now(TZ)
     fetch = max(4 * limit, 20)
@@ -115,11 +122,18 @@ def nearby(
             break
         fetch *= 4
     places = [r for r in rows if within_m is None or r[14] <= within_m][:limit]
-    walk = (
-        walking_distances(session, (lon, lat), [(r[11], r[12]) for r in places])
-        if (walking and places)
-        else None
-    )
+    walk: list[float | None] | None = None  # None: no network, straight lines only
+    if walking and places and pgrouting_available(session) and has_network(session):
+        near = [i for i, r in enumerate(places) if r[14] <= s.nearby_max_m]  # others: too far
+        found = walking_distances(
+            session,
+            (lon, lat),
+            [(places[i][11], places[i][12]) for i in near],
+            max_m=s.nearby_max_m,
+        )
+        walk = [None] * len(places)
+        for i, w in zip(near, found or [], strict=False):
+            walk[i] = w
     features = []
     for i, r in enumerate(places):
         _source, kind_label = KINDS[r[3]]

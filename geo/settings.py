@@ -182,10 +182,44 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None,
+        description="The address clients reach the API at (scheme, host, port and any path "
+        "prefix, e.g. https://wangge.example.org/gis), from which OGC and paging links are "
+        "built. Unset: the address the server listens on (http://127.0.0.1:8000 for `wangge "
+        "serve`), read from its socket. Never taken from the request's Host header.",
+    )
+    nearby_max_m: float = Field(
+        default=5000.0,
+        gt=0,
+        le=100_000,
+        description="Largest radius (metres) `/nearby?within_m=` accepts, and how far a "
+        "walking distance is searched along the network (farther: null).",
+    )
     max_page_size: int = Field(default=10_000, ge=1, description="Largest `limit` the API takes.")
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest request body the API takes."
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if v is None or v.strip() == "":
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v.strip())
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError(
+                f"WANGGE_PUBLIC_URL 应为 http(s) 地址 (must be an http(s) URL such as "
+                f"https://wangge.example.org/gis): {v!r}"
+            )
+        return v.strip().rstrip("/")
 
     @field_validator("trusted_proxies")
     @classmethod

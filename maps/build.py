@@ -13,7 +13,11 @@ position or an address (``/nearby``), and layers too large to embed (more featur
 embedded address index and straight-line distances.
 
 Personal data never enters a map: no household names or phones, no reporters; a worker's phone
-only when the worker made it public.
+only when the worker made it public. Every imported string (names, codes, addresses) is
+escaped before it reaches a page, and each page carries a Content-Security-Policy under which
+only its own scripts run (``maps/policy.py``). The dispatcher map holds the incidents of its
+caller's scope only (a grid worker's grids, a dispatcher's street; all for an admin and for
+the written file).
 """
 
 from __future__ import annotations
@@ -34,13 +38,16 @@ from folium.plugins import Draw, HeatMap, MarkerCluster
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.auth import Principal
 from geo.crs import wgs84_to_gcj02
+from geo.errors import InputError, NotFoundError
 from geo.grids import FloorUnit, floor_units
 from geo.models import FACILITY_KINDS, INCIDENT_CATEGORIES, INCIDENT_STATUSES, RESOURCE_KINDS
 from geo.settings import get_settings
 from maps.assets import inline_css, inline_js, own_js
+from maps.policy import tile_source, with_meta, with_nonce
 
-__all__ = ["BASEMAPS", "Basemap", "build_map", "write_maps"]
+__all__ = ["BASEMAPS", "Basemap", "Rendered", "build_map", "render_map", "write_maps"]
 
 KIND_STYLE = {  # kind → (colour, glyph)
     "party_service_complex": ("#c0392b", "综"),
@@ -102,8 +109,6 @@ def basemap(spec: str | None = None) -> Basemap:
     if spec.startswith(("http://", "https://")) and "{z}" in spec:
         gcj = spec.endswith("#gcj02")
         return Basemap("custom", spec.removesuffix("#gcj02"), "", gcj)
-    from geo.errors import InputError
-
     raise InputError(
         f"底图设置无效 (invalid base map) {spec!r}: none | amap | tencent | 瓦片地址 (a tile URL "
         "template with {z}/{x}/{y})"
@@ -118,6 +123,7 @@ class _Ctx:
     base: Basemap
     api: str | None  # "" when served by the API (same origin), None for a standalone file
     embed_limit: int
+    principal: Principal | None = None  # whose dispatcher map (None: everything, as an admin)
     stats: dict[str, int] = field(default_factory=dict)
 
     def shift(self, geoms: Any) -> Any:
@@ -136,6 +142,17 @@ class _Ctx:
         return round(lat, 7), round(lon, 7)
 
 
+def _text(value: Any) -> str:
+    """An imported string as inert text: HTML-escaped, and safe inside the JavaScript template
+    literals folium writes tooltips into (no backtick, ``${`` or backslash escape survives)."""
+    return (
+        html.escape(str(value), quote=True)
+        .replace("`", "&#96;")
+        .replace("$", "&#36;")
+        .replace("\\", "&#92;")
+    )
+
+
 def _community_filter(ctx: _Ctx, alias: str) -> tuple[str, dict[str, Any]]:
     if ctx.community is None:
         return "TRUE", {}
@@ -146,7 +163,12 @@ def _geojson(ctx: _Ctx, rows: list[Any], geom_col: int, props: list[str]) -> dic
     geoms = ctx.shift(shapely.from_wkb([bytes(r[geom_col]) for r in rows])) if rows else []
     feats = []
     for r, g in zip(rows, geoms, strict=True):
-        p = {k: r[i] for i, k in enumerate(props) if i != geom_col}
+        # folium's tooltips and popups show properties as HTML: imported strings as text
+        p = {
+            k: _text(r[i]) if isinstance(r[i], str) else r[i]
+            for i, k in enumerate(props)
+            if i != geom_col
+        }
         feats.append({"type": "Feature", "properties": p, "geometry": shapely.geometry.mapping(g)})
     return {"type": "FeatureCollection", "features": feats}
 
@@ -340,13 +362,16 @@ def _legend(title: str, rows: list[tuple[str, str, bool]]) -> Element:
 
 def _config(m: folium.Map, ctx: _Ctx, kind: str, **data: Any) -> None:
     cfg = {"kind": kind, "api": ctx.api, "gcj02": ctx.base.gcj02, "map": m.get_name(), **data}
+    # no "<", ">" or "&" from data inside the script element (as folium writes its own JSON)
+    config = (
+        json.dumps(cfg, ensure_ascii=False, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
     m.get_root().html.add_child(
         Element(
-            "<script>window.WANGGE = "
-            + json.dumps(cfg, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-            + ";</script><script>"
-            + own_js()
-            + "</script>"
+            "<script>window.WANGGE = " + config + ";</script><script>" + own_js() + "</script>"
         ),
         name="wangge_config",
     )
@@ -366,20 +391,25 @@ def _center(ctx: _Ctx) -> tuple[float, float]:
     return ctx.point(row[0], row[1])
 
 
+def _tooltip(fc: dict[str, Any], fields: list[str], **kw: Any) -> folium.GeoJsonTooltip | None:
+    """A GeoJSON tooltip, or none for a layer without features (folium refuses those)."""
+    return folium.GeoJsonTooltip(fields, **kw) if fc["features"] else None
+
+
 def _outline_layers(m: folium.Map, ctx: _Ctx, show_compounds: bool = True) -> None:
     com, comp = _outlines(ctx)
     folium.GeoJson(
         com,
         name="社区边界 (community)",
         style_function=lambda f: {"color": "#555", "weight": 3, "fill": False, "dashArray": "6 4"},
-        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
+        tooltip=_tooltip(com, ["name"], labels=False),
     ).add_to(m)
     folium.GeoJson(
         comp,
         name="小区边界 (compounds)",
         show=show_compounds,
         style_function=lambda f: {"color": "#888", "weight": 1.5, "fillOpacity": 0.03},
-        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
+        tooltip=_tooltip(comp, ["name"], labels=False),
     ).add_to(m)
     ctx.stats["compounds"] = len(comp["features"])
 
@@ -428,7 +458,7 @@ def resident_map(ctx: _Ctx) -> folium.Map:
                     icon_anchor=(13, 13),
                     class_name="wg-icon",
                 ),
-                tooltip=p["name"],
+                tooltip=_text(p["name"]),
                 wg_code=p["code"],
                 wg_popup=_place_popup(p),  # bound by wangge.js (folium's popups need jQuery)
             ).add_to(cluster)
@@ -534,7 +564,7 @@ def _floor_features(ctx: _Ctx, units: list[FloorUnit]) -> dict[str, Any]:
         f["properties"] |= {
             "building": e(f"{u.building_name} ({u.building_code})"),
             "unit": f"{u.unit_no}单元 (unit {u.unit_no})",
-            "label": u.label,
+            "label": e(u.label),
             "households": u.households,
             "groups": "<br>".join(
                 f"{e(g.grid)}：{e(g.label)}，{g.households}户 (households)" for g in u.groups
@@ -771,7 +801,7 @@ def planner_map(ctx: _Ctx, plan: int | None = None) -> folium.Map:
                 "fillColor": "#8e44ad" if f["properties"]["moved"] else "#999",
                 "fillOpacity": 0.6 if f["properties"]["moved"] else 0.35,
             },
-            tooltip=folium.GeoJsonTooltip(["code", "households"], aliases=["楼栋", "户数"]),
+            tooltip=_tooltip(fc, ["code", "households"], aliases=["楼栋", "户数"]),
         ).add_to(m)
         layers["buildings"] = bl.get_name()
         ctx.stats["buildings_embedded"] = len(brows)
@@ -823,7 +853,6 @@ def _workers(ctx: _Ctx) -> dict[str, list[dict[str, str]]]:
 
 
 def dispatcher_map(ctx: _Ctx) -> folium.Map:
-    from geo.auth import Principal
     from geo.incidents import list_incidents
     from geo.models import WORKER_ROLES
 
@@ -846,8 +875,9 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
         layers["micro"] = gj.get_name()
         _floor_layer(m, ctx, _floor_units(ctx, None), label, layers)
     _outline_layers(m, ctx, show_compounds=False)
-    admin = Principal(id=0, name="maps", role="admin")
-    data = list_incidents(ctx.session, admin, limit=100_000)["incidents"]
+    # the caller's incidents only (a written file: all of them, as an admin)
+    who = ctx.principal or Principal(id=0, name="maps", role="admin")
+    data = list_incidents(ctx.session, who, limit=100_000)["incidents"]
     if ctx.community is not None:
         data = [i for i in data if i["community"] == ctx.community]
     workers = _workers(ctx)
@@ -896,7 +926,7 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
                 class_name="wg-icon",
             ),
             wg_popup=popup,
-            tooltip=f"{i['category_name']} · {i['status_name']} · {age:.1f} 天 (days)",
+            tooltip=_text(f"{i['category_name']} · {i['status_name']} · {age:.1f} 天 (days)"),
             wg_code=i["code"],
             wg_status=i["status"],
             wg_category=i["category"],
@@ -936,6 +966,63 @@ def dispatcher_map(ctx: _Ctx) -> folium.Map:
 BUILDERS = {"resident": resident_map, "planner": planner_map, "dispatcher": dispatcher_map}
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A map as rendered: the page (its scripts as yet without a policy), what it holds, and
+    the tile server its policy must allow (None without a base map)."""
+
+    page: str
+    stats: dict[str, int]
+    tiles: str | None
+
+    def written(self) -> str:
+        """The page as a standalone file: its policy (the scripts' hashes) in a meta element."""
+        return with_meta(self.page, self.tiles)
+
+    def served(self, nonce: str) -> tuple[str, str]:
+        """The page to answer with ``nonce`` on its scripts, and its policy header."""
+        return with_nonce(self.page, self.tiles, nonce)
+
+
+def _check_request(session: Session, kind: str, community: str | None, plan: int | None) -> None:
+    """404 for an unknown community or plan, 400 for a plan of another community."""
+    if kind not in BUILDERS:
+        raise InputError(f"未知地图 (unknown map) {kind!r}; 可选 (one of): {', '.join(BUILDERS)}")
+    if community is not None:
+        found = session.execute(
+            text("SELECT 1 FROM community WHERE code = :c"), {"c": community}
+        ).first()
+        if found is None:
+            raise NotFoundError(f"社区不存在 (no such community): {community!r}")
+    if plan is not None and kind == "planner":
+        from geo import plans as gp
+
+        of = gp.get_plan(session, plan)["community"]  # NotFoundError naming the plan
+        if community is not None and of != community:
+            raise InputError(
+                f"方案 {plan} 属于社区 {of}，不是 {community!r} (plan {plan} is of community "
+                f"{of}, not {community!r})"
+            )
+
+
+def render_map(
+    session: Session,
+    kind: str,
+    *,
+    community: str | None = None,
+    base: str | None = None,
+    api: str | None = None,
+    plan: int | None = None,
+    embed_limit: int = 20_000,
+    principal: Principal | None = None,
+) -> Rendered:
+    """One map, rendered. ``principal``: whose dispatcher map (default: every incident)."""
+    _check_request(session, kind, community, plan)
+    ctx = _Ctx(session, community, basemap(base), api, embed_limit, principal)
+    m = planner_map(ctx, plan) if kind == "planner" else BUILDERS[kind](ctx)
+    return Rendered(m.get_root().render(), ctx.stats, tile_source(ctx.base.url))
+
+
 def build_map(
     session: Session,
     kind: str,
@@ -945,11 +1032,20 @@ def build_map(
     api: str | None = None,
     plan: int | None = None,
     embed_limit: int = 20_000,
+    principal: Principal | None = None,
 ) -> tuple[str, dict[str, int]]:
-    """One map as an HTML string, and what it holds (counts)."""
-    ctx = _Ctx(session, community, basemap(base), api, embed_limit)
-    m = planner_map(ctx, plan) if kind == "planner" else BUILDERS[kind](ctx)
-    return m.get_root().render(), ctx.stats
+    """One map as a standalone HTML page (with its policy), and what it holds (counts)."""
+    r = render_map(
+        session,
+        kind,
+        community=community,
+        base=base,
+        api=api,
+        plan=plan,
+        embed_limit=embed_limit,
+        principal=principal,
+    )
+    return r.written(), r.stats
 
 
 def write_maps(

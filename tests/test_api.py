@@ -16,12 +16,22 @@ from .conftest import free_port, serve_app
 pytestmark = pytest.mark.db
 
 
-def test_health_reports_postgis(http):
-    r = http.get("/health")
-    assert r.status_code == 200
-    body = r.json()
-    assert body["status"] == "ok" and body["postgis_version"].startswith("3.")
-    assert body["server_version"]
+def test_health_reports_postgis(http, fixture_url):
+    """Versions for admins; anyone else hears ok or not (tests/test_page_security.py)."""
+    engine = make_engine(fixture_url)
+    with session_scope(engine) as s:
+        _, token = create_user(session=s, name="t-health", role="admin")
+    try:
+        r = http.get("/health", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        body = r.json()
+        assert body["status"] == "ok" and body["postgis_version"].startswith("3.")
+        assert body["server_version"]
+        assert http.get("/health").json() == {"status": "ok", "database": "ok"}
+    finally:
+        with session_scope(engine) as s:
+            s.execute(text("DELETE FROM app_user WHERE name = 't-health'"))
+        engine.dispose()
 
 
 def test_health_when_the_database_is_unreachable():

@@ -161,10 +161,19 @@ def test_demo_serves_the_api_until_interrupted(fresh_db):
     assert f"127.0.0.1:{port}" in out
 
 
-def test_serve_with_two_worker_processes(fixture_url):
-    """`wangge serve --workers 2`: two processes answer on one port; Ctrl-C stops both."""
+def test_serve_with_two_worker_processes(fresh_db):
+    """`wangge serve --workers 2`: two processes answer on one port; Ctrl-C stops both. (Which
+    process answered is in /health for admins only.)"""
+    from geo.auth import create_user
+    from geo.db import make_engine, session_scope
+
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as s:
+        _, token = create_user(session=s, name="admin", role="admin")
+    engine.dispose()
+    admin = {"Authorization": f"Bearer {token}"}
     port = free_port()
-    proc = _serving(fixture_url, "serve", "--port", str(port), "--workers", "2")
+    proc = _serving(fresh_db, "serve", "--port", str(port), "--workers", "2")
     try:
         deadline = time.monotonic() + 90
         pids: set[int] = set()
@@ -172,7 +181,7 @@ def test_serve_with_two_worker_processes(fixture_url):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, f"two workers did not answer: {pids}"
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                r = httpx.get(f"http://127.0.0.1:{port}/health", headers=admin, timeout=5)
                 assert r.status_code == 200 and r.json()["status"] == "ok"
                 pids.add(r.json()["worker"])
             except httpx.TransportError:

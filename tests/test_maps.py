@@ -161,7 +161,8 @@ def browser():
 
 class Page:
     """A page with every request outside loopback (and file://) blocked, and its console
-    errors and failed requests recorded."""
+    errors and failed requests recorded. (The pages' Content-Security-Policy forbids eval:
+    predicates waited for are functions, which Playwright calls without evaluating text.)"""
 
     def __init__(self, browser, headers=None):
         self.ctx = browser.new_context(
@@ -187,7 +188,7 @@ class Page:
 
     def open(self, url):
         self.page.goto(url)
-        self.page.wait_for_function("window.WG && window.WG.ready", timeout=20_000)
+        self.page.wait_for_function("() => window.WG && window.WG.ready", timeout=20_000)
         return self.page
 
     def clean(self):
@@ -243,7 +244,7 @@ def test_resident_map_in_the_browser(browser, files, session, http):
     page.fill("#wg-search-input", other["name"])
     page.click("#wg-search-go")
     page.wait_for_function(
-        f"document.querySelector('.leaflet-popup-content [data-code=\"{other['code']}\"]')"
+        f"() => document.querySelector('.leaflet-popup-content [data-code=\"{other['code']}\"]')"
     )
     # layer toggles: the open resources layer off and on
     label = page.locator(".leaflet-control-layers-overlays label", has_text="开放资源")
@@ -291,7 +292,7 @@ def test_planner_map_in_the_browser(browser, files, session):
         page.mouse.click(cx + dx, cy + dy)
         page.wait_for_timeout(150)
     page.mouse.click(cx, cy)  # close the ring on its first vertex
-    page.wait_for_function("document.getElementById('wg-drawn-json').value.length > 0")
+    page.wait_for_function("() => document.getElementById('wg-drawn-json').value.length > 0")
     body = json.loads(page.input_value("#wg-drawn-json"))
     assert body["crs"] == "CRS84" and body["geometry"]["type"] == "Polygon"
     assert len(body["geometry"]["coordinates"][0]) == 5
@@ -398,7 +399,7 @@ def test_maps_served_by_the_api(browser, fresh_db):
             == "/ogc/collections/floor-units/items"
         )
         page.wait_for_function(
-            "WG.remote.buildings.count !== undefined && WG.remote.micro.count !== undefined "
+            "() => WG.remote.buildings.count !== undefined && WG.remote.micro.count !== undefined "
             "&& WG.remote.floor_units.count !== undefined",
             timeout=20_000,
         )

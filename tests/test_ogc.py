@@ -154,6 +154,26 @@ def test_crs_and_bbox_crs(http, session):
     assert bad.status_code == 400 and "unsupported crs" in bad.json()["message"]
 
 
+BAD_BOXES = [
+    (EPSG4544, "-1e300,-1e300,1e300,1e300", "EPSG/0/4544"),
+    (EPSG4544, "3e7,3e7,4e7,4e7", "EPSG/0/4544"),
+    (EPSG4544, "1,2,3,nan", "nan"),
+    (EPSG4490, "-1e300,-1e300,1e300,1e300", "EPSG/0/4490"),
+    (EPSG4490, "30.6,104.0,30.7", "30.7"),
+    (CRS84, "1e300,0,1e301,1", "1e301"),
+]
+
+
+@pytest.mark.parametrize(("crs", "bbox", "named"), BAD_BOXES, ids=[b[1] for b in BAD_BOXES])
+def test_a_bbox_outside_its_crs_is_refused_naming_it(http, crs, bbox, named):
+    """A bbox the CRS cannot hold (beyond the projection's domain, beyond ±90°/±180°, not a
+    number) is a 400 naming the value and the CRS, not a 500 from the transformation."""
+    r = http.get("/ogc/collections/buildings/items", params={"bbox": bbox, "bbox-crs": crs})
+    assert r.status_code == 400, (r.status_code, r.text[:300])
+    message = r.json()["message"]
+    assert "bbox" in message and named in message and bbox in message, message
+
+
 def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     n = 2**z
     x = int((lon + 180) / 360 * n)

@@ -1,4 +1,6 @@
-"""GET /health: is the database reachable, which PostgreSQL and PostGIS."""
+"""GET /health: is the database reachable. The details (PostgreSQL and PostGIS versions, the
+process that answered) are for admins only: to anyone else they would say which exploits to
+try and how many processes to exhaust."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import os
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from api.deps import PrincipalDep
 from api.schemas import Health
 from geo.db import postgis_version
 from geo.errors import DatabaseUnavailable
@@ -14,14 +17,27 @@ from geo.errors import DatabaseUnavailable
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
-def health(request: Request) -> Health | JSONResponse:
-    """状态检查 (health): 200 when the database answers, 503 otherwise."""
+@router.get(
+    "/health",
+    response_model=Health,
+    response_model_exclude_none=True,
+    responses={503: {"model": Health}},
+)
+def health(request: Request, principal: PrincipalDep) -> Health | JSONResponse:
+    """状态检查 (health): 200 when the database answers, 503 otherwise. Versions and the
+    answering process (`worker`) for admins only."""
+    admin = principal.role == "admin"
     try:
         server, postgis = postgis_version(request.app.state.engine)
     except DatabaseUnavailable as exc:
-        body = Health(status="unavailable", database=exc.message, worker=os.getpid())
-        return JSONResponse(body.model_dump(), status_code=503)
+        body = Health(
+            status="unavailable",
+            database=exc.message if admin else "unavailable",
+            worker=os.getpid() if admin else None,
+        )
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
+    if not admin:
+        return Health(status="ok", database="ok")
     return Health(
         status="ok",
         database="ok",

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import SessionDep
 from api.schemas import FeatureCollection
+from api.urls import public_url
 from geo.features import feature_collection, parse_bbox
 from geo.models import FACILITY_KINDS, RESOURCE_KINDS
 
@@ -47,14 +48,15 @@ def _page(
 
 
 def page_links(request: Request, fc: dict[str, Any], limit: int, offset: int) -> list[dict]:
-    """self / next / prev links of a page."""
-    links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
+    """self / next / prev links of a page, under the public URL (never the Host header)."""
+    params = dict(request.query_params)
+    links = [{"rel": "self", "type": GEOJSON, "href": public_url(request)}]
     if offset + fc["numberReturned"] < fc["numberMatched"]:
-        nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
-        links.append({"rel": "next", "type": GEOJSON, "href": str(nxt)})
+        nxt = params | {"offset": str(offset + limit), "limit": str(limit)}
+        links.append({"rel": "next", "type": GEOJSON, "href": public_url(request, nxt)})
     if offset > 0:
-        prev = request.url.include_query_params(offset=max(0, offset - limit), limit=limit)
-        links.append({"rel": "prev", "type": GEOJSON, "href": str(prev)})
+        prev = params | {"offset": str(max(0, offset - limit)), "limit": str(limit)}
+        links.append({"rel": "prev", "type": GEOJSON, "href": public_url(request, prev)})
     return links
 
 

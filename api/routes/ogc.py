@@ -1,5 +1,9 @@
 """OGC API – Features under /ogc (Part 1 core, GeoJSON, OpenAPI 3.0; Part 2 CRS), and vector
-tiles under /tiles. Public: only public fields are published."""
+tiles under /tiles. Public: only public fields are published.
+
+Links are built from the public URL (``WANGGE_PUBLIC_URL``, ``api/urls.py``), never from the
+request's Host header. Collection extents are computed once per data version (the app's
+``ogc-extents`` cache)."""
 
 from __future__ import annotations
 
@@ -15,10 +19,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.caches import app_cache
 from api.deps import SessionDep
+from api.urls import public_base, public_url
 from geo import ogc
-from geo.errors import InputError, WanggeError
-from geo.features import parse_bbox
+from geo.errors import WanggeError
 from geo.settings import get_settings
 
 router = APIRouter(tags=["ogc"])
@@ -27,13 +32,26 @@ RESERVED = {"bbox", "bbox-crs", "crs", "limit", "offset", "f"}
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/ogc"
+    return public_base(request) + "/ogc"
+
+
+def _infos(request: Request, session: Any, cs: list[ogc.Collection]) -> list[dict[str, Any]]:
+    """The collections' descriptions, each extent from the cache while its data is unchanged."""
+    versions = ogc.extent_versions(session, cs)
+    cache = app_cache(request, "ogc-extents")
+    base = _base(request)
+    return [
+        ogc.collection_info(
+            c, base, cache.get(c.id, versions[c.id], lambda c=c: ogc.extent(session, c))
+        )
+        for c in cs
+    ]
 
 
 @router.get("/ogc", summary="OGC API landing page")
 def landing(request: Request) -> dict[str, Any]:
     base = _base(request)
-    root = str(request.base_url).rstrip("/")
+    root = public_base(request)
     return {
         "title": "网格 Wangge — OGC API Features",
         "description": "社区网格、楼栋、服务场所与事件 (community grids, buildings, service places, "
@@ -73,14 +91,14 @@ def collections(request: Request, session: SessionDep) -> dict[str, Any]:
     base = _base(request)
     return {
         "links": [{"rel": "self", "type": "application/json", "href": f"{base}/collections"}],
-        "collections": [ogc.collection_info(session, c, base) for c in ogc.COLLECTIONS.values()],
+        "collections": _infos(request, session, list(ogc.COLLECTIONS.values())),
         "crs": list(ogc.SUPPORTED_CRS),
     }
 
 
 @router.get("/ogc/collections/{cid}")
 def collection(cid: str, request: Request, session: SessionDep) -> dict[str, Any]:
-    return ogc.collection_info(session, ogc.collection(cid), _base(request))
+    return _infos(request, session, [ogc.collection(cid)])[0]
 
 
 @router.get("/ogc/collections/{cid}/queryables")
@@ -91,23 +109,17 @@ def queryables(cid: str, request: Request) -> JSONResponse:
 
 
 def _page_links(
-    request: Request, url: str, fc: dict[str, Any], limit: int, offset: int
+    request: Request, fc: dict[str, Any], limit: int, offset: int
 ) -> list[dict[str, Any]]:
     params = dict(request.query_params)
-    links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
+    links = [{"rel": "self", "type": GEOJSON, "href": public_url(request)}]
     if offset + fc["numberReturned"] < fc["numberMatched"]:
         nxt = params | {"offset": str(offset + limit), "limit": str(limit)}
-        links.append({"rel": "next", "type": GEOJSON, "href": f"{url}?{_qs(nxt)}"})
+        links.append({"rel": "next", "type": GEOJSON, "href": public_url(request, nxt)})
     if offset > 0:
         prv = params | {"offset": str(max(0, offset - limit)), "limit": str(limit)}
-        links.append({"rel": "prev", "type": GEOJSON, "href": f"{url}?{_qs(prv)}"})
+        links.append({"rel": "prev", "type": GEOJSON, "href": public_url(request, prv)})
     return links
-
-
-def _qs(params: dict[str, str]) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(params)
 
 
 @router.get("/ogc/collections/{cid}/items", response_class=JSONResponse)
@@ -124,36 +136,19 @@ def items(
     """要素 (features); any other parameter named like a queryable filters by equality."""
     c = ogc.collection(cid)
     limit = min(limit, get_settings().max_page_size)
-    box = _bbox(bbox, bbox_crs)
     filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
     fc, uri = ogc.items(
         session,
         c,
-        bbox=box,
-        bbox_crs=bbox_crs,
+        bbox=ogc.parse_bbox(bbox, bbox_crs),
         crs=crs,
         limit=limit,
         offset=offset,
         filters=filters,
     )
-    url = f"{_base(request)}/collections/{cid}/items"
     fc["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds")
-    fc["links"] = _page_links(request, url, fc, limit, offset)
+    fc["links"] = _page_links(request, fc, limit, offset)
     return JSONResponse(fc, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})
-
-
-def _bbox(value: str | None, bbox_crs: str | None) -> tuple[float, float, float, float] | None:
-    if value is None or value == "":
-        return None
-    if bbox_crs in (None, "", ogc.CRS84):
-        return parse_bbox(value)
-    try:
-        parts = tuple(float(v) for v in value.split(","))
-    except ValueError as exc:
-        raise InputError(f"bbox 格式错误 (invalid bbox) {value!r}") from exc
-    if len(parts) != 4:
-        raise InputError(f"bbox 应为四个数 (bbox needs four numbers) {value!r}")
-    return parts  # type: ignore[return-value]
 
 
 @router.get("/ogc/collections/{cid}/items/{fid}", response_class=JSONResponse)
@@ -166,7 +161,7 @@ def item(
 ) -> Response:
     c = ogc.collection(cid)
     fc, uri = ogc.items(
-        session, c, bbox=None, bbox_crs=None, crs=crs, limit=1, offset=0, filters={}, feature_id=fid
+        session, c, bbox=None, crs=crs, limit=1, offset=0, filters={}, feature_id=fid
     )
     if not fc["features"]:
         from geo.errors import NotFoundError
@@ -175,7 +170,7 @@ def item(
     f = fc["features"][0]
     base = _base(request)
     f["links"] = [
-        {"rel": "self", "type": GEOJSON, "href": str(request.url)},
+        {"rel": "self", "type": GEOJSON, "href": public_url(request)},
         {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{cid}"},
     ]
     return JSONResponse(f, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})

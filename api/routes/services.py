@@ -29,7 +29,10 @@ def nearby_route(
         str | None, Query(description="comma-separated facility/resource kinds")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    within_m: Annotated[float | None, Query(gt=0, le=50_000)] = None,
+    within_m: Annotated[
+        float | None,
+        Query(gt=0, description="metres, at most WANGGE_NEARBY_MAX_M (5000); 400 above"),
+    ] = None,
 ) -> JSONResponse:
     """附近的服务场所 (nearby service places), nearest first: straight-line distance in metres,
     walking distance along the streets when the network is loaded, open now, services."""
