@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make demo   - set up (venv, PostgreSQL + PostGIS), load the fixture, serve the API"
 	@echo "make test   - set up, then ruff and the whole pytest suite against a real PostGIS"
-	@echo "make lint   - ruff check + format check"
+	@echo "make lint   - ruff check + format check + mypy (type check)"
 	@echo "make fixture - regenerate fixtures/jifu from fixtures/generate.py"
 	@echo "make bench  - the benchmarks (long; figures in bench/results and the README)"
 	@echo "make crash-old - by hand: the crash test with the old synchronous_commit = off (must show xfailed)"
@@ -48,11 +48,13 @@ test: setup
 	@scripts/ensure-system.sh --browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff check --fix .

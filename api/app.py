@@ -35,8 +35,8 @@ from api.routes import (
     users,
 )
 from api.schemas import ErrorBody
-from geo.db import database_url, make_engine, warm_connections
 from geo.settings import get_settings
+from geo.store.db import database_url, make_engine, warm_connections
 
 DESCRIPTION = """
 网格 Wangge — 社区网格治理空间服务 (a spatial service for community grid governance).

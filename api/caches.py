@@ -1,5 +1,5 @@
 """Caches kept per app (so per database): values built once per data version
-(:class:`geo.dataversion.VersionedCache`), one cache per name, made on first use."""
+(:class:`geo.store.dataversion.VersionedCache`), one cache per name, made on first use."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
-from geo.dataversion import VersionedCache
+from geo.store.dataversion import VersionedCache
 
 _lock = threading.Lock()
 SIZES = {"pages": 16, "ogc-extents": 64}  # entries kept: a page is ~0.3–1 MB

@@ -23,8 +23,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from geo.errors import NotFoundError, WanggeError
-from geo.layers import LAYERS
 from geo.settings import get_settings
+from geo.store.layers import LAYERS
 
 app = typer.Typer(
     name="wangge",
@@ -75,7 +75,7 @@ def friendly(fn: F) -> F:
 def _engine():
     """The engine of the database to use, started and migrated (as the schema's owner); the
     engine connects as the application role."""
-    from geo.db import get_engine, prepare_database
+    from geo.store.db import get_engine, prepare_database
 
     return get_engine(prepare_database(start=True))
 
@@ -97,8 +97,8 @@ def db_up() -> None:
     if settings.database_url:
         out.print("WANGGE_DATABASE_URL 已设置，不启动本地数据库 (is set; nothing started)")
         return
-    from geo.db import upgrade_schema
-    from geo.pgcluster import APP, OWNER, LocalCluster
+    from geo.store.db import upgrade_schema
+    from geo.store.pgcluster import APP, OWNER, LocalCluster
 
     cluster = LocalCluster()
     st = cluster.up(log=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
@@ -116,7 +116,7 @@ def db_up() -> None:
 @friendly
 def db_down() -> None:
     """停止本地 PostGIS (stop the local cluster; harmless when it is not running)."""
-    from geo.pgcluster import LocalCluster
+    from geo.store.pgcluster import LocalCluster
 
     stopped = LocalCluster().down()
     out.print("已停止 (stopped)" if stopped else "未在运行 (was not running)")
@@ -129,7 +129,7 @@ def db_status(
 ) -> None:
     """本地 PostGIS 状态 (status of the local cluster: running, port, versions). Exit 3 when
     it is not running."""
-    from geo.pgcluster import LocalCluster
+    from geo.store.pgcluster import LocalCluster
 
     settings = get_settings()
     if settings.database_url:
@@ -186,9 +186,9 @@ def import_cmd(
     FILE.problems.gpkg (open it in QGIS). Import parents first: communities, compounds,
     buildings, then households.
     """
-    from geo.db import session_scope
     from geo.errors import ImportValidationError
     from geo.io import import_file
+    from geo.store.db import session_scope
 
     engine = _engine()
     if check:
@@ -219,7 +219,7 @@ def _check_file(engine: Any, file: Path, kind: str, crs: str | None, layer: str 
     """`wangge import --check`: the whole report, the problems file, exit 1 on problems."""
     from sqlalchemy.orm import Session
 
-    from geo.check import check_file, problems_path, write_problems
+    from geo.io.checks import check_file, problems_path, write_problems
 
     old = problems_path(file)
     had_old = old.exists()
@@ -285,8 +285,8 @@ def export_cmd(
     written to the audit log; incidents (residents' descriptions) are always 0600."""
     import getpass
 
-    from geo.db import session_scope
     from geo.io import export_layer, is_private_export
+    from geo.store.db import session_scope
 
     engine = _engine()
     with session_scope(engine) as session:
@@ -346,7 +346,7 @@ def delete_cmd(
     from sqlalchemy.orm import Session
 
     from geo.communities import delete_community, deletion_preview
-    from geo.db import session_scope
+    from geo.store.db import session_scope
 
     engine = _engine()
     with Session(engine) as session:
@@ -447,8 +447,8 @@ def partition(
     history). Compounds that cannot fill the band are reported with the reason and the rule
     applied.
     """
-    from geo.db import session_scope
-    from geo.grids import community_codes, partition_and_store
+    from geo.store.db import session_scope
+    from geo.store.versions import community_codes, partition_and_store
 
     engine = _engine()
     with session_scope(engine) as session:
@@ -530,7 +530,7 @@ def _partition_many(
     seed: int,
     report: Path | None,
 ) -> None:
-    from geo.engine import partition_many
+    from geo.runtime.batch import partition_many
 
     url = engine.url.render_as_string(hide_password=False)
     with _bar() as bar:
@@ -634,9 +634,9 @@ def validate(
 ) -> None:
     """校验网格 (validate stored grids): nesting, coverage (no gaps or overlaps), contiguity,
     size band, every household in exactly one micro-grid. Exit 1 on errors."""
-    from geo.db import session_scope
-    from geo.grids import community_codes, load_community, load_version
-    from geo.validate import validate_grids
+    from geo.core.validate import validate_grids
+    from geo.store.db import session_scope
+    from geo.store.versions import community_codes, load_community, load_version
 
     engine = _engine()
     failed = False
@@ -689,8 +689,8 @@ app.add_typer(incidents_app, name="incidents")
 @friendly
 def network_build() -> None:
     """把道路连成步行网络 (build the walking network from the roads, for walking distances)."""
-    from geo.db import session_scope
     from geo.network import build_network, pgrouting_available
+    from geo.store.db import session_scope
 
     with session_scope(_engine()) as session:
         counts = build_network(session)
@@ -705,8 +705,8 @@ def network_build() -> None:
 @friendly
 def incidents_escalate() -> None:
     """超时升级 (move overdue incidents to the next tier; run it from cron every few minutes)."""
-    from geo.db import session_scope
     from geo.incidents import escalate_overdue
+    from geo.store.db import session_scope
 
     with session_scope(_engine()) as session:
         done = escalate_overdue(session)  # every street, signed "system", audited
@@ -730,7 +730,7 @@ def _show(obj: Any) -> None:
 
 def _plan_call(fn_name: str, *args: Any, **kwargs: Any) -> Any:
     from geo import plans
-    from geo.db import session_scope
+    from geo.store.db import session_scope
 
     with session_scope(_engine()) as session:
         return getattr(plans, fn_name)(session, *args, **kwargs)
@@ -920,7 +920,7 @@ def plan_diff(
 ) -> None:
     """差异 (diff a draft against its base, or any two versions), per grid, household and building."""
     from geo import plans
-    from geo.db import session_scope
+    from geo.store.db import session_scope
 
     with session_scope(_engine()) as session:
         if plan_id is not None:
@@ -1009,7 +1009,7 @@ def plan_merge_departments(
     import pyogrio
 
     from geo import departments
-    from geo.db import session_scope
+    from geo.store.db import session_scope
 
     given = []
     for item in layers:
@@ -1045,8 +1045,8 @@ def assign(
     community grid: households by the membership of their unit (and floor) when known, by
     position otherwise, reporting every disagreement; incidents by position. A point in no grid
     gets the nearest within WANGGE_LOCATE_TOLERANCE_M (flagged), else stays unassigned."""
-    from geo.db import session_scope
     from geo.locate import Locator, assign_households, assign_incidents
+    from geo.store.db import session_scope
 
     if kind not in ("households", "incidents"):
         raise typer.BadParameter(f"households | incidents, not {kind!r}")
@@ -1096,8 +1096,8 @@ def demo(
 ) -> None:
     """演示 (demo): start the local PostGIS, load the sample community 吉福社区, print a summary,
     then serve the API on http://127.0.0.1:8000 until interrupted."""
-    from geo.db import session_scope
-    from geo.fixture import fixture_loaded, load_fixture, summary
+    from geo.io.fixture import fixture_loaded, load_fixture, summary
+    from geo.store.db import session_scope
 
     engine = _engine()
     with session_scope(engine) as session:
@@ -1112,8 +1112,8 @@ def demo(
 
                 load_fixture(session=session, progress=progress)
     with session_scope(engine) as session:  # the fixture only, never the others at start-up
-        from geo.fixture import fixture_communities, partition_fixture
-        from geo.grids import community_codes
+        from geo.io.fixture import fixture_communities, partition_fixture
+        from geo.store.versions import community_codes
 
         with _spinner("划分网格 (partitioning) the sample community"):
             done = partition_fixture(session, actor="demo")
@@ -1217,7 +1217,7 @@ def maps_cmd(
 ) -> None:
     """地图 (maps): write the resident, planner and dispatcher maps as standalone HTML files, and
     (with --boards) the grid notice boards (网格公示牌), one A4 page per micro-grid."""
-    from geo.db import session_scope
+    from geo.store.db import session_scope
 
     with session_scope(_engine()) as session:
         _write_maps(session, out_dir, community, plan, basemap)
@@ -1265,7 +1265,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from geo.db import database_url
+    from geo.store.db import database_url
 
     settings = get_settings()
     _engine()
@@ -1302,8 +1302,8 @@ def users_add(
 ) -> None:
     """新建用户并打印令牌 (create a user and print its bearer token once; only its hash is
     stored). The token is valid for WANGGE_TOKEN_DAYS days (default 90)."""
-    from geo.auth import create_user, local_time
-    from geo.db import session_scope
+    from geo.runtime.auth import create_user, local_time
+    from geo.store.db import session_scope
 
     engine = _engine()
     with session_scope(engine) as session:
@@ -1324,8 +1324,8 @@ def users_add(
 def users_list() -> None:
     """列出用户 (list users: scope, token expiry, last use; tokens are never shown). The last
     use is recorded at most once a minute."""
-    from geo.auth import list_users, local_time, token_state
-    from geo.db import session_scope
+    from geo.runtime.auth import list_users, local_time, token_state
+    from geo.store.db import session_scope
 
     with session_scope(_engine()) as session:
         users = list_users(session=session)
@@ -1351,8 +1351,8 @@ def users_list() -> None:
 @friendly
 def users_revoke(user_id: Annotated[int, typer.Argument(help="user id")]) -> None:
     """撤销用户令牌 (revoke a user's token)."""
-    from geo.auth import revoke_user
-    from geo.db import session_scope
+    from geo.runtime.auth import revoke_user
+    from geo.store.db import session_scope
 
     with session_scope(_engine()) as session:
         revoke_user(session=session, user_id=user_id)

@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.auth import ANONYMOUS, Principal, TokenRejected, authenticate
+from geo.runtime.auth import ANONYMOUS, Principal, TokenRejected, authenticate
 
 bearer = HTTPBearer(auto_error=False, description="令牌 (token) from `wangge users add`")
 

@@ -2,7 +2,7 @@
 
 Measured in the same run, on the same arrays of coordinates:
 
-* **Wangge** — ``geo.assign.PolygonIndex`` (numba, all cores): index build, then lookups;
+* **Wangge** — ``geo.core.kernels.PolygonIndex`` (numba, all cores): index build, then lookups;
 * **geopandas.sjoin** — ``points_from_xy`` + ``sjoin(predicate="within")`` (the polygons'
   spatial index built beforehand, and timed on its own);
 * **PostGIS** — the points and polygons in tables with GiST indexes: a plain
@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import api_server, fixture_database, machine  # noqa: E402
 
-from geo.assign import PolygonIndex  # noqa: E402
+from geo.core.kernels import PolygonIndex  # noqa: E402
 
 X0, Y0 = 103.90, 30.50  # south-west corner of the synthetic city (lon, lat)
 
@@ -229,7 +229,7 @@ def wrk(url: str, connections: int, seconds: int, script: str | None = None) -> 
 def http_bench(seconds: int) -> dict:
     from sqlalchemy import text
 
-    from geo.db import get_engine, session_scope
+    from geo.store.db import get_engine, session_scope
 
     if shutil.which("wrk") is None:
         return {"error": "wrk not installed (apt-get install wrk)"}
@@ -275,7 +275,7 @@ def main() -> int:
     print(f"city: {len(polys):,} micro-grids in {time.perf_counter() - t:.1f} s")
     url = None
     if not args.no_postgis:
-        from geo.db import admin_database_url
+        from geo.store.db import admin_database_url
 
         url = admin_database_url(start=True)  # its scratch tables are DDL: the schema's owner
     for n in args.points:

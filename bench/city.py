@@ -40,10 +40,10 @@ ENGINES: dict[str, dict] = {
 
 
 def run_size(n: int, seed: int, engines: list[str]) -> dict:
-    from geo.db import make_engine, session_scope, upgrade_schema
-    from geo.engine import partition_many
-    from geo.pgcluster import LocalCluster
-    from geo.synthetic import synthetic_city, write_city
+    from geo.runtime.batch import partition_many
+    from geo.store.db import make_engine, session_scope, upgrade_schema
+    from geo.store.pgcluster import LocalCluster
+    from geo.synthetic.city import synthetic_city, write_city
 
     cluster = LocalCluster()
     cluster.up(log=lambda _m: None)

@@ -37,8 +37,8 @@ def fixture_database() -> str:
     `make demo` leaves it); returns its URL. Only the sample community is partitioned here:
     another community in the database, however bad its data, does not stop the set-up."""
 
-    from geo.db import get_engine, prepare_database, session_scope
-    from geo.fixture import fixture_loaded, load_fixture, partition_fixture
+    from geo.io.fixture import fixture_loaded, load_fixture, partition_fixture
+    from geo.store.db import get_engine, prepare_database, session_scope
 
     url = prepare_database(start=True)  # migrated by the owner; the application role's URL
     engine = get_engine(url)

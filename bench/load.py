@@ -120,7 +120,7 @@ def main() -> None:
     args = ap.parse_args()
     from sqlalchemy import text
 
-    from geo.db import get_engine, session_scope
+    from geo.store.db import get_engine, session_scope
 
     url = fixture_database()
     engine = get_engine(url)

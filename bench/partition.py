@@ -1,6 +1,6 @@
 """Benchmark: micro-grid partitioning against the tools a GIS analyst would reach for.
 
-On the same synthetic layouts (geo.synthetic), measured in the same run:
+On the same synthetic layouts (geo.synthetic.city), measured in the same run:
 
 * **Wangge** — ``partition_community`` per community (tessellation, grouping, polygons); the
   grouping with the micro-grids' polygons (``group_community`` on prepared communities); and
@@ -20,7 +20,7 @@ groups contiguous, median Polsby–Popper of the groups' polygons (union of thei
     python bench/partition.py --city 2870        # Chengdu scale (5.0 M households): Wangge, 2 processes
     python bench/partition.py --sizes --layouts  # per morphology class and the real Bubeneč data
 
-``--layouts`` runs each class of :mod:`geo.layouts` (high-rise, 老旧院落 walk-ups, villas, urban
+``--layouts`` runs each class of :mod:`geo.synthetic.layouts` (high-rise, 老旧院落 walk-ups, villas, urban
 village, mixed; enough seeds for at least 1,000 units) and momepy's real Bubeneč footprints
 (``fixtures/bubenec.py``): Wangge in a child process of its own (its peak resident memory is
 the class's), MaxPHeuristic and pymetis on the same units, with the lanes and footways of
@@ -53,7 +53,7 @@ from geo.partition import (
     solve_zone,
     zone_rng,
 )
-from geo.synthetic import synthetic_city
+from geo.synthetic.city import synthetic_city
 
 LO, HI = 30, 50
 TIMEOUT = 300.0
@@ -319,7 +319,7 @@ def layouts_of(kind: str) -> list:
         from bubenec import bubenec
 
         return [bubenec().layout]
-    from geo.layouts import make_layout
+    from geo.synthetic.layouts import make_layout
 
     out, units = [], 0
     for seed in range(LAYOUT_SEEDS):
@@ -551,7 +551,7 @@ def main() -> int:
         out["sizes"].append(row)
         print(fmt(row), flush=True)
     if args.layouts:
-        from geo.layouts import LAYOUT_KINDS
+        from geo.synthetic.layouts import LAYOUT_KINDS
 
         for kind in args.kinds or (*LAYOUT_KINDS, "bubenec"):
             row = bench_layout(kind)

@@ -7,7 +7,7 @@ in that building's own compound grid. Needs the project's PostGIS (started if ne
 the sample loaded, as ``make demo`` does).
 
     python bench/stability.py [--seed 3] [--json bench/results/stability.json]
-    python bench/stability.py --layout villa     # a morphology class of geo.layouts instead
+    python bench/stability.py --layout villa     # a morphology class of geo.synthetic.layouts instead
                                                  # (no database: its roads and lanes as ways)
 """
 
@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import fixture_database, machine
 
-from geo.db import get_engine, session_scope
-from geo.grids import load_community
 from geo.partition import BuildingIn, UnitIn, partition_community
+from geo.store.db import get_engine, session_scope
+from geo.store.versions import load_community
 
 COMMUNITY = "510107013001"
 
@@ -38,12 +38,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--json", type=Path, help="write the results here")
-    ap.add_argument("--layout", help="a class of geo.layouts (villa, urban_village, …)")
+    ap.add_argument("--layout", help="a class of geo.synthetic.layouts (villa, urban_village, …)")
     ap.add_argument("--layout-seed", type=int, default=0)
     args = ap.parse_args()
     print("machine:", json.dumps(machine(), ensure_ascii=False))
     if args.layout:
-        from geo.layouts import make_layout
+        from geo.synthetic.layouts import make_layout
 
         inp = make_layout(args.layout, seed=args.layout_seed)
         kw = {

@@ -27,11 +27,11 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import to_metric
+from geo.core.crs import to_metric
+from geo.core.validate import validate_grids
 from geo.errors import GeometryError, InputError, NotFoundError
-from geo.grids import load_community, write_version
 from geo.partition import group_community, prepare_community
-from geo.validate import validate_grids
+from geo.store.versions import load_community, write_version
 
 __all__ = ["merge_departments", "read_layer"]
 

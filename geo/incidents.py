@@ -44,12 +44,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.auth import Principal
-from geo.crs import degrees_covering
+from geo.core.crs import degrees_covering
 from geo.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from geo.locate import Locator, locate_address, locate_point, parse_point
-from geo.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES, PUBLIC_CELL_M
+from geo.runtime.auth import Principal
 from geo.settings import get_settings
+from geo.store.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES, PUBLIC_CELL_M
 
 __all__ = [
     "AUDIENCES",
@@ -277,7 +277,7 @@ def create_incident(
 
 def reissue_reporter_token(session: Session, code: str) -> str:
     """A new reporter token for an incident (the old one stops working): the answer to a
-    retried report, whose first token is stored nowhere (see :mod:`geo.idempotency`)."""
+    retried report, whose first token is stored nowhere (see :mod:`geo.runtime.idempotency`)."""
     token = "rp_" + secrets.token_urlsafe(24)
     done = session.execute(
         text(

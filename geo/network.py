@@ -18,7 +18,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import to_metric
+from geo.core.crs import to_metric
 from geo.settings import get_settings
 
 __all__ = [
@@ -119,7 +119,7 @@ def _join_near_ends(lines: np.ndarray, reach_m: float = 3.0) -> np.ndarray:
     """A road that ends a hair short of another (a footway drawn to a street's centre-line,
     rounded) is drawn on across it, so that noding joins them: each free end within
     ``reach_m`` of another line is extended to it and half a metre beyond."""
-    from geo.crs import from_metric
+    from geo.core.crs import from_metric
 
     parts = [shapely.get_parts(g) for g in lines]
     flat = np.array([p for ps in parts for p in ps], dtype=object)

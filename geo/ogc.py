@@ -6,13 +6,13 @@ Collections: communities, compounds, buildings, the current grids by level (micr
 the floor ranges they hold of units split by floors), the units split by floors (分层单元: each
 unit's cell once, labelled with its floor groups), facilities, open resources, and incidents
 with public fields only (no description, address or reporter) at their public position
-(snapped to a 50 m grid: :data:`geo.models.PUBLIC_CELL_M`), which is also what a bounding box
+(snapped to a 50 m grid: :data:`geo.store.models.PUBLIC_CELL_M`), which is also what a bounding box
 and the vector tiles select by — the exact point is never read.
 Coordinates are CRS84 by default; ``crs`` may ask for EPSG:4490 (CGCS2000, latitude first, as
 that CRS defines its axes) or EPSG:4544 (CGCS2000 Gauss-Krüger, northing first). A ``bbox`` in
 one of them must lie in that CRS's domain (a 400 names it otherwise, before PostGIS is asked to
 transform it). A collection's extent is computed once per data version of its table
-(:mod:`geo.dataversion`; the caller keeps it, see ``extent_versions``).
+(:mod:`geo.store.dataversion`; the caller keeps it, see ``extent_versions``).
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from pyproj.exceptions import ProjError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.dataversion import data_versions
 from geo.errors import InputError, NotFoundError
-from geo.features import feature_collection
-from geo.features import parse_bbox as parse_lonlat_bbox
-from geo.grids import FLOOR_UNITS, GRIDS
-from geo.layers import LayerSpec, get_layer
 from geo.settings import get_settings
+from geo.store.dataversion import data_versions
+from geo.store.features import feature_collection
+from geo.store.features import parse_bbox as parse_lonlat_bbox
+from geo.store.layers import LayerSpec, get_layer
+from geo.store.versions import FLOOR_UNITS, GRIDS
 
 __all__ = [
     "COLLECTIONS",
@@ -182,7 +182,7 @@ def queryables(c: Collection, base: str) -> dict[str, Any]:
     }
 
 
-# the data version (geo.dataversion) a collection's extent follows, by table; else the table's
+# the data version (geo.store.dataversion) a collection's extent follows, by table; else the table's
 DATA_OF_TABLE = {"grid": "grids", "floor_unit": "grids"}
 
 

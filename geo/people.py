@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.auth import Principal
 from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
+from geo.runtime.auth import Principal
 
 __all__ = ["check_reach_scope", "emergency_reach", "list_households"]
 

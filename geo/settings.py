@@ -15,10 +15,10 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "band", "get_settings"]
 
 
 class Settings(BaseSettings):
@@ -56,6 +56,18 @@ class Settings(BaseSettings):
         "(created if missing).",
     )
     db_name: str = Field(default="wangge", description="Database name in the local cluster.")
+
+    min_households: int = Field(
+        default=30,
+        ge=1,
+        description="Default smallest micro-grid (households) when a partition or plan names "
+        "no band. A grid version records the band it was partitioned with.",
+    )
+    max_households: int = Field(
+        default=50,
+        ge=1,
+        description="Default largest micro-grid (households); at least WANGGE_MIN_HOUSEHOLDS.",
+    )
 
     storage_srid: int = Field(
         default=4490, description="CRS of stored geometries (CGCS2000 geographic)."
@@ -243,10 +255,40 @@ class Settings(BaseSettings):
             raise ValueError(f"WANGGE_TEST_CLOCK 需要时区 (needs a time zone): {value.isoformat()}")
         return value
 
+    @model_validator(mode="after")
+    def _band(self) -> Settings:
+        if self.min_households > self.max_households:
+            raise ValueError(
+                f"WANGGE_MIN_HOUSEHOLDS ({self.min_households}) 大于 WANGGE_MAX_HOUSEHOLDS "
+                f"({self.max_households}) (the band's minimum is above its maximum)"
+            )
+        return self
+
+    @property
+    def band(self) -> tuple[int, int]:
+        """The default size band ``(min, max)`` of a micro-grid, in households."""
+        return self.min_households, self.max_households
+
     @property
     def trusted_proxy_list(self) -> list[str]:
         """``trusted_proxies`` as a list (empty: trust no forwarded header)."""
         return [v.strip() for v in self.trusted_proxies.split(",") if v.strip()]
+
+
+def band(min_households: int | None = None, max_households: int | None = None) -> tuple[int, int]:
+    """The size band to use: the values given, each missing one from the settings
+    (``WANGGE_MIN_HOUSEHOLDS`` / ``WANGGE_MAX_HOUSEHOLDS``). The one place a default band
+    comes from.
+
+    >>> band(20, 40)
+    (20, 40)
+    """
+    lo, hi = get_settings().band
+    lo = lo if min_households is None else int(min_households)
+    hi = hi if max_households is None else int(max_households)
+    if not 1 <= lo <= hi:
+        raise ValueError(f"规模区间无效 (invalid size band): min {lo}, max {hi}")
+    return lo, hi
 
 
 @lru_cache

@@ -20,10 +20,10 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import to_metric
+from geo.core.crs import to_metric
 from geo.errors import NotFoundError, SetupError
-from geo.grids import floor_units
-from geo.models import WORKER_ROLES
+from geo.store.models import WORKER_ROLES
+from geo.store.versions import floor_units
 
 __all__ = ["Board", "board_data", "cjk_font", "write_boards"]
 

@@ -38,12 +38,12 @@ from folium.plugins import Draw, HeatMap, MarkerCluster
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.auth import Principal
-from geo.crs import wgs84_to_gcj02
+from geo.core.crs import wgs84_to_gcj02
 from geo.errors import InputError, NotFoundError
-from geo.grids import FloorUnit, floor_units
-from geo.models import FACILITY_KINDS, INCIDENT_CATEGORIES, INCIDENT_STATUSES, RESOURCE_KINDS
+from geo.runtime.auth import Principal
 from geo.settings import get_settings
+from geo.store.models import FACILITY_KINDS, INCIDENT_CATEGORIES, INCIDENT_STATUSES, RESOURCE_KINDS
+from geo.store.versions import FloorUnit, floor_units
 from maps.assets import inline_css, inline_js, own_js
 from maps.policy import tile_source, with_meta, with_nonce
 
@@ -854,7 +854,7 @@ def _workers(ctx: _Ctx) -> dict[str, list[dict[str, str]]]:
 
 def dispatcher_map(ctx: _Ctx) -> folium.Map:
     from geo.incidents import list_incidents
-    from geo.models import WORKER_ROLES
+    from geo.store.models import WORKER_ROLES
 
     m = _new_map(
         ctx, "事件调度地图 (incident dispatch map)", _center(ctx), ("markercluster", "heat")

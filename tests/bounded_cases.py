@@ -20,8 +20,8 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, box
 
+from geo.core.validate import UnitRecord, validate_grids
 from geo.partition import BuildingIn, CompoundIn, UnitIn, partition_community
-from geo.validate import UnitRecord, validate_grids
 
 _ids = itertools.count(1)
 

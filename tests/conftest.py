@@ -44,8 +44,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.db import make_engine, migrate
 from geo.settings import get_settings
+from geo.store.db import make_engine, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = f"wt_{os.getpid()}"
@@ -142,7 +142,7 @@ def server() -> Server:
             make_url(given).set(drivername="postgresql").render_as_string(hide_password=False)
         )
     else:
-        from geo.pgcluster import LocalCluster
+        from geo.store.pgcluster import LocalCluster
 
         cluster = LocalCluster()
         cluster.up(log=lambda _m: None)
@@ -152,7 +152,7 @@ def server() -> Server:
             )
         )
         if AS_APP:
-            from geo.pgcluster import APP
+            from geo.store.pgcluster import APP
 
             server.app = (APP, cluster.password(APP))
     if AS_APP and server.app is None:
@@ -176,7 +176,7 @@ def empty_template(server: Server) -> Iterator[str]:
     migrate(engine)
     engine.dispose()
     if server.app is not None:
-        from geo.db import grant_application_role
+        from geo.store.db import grant_application_role
 
         with psycopg.connect(server.libpq(name), autocommit=True) as c:
             # as `wangge db up` makes them: the extensions, then the role's privileges
@@ -193,9 +193,9 @@ def empty_template(server: Server) -> Iterator[str]:
 def template(server: Server, empty_template: str) -> Iterator[str]:
     """A migrated database with the fixture community loaded and partitioned (used as a
     template), as `wangge demo` leaves it."""
-    from geo.db import session_scope
-    from geo.fixture import load_fixture
-    from geo.grids import partition_and_store
+    from geo.io.fixture import load_fixture
+    from geo.store.db import session_scope
+    from geo.store.versions import partition_and_store
 
     name = f"{RUN}_fixture"
     server.drop(name)

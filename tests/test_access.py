@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from geo.auth import create_user
-from geo.db import make_engine, session_scope
+from geo.runtime.auth import create_user
+from geo.store.db import make_engine, session_scope
 
 from .conftest import serve_app
 
@@ -324,7 +324,7 @@ def test_a_job_is_read_by_its_owner_and_admins_only(api, users):
 
 def test_the_upgrade_gives_old_tokens_an_expiry_and_leaves_one_job_per_kind(empty_db):
     """Migration 0011 on a database with users and jobs from before it."""
-    from geo.db import downgrade, migrate
+    from geo.store.db import downgrade, migrate
 
     engine = make_engine(empty_db)
     downgrade(engine, "0008")

@@ -8,8 +8,8 @@ import shapely
 from shapely.geometry import box, shape
 from sqlalchemy import text
 
-from geo.auth import create_user, revoke_user
-from geo.db import make_engine, session_scope
+from geo.runtime.auth import create_user, revoke_user
+from geo.store.db import make_engine, session_scope
 
 from .conftest import free_port, serve_app
 

@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 from sqlalchemy import text
 
-from geo.assign import INSIDE, NEAREST, OUTSIDE, PolygonIndex
-from geo.auth import create_user
-from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
-from geo.db import make_engine, session_scope
-from geo.grids import partition_and_store
+from geo.core.crs import wgs84_to_bd09, wgs84_to_gcj02
+from geo.core.kernels import INSIDE, NEAREST, OUTSIDE, PolygonIndex
 from geo.locate import Locator, assign_households, sql_covering
+from geo.runtime.auth import create_user
+from geo.store.db import make_engine, session_scope
+from geo.store.versions import partition_and_store
 
 COMMUNITY = "510107013001"
 

@@ -12,10 +12,10 @@ import shapely
 from rich.cells import cell_len
 from shapely import affinity
 
-from geo.db import make_engine, session_scope
 from geo.errors import ImportValidationError
-from geo.fixture import FIXTURE_DIR
 from geo.io import import_file
+from geo.io.fixture import FIXTURE_DIR
+from geo.store.db import make_engine, session_scope
 
 from .conftest import fingerprint
 

@@ -13,7 +13,7 @@ import geopandas as gpd
 import httpx
 import pytest
 
-from geo.fixture import FIXTURE_DIR
+from geo.io.fixture import FIXTURE_DIR
 from geo.settings import get_settings
 
 from .conftest import ROOT, fingerprint, free_port
@@ -164,8 +164,8 @@ def test_demo_serves_the_api_until_interrupted(fresh_db):
 def test_serve_with_two_worker_processes(fresh_db):
     """`wangge serve --workers 2`: two processes answer on one port; Ctrl-C stops both. (Which
     process answered is in /health for admins only.)"""
-    from geo.auth import create_user
-    from geo.db import make_engine, session_scope
+    from geo.runtime.auth import create_user
+    from geo.store.db import make_engine, session_scope
 
     engine = make_engine(fresh_db)
     with session_scope(engine) as s:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geo.crs import (
+from geo.core.crs import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     check_lonlat,
@@ -42,7 +42,7 @@ def test_gcj02_and_bd09_match_reference_values(name, lon, lat, glon, glat, blon,
 
 def test_offsets_are_hundreds_of_metres_in_chengdu():
     # the reason GCJ-02 must be declared: about 300-950 m in Chengdu
-    from geo.crs import metric_crs, storage_crs, transformer
+    from geo.core.crs import metric_crs, storage_crs, transformer
 
     t = transformer(storage_crs(), metric_crs())
     x0, y0 = t.transform(104.0657, 30.6595)

@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import text
 
 from geo import plans
-from geo.auth import create_user
 from geo.communities import (
     LINKS,
     delete_community,
@@ -25,9 +24,10 @@ from geo.communities import (
     deletion_preview,
     unhandled_foreign_keys,
 )
-from geo.db import make_engine, session_scope
 from geo.errors import NotFoundError, SetupError
-from geo.fixture import FIXTURE_DIR, manifest
+from geo.io.fixture import FIXTURE_DIR, manifest
+from geo.runtime.auth import create_user
+from geo.store.db import make_engine, session_scope
 
 from .conftest import DATA_TABLES, ROOT, fingerprint, serve_app
 

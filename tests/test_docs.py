@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from geo.layers import LAYERS
 from geo.settings import Settings
+from geo.store.layers import LAYERS
 
 from .conftest import ROOT
 

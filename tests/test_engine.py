@@ -11,9 +11,9 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from geo.db import make_engine, session_scope
-from geo.engine import partition_many
-from geo.synthetic import synthetic_city, write_city, write_geoparquet
+from geo.runtime.batch import partition_many
+from geo.store.db import make_engine, session_scope
+from geo.synthetic.city import synthetic_city, write_city, write_geoparquet
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 

@@ -13,8 +13,8 @@ import geopandas as gpd
 import pytest
 from sqlalchemy import text
 
-from geo.db import make_engine, session_scope
 from geo.io import read_layer
+from geo.store.db import make_engine, session_scope
 
 pytestmark = pytest.mark.db
 UMASK = os.umask(0o022)
@@ -59,7 +59,7 @@ CELLS = {
 
 @pytest.mark.parametrize("stored", list(CELLS), ids=[repr(c) for c in CELLS])
 def test_a_formula_cell_is_neutralised_and_read_back_exactly(stored):
-    from geo.csvcells import csv_cell, csv_uncell
+    from geo.io.csvcells import csv_cell, csv_uncell
 
     assert csv_cell(stored) == CELLS[stored]
     assert csv_uncell(csv_cell(stored)) == stored
@@ -67,7 +67,7 @@ def test_a_formula_cell_is_neutralised_and_read_back_exactly(stored):
 
 @pytest.mark.parametrize("number", [-3, -2.5, 0, 7, True, None])
 def test_numbers_stay_numbers(number):
-    from geo.csvcells import csv_cell
+    from geo.io.csvcells import csv_cell
 
     assert csv_cell(number) is number
 

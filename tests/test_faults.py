@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from geo.db import make_engine, session_scope, upgrade_schema
-from geo.pgcluster import LocalCluster
 from geo.settings import Settings
+from geo.store.db import make_engine, session_scope, upgrade_schema
+from geo.store.pgcluster import LocalCluster
 
 from .conftest import serve_app_process
 
@@ -39,8 +39,8 @@ def cluster(tmp_path_factory):
     c.up(log=lambda _m: None)
     upgrade_schema(c.url(role="owner"), c.url())  # as `wangge db up` does
     engine = make_engine(c.url())
-    from geo.fixture import load_fixture
-    from geo.grids import partition_and_store
+    from geo.io.fixture import load_fixture
+    from geo.store.versions import partition_and_store
 
     with session_scope(engine) as s:
         load_fixture(session=s)
@@ -253,7 +253,7 @@ def test_a_crash_loses_no_acknowledged_report(cluster, synchronous_commit):
     201) while every PostgreSQL process is killed with SIGKILL, five times; after each restart
     (`db up`) every report acknowledged so far is stored, and none twice. Run by hand with the
     old setting (``-m manual``), the same check catches the reports it loses."""
-    from geo.auth import create_user
+    from geo.runtime.auth import create_user
 
     url = cluster.url()
     engine = make_engine(url)

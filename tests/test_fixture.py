@@ -9,7 +9,7 @@ import sys
 import pytest
 from sqlalchemy import text
 
-from geo.fixture import FIXTURE_DIR, manifest
+from geo.io.fixture import FIXTURE_DIR, manifest
 
 from .conftest import ROOT, sha
 

@@ -23,11 +23,11 @@ from shapely import box
 from shapely.geometry import Point
 from sqlalchemy import text
 
-from geo.auth import create_user
-from geo.db import make_engine, session_scope
-from geo.grids import partition_and_store
 from geo.io import import_file
 from geo.locate import Locator, assign_households, sql_covering
+from geo.runtime.auth import create_user
+from geo.store.db import make_engine, session_scope
+from geo.store.versions import partition_and_store
 
 from .conftest import fingerprint, serve_app
 
@@ -252,7 +252,7 @@ def test_a_30_floor_tower_incident_goes_to_the_lowest_group_with_the_others_as_c
 # --- plan edits ------------------------------------------------------------------------------
 def test_plan_edits_move_floor_groups_together_or_refuse(fresh_db):
     from geo import plans
-    from geo.crs import from_metric, to_metric
+    from geo.core.crs import from_metric, to_metric
 
     engine = make_engine(fresh_db)
     with session_scope(engine) as s:
@@ -379,8 +379,8 @@ def test_a_version_partitioned_before_floor_cells_still_reads(session):
     """A current version partitioned before migration 0008 has floor ranges (cut as strips)
     but no cell on them: it still validates, locates by its polygons, and the floor units
     (maps, boards, the OGC collection) simply have none (they failed on the missing cell)."""
-    from geo.grids import floor_units, load_community, load_version
-    from geo.validate import validate_grids
+    from geo.core.validate import validate_grids
+    from geo.store.versions import floor_units, load_community, load_version
 
     session.execute(text("UPDATE grid_member SET cell = NULL WHERE cell IS NOT NULL"))
     assert floor_units(session=session) == []

@@ -16,8 +16,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from geo.auth import create_user
-from geo.db import make_engine, session_scope
+from geo.runtime.auth import create_user
+from geo.store.db import make_engine, session_scope
 
 from .conftest import fingerprint, serve_app, serve_app_process
 

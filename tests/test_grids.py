@@ -9,9 +9,9 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import text
 
-from geo.db import make_engine, session_scope
-from geo.grids import load_community, load_version
-from geo.validate import validate_grids
+from geo.core.validate import validate_grids
+from geo.store.db import make_engine, session_scope
+from geo.store.versions import load_community, load_version
 
 pytestmark = pytest.mark.db
 

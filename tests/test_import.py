@@ -16,11 +16,11 @@ from shapely import affinity
 from shapely.geometry import Point, Polygon
 from sqlalchemy import text
 
-from geo.crs import from_storage, wgs84_to_gcj02
-from geo.db import make_engine, session_scope
+from geo.core.crs import from_storage, wgs84_to_gcj02
 from geo.errors import CRSError, ImportValidationError, InputError
-from geo.fixture import FIXTURE_DIR, manifest
 from geo.io import export_layer, import_file
+from geo.io.fixture import FIXTURE_DIR, manifest
+from geo.store.db import make_engine, session_scope
 
 from .conftest import fingerprint
 

@@ -24,8 +24,8 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from geo.auth import create_user
-from geo.db import downgrade, make_engine, migrate, session_scope
+from geo.runtime.auth import create_user
+from geo.store.db import downgrade, make_engine, migrate, session_scope
 
 from .conftest import ROOT, free_port, serve_app
 

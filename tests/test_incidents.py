@@ -12,11 +12,11 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from geo.auth import create_user
-from geo.crs import wgs84_to_gcj02
-from geo.db import make_engine, session_scope
+from geo.core.crs import wgs84_to_gcj02
 from geo.incidents import TRANSITIONS
-from geo.models import INCIDENT_STATUSES
+from geo.runtime.auth import create_user
+from geo.store.db import make_engine, session_scope
+from geo.store.models import INCIDENT_STATUSES
 
 from .conftest import fingerprint, serve_app
 
@@ -462,7 +462,7 @@ def test_now_is_asia_shanghai():
 def test_idempotency_keys_expire_after_a_day(session):
     """A key older than 24 hours is purged by the next keyed request and may be used again:
     the request is then carried out, not answered from the old record."""
-    from geo.idempotency import idempotent
+    from geo.runtime.idempotency import idempotent
 
     session.execute(
         text(

@@ -1,4 +1,4 @@
-"""Realistic layouts for the partitioner: the named morphologies of ``geo.layouts`` (what each
+"""Realistic layouts for the partitioner: the named morphologies of ``geo.synthetic.layouts`` (what each
 class promises, for every seed), and the real Bubeneč footprints of ``fixtures/bubenec.py``;
 both go through ``wangge import`` clean on an empty database, and Bubeneč through
 ``wangge partition`` and ``wangge validate`` as well."""
@@ -23,10 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
-import geo.layouts
-from geo import models
-from geo.layers import LAYERS
-from geo.layouts import (
+import geo.synthetic.layouts
+from geo.partition import BuildingIn, UnitIn
+from geo.settings import get_settings
+from geo.store import models
+from geo.store.layers import LAYERS
+from geo.synthetic.layouts import (
     BUILDING_USES,
     LAYOUT_KINDS,
     LAYOUT_NAMES,
@@ -37,8 +39,6 @@ from geo.layouts import (
     unit_points,
     write_layout_files,
 )
-from geo.partition import BuildingIn, UnitIn
-from geo.settings import get_settings
 
 from .conftest import ROOT
 
@@ -120,7 +120,7 @@ def _floors(b: BuildingIn) -> int:
 
 
 def check_class(lay: Layout) -> None:
-    """The figures of the class's description in ``geo.layouts``."""
+    """The figures of the class's description in ``geo.synthetic.layouts``."""
     {
         "high_rise": _check_high_rise,
         "walk_up": _check_walk_up,
@@ -268,7 +268,7 @@ def test_households_are_distributed_as_the_class_says(layouts, kind):
 def test_the_kinds_stand_side_by_side_in_the_served_area(layouts):
     boxes = [lay.boundary for lay in layouts.values()]
     assert not any(shapely.intersects(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
-    to_lonlat = pyproj.Transformer.from_crs(geo.layouts.CRS, "EPSG:4490", always_xy=True)
+    to_lonlat = pyproj.Transformer.from_crs(geo.synthetic.layouts.CRS, "EPSG:4490", always_xy=True)
     lon0, lat0, lon1, lat1 = get_settings().served_bounds
     for lay in layouts.values():
         x0, y0, x1, y1 = lay.boundary.bounds
@@ -338,7 +338,7 @@ def test_unit_points_follow_the_units_along_the_building():
 
 
 def test_the_docstring_examples_run():
-    assert doctest.testmod(geo.layouts).failed == 0
+    assert doctest.testmod(geo.synthetic.layouts).failed == 0
 
 
 def test_the_files_hold_every_row_in_the_import_attribute_names(layouts, tmp_path):

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from geo.auth import create_user
-from geo.crs import wgs84_to_gcj02
-from geo.db import make_engine, session_scope
+from geo.core.crs import wgs84_to_gcj02
+from geo.runtime.auth import create_user
+from geo.store.db import make_engine, session_scope
 from maps.build import basemap, build_map, write_maps
 
 from .conftest import serve_app
@@ -114,7 +114,7 @@ def test_dispatcher_map_shows_public_worker_phones_only(session):
 
 
 def test_embedded_coordinates_and_the_gcj02_shift(session):
-    """Amap tiles are GCJ-02: overlays are shifted by the same transform as geo.crs (checked
+    """Amap tiles are GCJ-02: overlays are shifted by the same transform as geo.core.crs (checked
     there against independent implementations); with no base map they are CGCS2000/WGS84."""
     lon, lat, code = session.execute(
         text("SELECT ST_X(position), ST_Y(position), code FROM facility ORDER BY code LIMIT 1")

@@ -23,9 +23,9 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from geo.auth import authenticate, create_user
-from geo.db import make_engine, session_scope
 from geo.errors import NotFoundError
+from geo.runtime.auth import authenticate, create_user
+from geo.store.db import make_engine, session_scope
 
 from . import test_maps
 from .conftest import serve_app
@@ -566,7 +566,7 @@ def test_nearby_never_searches_the_whole_network(empty_db):
     is unknown (null) and every search pgRouting is given is bounded to the setting's box,
     never the whole network (which a city-wide Dijkstra per request would be)."""
     from geo.network import build_network
-    from geo.services import nearby
+    from geo.places import nearby
 
     from .test_services import LAT0, LON0, _road
 

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box
 
+from geo.core.validate import UnitRecord, validate_grids
 from geo.partition import (
     BuildingIn,
     CompoundIn,
@@ -22,7 +23,6 @@ from geo.partition import (
     solve_zone,
     split_unit,
 )
-from geo.validate import UnitRecord, validate_grids
 
 _ids = itertools.count(1)
 
@@ -299,7 +299,7 @@ def test_solver_finds_the_fewest_underfilled_groups(graph):
 
 @pytest.mark.db
 def test_fixture_partition_meets_every_target(session):
-    from geo.grids import partition_and_store
+    from geo.store.versions import partition_and_store
 
     res, report, version = partition_and_store(session, "510107013001", write=False)
     s = res.summary()
@@ -312,8 +312,8 @@ def test_fixture_partition_meets_every_target(session):
 
 @pytest.mark.db
 def test_fixture_partition_is_deterministic_and_stable(session):
-    from geo.grids import load_community
     from geo.partition import partition_community as part
+    from geo.store.versions import load_community
 
     inp = load_community(session, "510107013001")
     kw = {"roads": inp.roads, "street_names": inp.road_names, "seed": 3}
@@ -364,7 +364,7 @@ def test_validator_allows_overlap_only_on_a_shared_floor_cell():
     """Siblings may overlap only where both hold floors of the same unit, on that unit's
     cell; anything more, or a grid not covering the cell, or two different cells for one
     unit, is an error."""
-    from geo.validate import GridRecord
+    from geo.core.validate import GridRecord
 
     parent = box(0, 0, 100, 50)
     cell = box(0, 0, 50, 50)  # unit 1, split by floors into two micro-grids
@@ -492,7 +492,7 @@ def test_a_floor_group_that_can_share_with_nobody_is_set_apart():
     """A mixed compound: eight floor groups of 48 (none can take a unit of 8 more) among
     walk-up units of 8-14. Set apart first, the rest is small enough to solve exactly: every
     micro-grid in band, proven (with them in the search it gave up, one under-filled)."""
-    from geo.layouts import make_layout
+    from geo.synthetic.layouts import make_layout
 
     lay = make_layout("mixed", seed=2)
     res = partition_community(

@@ -1,6 +1,6 @@
 """The partitioner holds on real footprints: hand-made worst cases in a subprocess under an
 address-space cap and a time limit (``tests/bounded_cases.py``), and property tests over the
-named morphology classes of :mod:`geo.layouts`.
+named morphology classes of :mod:`geo.synthetic.layouts`.
 
 The exact search once built every connected set of small units before counting its work: a
 compound of 30 houses of 2 households took 13 s and 849 MB, and a real low-rise quarter
@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geo.layouts import LAYOUT_KINDS, make_layout
+from geo.core.validate import UnitRecord, validate_grids
 from geo.partition import partition_community
-from geo.validate import UnitRecord, validate_grids
+from geo.synthetic.layouts import LAYOUT_KINDS, make_layout
 
 from .conftest import ROOT
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from geo.pgcluster import LocalCluster
 from geo.settings import Settings
+from geo.store.pgcluster import LocalCluster
 
 from .conftest import run_cli
 
@@ -205,7 +205,7 @@ def _refused(conn: psycopg.Connection, statement: str) -> str:
 
 
 def test_the_application_role_reads_and_writes_data_and_nothing_more(cluster):
-    from geo.db import upgrade_schema
+    from geo.store.db import upgrade_schema
 
     cluster.up(log=lambda _m: None)
     upgrade_schema(cluster.url(role="owner"), cluster.url())
@@ -308,8 +308,8 @@ def _old_style_cluster(root: Path, database: str) -> LocalCluster:
     ``synchronous_commit = off`` in postgresql.conf; ``cluster.json`` knows one password."""
     import secrets
 
-    from geo.db import make_engine, migrate
-    from geo.pgcluster import find_pg_bindir
+    from geo.store.db import make_engine, migrate
+    from geo.store.pgcluster import find_pg_bindir
 
     c = LocalCluster(root, settings=Settings(db_name=database))
     c._prepare_root()

@@ -12,11 +12,11 @@ import shapely
 from sqlalchemy import text
 
 from geo import plans
-from geo.crs import from_metric, to_metric, transform_geometries
-from geo.db import make_engine, session_scope
+from geo.core.crs import from_metric, to_metric, transform_geometries
+from geo.core.validate import validate_grids
 from geo.errors import ConflictError, GeometryError, InputError, NotFoundError
-from geo.grids import load_version
-from geo.validate import validate_grids
+from geo.store.db import make_engine, session_scope
+from geo.store.versions import load_version
 
 pytestmark = pytest.mark.db
 COMMUNITY = "510107013001"
@@ -482,7 +482,7 @@ def test_stored_versions_validate(engine):
 def test_a_boundary_drawn_on_a_gcj02_base_map_comes_back_in_place(engine):
     """The planner map on Amap/Tencent tiles hands drawn geometry over as GCJ-02: the API
     shifts it back, so the result is the same as drawing in CRS84."""
-    from geo.crs import wgs84_to_gcj02
+    from geo.core.crs import wgs84_to_gcj02
 
     grid = f"{C02}-M03"
     a, b = _new_plan(engine), _new_plan(engine, "planner_b")

@@ -14,9 +14,9 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from geo.auth import create_user
-from geo.crs import to_metric, transform_geometries
-from geo.db import make_engine, session_scope
+from geo.core.crs import to_metric, transform_geometries
+from geo.runtime.auth import create_user
+from geo.store.db import make_engine, session_scope
 
 from .conftest import run_cli, serve_app
 from .test_plans import COMMUNITY, _border_building, _draft_bytes
@@ -47,7 +47,7 @@ def _wgs(geom_storage):
 def _buffered(engine, pid, grid, metres):
     """The draft grid's boundary grown by ``metres``, as CRS84 GeoJSON."""
     from geo import plans
-    from geo.crs import from_metric
+    from geo.core.crs import from_metric
 
     with session_scope(engine) as s:
         state = plans._load(s, plans._plan(s, pid).draft_version_id)
@@ -254,7 +254,7 @@ def _gap_line(buildings_metric):
 
 
 def test_merge_departmental_layers(fresh_db):
-    from geo.crs import from_metric
+    from geo.core.crs import from_metric
     from geo.departments import merge_departments
 
     engine = make_engine(fresh_db)

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from geo.auth import create_user
-from geo.db import make_engine, session_scope
+from geo.runtime.auth import create_user
+from geo.store.db import make_engine, session_scope
 
 from .conftest import serve_app
 

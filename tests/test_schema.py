@@ -13,8 +13,8 @@ from shapely.geometry import MultiPolygon, Polygon, box
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from geo.db import downgrade, include_object, make_engine, migrate
-from geo.models import Base, Community, Facility, Grid, GridVersion, Street
+from geo.store.db import downgrade, include_object, make_engine, migrate
+from geo.store.models import Base, Community, Facility, Grid, GridVersion, Street
 
 pytestmark = pytest.mark.db
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from geo.auth import create_user
-from geo.crs import from_storage, wgs84_to_gcj02
-from geo.db import make_engine, session_scope
+from geo.core.crs import from_storage, wgs84_to_gcj02
 from geo.network import build_network, walking_distances
-from geo.services import is_open, nearby
+from geo.places import is_open, nearby
+from geo.runtime.auth import create_user
+from geo.store.db import make_engine, session_scope
 
 pytestmark = pytest.mark.db
 TZ = ZoneInfo("Asia/Shanghai")
@@ -128,7 +128,7 @@ def test_walking_distance_on_a_toy_network(empty_db):
     with session_scope(engine) as s:
         lon0, lat0 = 104.0, 30.6
         x, y = from_storage([lon0], [lat0], "EPSG:4544")
-        from geo.crs import to_storage
+        from geo.core.crs import to_storage
 
         ex, ey = to_storage([x[0] + 300], [y[0]], "EPSG:4544")
         nx, ny = to_storage([x[0] + 300], [y[0] + 300], "EPSG:4544")
@@ -161,7 +161,7 @@ LON0, LAT0 = 104.0, 30.6  # where the toy networks start
 
 def _road(session, code: str, pts: list[tuple[float, float]]) -> tuple[float, float]:
     """A street through ``pts`` (metres east and north of LON0, LAT0); its last point."""
-    from geo.crs import to_storage
+    from geo.core.crs import to_storage
 
     x, y = from_storage([LON0], [LAT0], "EPSG:4544")
     lons, lats = to_storage([x[0] + a for a, _ in pts], [y[0] + b for _, b in pts], "EPSG:4544")

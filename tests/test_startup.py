@@ -28,8 +28,8 @@ from shapely import box
 from shapely.geometry import Point
 from sqlalchemy import text
 
-from geo.db import make_engine, session_scope
 from geo.io import import_file
+from geo.store.db import make_engine, session_scope
 
 from .conftest import ROOT
 

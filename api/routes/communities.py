@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Path
 
 from api.deps import SessionDep, require_role
 from api.schemas import CommunityDeletionPublic
-from geo.auth import Principal
 from geo.communities import delete_community, deletion_preview
+from geo.runtime.auth import Principal
 
 router = APIRouter(tags=["communities"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from api.deps import SessionDep
 from api.routes.layers import GEOJSON, BBox, Limit, Offset, page_links
 from api.schemas import FeatureCollection
-from geo.features import parse_bbox
-from geo.grids import grid_features
+from geo.store.features import parse_bbox
+from geo.store.versions import grid_features
 
 router = APIRouter(tags=["grids"])
 

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep
 from api.schemas import Health
-from geo.db import postgis_version
 from geo.errors import DatabaseUnavailable
+from geo.store.db import postgis_version
 
 router = APIRouter(tags=["health"])
 

@@ -9,10 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ClientDep, PrincipalDep, SessionDep, require_role
 from api.routes.locate import get_locator
-from geo.auth import Principal
 from geo.errors import InputError
-from geo.features import parse_bbox
-from geo.idempotency import idempotent
 from geo.incidents import (
     count_public_report,
     create_incident,
@@ -22,7 +19,10 @@ from geo.incidents import (
     reissue_reporter_token,
     transition,
 )
+from geo.runtime.auth import Principal
+from geo.runtime.idempotency import idempotent
 from geo.settings import get_settings
+from geo.store.features import parse_bbox
 
 router = APIRouter(tags=["incidents"])
 

@@ -1,5 +1,5 @@
 """Background jobs over HTTP: bulk assignment of households or incidents to their grids
-(the jobs themselves: ``geo.jobs``)."""
+(the jobs themselves: ``geo.runtime.jobs``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, require_role
-from geo import jobs
-from geo.auth import Principal
+from geo.runtime import jobs
+from geo.runtime.auth import Principal
 
 router = APIRouter(tags=["jobs"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from api.deps import SessionDep
 from api.schemas import FeatureCollection
 from api.urls import public_url
-from geo.features import feature_collection, parse_bbox
-from geo.models import FACILITY_KINDS, RESOURCE_KINDS
+from geo.store.features import feature_collection, parse_bbox
+from geo.store.models import FACILITY_KINDS, RESOURCE_KINDS
 
 router = APIRouter(tags=["layers"])
 

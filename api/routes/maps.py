@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse
 
 from api.caches import app_cache
 from api.deps import SessionDep, require_role
-from geo.auth import Principal
-from geo.dataversion import data_versions
+from geo.runtime.auth import Principal
 from geo.settings import get_settings
+from geo.store.dataversion import data_versions
 from maps.build import Rendered, render_map
 from maps.policy import new_nonce
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import SessionDep, require_role
-from geo.auth import Principal
 from geo.people import emergency_reach, list_households
+from geo.runtime.auth import Principal
 
 router = APIRouter(tags=["people"])
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, require_role
 from geo import plans as gp
-from geo.auth import Principal
 from geo.departments import merge_departments
+from geo.runtime.auth import Principal
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 Planner = Annotated[Principal, Depends(require_role("planner"))]

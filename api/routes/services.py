@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, require_role
 from api.routes.locate import get_locator
-from geo.auth import Principal
 from geo.errors import InputError
 from geo.locate import locate_address, parse_point
-from geo.services import coverage, nearby, suggest_sites
+from geo.places import coverage, nearby, suggest_sites
+from geo.runtime.auth import Principal
 
 router = APIRouter(tags=["services"])
 

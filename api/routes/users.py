@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from api.deps import SessionDep, require_role
 from api.schemas import UserPublic
-from geo.auth import Principal, list_users, token_state
+from geo.runtime.auth import Principal, list_users, token_state
 
 router = APIRouter(tags=["users"])
 

@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 from shapely import Geometry
 
-from geo.tessellate import slice_polygons
+from geo.core.tessellate import slice_polygons
 
 __all__ = [
     "Atom",
@@ -140,8 +140,8 @@ class PartitionResult:
         return [m for c in self.compound_grids for m in c.micro]
 
     def records(self) -> list[Any]:
-        """The grids as :class:`geo.validate.GridRecord` (for validation)."""
-        from geo.validate import GridRecord
+        """The grids as :class:`geo.core.validate.GridRecord` (for validation)."""
+        from geo.core.validate import GridRecord
 
         out = [
             GridRecord(

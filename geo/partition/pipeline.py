@@ -4,7 +4,7 @@
 Compound grids follow the compound polygons; buildings outside every compound are grouped by
 proximity, never across a road, into street grids; the rest of the community (roads, open
 ground) goes to the nearest of these, so the compound grids tile the community
-(:func:`geo.tessellate.tessellate`). Each unit has a slice of its building's footprint and a
+(:func:`geo.core.tessellate.tessellate`). Each unit has a slice of its building's footprint and a
 cell of its compound grid (the tessellation again, by slices); a micro-grid's polygon is the
 union of its units' cells, so the micro-grids tile their compound grid — except that the
 floor ranges of a unit split by floors share that unit's whole cell.
@@ -23,6 +23,7 @@ import numpy as np
 import shapely
 from shapely import Geometry
 
+from geo.core.tessellate import dissolve, tessellate
 from geo.partition.graph import Graph, make_graph
 from geo.partition.model import (
     Atom,
@@ -36,7 +37,6 @@ from geo.partition.model import (
     split_unit,
 )
 from geo.partition.zone import solve_zone
-from geo.tessellate import dissolve, tessellate
 
 __all__ = [
     "Prepared",

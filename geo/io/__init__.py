@@ -6,7 +6,7 @@ Import is all-or-nothing. :func:`import_file` reads the file, checks every row â
 area, not overlapping its neighbours) â€” and only when no row has a problem writes the rows in
 the caller's transaction. Otherwise it raises :class:`~geo.errors.ImportValidationError` naming
 every bad row, and nothing is written. :func:`validate_file` runs the checks alone (every
-problem carries a ``reason`` key, :data:`REASONS`); :mod:`geo.check` reports them in full
+problem carries a ``reason`` key, :data:`REASONS`); :mod:`geo.io.checks` reports them in full
 (``wangge import --check``) and writes the rows at fault to a problems file.
 
 The CRS of the input is never guessed: the file's own CRS, or ``crs=`` (which may also say that
@@ -45,11 +45,18 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import CrsSpec, check_lonlat, parse_crs, storage_crs, to_metric, transform_geometries
-from geo.csvcells import safe_frame, unsafe_frame
+from geo.core.crs import (
+    CrsSpec,
+    check_lonlat,
+    parse_crs,
+    storage_crs,
+    to_metric,
+    transform_geometries,
+)
 from geo.errors import CRSError, ImportValidationError, InputError, RowProblem
-from geo.layers import LAYERS, Attr, LayerSpec, get_layer
+from geo.io.csvcells import safe_frame, unsafe_frame
 from geo.settings import get_settings
+from geo.store.layers import LAYERS, Attr, LayerSpec, get_layer
 
 __all__ = [
     "REASONS",
@@ -1251,7 +1258,7 @@ def import_file(
     """Validate and write one file of ``kind`` in the session's transaction.
 
     Raises :class:`ImportValidationError` (nothing written) when any row has a problem. The
-    caller commits (or rolls back) the session. :func:`geo.check.check_file` runs the same
+    caller commits (or rolls back) the session. :func:`geo.io.checks.check_file` runs the same
     checks and reports every problem without writing.
     """
     checked = validate_file(path, kind, session=session, crs=crs, layer=layer)
@@ -1322,7 +1329,7 @@ def export_layer(
     storage CRS unless ``crs`` is given. A point layer in CSV gets ``lon``/``lat`` columns
     (``x``/``y`` in a projected CRS), which the import reads back with ``--crs``; areas and
     lines do not fit in CSV and are refused. CSV text cells a spreadsheet would run as
-    formulas are quoted (:mod:`geo.csvcells`).
+    formulas are quoted (:mod:`geo.io.csvcells`).
 
     Personal attributes (residents' names and phones) only with ``personal=True``, for the
     layers that have them (:attr:`LayerSpec.personal_table`; another layer is refused). Such a

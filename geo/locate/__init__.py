@@ -1,7 +1,7 @@
 """Where is this, and whose grid is it? Locating points and addresses, and assigning households
 and incidents to grids, in bulk or one at a time.
 
-Two engines give the same answers under the same rule (:mod:`geo.assign`): the in-process
+Two engines give the same answers under the same rule (:mod:`geo.core.kernels`): the in-process
 index (:class:`Locator`, numba point-in-polygon over the current micro-grids) and PostGIS
 (:func:`sql_covering`, ``ST_Covers`` through the GiST index). The in-process one is used for
 bulk work and for the ``/locate`` endpoint; the SQL one proves it (tests) and is measured
@@ -22,13 +22,13 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.address import Address, parse_address
-from geo.assign import INSIDE, NEAREST, PolygonIndex
-from geo.crs import check_lonlat, from_metric, parse_crs, to_metric, to_storage
+from geo.core.address import Address, parse_address
+from geo.core.crs import check_lonlat, from_metric, parse_crs, to_metric, to_storage
+from geo.core.kernels import INSIDE, NEAREST, PolygonIndex
+from geo.core.tessellate import slice_polygon
 from geo.errors import InputError, NotFoundError
-from geo.models import WORKER_ROLES
 from geo.settings import get_settings
-from geo.tessellate import slice_polygon
+from geo.store.models import WORKER_ROLES
 
 __all__ = [
     "AssignReport",
@@ -308,7 +308,7 @@ class Locator:
         y: np.ndarray | Sequence[float],
         floors: Sequence[int | None] | None = None,
     ) -> Resolved:
-        """The micro-grid of each storage-CRS point under the edge rule (:mod:`geo.assign`)
+        """The micro-grid of each storage-CRS point under the edge rule (:mod:`geo.core.kernels`)
         and the floor rule: a point in the cell of a unit split by floors goes to the group
         holding its floor (``floors``, when known), else to the group of the lowest floors
         with the others as co-owners. The same rules as :func:`sql_covering`."""

@@ -1,9 +1,9 @@
 """Named neighbourhood morphologies (街区形态) of Chengdu, deterministic from a seed, for testing
-and benchmarking the partitioner on realistic layouts (:mod:`geo.synthetic` has coarse units
+and benchmarking the partitioner on realistic layouts (:mod:`geo.synthetic.city` has coarse units
 of 10–128 households only).
 
 Each class is a community (社区) drawn in the metric CRS EPSG:4544, south of
-:mod:`geo.synthetic`'s city (so both can be stored in one database), divided by roads into
+:mod:`geo.synthetic.city`'s city (so both can be stored in one database), divided by roads into
 compounds (小区/院落) of buildings with units (单元), floors and households:
 
 ``high_rise`` 高层小区
@@ -98,7 +98,7 @@ LAYOUT_NAMES = {
     "mixed": "混合小区",
 }
 # south-west corner of the first kind's community; kind i is placed KIND_PITCH metres east
-# (15 km south of geo.synthetic.ORIGIN, so a synthetic city and these never overlap)
+# (15 km south of geo.synthetic.city.ORIGIN, so a synthetic city and these never overlap)
 ORIGIN = (400_000.0, 3_360_000.0)
 KIND_PITCH = 3_000.0
 # the street (街道) the communities belong to, as the communities import file needs it
@@ -108,7 +108,7 @@ STREET = {
     "district": "双流区",
     "city": "成都市",
 }
-# the project's vocabularies (geo.models.ROAD_KINDS, BUILDING_USES), kept here so that this
+# the project's vocabularies (geo.store.models.ROAD_KINDS, BUILDING_USES), kept here so that this
 # module needs no database code; tests check they agree
 ROAD_KINDS = ("primary", "secondary", "branch", "footway")
 BUILDING_USES = ("residential", "commercial", "mixed", "public")

@@ -30,9 +30,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.auth import Principal, local_time
 from geo.errors import ConflictError, NotFoundError, PermissionDenied, WanggeError
 from geo.locate import Locator, assign_households, assign_incidents
+from geo.runtime.auth import Principal, local_time
 
 __all__ = ["get_job", "start_assign_job"]
 

@@ -8,7 +8,7 @@ Create Date: 2026-12-02
 
 The row is the unit's lowest floor group's membership (its id, its cell), so that a bounding
 box on ``cell`` uses the GiST index of ``grid_member.cell``. Read by the OGC collection
-``floor-units``, its vector tiles and the maps (``geo.grids.floor_units``). A view is not in
+``floor-units``, its vector tiles and the maps (``geo.store.versions.floor_units``). A view is not in
 the models (Alembic compares tables only); a later migration that changes a column it reads
 (``grid_member``, ``grid``, ``building_unit``, ``building``) drops and recreates it.
 """

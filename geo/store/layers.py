@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from geo import models as m
+from geo.store import models as m
 
 __all__ = ["LAYERS", "Attr", "LayerSpec", "get_layer"]
 

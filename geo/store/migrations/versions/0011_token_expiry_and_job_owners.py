@@ -23,7 +23,7 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-STALE_S = 120  # geo.jobs.STALE_S when this was written
+STALE_S = 120  # geo.runtime.jobs.STALE_S when this was written
 
 
 def upgrade() -> None:

@@ -8,7 +8,7 @@ same whichever engine ran it: the partitioner is deterministic for a given input
 
 A task names its database by a URL without the password: tasks travel through the scheduler
 (and its logs, dashboards, spilled state), a secret should not. Each worker fills the password
-in from its own configuration (:func:`geo.db.with_password`: its ``WANGGE_DATABASE_URL``, the
+in from its own configuration (:func:`geo.store.db.with_password`: its ``WANGGE_DATABASE_URL``, the
 local cluster's ``cluster.json``, or libpq's ``PGPASSWORD`` / ``~/.pgpass``); the workers of
 the Dask cluster :func:`partition_many` starts itself get it in their environment.
 """
@@ -38,8 +38,8 @@ def partition_one(
 
     ``fail_once`` (a file path; tests only) makes the first attempt fail after the work is
     done but before it is committed, as a crashed worker would."""
-    from geo.db import get_engine, session_scope, with_password
-    from geo.grids import partition_and_store
+    from geo.store.db import get_engine, session_scope, with_password
+    from geo.store.versions import partition_and_store
 
     t0 = time.perf_counter()
     engine = get_engine(with_password(url))
@@ -111,7 +111,7 @@ def partition_many(
         raise InputError(f"engine 应为 local 或 dask (engine must be local or dask): {engine!r}")
     from dask.distributed import Client, LocalCluster, as_completed
 
-    from geo.db import strip_password
+    from geo.store.db import strip_password
 
     public_url, password = strip_password(url)
     cluster = None

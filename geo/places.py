@@ -21,9 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError
-from geo.models import FACILITY_KINDS, RESOURCE_KINDS
 from geo.network import has_network, pgrouting_available, walking_distances, within_walk
 from geo.settings import get_settings
+from geo.store.models import FACILITY_KINDS, RESOURCE_KINDS
 
 __all__ = ["coverage", "is_open", "nearby", "suggest_sites"]
 
@@ -314,7 +314,7 @@ def suggest_sites(
 def _distance_matrix(
     a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]]
 ) -> np.ndarray:
-    from geo.crs import metric_crs, storage_crs, transformer
+    from geo.core.crs import metric_crs, storage_crs, transformer
 
     t = transformer(storage_crs(), metric_crs())
     ax, ay = t.transform(np.array([p[0] for p in a]), np.array([p[1] for p in a]))

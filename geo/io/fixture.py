@@ -27,7 +27,7 @@ __all__ = [
     "summary",
 ]
 
-FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "jifu"
+FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "jifu"
 
 SUMMARY_TABLES = (
     "street",
@@ -125,7 +125,7 @@ def partition_fixture(
     in the database is left alone, so that its data cannot stop the start-up; `wangge
     partition` reports and skips such a community. Returns (code, result, validation report,
     version id) per community partitioned."""
-    from geo.grids import community_codes, partition_and_store
+    from geo.store.versions import community_codes, partition_and_store
 
     mine = set(_stored_fixture_communities(session, directory))
     todo = [c for c in community_codes(session, unpartitioned=True) if c in mine]

@@ -1,4 +1,4 @@
-"""Alembic environment: the engine comes from ``geo.db`` (or ``-x url=…`` on the command line),
+"""Alembic environment: the engine comes from ``geo.store.db`` (or ``-x url=…`` on the command line),
 as the schema's owner (``admin_database_url``), never the application role."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from alembic import context
 from geoalchemy2 import alembic_helpers
 
-from geo.db import admin_database_url, include_object, make_engine
-from geo.models import Base
+from geo.store.db import admin_database_url, include_object, make_engine
+from geo.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

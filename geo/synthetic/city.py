@@ -123,7 +123,7 @@ def _community(
 def _storage_hex(geoms: list) -> list[str]:
     import shapely
 
-    from geo.crs import from_metric
+    from geo.core.crs import from_metric
     from geo.settings import get_settings
 
     back = from_metric(np.asarray(geoms, dtype=object))
@@ -151,7 +151,7 @@ def write_city(
     units, households), in the caller's transaction. Returns row counts."""
     from sqlalchemy import text
 
-    from geo.crs import from_metric
+    from geo.core.crs import from_metric
 
     sid = session.execute(
         text(
@@ -305,7 +305,7 @@ def write_geoparquet(city: list[SyntheticCommunity], folder) -> dict[str, str]:
 
     import geopandas as gpd
 
-    from geo.crs import from_metric
+    from geo.core.crs import from_metric
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ import shapely
 from numba import prange
 from shapely import Geometry
 
-from geo.crs import to_metric
+from geo.core.crs import to_metric
 
 __all__ = ["INSIDE", "NEAREST", "OUTSIDE", "Located", "PolygonIndex"]
 

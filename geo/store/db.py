@@ -5,7 +5,7 @@ Two URLs (least privilege): :func:`admin_database_url`, the role that owns the s
 migrates (:func:`upgrade_schema`); :func:`database_url`, the application role, is what the API,
 the jobs and the commands use. They are ``WANGGE_ADMIN_DATABASE_URL`` (default: the same as
 ``WANGGE_DATABASE_URL``) and ``WANGGE_DATABASE_URL`` when set; otherwise the project's own local
-cluster (:mod:`geo.pgcluster`, started on demand), which has a role for each.
+cluster (:mod:`geo.store.pgcluster`, started on demand), which has a role for each.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def _url(role: str, *, start: bool, database: str | None) -> str:
         if role == "owner":
             return settings.admin_database_url or settings.database_url
         return settings.database_url
-    from geo.pgcluster import LocalCluster  # local import: only needed for the embedded default
+    from geo.store.pgcluster import (
+        LocalCluster,  # local import: only needed for the embedded default
+    )
 
     cluster = LocalCluster()
     if start:
@@ -127,7 +129,7 @@ def with_password(url: str) -> str:
         if (k.username, k.host, k.port) == (u.username, u.host, u.port) and k.password:
             return u.set(password=k.password).render_as_string(hide_password=False)
     if u.host in ("127.0.0.1", "localhost") and u.username:
-        from geo.pgcluster import LocalCluster
+        from geo.store.pgcluster import LocalCluster
 
         with contextlib.suppress(SetupError, OSError, ValueError):
             password = LocalCluster().password(u.username, port=u.port)

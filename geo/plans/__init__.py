@@ -30,12 +30,12 @@ from shapely import Geometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import check_lonlat, from_metric, parse_crs, to_metric, transform_geometries
+from geo.core.crs import check_lonlat, from_metric, parse_crs, to_metric, transform_geometries
+from geo.core.validate import Finding, GridRecord, ValidationReport, validate_grids
 from geo.errors import ConflictError, GeometryError, InputError, NotFoundError
-from geo.grids import CommunityInput, load_community, load_version, reassign_after
 from geo.partition import cell_adjacency, make_graph, prepare_community, solve_zone, zone_rng
 from geo.settings import get_settings
-from geo.validate import Finding, GridRecord, ValidationReport, validate_grids
+from geo.store.versions import CommunityInput, load_community, load_version, reassign_after
 
 __all__ = [
     "EditRefused",
@@ -1735,7 +1735,7 @@ def export_diff(diff: Diff, fmt: str) -> tuple[bytes, str, str]:
 
     fmt = fmt.lower()
     if fmt == "csv":
-        from geo.csvcells import safe_frame  # no cell a spreadsheet would run as a formula
+        from geo.io.csvcells import safe_frame  # no cell a spreadsheet would run as a formula
 
         frame = pd.DataFrame(diff.households, columns=["household", "old", "new"])
         buf = io.StringIO()

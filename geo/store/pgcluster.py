@@ -52,9 +52,9 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from geo.db import grant_application_role
 from geo.errors import SetupError
 from geo.settings import Settings, get_settings
+from geo.store.db import grant_application_role
 
 __all__ = ["APP", "OWNER", "ROLES", "SUPERUSER", "ClusterStatus", "LocalCluster", "find_pg_bindir"]
 

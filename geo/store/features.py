@@ -1,7 +1,7 @@
 """Reading stored layers as GeoJSON FeatureCollections, with a bbox filter and paging.
 
 The GeoJSON is built by PostGIS (``ST_AsGeoJSON``) from the layer's select list
-(:mod:`geo.layers`), so the API, exports and import files share attribute names. Coordinates
+(:mod:`geo.store.layers`), so the API, exports and import files share attribute names. Coordinates
 are served as stored (CGCS2000, EPSG:4490), which coincides with WGS84/CRS84 to well under a
 metre, as RFC 7946 expects.
 """
@@ -18,8 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError
-from geo.layers import LayerSpec, get_layer
 from geo.settings import get_settings
+from geo.store.layers import LayerSpec, get_layer
 
 __all__ = ["PUBLIC_LAYERS", "feature_collection", "parse_bbox"]
 

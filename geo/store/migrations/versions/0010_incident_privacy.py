@@ -23,7 +23,9 @@ depends_on = None
 
 SRID = get_settings().storage_srid
 METRIC_SRID = get_settings().metric_srid
-CELL_M = 50  # geo.models.PUBLIC_CELL_M when this was written; a later change needs its own step
+CELL_M = (
+    50  # geo.store.models.PUBLIC_CELL_M when this was written; a later change needs its own step
+)
 
 
 def upgrade() -> None:

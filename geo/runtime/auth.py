@@ -24,8 +24,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError, NotFoundError, WanggeError
-from geo.models import ROLES, AppUser
 from geo.settings import get_settings
+from geo.store.models import ROLES, AppUser
 
 __all__ = [
     "LAST_USE_EVERY_S",

@@ -18,13 +18,13 @@ from shapely import Geometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import from_metric, to_metric
+from geo.core.crs import from_metric, to_metric
+from geo.core.validate import GridRecord, UnitRecord, ValidationReport, validate_grids
 from geo.errors import InputError, NotFoundError
-from geo.features import feature_collection
-from geo.layers import LayerSpec
 from geo.partition import BuildingIn, CompoundIn, PartitionResult, UnitIn, partition_community
 from geo.settings import get_settings
-from geo.validate import GridRecord, UnitRecord, ValidationReport, validate_grids
+from geo.store.features import feature_collection
+from geo.store.layers import LayerSpec
 
 __all__ = [
     "FLOOR_UNITS",

@@ -1,0 +1,2 @@
+"""Pure functions with no database: coordinate systems, addresses, tessellation, grid
+validation and the point-in-polygon kernels."""
