@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import shapely
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.core.crs import to_metric
-from geo.errors import NotFoundError, SetupError
+from geo.errors import InputError, NotFoundError, SetupError
 from geo.store.models import WORKER_ROLES
 from geo.store.versions import floor_units
+from maps import queries
+from maps.styles import short
 
 __all__ = ["Board", "board_data", "cjk_font", "write_boards"]
 
@@ -69,109 +70,69 @@ def cjk_font() -> str:
     )
 
 
-def board_data(session: Session, code: str) -> Board:
-    """What one micro-grid's board shows (current version)."""
-    row = session.execute(
-        text(
-            "SELECT g.id, g.households, ST_AsBinary(g.boundary), p.id, p.code, p.name, c.code, "
-            "c.name FROM grid g JOIN grid_version v ON v.id = g.version_id AND v.status = "
-            "'published' JOIN grid p ON p.id = g.parent_id JOIN community c ON "
-            "c.id = v.community_id WHERE g.code = :c AND g.level = 'micro'"
-        ),
-        {"c": code},
-    ).first()
-    if row is None:
-        raise NotFoundError(f"没有该微网格 (no such micro-grid in the current version): {code!r}")
-    gid, households, wkb, _, pcode, pname, ccode, cname = row
-    geom = to_metric([shapely.from_wkb(bytes(wkb))])[0]
-    near = session.execute(
-        text(
-            "SELECT n.code, ST_AsBinary(n.boundary) FROM grid n JOIN grid g ON g.id = :g WHERE "
-            "n.version_id = g.version_id AND n.level = 'micro' AND n.id <> g.id AND "
-            "ST_DWithin(n.boundary, g.boundary, 0.0005) ORDER BY n.code"
-        ),
-        {"g": gid},
-    ).all()
-    buildings = session.execute(
-        text(
-            "SELECT DISTINCT b.code, b.name, ST_AsBinary(b.footprint) FROM grid_member m JOIN "
-            "building_unit u ON u.id = m.unit_id JOIN building b ON b.id = u.building_id "
-            "WHERE m.grid_id = :g ORDER BY b.code"
-        ),
-        {"g": gid},
-    ).all()
-    around = session.execute(
-        text(
-            "SELECT b.name, ST_AsBinary(b.footprint) FROM building b JOIN grid g ON g.id = :g "
-            "WHERE ST_DWithin(b.footprint, g.boundary, 0.0006) ORDER BY b.code"
-        ),
-        {"g": gid},
-    ).all()
-    codes = [b[0] for b in buildings]
-    workers = session.execute(
-        text(
-            "SELECT role, name, CASE WHEN public_phone THEN phone END, grid_code, building_code "
-            "FROM worker WHERE grid_code = ANY(:grids) OR building_code = ANY(:bs) ORDER BY "
-            "CASE role WHEN 'micro_grid_worker' THEN 0 WHEN 'building_head' THEN 1 WHEN "
-            "'grid_worker' THEN 2 WHEN 'community_secretary' THEN 3 ELSE 4 END, building_code, code"
-        ),
-        {"grids": [code, pcode, ccode], "bs": codes},
-    ).all()
-    by_code = {b[0]: b[1] for b in buildings}
+def _people(rows: list[dict[str, Any]], building_names: dict[str, str]) -> list[dict[str, str]]:
+    """Role (with the building a building head serves), name, public phone or "—"."""
     people = []
-    for role, name, phone, _grid, building in workers:
-        what = WORKER_ROLES.get(role, (role,))[0]
-        if building:
-            what += f"（{by_code.get(building, building)}）"
-        people.append({"role": what, "name": name, "phone": phone or "—"})
-    fps = to_metric(shapely.from_wkb([bytes(a[1]) for a in around])) if around else []
-    floors, neighbour_floors = [], {}
-    for u in floor_units(session=session, community=ccode):
+    for w in rows:
+        what = WORKER_ROLES.get(w["role"], (w["role"],))[0]
+        if w["building_code"]:
+            what += f"（{building_names.get(w['building_code'], w['building_code'])}）"
+        people.append({"role": what, "name": w["name"], "phone": w["phone"] or "—"})
+    return people
+
+
+def _floors(session: Session, code: str, community: str) -> tuple[list[str], dict[str, str]]:
+    """The floors the grid holds of units split by floors (with who holds the others of the
+    same cell), and the floor label of every other grid holding floors of such a unit."""
+    floors: list[str] = []
+    neighbour_floors: dict[str, str] = {}
+    for u in floor_units(session=session, community=community):
         neighbour_floors |= {g.grid: g.label for g in u.groups if g.grid != code}
         mine = [g for g in u.groups if g.grid == code]
-        others = " / ".join(f"{g.label} {_short(g.grid)}" for g in u.groups if g.grid != code)
+        others = " / ".join(f"{g.label} {short(g.grid)}" for g in u.groups if g.grid != code)
         if mine:
             floors.append(
                 f"{u.building_name}{u.unit_no}单元 {' / '.join(g.label for g in mine)}"
                 + (f"（同一位置其他楼层 other floors here: {others}）" if others else "")
             )
+    return floors, neighbour_floors
+
+
+def _metric(rows: list[dict[str, Any]]) -> list[Any]:
+    """The rows' geometries (WKB under ``geom``), metric."""
+    return list(to_metric(shapely.from_wkb([bytes(r["geom"]) for r in rows]))) if rows else []
+
+
+def board_data(session: Session, code: str) -> Board:
+    """What one micro-grid's board shows (current version)."""
+    grid = queries.board_grid(session, code)
+    if grid is None:
+        raise NotFoundError(f"没有该微网格 (no such micro-grid in the current version): {code!r}")
+    gid, ccode = grid["id"], grid["community_code"]
+    near = queries.neighbour_grids(session, gid)
+    buildings = queries.grid_buildings(session, gid)
+    around = queries.buildings_near_grid(session, gid)
+    workers = queries.grid_workers(
+        session, [code, grid["parent_code"], ccode], [b["code"] for b in buildings]
+    )
+    floors, neighbour_floors = _floors(session, code, ccode)
     return Board(
         code,
-        cname,
-        pname or pcode,
-        int(households),
-        [b[1] for b in buildings],
-        people,
-        geom,
-        [
-            (n[0], g)
-            for n, g in zip(
-                near,
-                to_metric(shapely.from_wkb([bytes(n[1]) for n in near])) if near else [],
-                strict=True,
-            )
-        ],
-        [(a[0], g) for a, g in zip(around, fps, strict=True)],
+        grid["community_name"],
+        grid["parent_name"] or grid["parent_code"],
+        int(grid["households"]),
+        [b["name"] for b in buildings],
+        _people(workers, {b["code"]: b["name"] for b in buildings}),
+        _metric([grid])[0],
+        [(n["code"], g) for n, g in zip(near, _metric(near), strict=True)],
+        [(a["name"], g) for a, g in zip(around, _metric(around), strict=True)],
         floors,
         neighbour_floors,
     )
 
 
-def _short(code: str) -> str:
-    return code.rsplit("-", 2)[-2] + "-" + code.rsplit("-", 1)[-1]
-
-
-def render_board(b: Board, path: Path, *, dpi: int = 150) -> Path:
-    """Draw one board (PNG or PDF by the suffix of ``path``), A4 portrait."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    font = cjk_font()
-    plt.rcParams["font.family"] = [font]
-    plt.rcParams["pdf.fonttype"] = 42
-    fig = plt.figure(figsize=A4, dpi=dpi)
+def _heading(fig: Any, b: Board) -> None:
+    """Title, community and compound, code, households, buildings, floors."""
     fig.text(0.5, 0.955, "网格公示牌", ha="center", fontsize=30, weight="bold")
     fig.text(0.5, 0.93, "Grid notice board", ha="center", fontsize=12, color="#555")
     fig.text(0.5, 0.895, f"{b.community} · {b.compound}", ha="center", fontsize=16)
@@ -180,14 +141,20 @@ def render_board(b: Board, path: Path, *, dpi: int = 150) -> Path:
     fig.text(0.08, 0.805, "楼栋 (buildings)：" + "、".join(b.buildings[:12]), fontsize=11)
     if b.floors:  # floors are not places: the grids of a unit's other floors share its cell
         fig.text(0.08, 0.786, "楼层 (floors)：" + "；".join(b.floors[:3]), fontsize=9)
-    ax = fig.add_axes((0.08, 0.36, 0.84, 0.42))
+
+
+def _fill(ax: Any, geom: Any, **style: Any) -> None:
+    for p in shapely.get_parts(geom):
+        x, y = p.exterior.xy
+        ax.fill(x, y, **style)
+
+
+def _neighbours(ax: Any, b: Board, pad: float) -> None:
+    """The neighbouring grids, each labelled once on its part outside this grid."""
     minx, miny, maxx, maxy = b.geometry.bounds
-    pad = max(maxx - minx, maxy - miny) * 0.6 + 20
     spots: dict[tuple[float, float], list[str]] = {}
     for code, g in b.neighbours:
-        for p in shapely.get_parts(g):
-            x, y = p.exterior.xy
-            ax.fill(x, y, facecolor="#f2f2f2", edgecolor="#888", linewidth=0.8)
+        _fill(ax, g, facecolor="#f2f2f2", edgecolor="#888", linewidth=0.8)
         # labelled on its part outside this grid: a grid of the same unit's other floors
         # covers the same cell, and its label would sit on this one (named above instead)
         rest = shapely.difference(g, b.geometry)
@@ -201,7 +168,7 @@ def render_board(b: Board, path: Path, *, dpi: int = 150) -> Path:
             x,
             y,
             "\n".join(
-                f"{b.neighbour_floors[c]} {_short(c)}" if c in b.neighbour_floors else _short(c)
+                f"{b.neighbour_floors[c]} {short(c)}" if c in b.neighbour_floors else short(c)
                 for c in codes
             ),
             ha="center",
@@ -209,13 +176,17 @@ def render_board(b: Board, path: Path, *, dpi: int = 150) -> Path:
             fontsize=7,
             color="#666",
         )
-    for p in shapely.get_parts(b.geometry):
-        x, y = p.exterior.xy
-        ax.fill(x, y, facecolor="#f9d9a8", edgecolor="#c0392b", linewidth=2.5)
+
+
+def _map(fig: Any, b: Board) -> None:
+    """The grid among its neighbours and the buildings around, a scale bar, a north arrow."""
+    ax = fig.add_axes((0.08, 0.36, 0.84, 0.42))
+    minx, miny, maxx, maxy = b.geometry.bounds
+    pad = max(maxx - minx, maxy - miny) * 0.6 + 20
+    _neighbours(ax, b, pad)
+    _fill(ax, b.geometry, facecolor="#f9d9a8", edgecolor="#c0392b", linewidth=2.5)
     for label, g in b.footprints:
-        for p in shapely.get_parts(g):
-            x, y = p.exterior.xy
-            ax.fill(x, y, facecolor="#9aa5b1", edgecolor="#444", linewidth=0.5)
+        _fill(ax, g, facecolor="#9aa5b1", edgecolor="#444", linewidth=0.5)
         if shapely.intersects(g, b.geometry) and label:
             c = shapely.point_on_surface(g)
             ax.text(c.x, c.y, label, ha="center", va="center", fontsize=8, weight="bold")
@@ -236,6 +207,10 @@ def render_board(b: Board, path: Path, *, dpi: int = 150) -> Path:
         ha="center",
         fontsize=9,
     )
+
+
+def _people_table(fig: Any, b: Board) -> None:
+    """Who serves the grid (role, name, public phone), and the date printed."""
     fig.text(0.08, 0.325, "服务人员 (who serves this grid)", fontsize=14, weight="bold")
     rows = [[w["role"], w["name"], w["phone"]] for w in b.workers[:14]] or [["—", "—", "—"]]
     table_ax = fig.add_axes((0.08, 0.07, 0.84, 0.24))
@@ -258,6 +233,22 @@ def render_board(b: Board, path: Path, *, dpi: int = 150) -> Path:
         fontsize=9,
         color="#555",
     )
+
+
+def render_board(b: Board, path: Path, *, dpi: int = 150) -> Path:
+    """Draw one board (PNG or PDF by the suffix of ``path``), A4 portrait."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    font = cjk_font()
+    plt.rcParams["font.family"] = [font]
+    plt.rcParams["pdf.fonttype"] = 42
+    fig = plt.figure(figsize=A4, dpi=dpi)
+    _heading(fig, b)
+    _map(fig, b)
+    _people_table(fig, b)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
@@ -276,21 +267,10 @@ def write_boards(
 ) -> list[Path]:
     """A board per micro-grid of the current version (or the given grids)."""
     if fmt not in ("png", "pdf"):
-        from geo.errors import InputError
-
         raise InputError(f"格式应为 png 或 pdf (format must be png or pdf): {fmt!r}")
     cjk_font()
     if grids is None:
-        grids = list(
-            session.execute(
-                text(
-                    "SELECT g.code FROM grid g JOIN grid_version v ON v.id = g.version_id AND "
-                    "v.status = 'published' JOIN community c ON c.id = v.community_id WHERE "
-                    "g.level = 'micro' AND (CAST(:c AS text) IS NULL OR c.code = :c) ORDER BY g.code"
-                ),
-                {"c": community},
-            ).scalars()
-        )
+        grids = queries.published_micro_grids(session, community)
     done = []
     for i, code in enumerate(grids, 1):
         done.append(render_board(board_data(session, code), out / f"{code}.{fmt}", dpi=dpi))
