@@ -82,7 +82,7 @@ def _review(ctx: MapContext, plan: int | None) -> _Review:
     from geo import plans as gp
 
     if plan is None:
-        params = queries.published_params(ctx.session)
+        params = queries.published_params(ctx.session, ctx.community)
         return _Review(*band(params.get("min"), params.get("max")))
     p = gp.get_plan(ctx.session, plan)
     params = queries.draft_params(ctx.session, plan)

@@ -187,15 +187,20 @@ def draft_params(session: Session, plan: int) -> dict[str, Any]:
     return params or {}
 
 
-def published_params(session: Session) -> dict[str, Any]:
-    """The partitioning parameters recorded with a current version ({} if none)."""
-    params = session.execute(
+def published_params(session: Session, community: str | None) -> dict[str, Any]:
+    """The band recorded with the current versions of the map's communities: ``{"min",
+    "max"}`` when they all agree ({} when none is published, or their bands differ)."""
+    cond, params = _community_filter(community, "c")
+    bands = session.execute(
         text(
-            "SELECT v.params FROM grid_version v JOIN community c ON c.id = v.community_id "
-            "WHERE v.status = 'published' LIMIT 1"
-        )
-    ).scalar()
-    return params or {}
+            "SELECT DISTINCT v.params->'min' AS lo, v.params->'max' AS hi FROM grid_version v "
+            f"JOIN community c ON c.id = v.community_id WHERE v.status = 'published' AND {cond}"
+        ),
+        params,
+    ).all()
+    if len(bands) != 1 or bands[0].lo is None or bands[0].hi is None:
+        return {}
+    return {"min": bands[0].lo, "max": bands[0].hi}
 
 
 def buildings(session: Session, community: str | None) -> list[dict[str, Any]]:
