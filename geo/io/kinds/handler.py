@@ -12,10 +12,10 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
 from geo.errors import RowProblem
-from geo.io.checks.parents import Found
+from geo.io.checks.parents import Found, require_communities
 from geo.store.layers import LayerSpec
 
-__all__ = ["KindHandler", "Prepared", "Rows", "StoredBuilding"]
+__all__ = ["KindHandler", "Prepared", "Rows", "StoredBuilding", "in_community"]
 
 Rows = list[dict[str, Any]]
 
@@ -50,3 +50,11 @@ class KindHandler:
 
     prepare: Callable[[Rows, np.ndarray, Session, LayerSpec, list[RowProblem]], Prepared]
     write: Callable[[Session, Rows, np.ndarray, Prepared], dict[str, int]]
+
+
+def in_community(
+    rows: Rows, geoms: np.ndarray, session: Session, spec: LayerSpec, problems: list[RowProblem]
+) -> Prepared:
+    """The ``prepare`` of a kind whose only own check is its community: the communities the
+    rows name, each one required to exist."""
+    return Prepared(communities=require_communities(rows, spec, session, problems))

@@ -4,6 +4,8 @@ building (a household without one gets a point inside the footprint); head and p
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import shapely
 from sqlalchemy import text
@@ -65,7 +67,9 @@ def _buildings(session: Session, codes: set[str]) -> dict[str, StoredBuilding]:
     return buildings
 
 
-def _check_unit_floor(i: int, r: dict, b: StoredBuilding, problems: list[RowProblem]) -> None:
+def _check_unit_floor(
+    i: int, r: dict[str, Any], b: StoredBuilding, problems: list[RowProblem]
+) -> None:
     """The unit must exist in the building, and the floor not be above its top floor."""
     if r.get("unit_no") is not None and r["unit_no"] not in b.units:
         problems.append(

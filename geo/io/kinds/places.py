@@ -6,23 +6,14 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy.orm import Session
 
-from geo.errors import RowProblem
-from geo.io.checks.parents import require_communities
-from geo.io.kinds.handler import KindHandler, Prepared, Rows
+from geo.io.kinds.handler import KindHandler, Prepared, Rows, in_community
 from geo.io.write import copy_rows, ewkb
-from geo.store.layers import LayerSpec, get_layer
+from geo.store.layers import get_layer
 
-__all__ = ["FACILITIES", "RESOURCES", "in_community"]
-
-
-def in_community(
-    rows: Rows, geoms: np.ndarray, session: Session, spec: LayerSpec, problems: list[RowProblem]
-) -> Prepared:
-    """The communities the rows name, each one required to exist (no other check)."""
-    return Prepared(communities=require_communities(rows, spec, session, problems))
+__all__ = ["FACILITIES", "RESOURCES"]
 
 
-def _writer(kind: str) -> KindHandler:
+def _point_layer(kind: str) -> KindHandler:
     """The handler of a point layer whose table has its attributes' columns (the community as
     ``community_id``)."""
 
@@ -48,5 +39,5 @@ def _writer(kind: str) -> KindHandler:
     return KindHandler(in_community, write)
 
 
-FACILITIES = _writer("facilities")
-RESOURCES = _writer("resources")
+FACILITIES = _point_layer("facilities")
+RESOURCES = _point_layer("resources")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy.orm import Session
 
-from geo.io.kinds.handler import KindHandler, Prepared, Rows
-from geo.io.kinds.places import in_community
+from geo.io.kinds.handler import KindHandler, Prepared, Rows, in_community
 from geo.io.write import copy_rows
 
 __all__ = ["WORKERS"]
