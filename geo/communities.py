@@ -24,7 +24,6 @@ the delete removes rows from: a table added later with such a key makes the dele
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 from typing import Any, Literal
@@ -33,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import ConflictError, NotFoundError, SetupError
+from geo.store.audit import audit
 
 __all__ = [
     "CODE_LINKS",
@@ -365,11 +365,5 @@ def delete_community(
                 {"ids": doomed[table]},
             )
     plan.done = True
-    session.execute(
-        text(
-            "INSERT INTO audit_log (actor, action, entity, entity_id, detail) "
-            "VALUES (:a, 'delete', 'community', :c, CAST(:d AS jsonb))"
-        ),
-        {"a": actor, "c": code, "d": json.dumps(plan.as_dict(), ensure_ascii=False)},
-    )
+    audit(session, actor, "delete", "community", code, plan.as_dict())
     return plan

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from api.deps import SessionDep, require_role
-from api.schemas import CommunityDeletionPublic
+from api.schemas.communities import CommunityDeletionPublic
 from geo.communities import delete_community, deletion_preview
 from geo.runtime.auth import Principal
 

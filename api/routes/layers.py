@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
 from api.schemas import FeatureCollection
@@ -28,7 +30,7 @@ GEOJSON = "application/geo+json"
 
 def _page(
     request: Request,
-    session: Any,
+    session: Session,
     kind: str,
     bbox: str | None,
     limit: int,
@@ -47,7 +49,9 @@ def _page(
     return fc
 
 
-def page_links(request: Request, fc: dict[str, Any], limit: int, offset: int) -> list[dict]:
+def page_links(
+    request: Request, fc: dict[str, Any], limit: int, offset: int
+) -> list[dict[str, str]]:
     """self / next / prev links of a page, under the public URL (never the Host header)."""
     params = dict(request.query_params)
     links = [{"rel": "self", "type": GEOJSON, "href": public_url(request)}]
@@ -60,7 +64,8 @@ def page_links(request: Request, fc: dict[str, Any], limit: int, offset: int) ->
     return links
 
 
-def _route(kind: str, summary: str, **extra: Any):
+def _route(kind: str, summary: str, **extra: Any) -> Callable[[Any], Any]:
+    """A GET route for a layer's FeatureCollection (``application/geo+json``)."""
     return router.get(
         f"/{kind}",
         response_model=FeatureCollection,

@@ -54,19 +54,6 @@ class UserPublic(BaseModel):
     )
 
 
-class CommunityDeletionPublic(BaseModel):
-    """What deleting a community removes and keeps (``geo.communities.CommunityDeletion``)."""
-
-    community: str
-    name: str
-    deleted: dict[str, int] = Field(description="rows deleted per table")
-    cleared: dict[str, int] = Field(description="links set NULL per table.column")
-    kept: dict[str, list[dict[str, Any]]] = Field(
-        description="rows kept with their links cleared, per table, as they were"
-    )
-    done: bool = Field(description="false for a preview, true once deleted")
-
-
 class ErrorBody(BaseModel):
     code: str
     message: str

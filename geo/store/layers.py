@@ -34,6 +34,10 @@ class Attr:
 
 @dataclass(frozen=True)
 class LayerSpec:
+    """One kind of layer: its table and geometry, its key and attributes, how export and the
+    API select it, and which of it is personal. Its import handler is
+    :data:`geo.io.kinds.HANDLERS` under the same kind."""
+
     kind: str
     label: tuple[str, str]  # Chinese, English
     table: str

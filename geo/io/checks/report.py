@@ -1,4 +1,4 @@
-"""Checking a file before importing it: every problem, grouped by reason, and a problems file.
+"""The report of checking a whole file: every problem, grouped by reason, and a problems file.
 
 :func:`check_file` runs exactly the checks of an import (:func:`geo.io.validate_file`) in a
 read-only transaction and returns a :class:`CheckReport` with every problem, not only the first
@@ -29,7 +29,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import RowProblem
-from geo.io import REASONS, Validated, validate_file
+from geo.io.checks.reasons import reason_label
+from geo.io.checks.validate import CheckedFile, validate_file
 
 __all__ = ["CheckReport", "ReasonCount", "check_file", "problems_path", "write_problems"]
 
@@ -57,7 +58,7 @@ class CheckReport:
     rows: int
     crs: str | None
     problems: list[RowProblem]
-    validated: Validated = field(repr=False)
+    checked: CheckedFile = field(repr=False)
 
     @property
     def ok(self) -> bool:
@@ -81,7 +82,7 @@ class CheckReport:
             rows.setdefault(p.reason, set()).add(p.row)
             counts[p.reason] = counts.get(p.reason, 0) + 1
         out = [
-            ReasonCount(r, _label(r), len(rows[r]), counts[r])
+            ReasonCount(r, reason_label(r), len(rows[r]), counts[r])
             for r in sorted(counts, key=lambda r: (-len(rows[r]), r))
         ]
         return out
@@ -93,7 +94,7 @@ class CheckReport:
         bad = self.bad_rows
         if not bad:
             return None
-        raw = self.validated.raw
+        raw = self.checked.raw
         frame = raw.attrs.iloc[bad].reset_index(drop=True).copy()
         frame = frame.rename(columns={c: f"src_{c}" for c in ADDED if c in frame.columns})
         frame = frame.apply(_scalars)
@@ -127,11 +128,6 @@ class CheckReport:
                 for r in self.by_reason()
             ],
         }
-
-
-def _label(reason: str) -> str:
-    zh, en = REASONS.get(reason, REASONS["other"])
-    return f"{zh} ({en})"
 
 
 def _line(p: RowProblem) -> str:
@@ -177,7 +173,7 @@ def check_file(
         rows=len(raw.attrs),
         crs=str(raw.crs) if raw.crs else None,
         problems=list(checked.problems),
-        validated=checked,
+        checked=checked,
     )
 
 

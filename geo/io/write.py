@@ -1,0 +1,45 @@
+"""Writing checked rows: COPY into a table inside the session's transaction, and the ids of
+the rows written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.settings import get_settings
+
+__all__ = ["copy_rows", "ewkb", "ids_by_code"]
+
+
+def ewkb(geoms: np.ndarray) -> list[str]:
+    """Geometries (storage CRS) as hex EWKB with the storage SRID, as COPY takes them."""
+    arr = shapely.set_srid(np.array(geoms, dtype=object), get_settings().storage_srid)
+    return list(shapely.to_wkb(arr, hex=True, include_srid=True))
+
+
+def copy_rows(
+    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
+    """COPY rows into ``table`` inside the session's transaction; return how many."""
+    raw = session.connection().connection.driver_connection
+    if raw is None:  # pragma: no cover - a live session always has its driver connection
+        raise RuntimeError("no database connection")
+    n = 0
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+        for row in rows:
+            cp.write_row(row)
+            n += 1
+    return n
+
+
+def ids_by_code(session: Session, table: str, codes: Sequence[str]) -> dict[str, int]:
+    """code → id of the given rows of ``table``."""
+    res = session.execute(
+        text(f"SELECT code, id FROM {table} WHERE code = ANY(:codes)"), {"codes": list(codes)}
+    ).all()
+    return {str(code): int(ident) for code, ident in res}
