@@ -12,9 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import PermissionDenied
+from geo.incidents.rules import WHO
 from geo.runtime.auth import Principal
-
-from .rules import WHO
 
 __all__ = [
     "authorise",

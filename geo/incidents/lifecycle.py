@@ -11,15 +11,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import ConflictError, InputError, PermissionDenied
+from geo.incidents.access import authorise
+from geo.incidents.history import record_event
+from geo.incidents.reading import get_incident
+from geo.incidents.records import load
+from geo.incidents.rules import NEXT_TIER, STAFF_ROLES, TRANSITIONS, clock, deadlines
 from geo.runtime.auth import Principal
 from geo.store.audit import audit
 from geo.store.models import INCIDENT_STATUSES
-
-from .access import authorise
-from .history import record_event
-from .reading import get_incident
-from .records import load
-from .rules import NEXT_TIER, STAFF_ROLES, TRANSITIONS, clock, deadlines
 
 __all__ = ["escalate_overdue", "transition"]
 

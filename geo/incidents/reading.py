@@ -11,16 +11,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError, PermissionDenied
+from geo.incidents.access import check_reporter_token, own_grid_codes, require_scope
+from geo.incidents.history import history
+from geo.incidents.records import SELECT, load, staff_row
+from geo.incidents.rules import AUDIENCES, STAFF_ROLES, clock
+from geo.incidents.views import public_view, reporter_view, staff_view
 from geo.runtime.auth import Principal
 from geo.settings import get_settings
 from geo.store.audit import audit
 from geo.store.models import INCIDENT_STATUSES
-
-from .access import check_reporter_token, own_grid_codes, require_scope
-from .history import history
-from .records import SELECT, load, staff_row
-from .rules import AUDIENCES, STAFF_ROLES, clock
-from .views import public_view, reporter_view, staff_view
 
 __all__ = ["get_incident", "list_incidents", "read_incident"]
 

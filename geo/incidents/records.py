@@ -10,9 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import NotFoundError
+from geo.incidents.rules import TIER
 from geo.store.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES
-
-from .rules import TIER
 
 __all__ = ["SELECT", "load", "staff_row"]
 

@@ -14,14 +14,13 @@ from sqlalchemy.orm import Session
 
 from geo.core.crs import degrees_covering
 from geo.errors import InputError, NotFoundError
+from geo.incidents.access import new_reporter_token, token_digest
+from geo.incidents.history import record_event
+from geo.incidents.reading import get_incident
+from geo.incidents.rules import OPEN, clock, deadlines
 from geo.locate import LocateResult, Locator, locate_address, locate_point, parse_point
 from geo.settings import get_settings
 from geo.store.models import INCIDENT_CATEGORIES
-
-from .access import new_reporter_token, token_digest
-from .history import record_event
-from .reading import get_incident
-from .rules import OPEN, clock, deadlines
 
 __all__ = ["Created", "create_incident", "reissue_reporter_token"]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from geo.incidents.rules import TRANSITIONS, WHO
 from geo.store.models import PUBLIC_CELL_M
-
-from .rules import TRANSITIONS, WHO
 
 __all__ = ["public_view", "reporter_view", "staff_view"]
 
