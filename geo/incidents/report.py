@@ -27,6 +27,9 @@ __all__ = ["Created", "create_incident", "reissue_reporter_token"]
 
 @dataclass
 class Created:
+    """A stored report: as its reporter sees it, the reporter token (given back this once)
+    and the workers responsible."""
+
     incident: dict[str, Any]
     reporter_token: str
     workers: list[dict[str, Any]]
