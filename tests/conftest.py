@@ -9,7 +9,10 @@ Databases:
 
 * ``template`` — migrated and loaded with the fixture community, once per run;
 * ``fixture_url`` — a clone of it shared by read-only tests (each test's writes rolled back);
-* ``fresh_db`` / ``empty_db`` — a clone per test for tests that commit (CLI, imports).
+  no test commits to it: at the end of the run it is compared with the template, table by
+  table, and the run fails naming every table that changed;
+* ``fresh_db`` / ``empty_db`` — a clone per test for tests that commit (CLI, imports), and
+  ``fresh_http`` — the API on that test's ``fresh_db``; ``module_db`` — a clone per module.
 
 The clones are used as the server's superuser (tests make tables and migrate). By hand,
 ``WANGGE_TEST_ROLE=app`` hands them out as the local cluster's application role instead, as the
@@ -27,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,11 +216,19 @@ def template(server: Server, empty_template: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def fixture_url(server: Server, template: str) -> Iterator[str]:
-    """A clone of the fixture database shared by tests that do not commit."""
+    """A clone of the fixture database shared by tests that do not commit. At the end of the
+    run it must still equal the template: a test that committed to it fails the run."""
     name = f"{RUN}_shared"
     url = server.create(name, template=template)
     yield server.as_app(url)
-    server.drop(name)
+    try:
+        changed = changed_tables(server.url(template), url)
+    finally:
+        server.drop(name)
+    assert not changed, (
+        "tests committed to the shared fixture database (fixture_url); use fresh_db or "
+        "module_db for tests that commit. Changed: " + "; ".join(changed)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -293,19 +304,49 @@ DATA_TABLES = (
 )
 
 
-def fingerprint(url: str) -> dict[str, tuple[int, str]]:
-    """(row count, md5 of all rows) per table."""
+def fingerprint(url: str, tables: Iterable[str] | None = None) -> dict[str, tuple[int, str]]:
+    """(row count, md5 of all rows) per table: of ``tables``, by default :data:`DATA_TABLES`."""
     out = {}
     with psycopg.connect(
         make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     ) as c:
-        for t in DATA_TABLES:
+        for t in DATA_TABLES if tables is None else tables:
             n, digest = c.execute(
                 f"SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') "
                 f"FROM {t} x"
             ).fetchone()
             out[t] = (n, digest)
     return out
+
+
+def all_tables(url: str) -> list[str]:
+    """Every table of the application's schema (PostGIS's own ``spatial_ref_sys`` aside)."""
+    with psycopg.connect(
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    ) as c:
+        rows = c.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+            "AND table_type = 'BASE TABLE' AND table_name <> 'spatial_ref_sys' ORDER BY 1"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def changed_tables(before_url: str, after_url: str) -> list[str]:
+    """The tables whose rows differ between two databases of the same schema, each with its
+    row counts (``app_user: 12 rows, now 13``), and any table only one of them has."""
+    old, new = set(all_tables(before_url)), set(all_tables(after_url))
+    both = sorted(old & new)
+    before, after = fingerprint(before_url, both), fingerprint(after_url, both)
+    return (
+        [f"{t}: dropped" for t in sorted(old - new)]
+        + [f"{t}: created" for t in sorted(new - old)]
+        + [
+            f"{t}: {before[t][0]} rows, now {after[t][0]}"
+            + (" (as many rows, other values)" if before[t][0] == after[t][0] else "")
+            for t in both
+            if before[t] != after[t]
+        ]
+    )
 
 
 # --- the API over real HTTP -------------------------------------------------------------
@@ -378,7 +419,16 @@ def api_base(fixture_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def http(api_base: str) -> Iterator[httpx.Client]:
+    """A client of the API on the shared fixture database (for requests that do not write)."""
     with httpx.Client(base_url=api_base, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def fresh_http(fresh_db: str) -> Iterator[httpx.Client]:
+    """A client of the API on the test's own copy of the fixture database (``fresh_db``: the
+    test may write through it, and read what it wrote with that URL)."""
+    with serve_app(fresh_db) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
 
 

@@ -16,22 +16,19 @@ from .conftest import free_port, serve_app
 pytestmark = pytest.mark.db
 
 
-def test_health_reports_postgis(http, fixture_url):
+def test_health_reports_postgis(fresh_http, fresh_db):
     """Versions for admins; anyone else hears ok or not (tests/test_page_security.py)."""
-    engine = make_engine(fixture_url)
+    http = fresh_http
+    engine = make_engine(fresh_db)
     with session_scope(engine) as s:
         _, token = create_user(session=s, name="t-health", role="admin")
-    try:
-        r = http.get("/health", headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code == 200
-        body = r.json()
-        assert body["status"] == "ok" and body["postgis_version"].startswith("3.")
-        assert body["server_version"]
-        assert http.get("/health").json() == {"status": "ok", "database": "ok"}
-    finally:
-        with session_scope(engine) as s:
-            s.execute(text("DELETE FROM app_user WHERE name = 't-health'"))
-        engine.dispose()
+    engine.dispose()
+    r = http.get("/health", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["postgis_version"].startswith("3.")
+    assert body["server_version"]
+    assert http.get("/health").json() == {"status": "ok", "database": "ok"}
 
 
 def test_health_when_the_database_is_unreachable():
@@ -231,24 +228,24 @@ def test_oversized_chunked_payload_is_refused_while_reading():
 
 # --- roles -------------------------------------------------------------------------------
 @pytest.fixture
-def tokens(fixture_url):
-    engine = make_engine(fixture_url)
+def tokens(fresh_db):
+    """Users of every role, in the test's own database (the API there: ``fresh_http``)."""
+    engine = make_engine(fresh_db)
     made = {}
     with session_scope(engine) as s:
         for role in ("public", "worker", "dispatcher", "planner", "admin"):
             user, token = create_user(session=s, name=f"t-{role}", role=role)
             made[role] = (user.id, token)
-    yield made
-    with session_scope(engine) as s:
-        s.execute(text("DELETE FROM app_user WHERE name LIKE 't-%'"))
     engine.dispose()
+    return made
 
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_a_route_requiring_a_role(http, tokens):
+def test_a_route_requiring_a_role(fresh_http, tokens):
+    http = fresh_http
     assert http.get("/users").status_code == 401
     assert http.get("/users").headers["www-authenticate"] == "Bearer"
     for role in ("public", "worker", "dispatcher", "planner"):
@@ -262,19 +259,23 @@ def test_a_route_requiring_a_role(http, tokens):
     assert "token" not in r.text.lower().replace("token_", "")
 
 
-def test_me_and_bad_tokens(http, tokens, fixture_url):
+def test_me_and_bad_tokens(fresh_http, tokens, fresh_db):
+    http = fresh_http
     r = http.get("/me", headers=_auth(tokens["worker"][1]))
     assert r.status_code == 200 and r.json()["role"] == "worker"
     assert http.get("/me", headers=_auth("wg_not-a-token")).status_code == 401
-    engine = make_engine(fixture_url)
+    engine = make_engine(fresh_db)
     with session_scope(engine) as s:
         revoke_user(session=s, user_id=tokens["worker"][0])
     engine.dispose()
     assert http.get("/me", headers=_auth(tokens["worker"][1])).status_code == 401
 
 
-def test_tokens_are_stored_hashed(tokens, session):
+def test_tokens_are_stored_hashed(tokens, fresh_db):
     token = tokens["planner"][1]
-    stored = session.execute(text("SELECT token_hash FROM app_user WHERE name = 't-planner'"))
-    digest = stored.scalar_one()
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as session:
+        stored = session.execute(text("SELECT token_hash FROM app_user WHERE name = 't-planner'"))
+        digest = stored.scalar_one()
+    engine.dispose()
     assert token not in digest and len(digest) == 64

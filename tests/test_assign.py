@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import numpy as np
 import pytest
 import shapely
@@ -19,6 +20,8 @@ from geo.locate import Locator, assign_households, sql_covering
 from geo.runtime.auth import create_user
 from geo.store.db import make_engine, session_scope
 from geo.store.versions import partition_and_store
+
+from .conftest import serve_app, serve_app_process
 
 COMMUNITY = "510107013001"
 
@@ -244,15 +247,28 @@ def test_locate_a_gcj02_point(http, session):
 
 
 @pytest.fixture(scope="module")
-def staff(fixture_url):
-    """A dispatcher's headers: staff see the household an address with a room names."""
-    engine = make_engine(fixture_url)
+def staff_db(module_db):
+    """This module's own copy of the fixture, with a dispatcher in it."""
+    engine = make_engine(module_db)
     with session_scope(engine) as s:
         _, token = create_user(
             session=s, name="t-locate-staff", role="dispatcher", street_code="510107013"
         )
     engine.dispose()
-    return {"Authorization": f"Bearer {token}"}
+    return module_db, token
+
+
+@pytest.fixture(scope="module")
+def staff_http(staff_db):
+    """The API on :func:`staff_db`."""
+    with serve_app(staff_db[0]) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def staff(staff_db):
+    """A dispatcher's headers: staff see the household an address with a room names."""
+    return {"Authorization": f"Bearer {staff_db[1]}"}
 
 
 @pytest.mark.db
@@ -268,8 +284,8 @@ def staff(fixture_url):
         "云锦城市花园 3 栋 2 单元 502",
     ],
 )
-def test_locate_addresses_in_many_spellings(http, staff, address):
-    r = http.get("/locate", params={"address": address}, headers=staff)
+def test_locate_addresses_in_many_spellings(staff_http, staff, address):
+    r = staff_http.get("/locate", params={"address": address}, headers=staff)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["address"]["household"] == f"{COMMUNITY}-C01-B03-U2-502"
@@ -288,8 +304,8 @@ def test_locate_addresses_in_many_spellings(http, staff, address):
         ("随便写写", 400, ["not a standard address"]),
     ],
 )
-def test_wrong_addresses_say_why(http, staff, address, status, words):
-    r = http.get("/locate", params={"address": address}, headers=staff)
+def test_wrong_addresses_say_why(staff_http, staff, address, status, words):
+    r = staff_http.get("/locate", params={"address": address}, headers=staff)
     assert r.status_code == status
     for w in words:
         assert w in r.json()["message"]
@@ -347,64 +363,52 @@ def test_worker_phones_by_role():
 
 
 @pytest.mark.db
-def test_phones_for_staff_and_posted_phones_for_the_public(http, fixture_url):
+def test_phones_for_staff_and_posted_phones_for_the_public(fresh_http, fresh_db):
+    http = fresh_http
     params = {"address": "云锦城市花园3栋2单元502"}
-    engine = make_engine(fixture_url)
+    engine = make_engine(fresh_db)
     with session_scope(engine) as s:
         _, token = create_user(session=s, name="t-locate-worker", role="worker")
-    try:
-        public = http.get("/locate", params=params).json()["workers"]
-        staff = http.get(
-            "/locate", params=params, headers={"Authorization": f"Bearer {token}"}
-        ).json()["workers"]
-        assert public and all(w["phone"] for w in staff)
-        # every fixture worker agreed to post a phone on the notice board
-        assert [w["phone"] for w in public] == [w["phone"] for w in staff]
-        assert not any("head_name" in w or "household" in w for w in public)
-    finally:
-        with session_scope(engine) as s:
-            s.execute(text("DELETE FROM app_user WHERE name = 't-locate-worker'"))
-        engine.dispose()
+    engine.dispose()
+    public = http.get("/locate", params=params).json()["workers"]
+    staff = http.get("/locate", params=params, headers={"Authorization": f"Bearer {token}"}).json()[
+        "workers"
+    ]
+    assert public and all(w["phone"] for w in staff)
+    # every fixture worker agreed to post a phone on the notice board
+    assert [w["phone"] for w in public] == [w["phone"] for w in staff]
+    assert not any("head_name" in w or "household" in w for w in public)
 
 
 @pytest.mark.db
-def test_assign_job(http, fixture_url):
-    engine = make_engine(fixture_url)
+def test_assign_job(fresh_http, fresh_db):
+    http = fresh_http
+    engine = make_engine(fresh_db)
     with session_scope(engine) as s:
         _, token = create_user(session=s, name="t-job", role="planner")
+    engine.dispose()
     auth = {"Authorization": f"Bearer {token}"}
-    try:
-        assert http.post("/jobs/assign", json={"kind": "households"}).status_code == 401
-        r = http.post(
-            "/jobs/assign", json={"kind": "households", "community": COMMUNITY}, headers=auth
-        )
-        assert r.status_code == 202
-        job = r.json()
-        for _ in range(200):
-            job = http.get(f"/jobs/{job['id']}", headers=auth).json()
-            if job["status"] in ("done", "failed"):
-                break
-            time.sleep(0.1)
-        assert job["status"] == "done", job
-        assert job["result"]["total"] == 4290 and job["result"]["outside"] == 0
-        bad = http.post("/jobs/assign", json={"kind": "cats"}, headers=auth)
-        assert bad.status_code == 422
-    finally:
-        with session_scope(engine) as s:
-            s.execute(text("DELETE FROM app_user WHERE name = 't-job'"))
-        engine.dispose()
+    assert http.post("/jobs/assign", json={"kind": "households"}).status_code == 401
+    r = http.post("/jobs/assign", json={"kind": "households", "community": COMMUNITY}, headers=auth)
+    assert r.status_code == 202
+    job = r.json()
+    for _ in range(200):
+        job = http.get(f"/jobs/{job['id']}", headers=auth).json()
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert job["status"] == "done", job
+    assert job["result"]["total"] == 4290 and job["result"]["outside"] == 0
+    bad = http.post("/jobs/assign", json={"kind": "cats"}, headers=auth)
+    assert bad.status_code == 422
 
 
 @pytest.mark.db
-def test_a_job_started_on_one_api_process_is_followed_on_another(fixture_url):
+def test_a_job_started_on_one_api_process_is_followed_on_another(fresh_db):
     """Two API processes on one database (as with uvicorn --workers 2): a job started on one
     is polled to the end on the other. A job whose process stopped writing is reported
     failed, naming that process."""
-    import httpx
-
-    from .conftest import serve_app_process
-
-    engine = make_engine(fixture_url)
+    engine = make_engine(fresh_db)
     with session_scope(engine) as s:
         user, token = create_user(session=s, name="t-job2", role="dispatcher")
         s.execute(
@@ -415,34 +419,29 @@ def test_a_job_started_on_one_api_process_is_followed_on_another(fixture_url):
             ),
             {"u": user.id},
         )
+    engine.dispose()
     auth = {"Authorization": f"Bearer {token}"}
-    try:
-        with serve_app_process(fixture_url) as one, serve_app_process(fixture_url) as other:
-            r = httpx.post(
-                f"{one}/jobs/assign",
-                json={"kind": "households", "community": COMMUNITY},
-                headers=auth,
-                timeout=30,
-            )
-            assert r.status_code == 202 and r.json()["status"] == "queued"
-            job = r.json()
-            for _ in range(300):
-                job = httpx.get(f"{other}/jobs/{job['id']}", headers=auth, timeout=30).json()
-                if job["status"] in ("done", "failed"):
-                    break
-                time.sleep(0.1)
-            lost = httpx.get(f"{other}/jobs/lost1", headers=auth, timeout=30)
-            missing = httpx.get(f"{other}/jobs/nope", headers=auth, timeout=30)
-        assert job["status"] == "done", job
-        assert job["result"]["total"] == 4290 and job["progress"]["done"] > 0
-        assert lost.status_code == 200 and lost.json()["status"] == "failed"
-        assert "gone-host:4242" in lost.json()["error"]
-        assert missing.status_code == 404
-    finally:
-        with session_scope(engine) as s:
-            s.execute(text("DELETE FROM job WHERE id = 'lost1' OR started_by = 't-job2'"))
-            s.execute(text("DELETE FROM app_user WHERE name = 't-job2'"))
-        engine.dispose()
+    with serve_app_process(fresh_db) as one, serve_app_process(fresh_db) as other:
+        r = httpx.post(
+            f"{one}/jobs/assign",
+            json={"kind": "households", "community": COMMUNITY},
+            headers=auth,
+            timeout=30,
+        )
+        assert r.status_code == 202 and r.json()["status"] == "queued"
+        job = r.json()
+        for _ in range(300):
+            job = httpx.get(f"{other}/jobs/{job['id']}", headers=auth, timeout=30).json()
+            if job["status"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        lost = httpx.get(f"{other}/jobs/lost1", headers=auth, timeout=30)
+        missing = httpx.get(f"{other}/jobs/nope", headers=auth, timeout=30)
+    assert job["status"] == "done", job
+    assert job["result"]["total"] == 4290 and job["progress"]["done"] > 0
+    assert lost.status_code == 200 and lost.json()["status"] == "failed"
+    assert "gone-host:4242" in lost.json()["error"]
+    assert missing.status_code == 404
 
 
 @pytest.mark.cli

@@ -210,37 +210,34 @@ def test_walking_distance_finds_a_shorter_way_outside_the_window(empty_db):
     assert walk is not None and walk[0] == pytest.approx(2 * abs(low) + 300, abs=1.0)
 
 
-def test_coverage_and_site_suggestions(http, fixture_url):
-    engine = make_engine(fixture_url)
+def test_coverage_and_site_suggestions(fresh_http, fresh_db):
+    http = fresh_http
+    engine = make_engine(fresh_db)
     with session_scope(engine) as s:
         _, token = create_user(session=s, name="t-cov", role="planner")
+    engine.dispose()
     auth = {"Authorization": f"Bearer {token}"}
-    try:
-        assert http.get("/coverage", params={"kind": "party_service_station"}).status_code == 401
-        r = http.get("/coverage", params={"kind": "party_service_station"}, headers=auth)
-        assert r.status_code == 200
-        cov = r.json()
-        assert cov["households"] == 4290 and cov["distance_type"] == "network"
-        assert 0 <= cov["share"] <= 1 and len(cov["outside"]) == 4290 - cov["covered"]
-        assert all(0 <= g["share"] <= 1 for g in cov["per_micro_grid"].values())
-        tight = http.get(
-            "/coverage", params={"kind": "party_service_station", "limit_m": 150}, headers=auth
-        ).json()
-        assert tight["covered"] < cov["covered"]  # a shorter walk covers fewer
-        sug = http.get(
-            "/coverage/suggest",
-            params={"kind": "party_service_station", "k": 2, "limit_m": 150},
-            headers=auth,
-        ).json()
-        assert 1 <= len(sug["sites"]) <= 2
-        assert 0 < sug["covered_households"] <= sug["uncovered_before"]
-        one = http.get(
-            "/coverage/suggest",
-            params={"kind": "party_service_station", "k": 1, "limit_m": 150},
-            headers=auth,
-        ).json()
-        assert one["covered_households"] <= sug["covered_households"]  # k=2 never worse
-    finally:
-        with session_scope(engine) as s:
-            s.execute(text("DELETE FROM app_user WHERE name = 't-cov'"))
-        engine.dispose()
+    assert http.get("/coverage", params={"kind": "party_service_station"}).status_code == 401
+    r = http.get("/coverage", params={"kind": "party_service_station"}, headers=auth)
+    assert r.status_code == 200
+    cov = r.json()
+    assert cov["households"] == 4290 and cov["distance_type"] == "network"
+    assert 0 <= cov["share"] <= 1 and len(cov["outside"]) == 4290 - cov["covered"]
+    assert all(0 <= g["share"] <= 1 for g in cov["per_micro_grid"].values())
+    tight = http.get(
+        "/coverage", params={"kind": "party_service_station", "limit_m": 150}, headers=auth
+    ).json()
+    assert tight["covered"] < cov["covered"]  # a shorter walk covers fewer
+    sug = http.get(
+        "/coverage/suggest",
+        params={"kind": "party_service_station", "k": 2, "limit_m": 150},
+        headers=auth,
+    ).json()
+    assert 1 <= len(sug["sites"]) <= 2
+    assert 0 < sug["covered_households"] <= sug["uncovered_before"]
+    one = http.get(
+        "/coverage/suggest",
+        params={"kind": "party_service_station", "k": 1, "limit_m": 150},
+        headers=auth,
+    ).json()
+    assert one["covered_households"] <= sug["covered_households"]  # k=2 never worse

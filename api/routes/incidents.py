@@ -9,6 +9,13 @@ from pydantic import BaseModel, Field
 
 from api.deps import ClientDep, PrincipalDep, SessionDep, require_role
 from api.routes.locate import get_locator
+from api.schemas.incidents import (
+    Escalation,
+    IncidentList,
+    IncidentRead,
+    IncidentReported,
+    IncidentTransitioned,
+)
 from geo.errors import InputError
 from geo.incidents import (
     count_public_report,
@@ -81,7 +88,13 @@ def _rate_limit(request: Request, principal: PrincipalDep, client: ClientDep) ->
         )
 
 
-@router.post("/incidents", status_code=201, dependencies=[Depends(_rate_limit)])
+@router.post(
+    "/incidents",
+    status_code=201,
+    dependencies=[Depends(_rate_limit)],
+    response_model=IncidentReported,
+    response_model_exclude_unset=True,
+)
 def report(
     body: IncidentCreate,
     request: Request,
@@ -145,7 +158,7 @@ def report(
 Staff = Annotated[Principal, Depends(require_role("worker", "dispatcher"))]
 
 
-@router.get("/incidents")
+@router.get("/incidents", response_model=IncidentList)
 def incidents(
     session: SessionDep,
     principal: Staff,
@@ -171,7 +184,9 @@ def incidents(
     )
 
 
-@router.get("/incidents/{incident_id}")
+@router.get(
+    "/incidents/{incident_id}", response_model=IncidentRead, response_model_exclude_unset=True
+)
 def incident(
     incident_id: str,
     session: SessionDep,
@@ -189,7 +204,11 @@ def incident(
     return read_incident(session, incident_id, principal=principal, reporter_token=x_reporter_token)
 
 
-@router.post("/incidents/{incident_id}/transitions")
+@router.post(
+    "/incidents/{incident_id}/transitions",
+    response_model=IncidentTransitioned,
+    response_model_exclude_unset=True,
+)
 def move(
     incident_id: str, body: Transition, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -204,7 +223,7 @@ def move(
     )
 
 
-@router.post("/incidents/escalate")
+@router.post("/incidents/escalate", response_model=Escalation, response_model_exclude_unset=True)
 def escalate(
     request: Request,
     session: SessionDep,
