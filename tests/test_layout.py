@@ -105,6 +105,7 @@ def test_readme_map_matches_the_packages():
         if p.name == "__init__.py" and not p.parent.relative_to(ROOT).as_posix().count("routes/")
     }
     listed = _readme_map()
-    assert sorted(packages - listed) == [] and sorted(
-        e for e in listed if not (ROOT / e).exists()
-    ) == []
+    assert (
+        sorted(packages - listed) == []
+        and sorted(e for e in listed if not (ROOT / e).exists()) == []
+    )
