@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import psycopg
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from geo.settings import get_settings
 __all__ = [
     "build_network",
     "has_network",
+    "nearest_vertices",
     "pgrouting_available",
     "walking_distances",
     "within_walk",
@@ -93,6 +95,8 @@ def build_network(session: Session) -> dict[str, int]:
             vertex_ids.setdefault(p, len(vertex_ids) + 1)
     lengths = shapely.length(to_metric(np.array([e[3] for e in edges], dtype=object)))
     raw = session.connection().connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):  # COPY is psycopg's
+        raise TypeError(f"COPY needs a psycopg connection, not {type(raw).__name__}")
     with raw.cursor() as cur:
         with cur.copy("COPY road_vertex (id, geom) FROM STDIN") as cp:
             for p, vid in vertex_ids.items():
@@ -151,7 +155,7 @@ def _join_near_ends(lines: np.ndarray, reach_m: float = 3.0) -> np.ndarray:
     )
 
 
-def _snap(
+def nearest_vertices(
     session: Session, lon: Sequence[float], lat: Sequence[float]
 ) -> tuple[list[int], list[float]]:
     """Nearest network vertex of each point (GiST KNN) and the straight distance to it (m)."""
@@ -194,7 +198,7 @@ def walking_distances(
         return None
     xs = [origin[0]] + [t[0] for t in targets]
     ys = [origin[1]] + [t[1] for t in targets]
-    vids, snaps = _snap(session, xs, ys)
+    vids, snaps = nearest_vertices(session, xs, ys)
     src, src_snap = vids[0], snaps[0]
     dsts = sorted(set(vids[1:]) - {src})
     costs: dict[int, float] = {src: 0.0}
@@ -203,7 +207,7 @@ def walking_distances(
         costs |= _dijkstra_costs(session, src, dsts, window)
         # a path leaving the window walks at least `grow` out and `grow` back (less the walks
         # to the network): a cost below that is the shortest; others are searched again
-        snap_of = {}
+        snap_of: dict[int, float] = {}
         for vid, snap in zip(vids[1:], snaps[1:], strict=True):
             snap_of[vid] = min(snap, snap_of.get(vid, snap))
         again = [d for d in dsts if d not in costs or costs[d] >= 2 * grow - src_snap - snap_of[d]]
@@ -265,7 +269,7 @@ def within_walk(
     from all sources at once, the walk to the network included). None without pgRouting."""
     if not sources or not pgrouting_available(session) or not has_network(session):
         return None
-    vids, snaps = _snap(session, [p[0] for p in sources], [p[1] for p in sources])
+    vids, snaps = nearest_vertices(session, [p[0] for p in sources], [p[1] for p in sources])
     best: dict[int, float] = {}
     by_vertex: dict[int, float] = {}
     for v, s in zip(vids, snaps, strict=True):

@@ -10,7 +10,7 @@ Emergency reach lists every household of a street, so a dispatcher asks it of it
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
 from geo.runtime.auth import Principal
+from geo.store.audit import audit
 
 __all__ = ["check_reach_scope", "emergency_reach", "list_households"]
 
@@ -62,16 +63,13 @@ def list_households(
     keys = ["code", "building", "unit_no", "floor", "room", "members", "micro_grid"]
     if personal:
         keys += ["head_name", "phone"]
-        session.execute(
-            text(
-                "INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES (:a, "
-                "'read_personal', 'household_person', :g, CAST(:d AS jsonb))"
-            ),
-            {
-                "a": f"{principal.role}:{principal.name}",
-                "g": grid,
-                "d": json.dumps({"households": len(rows), "offset": offset}),
-            },
+        audit(
+            session,
+            f"{principal.role}:{principal.name}",
+            "read_personal",
+            "household_person",
+            grid,
+            {"households": len(rows), "offset": offset},
         )
     return {
         "grid": grid,
@@ -99,7 +97,7 @@ def _micro_codes(session: Session, code: str) -> list[str]:
 
 def _grid_streets(session: Session, grids: list[str]) -> dict[str, str]:
     """The street of each grid code (published versions); an unknown code is a 404."""
-    rows = dict(
+    rows: dict[str, str] = dict(
         session.execute(
             text(
                 "SELECT DISTINCT g.code, s.code FROM grid g JOIN grid_version v ON v.id = "
@@ -166,19 +164,7 @@ def emergency_reach(
     if households_per_minute <= 0:
         raise InputError(f"households_per_minute 应大于 0 (must be > 0): {households_per_minute}")
     if street:
-        ok = session.execute(text("SELECT 1 FROM street WHERE code = :s"), {"s": street}).first()
-        if not ok:
-            raise NotFoundError(f"街道不存在 (no such street): {street!r}")
-        grids = list(
-            session.execute(
-                text(
-                    "SELECT g.code FROM grid g JOIN grid_version v ON v.id = g.version_id AND "
-                    "v.status = 'published' JOIN community c ON c.id = v.community_id JOIN street s "
-                    "ON s.id = c.street_id WHERE s.code = :s AND g.level = 'community'"
-                ),
-                {"s": street},
-            ).scalars()
-        )
+        grids = _street_grids(session, street)
     micro: list[str] = sorted({m for g in grids or [] for m in _micro_codes(session, g)})
     rows = session.execute(
         text("""
@@ -189,6 +175,48 @@ def emergency_reach(
         WHERE g.code = ANY(:m) ORDER BY g.code, b.code, h.code"""),
         {"m": micro},
     ).all()
+    tree, unreachable, times = _fan_out(
+        rows, _workers_by_place(session), sum(hop_minutes), households_per_minute
+    )
+    total = len(rows)
+    return {
+        "grids": grids,
+        "households": total,
+        "reachable": total - len(unreachable),
+        "unreachable": unreachable[:500],
+        "unreachable_count": len(unreachable),
+        "within_target": sum(t <= target_minutes for t in times),
+        "within_target_share": (sum(t <= target_minutes for t in times) / total) if total else None,
+        "within_3h_share": (sum(t <= 180 for t in times) / total) if total else None,
+        "slowest_minutes": max(times) if times else None,
+        "parameters": {
+            "hop_minutes": list(hop_minutes),
+            "households_per_minute": households_per_minute,
+            "target_minutes": target_minutes,
+        },
+        "tree": tree,
+    }
+
+
+def _street_grids(session: Session, street: str) -> list[str]:
+    """The community grids (current versions) of a street; an unknown street is a 404."""
+    ok = session.execute(text("SELECT 1 FROM street WHERE code = :s"), {"s": street}).first()
+    if not ok:
+        raise NotFoundError(f"街道不存在 (no such street): {street!r}")
+    return list(
+        session.execute(
+            text(
+                "SELECT g.code FROM grid g JOIN grid_version v ON v.id = g.version_id AND "
+                "v.status = 'published' JOIN community c ON c.id = v.community_id JOIN street s "
+                "ON s.id = c.street_id WHERE s.code = :s AND g.level = 'community'"
+            ),
+            {"s": street},
+        ).scalars()
+    )
+
+
+def _workers_by_place(session: Session) -> dict[str, list[str]]:
+    """Worker codes by the grid code and the building code they serve."""
     workers: dict[str, list[str]] = {}
     for code, grid_code, building in session.execute(
         text("SELECT code, grid_code, building_code FROM worker")
@@ -196,13 +224,26 @@ def emergency_reach(
         for k in (grid_code, building):
             if k:
                 workers.setdefault(k, []).append(code)
-    base = sum(hop_minutes)
+    return workers
+
+
+def _fan_out(
+    rows: Sequence[Sequence[Any]],
+    workers: dict[str, list[str]],
+    base: float,
+    households_per_minute: float,
+) -> tuple[dict[str, Any], list[str], list[float]]:
+    """The reach tree (district → street → community → compound grid → micro-grid, with its
+    workers and counts), the households no worker reaches, and the minutes at which each
+    reached household is reached: after the ``base`` minutes of the hops, in the order of its
+    worker's queue (the micro-grid's first worker, else the building head)."""
     tree: dict[str, Any] = {}
     queue: dict[str, int] = {}
     unreachable: list[str] = []
     times: list[float] = []
     for hcode, bcode, mcode, ccode, comm, comm_name, scode, sname, district in rows:
-        who = (workers.get(mcode) or workers.get(bcode) or [None])[0]
+        serving = workers.get(mcode) or workers.get(bcode)
+        who = serving[0] if serving else None
         node = (
             tree.setdefault(district, {})
             .setdefault(f"{scode} {sname}", {})
@@ -224,21 +265,4 @@ def emergency_reach(
             continue
         queue[who] = queue.get(who, 0) + 1
         times.append(base + queue[who] / households_per_minute)
-    total = len(rows)
-    return {
-        "grids": grids,
-        "households": total,
-        "reachable": total - len(unreachable),
-        "unreachable": unreachable[:500],
-        "unreachable_count": len(unreachable),
-        "within_target": sum(t <= target_minutes for t in times),
-        "within_target_share": (sum(t <= target_minutes for t in times) / total) if total else None,
-        "within_3h_share": (sum(t <= 180 for t in times) / total) if total else None,
-        "slowest_minutes": max(times) if times else None,
-        "parameters": {
-            "hop_minutes": list(hop_minutes),
-            "households_per_minute": households_per_minute,
-            "target_minutes": target_minutes,
-        },
-        "tree": tree,
-    }
+    return tree, unreachable, times

@@ -21,7 +21,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InputError
-from geo.network import has_network, pgrouting_available, walking_distances, within_walk
+from geo.network import (
+    has_network,
+    nearest_vertices,
+    pgrouting_available,
+    walking_distances,
+    within_walk,
+)
 from geo.settings import get_settings
 from geo.store.models import FACILITY_KINDS, RESOURCE_KINDS
 
@@ -86,16 +92,45 @@ def nearby(
     Bounded by ``WANGGE_NEARBY_MAX_M``: a larger ``within_m`` is refused, and walking
     distances are searched only that far (a place farther, on foot or in a straight line,
     has ``walking_m`` null), so that no request makes pgRouting walk a whole city."""
-    s = get_settings()
+    max_m = get_settings().nearby_max_m
     if not 1 <= limit <= 100:
         raise InputError(f"limit 应在 1–100 之间 (limit out of range): {limit}")
-    if within_m is not None and not (0 < within_m <= s.nearby_max_m):
+    if within_m is not None and not (0 < within_m <= max_m):
         raise InputError(
             f"within_m 超出范围 (within_m out of range): {within_m:g}; 应大于 0 且不超过 "
-            f"(must be > 0 and at most) {s.nearby_max_m:g} 米 (metres, WANGGE_NEARBY_MAX_M)"
+            f"(must be > 0 and at most) {max_m:g} 米 (metres, WANGGE_NEARBY_MAX_M)"
         )
     kind_list = _parse_kinds(kinds)
     at = at or datetime.now(TZ)
+    places = _nearest(session, lon, lat, kind_list, limit, within_m)
+    walk = _walking(session, lon, lat, places, max_m) if walking else None
+    features = [
+        _feature(r, at, walk is not None, None if walk is None else walk[i])
+        for i, r in enumerate(places)
+    ]
+    return {
+        "type": "FeatureCollection",
+        "numberReturned": len(features),
+        "origin": {"lon": lon, "lat": lat},
+        "at": at.isoformat(),
+        "features": features,
+    }
+
+
+def _nearest(
+    session: Session,
+    lon: float,
+    lat: float,
+    kinds: list[str],
+    limit: int,
+    within_m: float | None,
+) -> Sequence[Sequence[Any]]:
+    """Up to ``limit`` places of ``kinds`` within ``within_m`` (when given), nearest first in
+    metres: KNN candidates in degrees, fetched four times as many at a time until no place
+    left out could be nearer than the last one kept. Each row: source, code, name, kind,
+    address, phone, opening_hours, services, owner_org, booking, capacity, x, y, degrees,
+    metres."""
+    s = get_settings()
     fetch = max(4 * limit, 20)
     cos_lat = math.cos(math.radians(lat))
     while True:
@@ -110,7 +145,7 @@ def nearby(
                    ST_Distance(ST_Transform(c.position, {s.metric_srid}),
                                ST_Transform(o.g, {s.metric_srid})) AS metres
             FROM c, o ORDER BY metres, c.code"""),
-            {"x": lon, "y": lat, "kinds": kind_list, "fetch": fetch},
+            {"x": lon, "y": lat, "kinds": kinds, "fetch": fetch},
         ).all()
         if len(rows) < fetch:
             break  # every candidate is in
@@ -121,55 +156,55 @@ def nearby(
         if floor_m >= worst:
             break
         fetch *= 4
-    places = [r for r in rows if within_m is None or r[14] <= within_m][:limit]
-    walk: list[float | None] | None = None  # None: no network, straight lines only
-    if walking and places and pgrouting_available(session) and has_network(session):
-        near = [i for i, r in enumerate(places) if r[14] <= s.nearby_max_m]  # others: too far
-        found = walking_distances(
-            session,
-            (lon, lat),
-            [(places[i][11], places[i][12]) for i in near],
-            max_m=s.nearby_max_m,
-        )
-        walk = [None] * len(places)
-        for i, w in zip(near, found or [], strict=False):
-            walk[i] = w
-    features = []
-    for i, r in enumerate(places):
-        _source, kind_label = KINDS[r[3]]
-        props = {
-            "code": r[1],
-            "name": r[2],
-            "kind": r[3],
-            "kind_name": kind_label[0],
-            "kind_name_en": kind_label[1],
-            "source": r[0],
-            "address": r[4],
-            "phone": r[5],
-            "opening_hours": r[6],
-            "open_now": is_open(r[6], at),
-            "services": list(r[7] or []),
-            "owner_org": r[8],
-            "booking": r[9],
-            "capacity": r[10],
-            "distance_m": round(float(r[14]), 1),
-            "walking_m": None if walk is None else walk[i],
-            "distance_type": "network" if walk is not None else "straight_line",
-        }
-        features.append(
-            {
-                "type": "Feature",
-                "id": r[1],
-                "properties": props,
-                "geometry": {"type": "Point", "coordinates": [r[11], r[12]]},
-            }
-        )
+    return [r for r in rows if within_m is None or r[14] <= within_m][:limit]
+
+
+def _walking(
+    session: Session, lon: float, lat: float, places: Sequence[Sequence[Any]], max_m: float
+) -> list[float | None] | None:
+    """Metres on foot to each place, searched up to ``max_m`` (a place farther in a straight
+    line is None); None when there is no network (straight lines only)."""
+    if not (places and pgrouting_available(session) and has_network(session)):
+        return None
+    near = [i for i, r in enumerate(places) if r[14] <= max_m]  # others: too far
+    found = walking_distances(
+        session, (lon, lat), [(places[i][11], places[i][12]) for i in near], max_m=max_m
+    )
+    walk: list[float | None] = [None] * len(places)
+    for i, w in zip(near, found or [], strict=False):
+        walk[i] = w
+    return walk
+
+
+def _feature(
+    r: Sequence[Any], at: datetime, network: bool, walking_m: float | None
+) -> dict[str, Any]:
+    """A place (a row of :func:`_nearest`) as a GeoJSON Feature."""
+    _source, kind_label = KINDS[r[3]]
+    props = {
+        "code": r[1],
+        "name": r[2],
+        "kind": r[3],
+        "kind_name": kind_label[0],
+        "kind_name_en": kind_label[1],
+        "source": r[0],
+        "address": r[4],
+        "phone": r[5],
+        "opening_hours": r[6],
+        "open_now": is_open(r[6], at),
+        "services": list(r[7] or []),
+        "owner_org": r[8],
+        "booking": r[9],
+        "capacity": r[10],
+        "distance_m": round(float(r[14]), 1),
+        "walking_m": walking_m,
+        "distance_type": "network" if network else "straight_line",
+    }
     return {
-        "type": "FeatureCollection",
-        "numberReturned": len(features),
-        "origin": {"lon": lon, "lat": lat},
-        "at": at.isoformat(),
-        "features": features,
+        "type": "Feature",
+        "id": r[1],
+        "properties": props,
+        "geometry": {"type": "Point", "coordinates": [r[11], r[12]]},
     }
 
 
@@ -205,9 +240,7 @@ def coverage(
     covered = np.zeros(len(hh), dtype=bool)
     if hh and sources:
         if reach is not None:
-            from geo.network import _snap
-
-            vids, snaps = _snap(session, [r[2] for r in hh], [r[3] for r in hh])
+            vids, snaps = nearest_vertices(session, [r[2] for r in hh], [r[3] for r in hh])
             covered = np.array(
                 [reach.get(v, math.inf) + d <= limit_m for v, d in zip(vids, snaps, strict=True)]
             )
@@ -282,10 +315,10 @@ def suggest_sites(
         demand[key] = demand.get(key, 0) + 1
     dpts = list(demand)
     weights = np.array([demand[p] for p in dpts], dtype=float)
-    cand = session.execute(
+    vertices = session.execute(
         text("SELECT ST_X(geom), ST_Y(geom) FROM road_vertex ORDER BY id")
-    ).all() or [(x, y) for x, y in dpts]
-    cand = [(float(x), float(y)) for x, y in cand]
+    ).all()
+    cand = [(float(x), float(y)) for x, y in (vertices or dpts)]
     m = _distance_matrix(cand, dpts)
     covers = m <= limit_m  # (candidates, demand)
     h = highspy.Highs()

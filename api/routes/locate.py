@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
 from api.deps import PrincipalDep
+from api.schemas.locate import LocateAnswer
 from geo.errors import InputError
 from geo.locate import Locator, current_key, locate_address, locate_point, parse_point
 
@@ -31,7 +32,9 @@ def get_locator(request: Request) -> Locator:
     now = time.monotonic()
     if loc is not None and now - getattr(state, "locator_checked", 0.0) < REFRESH_S:
         return loc
-    if not _lock.acquire(blocking=loc is None):
+    if loc is None:
+        _lock.acquire()  # the very first load: wait for it
+    elif not _lock.acquire(blocking=False):
         return loc  # another request is checking
     try:
         loc = getattr(state, "locator", None)
@@ -71,7 +74,7 @@ def preload_locator(app: Any) -> None:
             log.warning("could not load the locator at start-up: %s", exc)
 
 
-@router.get("/locate", response_class=JSONResponse)
+@router.get("/locate", response_class=JSONResponse, response_model=LocateAnswer)
 def locate(
     request: Request,
     principal: PrincipalDep,
@@ -106,4 +109,5 @@ def locate(
         x, y = parse_point(lon, lat, crs)
         result = locate_point(locator, x, y, floor=floor)
     # a plain JSON response: the answer is built from trusted values, no need to re-validate
+    # (LocateAnswer documents it)
     return JSONResponse(result.as_dict(show_phones=staff))

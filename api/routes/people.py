@@ -7,13 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import SessionDep, require_role
+from api.schemas.people import HouseholdPage, HouseholdPagePersonal, Reach
+from geo.errors import InputError
 from geo.people import emergency_reach, list_households
 from geo.runtime.auth import Principal
 
 router = APIRouter(tags=["people"])
 
 
-@router.get("/households")
+@router.get("/households", response_model=HouseholdPagePersonal | HouseholdPage)
 def households(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require_role("worker", "planner"))],
@@ -26,7 +28,7 @@ def households(
     return list_households(session, principal, grid=grid, limit=limit, offset=offset)
 
 
-@router.get("/emergency/reach")
+@router.get("/emergency/reach", response_model=Reach)
 def reach(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require_role("dispatcher"))],
@@ -39,8 +41,6 @@ def reach(
 ) -> dict[str, Any]:
     """应急触达 (emergency reach): the fan-out tree, unreachable households, the share within
     5 minutes. A dispatcher of its own street only (403 naming the street); an admin of any."""
-    from geo.errors import InputError
-
     try:
         hops = tuple(float(x) for x in hop_minutes.split(","))
     except ValueError:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, require_role
 from api.routes.locate import get_locator
+from api.schemas.services import Coverage, SiteSuggestion
 from geo.errors import InputError
 from geo.locate import locate_address, parse_point
 from geo.places import coverage, nearby, suggest_sites
@@ -52,19 +53,19 @@ def nearby_route(
 Planner = Annotated[Principal, Depends(require_role("planner"))]
 
 
-@router.get("/coverage")
+@router.get("/coverage", response_model=Coverage)
 def coverage_route(
     session: SessionDep,
     _: Planner,
     kind: Annotated[str, Query(description="facility or resource kind")],
     community_code: str | None = None,
     limit_m: Annotated[float | None, Query(gt=0, le=10_000)] = None,
-) -> dict:
+) -> dict[str, Any]:
     """覆盖率 (coverage): households within a walk of `kind`, per micro-grid (planners)."""
     return coverage(session, kind, community=community_code, limit_m=limit_m)
 
 
-@router.get("/coverage/suggest")
+@router.get("/coverage/suggest", response_model=SiteSuggestion, response_model_exclude_unset=True)
 def suggest_route(
     session: SessionDep,
     _: Planner,
@@ -72,6 +73,6 @@ def suggest_route(
     k: Annotated[int, Query(ge=1, le=20)] = 3,
     community_code: str | None = None,
     limit_m: Annotated[float | None, Query(gt=0, le=10_000)] = None,
-) -> dict:
+) -> dict[str, Any]:
     """新站点建议 (suggested sites): up to k new sites covering the most uncovered households."""
     return suggest_sites(session, kind, k, community=community_code, limit_m=limit_m)

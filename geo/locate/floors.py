@@ -1,0 +1,63 @@
+"""The floor rule: a tall unit split by floors into several micro-grids. They share the unit's
+cell (floors are not places), so a position there cannot tell them apart; a floor can."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+__all__ = ["FloorGroups", "load_floor_groups"]
+
+
+@dataclass(frozen=True)
+class FloorGroups:
+    """A unit split by floors: its micro-grids, each with its floor range, lowest first. They
+    share the unit's cell (floors are not places), so a position there cannot tell them
+    apart; a floor can."""
+
+    unit_id: int
+    groups: tuple[tuple[int, int, int], ...]  # (micro-grid id, floor_min, floor_max)
+
+    def pick(self, floor: int | None) -> tuple[int, list[int]]:
+        """The micro-grid answering for a point in the unit's cell, and its co-owners: the
+        group holding ``floor`` when a floor is given and one holds it (no co-owners); else
+        the group holding the lowest floors, with every other grid holding floors of the unit
+        as a co-owner (each once; a grid may hold several of its floor ranges)."""
+        if floor is not None:
+            for gid, lo, hi in self.groups:
+                if lo <= floor <= hi:
+                    return gid, []
+        chosen = self.groups[0][0]
+        others: list[int] = []
+        for g, _, _ in self.groups[1:]:
+            if g != chosen and g not in others:
+                others.append(g)
+        return chosen, others
+
+
+def load_floor_groups(
+    session: Session, by_v: str, params: dict[str, Any]
+) -> tuple[list[FloorGroups], list[Any]]:
+    """The units split by floors in the current versions, by unit id, with their cells.
+    ``by_v`` narrows the grid versions (``v``) read, with ``params``."""
+    rows = session.execute(
+        text(
+            "SELECT m.unit_id, m.grid_id, m.floor_min, m.floor_max, ST_AsBinary(m.cell) "
+            "FROM grid_member m JOIN grid g ON g.id = m.grid_id JOIN grid_version v "
+            f"ON v.id = g.version_id WHERE v.status = 'published' AND m.cell IS NOT NULL{by_v} "
+            "ORDER BY m.unit_id, m.floor_min"
+        ),
+        params,
+    ).all()
+    groups: dict[int, list[tuple[int, int, int]]] = {}
+    wkb: dict[int, bytes] = {}
+    for uid, gid, lo, hi, cell in rows:
+        groups.setdefault(uid, []).append((gid, lo, hi))
+        wkb.setdefault(uid, bytes(cell))
+    units = sorted(groups)
+    cells = list(shapely.from_wkb([wkb[u] for u in units])) if units else []
+    return [FloorGroups(u, tuple(groups[u])) for u in units], cells
