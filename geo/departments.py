@@ -19,7 +19,8 @@ the one covering its position.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.core.crs import to_metric
-from geo.core.validate import validate_grids
 from geo.errors import GeometryError, InputError, NotFoundError
-from geo.partition import group_community, prepare_community
+from geo.partition import CommunityInput, pipeline
+from geo.settings import band
 from geo.store.versions import load_community, write_version
 
 __all__ = ["merge_departments", "read_layer"]
@@ -126,99 +127,15 @@ def merge_departments(
     names = [p[0] for p in parsed]
     if len(set(names)) != len(names):
         raise InputError(f"部门名称重复 (duplicate department names): {names}")
-    grid_rows = session.execute(
-        text(
-            "SELECT g.code, ST_AsBinary(g.boundary) FROM grid g JOIN grid_version v ON "
-            "v.id = g.version_id AND v.status = 'published' WHERE v.community_id = :c AND "
-            "g.level = 'micro' ORDER BY g.code"
-        ),
-        {"c": cid},
-    ).all()
-    if not grid_rows:
-        raise NotFoundError(f"社区 {community} 还没有现行网格 (no current grids)")
-    ucodes = [r[0] for r in grid_rows]
-    upolys = to_metric(shapely.from_wkb([bytes(r[1]) for r in grid_rows]))
-    hh_rows = session.execute(
-        text(
-            "SELECT h.code, g.code, ST_AsBinary(h.position), bd.code FROM household h JOIN "
-            "building bd ON bd.id = h.building_id LEFT JOIN grid g ON g.id = h.grid_id WHERE "
-            "bd.community_id = :c ORDER BY h.code"
-        ),
-        {"c": cid},
-    ).all()
-    hcodes = [r[0] for r in hh_rows]
-    hgrid = [r[1] for r in hh_rows]
-    hpts = to_metric(shapely.from_wkb([bytes(r[2]) for r in hh_rows]))
-    uarea = shapely.area(upolys)
-
+    unified = _Unified.load(session, community, cid)
     crosswalk: list[dict[str, Any]] = []
     dept_of_household: dict[str, np.ndarray] = {}
     for dept, codes, geoms in parsed:
         polys = to_metric(geoms)
-        owner = _point_owner(hpts, polys)
-        dept_of_household[dept] = owner
-        tree = shapely.STRtree(upolys)
-        for j, (code, poly) in enumerate(zip(codes, polys, strict=True)):
-            mine = np.flatnonzero(owner == j)
-            total_area = float(shapely.area(poly))
-            counts = Counter(hgrid[i] for i in mine)
-            hits = tree.query(poly, predicate="intersects")
-            unified = []
-            for u in hits:
-                a = float(shapely.area(shapely.intersection(poly, upolys[u])))
-                n = counts.get(ucodes[u], 0)
-                if a < 1.0 and n == 0:
-                    continue
-                unified.append(
-                    {
-                        "grid": ucodes[u],
-                        "households": n,
-                        "household_share": round(n / len(mine), 4) if len(mine) else 0.0,
-                        "area_m2": round(a, 1),
-                        "area_share": round(a / total_area, 4) if total_area else 0.0,
-                        "share_of_grid_area": round(a / float(uarea[u]), 4),
-                    }
-                )
-            unified.sort(key=lambda x: (-x["households"], -x["area_m2"], x["grid"]))
-            crosswalk.append(
-                {
-                    "department": dept,
-                    "grid": code,
-                    "households": len(mine),
-                    "area_m2": round(total_area, 1),
-                    "unified": unified,
-                }
-            )
-
-    # conflicts: a household whose departmental grid is not the one most of its unified
-    # grid's households are in
-    conflicts: dict[str, dict[str, Any]] = {}
-    by_unified: dict[str | None, list[int]] = defaultdict(list)
-    for i, g in enumerate(hgrid):
-        by_unified[g].append(i)
+        dept_of_household[dept] = _point_owner(unified.hpts, polys)
+        crosswalk += _crosswalk(dept, codes, polys, dept_of_household[dept], unified)
     dept_codes = {dept: codes for dept, codes, _ in parsed}
-    for dept, owner in dept_of_household.items():
-        codes = dept_codes[dept]
-        for ugrid, members in by_unified.items():
-            if ugrid is None:
-                continue
-            votes = Counter(int(owner[i]) for i in members)
-            majority, _ = max(votes.items(), key=lambda kv: (kv[1], -kv[0]))
-            if len(votes) == 1:
-                continue
-            for i in members:
-                if owner[i] != majority:
-                    c = conflicts.setdefault(
-                        hcodes[i],
-                        {"household": hcodes[i], "unified_grid": ugrid, "departments": {}},
-                    )
-                    c["departments"][dept] = {
-                        "grid": codes[owner[i]] if owner[i] >= 0 else None,
-                        "majority": codes[majority] if majority >= 0 else None,
-                    }
-    conflict_list = sorted(conflicts.values(), key=lambda c: c["household"])
-    for c in conflict_list:
-        c["disagreeing"] = len(c["departments"])
+    conflict_list = _conflicts(dept_of_household, dept_codes, unified)
     out: dict[str, Any] = {
         "community": community,
         "departments": names,
@@ -226,8 +143,8 @@ def merge_departments(
         "conflicts": conflict_list,
         "summary": {
             "departmental_grids": len(crosswalk),
-            "unified_grids": len(ucodes),
-            "households": len(hcodes),
+            "unified_grids": len(unified.codes),
+            "households": len(unified.hcodes),
             "households_in_conflict": len(conflict_list),
             "households_in_conflict_with_2_or_more": sum(
                 1 for c in conflict_list if c["disagreeing"] >= 2
@@ -237,6 +154,139 @@ def merge_departments(
     if propose:
         out["proposal"] = _propose(session, community, cid, parsed, seed=seed, actor=actor)
     return out
+
+
+@dataclass
+class _Unified:
+    """The community's current micro-grids (metric) and its households: their codes, their
+    micro-grid (None: in none) and positions (metric)."""
+
+    codes: list[str]
+    polys: np.ndarray
+    hcodes: list[str]
+    hgrid: list[str | None]
+    hpts: np.ndarray
+
+    @classmethod
+    def load(cls, session: Session, community: str, cid: int) -> _Unified:
+        grid_rows = session.execute(
+            text(
+                "SELECT g.code, ST_AsBinary(g.boundary) FROM grid g JOIN grid_version v ON "
+                "v.id = g.version_id AND v.status = 'published' WHERE v.community_id = :c AND "
+                "g.level = 'micro' ORDER BY g.code"
+            ),
+            {"c": cid},
+        ).all()
+        if not grid_rows:
+            raise NotFoundError(f"社区 {community} 还没有现行网格 (no current grids)")
+        hh_rows = session.execute(
+            text(
+                "SELECT h.code, g.code, ST_AsBinary(h.position), bd.code FROM household h JOIN "
+                "building bd ON bd.id = h.building_id LEFT JOIN grid g ON g.id = h.grid_id "
+                "WHERE bd.community_id = :c ORDER BY h.code"
+            ),
+            {"c": cid},
+        ).all()
+        return cls(
+            [r[0] for r in grid_rows],
+            to_metric(shapely.from_wkb([bytes(r[1]) for r in grid_rows])),
+            [r[0] for r in hh_rows],
+            [r[1] for r in hh_rows],
+            to_metric(shapely.from_wkb([bytes(r[2]) for r in hh_rows])),
+        )
+
+
+def _crosswalk(
+    dept: str, codes: list[str], polys: np.ndarray, owner: np.ndarray, unified: _Unified
+) -> list[dict[str, Any]]:
+    """For each grid of one department, the unified micro-grids it overlaps, with their
+    share of its households and of its area."""
+    tree = shapely.STRtree(unified.polys)
+    uarea = shapely.area(unified.polys)
+    out = []
+    for j, (code, poly) in enumerate(zip(codes, polys, strict=True)):
+        mine = np.flatnonzero(owner == j)
+        total_area = float(shapely.area(poly))
+        counts = Counter(unified.hgrid[i] for i in mine)
+        rows = []
+        for u in tree.query(poly, predicate="intersects"):
+            a = float(shapely.area(shapely.intersection(poly, unified.polys[u])))
+            n = counts.get(unified.codes[u], 0)
+            if a < 1.0 and n == 0:
+                continue
+            rows.append(
+                {
+                    "grid": unified.codes[u],
+                    "households": n,
+                    "household_share": round(n / len(mine), 4) if len(mine) else 0.0,
+                    "area_m2": round(a, 1),
+                    "area_share": round(a / total_area, 4) if total_area else 0.0,
+                    "share_of_grid_area": round(a / float(uarea[u]), 4),
+                }
+            )
+        rows.sort(key=lambda x: (-x["households"], -x["area_m2"], x["grid"]))
+        out.append(
+            {
+                "department": dept,
+                "grid": code,
+                "households": len(mine),
+                "area_m2": round(total_area, 1),
+                "unified": rows,
+            }
+        )
+    return out
+
+
+def _conflicts(
+    dept_of_household: dict[str, np.ndarray],
+    dept_codes: dict[str, list[str]],
+    unified: _Unified,
+) -> list[dict[str, Any]]:
+    """Households whose departmental grid is not the one most of their unified grid's
+    households are in, by household code, each with the departments that disagree."""
+    conflicts: dict[str, dict[str, Any]] = {}
+    by_unified: dict[str | None, list[int]] = defaultdict(list)
+    for i, g in enumerate(unified.hgrid):
+        by_unified[g].append(i)
+    for dept, owner in dept_of_household.items():
+        codes = dept_codes[dept]
+        for ugrid, members in by_unified.items():
+            if ugrid is None:
+                continue
+            votes = Counter(int(owner[i]) for i in members)
+            majority, _ = max(votes.items(), key=lambda kv: (kv[1], -kv[0]))
+            if len(votes) == 1:
+                continue
+            for i in (i for i in members if owner[i] != majority):
+                hcode = unified.hcodes[i]
+                c = conflicts.setdefault(
+                    hcode, {"household": hcode, "unified_grid": ugrid, "departments": {}}
+                )
+                c["departments"][dept] = {
+                    "grid": codes[owner[i]] if owner[i] >= 0 else None,
+                    "majority": codes[majority] if majority >= 0 else None,
+                }
+    conflict_list = sorted(conflicts.values(), key=lambda c: c["household"])
+    for c in conflict_list:
+        c["disagreeing"] = len(c["departments"])
+    return conflict_list
+
+
+def _separator(
+    inp: CommunityInput, parsed: list[tuple[str, list[str], np.ndarray]]
+) -> Callable[[str, str], bool]:
+    """``separate(a, b)``: every department that has both buildings a and b puts them in
+    different grids (and at least one has both)."""
+    fps = np.asarray([b.footprint for b in inp.buildings], dtype=object)
+    owners = {dept: _area_owner(fps, to_metric(geoms)) for dept, _, geoms in parsed}
+    index = {b.code: i for i, b in enumerate(inp.buildings)}
+
+    def separate(a: str, b: str) -> bool:
+        ia, ib = index[a], index[b]
+        opinions = [o[ia] != o[ib] for o in owners.values() if o[ia] >= 0 and o[ib] >= 0]
+        return bool(opinions) and all(opinions)
+
+    return separate
 
 
 def _propose(
@@ -249,20 +299,11 @@ def _propose(
     actor: str,
 ) -> dict[str, Any]:
     """A unified layer that keeps apart the buildings every department separates, as a new
-    draft plan."""
+    draft plan, in the band of the current version."""
     from geo.plans import attach_plan
 
     inp = load_community(session, community)
-    bcodes = [b.code for b in inp.buildings]
-    fps = np.asarray([b.footprint for b in inp.buildings], dtype=object)
-    owners = {dept: _area_owner(fps, to_metric(geoms)) for dept, _, geoms in parsed}
-    index = {c: i for i, c in enumerate(bcodes)}
-
-    def separate(a: str, b: str) -> bool:
-        ia, ib = index[a], index[b]
-        opinions = [o[ia] != o[ib] for o in owners.values() if o[ia] >= 0 and o[ib] >= 0]
-        return bool(opinions) and all(opinions)
-
+    separate = _separator(inp, parsed)
     params = (
         session.execute(
             text(
@@ -272,29 +313,13 @@ def _propose(
         ).scalar()
         or {}
     )
-    lo, hi = int(params.get("min", 30)), int(params.get("max", 50))
-    prep = prepare_community(
-        inp.code,
-        inp.boundary,
-        inp.compounds,
-        inp.buildings,
-        roads=inp.roads,
-        street_names=inp.road_names,
-        min_households=lo,
-        max_households=hi,
-    )
-    result = group_community(
-        prep,
+    lo, hi = band(params.get("min"), params.get("max"))
+    result, report = pipeline.run(
+        inp,
+        band=(lo, hi),
         seed=seed,
-        params={"min": lo, "max": hi, "seed": seed, "departments": [p[0] for p in parsed]},
         separate=separate,
-    )
-    report = validate_grids(
-        result.records(),
-        units=inp.units,
-        households=inp.households,
-        min_households=lo,
-        max_households=hi,
+        params={"min": lo, "max": hi, "seed": seed, "departments": [p[0] for p in parsed]},
     )
     if not report.ok:  # never expected: the partitioner's output is valid by construction
         raise InputError(

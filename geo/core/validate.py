@@ -21,6 +21,8 @@ import numpy as np
 import shapely
 from shapely import Geometry
 
+from geo.settings import band
+
 __all__ = ["Finding", "GridRecord", "UnitRecord", "ValidationReport", "validate_grids"]
 
 LEVELS = ("community", "compound", "micro")
@@ -95,75 +97,70 @@ def validate_grids(
     *,
     units: Mapping[int, UnitRecord],
     households: Sequence[tuple[str, int, int | None]] = (),
-    min_households: int = 30,
-    max_households: int = 50,
+    min_households: int | None = None,
+    max_households: int | None = None,
     tolerance_m2: float = 0.01,
 ) -> ValidationReport:
     """Check ``grids`` (all levels of one or more communities).
 
     ``units`` are the building units that must be covered; ``households`` (code, unit id,
-    floor), when given, are checked one by one against the floor ranges.
+    floor), when given, are checked one by one against the floor ranges. Micro-grids outside
+    the band (each missing bound from the settings, :func:`geo.settings.band`) are warned of.
     """
-    findings: list[Finding] = []
+    lo, hi = band(min_households, max_households)
     by_code = {g.code: g for g in grids}
-    children: dict[str, list[GridRecord]] = defaultdict(list)
-    for g in grids:
-        if g.level not in LEVELS:
-            findings.append(
-                Finding("error", "structure", g.code, f"未知层级 (unknown level) {g.level!r}")
-            )
-            continue
-        if g.level == "community":
-            if g.parent is not None:
-                findings.append(
-                    Finding(
-                        "error",
-                        "structure",
-                        g.code,
-                        "社区网格不应有上级 (a community grid has no parent)",
-                    )
-                )
-            continue
-        parent = by_code.get(g.parent or "")
-        if parent is None:
-            findings.append(
-                Finding(
-                    "error",
-                    "structure",
-                    g.code,
-                    f"上级网格不存在 (parent {g.parent!r} does not exist)",
-                )
-            )
-            continue
-        expected = LEVELS[LEVELS.index(g.level) - 1]
-        if parent.level != expected:
-            findings.append(
-                Finding(
-                    "error",
-                    "structure",
-                    g.code,
-                    f"上级网格层级应为 {expected} (parent level should be "
-                    f"{expected}, is {parent.level})",
-                )
-            )
-            continue
-        children[parent.code].append(g)
+    findings, children = _structure(grids, by_code)
     for g in grids:
         findings += _contiguity(g)
     for parent_code, kids in children.items():
         findings += _coverage(by_code[parent_code], kids, tolerance_m2)
     micro = [g for g in grids if g.level == "micro"]
-    findings += _band(micro, min_households, max_households)
+    findings += _band(micro, lo, hi)
     findings += _households(micro, units, households)
     sizes = np.array([g.households for g in micro])
     stats = {
         "grids": len(grids),
         "by_level": {lv: sum(1 for g in grids if g.level == lv) for lv in LEVELS},
-        "micro_in_band": int(((sizes >= min_households) & (sizes <= max_households)).sum()),
+        "micro_in_band": int(((sizes >= lo) & (sizes <= hi)).sum()),
         "households": int(sizes.sum()),
-        "band": [min_households, max_households],
+        "band": [lo, hi],
     }
     return ValidationReport(findings, stats)
+
+
+def _structure(
+    grids: Sequence[GridRecord], by_code: Mapping[str, GridRecord]
+) -> tuple[list[Finding], dict[str, list[GridRecord]]]:
+    """Known levels, each grid's parent one level up (a community grid has none); the
+    children of each parent that passes."""
+    findings: list[Finding] = []
+    children: dict[str, list[GridRecord]] = defaultdict(list)
+
+    def wrong(g: GridRecord, message: str) -> None:
+        findings.append(Finding("error", "structure", g.code, message))
+
+    for g in grids:
+        if g.level not in LEVELS:
+            wrong(g, f"未知层级 (unknown level) {g.level!r}")
+            continue
+        if g.level == "community":
+            if g.parent is not None:
+                wrong(g, "社区网格不应有上级 (a community grid has no parent)")
+            continue
+        parent = by_code.get(g.parent or "")
+        if parent is None:
+            wrong(g, f"上级网格不存在 (parent {g.parent!r} does not exist)")
+            continue
+        expected = LEVELS[LEVELS.index(g.level) - 1]
+        if parent.level != expected:
+            wrong(
+                g,
+                f"上级网格层级应为 {expected} (parent level should be "
+                f"{expected}, is {parent.level})",
+            )
+            continue
+        children[parent.code].append(g)
+    return findings, children
 
 
 def _contiguity(g: GridRecord) -> list[Finding]:
@@ -350,13 +347,17 @@ def _band(micro: list[GridRecord], lo: int, hi: int) -> list[Finding]:
     return out
 
 
+# a micro-grid's hold on a unit: (grid code, floor_min, floor_max, households)
+_Held = tuple[str, int | None, int | None, int]
+
+
 def _households(
     micro: list[GridRecord],
     units: Mapping[int, UnitRecord],
     households: Sequence[tuple[str, int, int | None]],
 ) -> list[Finding]:
     out: list[Finding] = []
-    holders: dict[int, list[tuple[str, int | None, int | None, int]]] = defaultdict(list)
+    holders: dict[int, list[_Held]] = defaultdict(list)
     for g in micro:
         for uid, fmin, fmax, n in g.members:
             if uid not in units:
@@ -371,87 +372,101 @@ def _households(
                 continue
             holders[uid].append((g.code, fmin, fmax, n))
     for uid, unit in units.items():
-        name = f"{unit.building} {unit.unit_no}单元"
-        held = holders.get(uid, [])
-        if not held:
-            if unit.households > 0:
-                out.append(
-                    Finding(
-                        "error",
-                        "households",
-                        None,
-                        f"{name} 的 {unit.households} 户不在任何微网格 (households of "
-                        f"{name} are in no micro-grid)",
-                        {"building": unit.building, "unit_no": unit.unit_no},
-                    )
-                )
-            continue
-        grids = [h[0] for h in held]
-        whole = [h for h in held if h[1] is None]
-        if whole and len(held) > 1:
-            out.append(
-                Finding(
-                    "error",
-                    "households",
-                    grids[0],
-                    f"{name} 同时属于 {', '.join(grids)} (unit in several micro-grids)",
-                    {"grids": grids},
-                )
-            )
-            continue
-        if not whole:
-            ranges = sorted((h[1], h[2]) for h in held)  # type: ignore[misc]
-            covered = [f for a, b in ranges for f in range(a, b + 1)]
-            missing = sorted(set(range(1, unit.floors + 1)) - set(covered))
-            twice = sorted({f for f in covered if covered.count(f) > 1})
-            if twice:
-                out.append(
-                    Finding(
-                        "error",
-                        "households",
-                        grids[0],
-                        f"{name} 第 {twice} 层在多个微网格 (floors {twice} in several "
-                        f"micro-grids: {', '.join(grids)})",
-                        {"grids": grids},
-                    )
-                )
-            if missing and len(missing) < unit.floors:
-                out.append(
-                    Finding(
-                        "warning",
-                        "households",
-                        grids[0],
-                        f"{name} 第 {missing} 层不在任何微网格 (floors {missing} in no "
-                        "micro-grid; fine when they hold no households)",
-                    )
-                )
-        total = sum(h[3] for h in held)
-        if total != unit.households:
-            out.append(
-                Finding(
-                    "error",
-                    "households",
-                    grids[0],
-                    f"{name} 有 {unit.households} 户，微网格合计 {total} 户 (unit has "
-                    f"{unit.households} households, its micro-grids count {total})",
-                )
-            )
+        out += _unit_held(unit, holders.get(uid, []))
     if households:
         out += _each_household(holders, households)
     return out
 
 
+def _unit_held(unit: UnitRecord, held: list[_Held]) -> list[Finding]:
+    """One unit: in exactly one micro-grid, or its floors each in one; its households all
+    counted."""
+    name = f"{unit.building} {unit.unit_no}单元"
+    if not held:
+        if unit.households <= 0:
+            return []
+        return [
+            Finding(
+                "error",
+                "households",
+                None,
+                f"{name} 的 {unit.households} 户不在任何微网格 (households of "
+                f"{name} are in no micro-grid)",
+                {"building": unit.building, "unit_no": unit.unit_no},
+            )
+        ]
+    grids = [h[0] for h in held]
+    whole = [h for h in held if h[1] is None]
+    if whole and len(held) > 1:
+        return [
+            Finding(
+                "error",
+                "households",
+                grids[0],
+                f"{name} 同时属于 {', '.join(grids)} (unit in several micro-grids)",
+                {"grids": grids},
+            )
+        ]
+    out = [] if whole else _floors_held(name, unit, held, grids)
+    total = sum(h[3] for h in held)
+    if total != unit.households:
+        out.append(
+            Finding(
+                "error",
+                "households",
+                grids[0],
+                f"{name} 有 {unit.households} 户，微网格合计 {total} 户 (unit has "
+                f"{unit.households} households, its micro-grids count {total})",
+            )
+        )
+    return out
+
+
+def _floors_held(name: str, unit: UnitRecord, held: list[_Held], grids: list[str]) -> list[Finding]:
+    """A unit split by floors: no floor in two micro-grids; floors in none warned of."""
+    out: list[Finding] = []
+    ranges = sorted((a, b) for _, a, b, _ in held if a is not None and b is not None)
+    covered = [f for a, b in ranges for f in range(a, b + 1)]
+    missing = sorted(set(range(1, unit.floors + 1)) - set(covered))
+    twice = sorted({f for f in covered if covered.count(f) > 1})
+    if twice:
+        out.append(
+            Finding(
+                "error",
+                "households",
+                grids[0],
+                f"{name} 第 {twice} 层在多个微网格 (floors {twice} in several "
+                f"micro-grids: {', '.join(grids)})",
+                {"grids": grids},
+            )
+        )
+    if missing and len(missing) < unit.floors:
+        out.append(
+            Finding(
+                "warning",
+                "households",
+                grids[0],
+                f"{name} 第 {missing} 层不在任何微网格 (floors {missing} in no "
+                "micro-grid; fine when they hold no households)",
+            )
+        )
+    return out
+
+
+def _holds(h: _Held, floor: int | None) -> bool:
+    """The hold ``h`` covers a household on ``floor``: the whole unit, or its floor range."""
+    if h[1] is None:
+        return True
+    return floor is not None and h[2] is not None and h[1] <= floor <= h[2]
+
+
 def _each_household(
-    holders: Mapping[int, list[tuple[str, int | None, int | None, int]]],
+    holders: Mapping[int, list[_Held]],
     households: Sequence[tuple[str, int, int | None]],
 ) -> list[Finding]:
     none, many = [], []
     for code, uid, floor in households:
-        hits = [
-            h[0]
-            for h in holders.get(uid, [])
-            if h[1] is None or (floor is not None and h[1] <= floor <= h[2])  # type: ignore[operator]
-        ]
+        hits = [h[0] for h in holders.get(uid, []) if _holds(h, floor)]
         if not hits:
             none.append(code)
         elif len(hits) > 1:

@@ -13,7 +13,12 @@ The three levels (社区网格 → 小区/院落网格 → 楼栋/单元微网�
   tower's floor ranges have the same polygon there, told apart by floor range). Units
   without households (sheds, shops) are not units of their own: they go with a neighbour.
 
-The flow, top-down: :mod:`~geo.partition.pipeline` (zones, atoms, cells, polygons) →
+The flow, top-down: :mod:`~geo.partition.pipeline` (the one pipeline: :func:`~geo.partition.
+pipeline.run` on a :class:`CommunityInput`, :func:`~geo.partition.pipeline.prepare` for the
+zones, atoms and cells alone) → :mod:`~geo.partition.zoning` (the zones: compound grids, with
+:mod:`~geo.partition.streets` for the street grids) → :mod:`~geo.partition.cells` (atoms, their
+cells and neighbours) → :mod:`~geo.partition.prepared` (a community ready for grouping, its
+graphs) → :mod:`~geo.partition.grouping` (micro-grids per zone, their polygons) →
 :mod:`~geo.partition.zone` (one zone's grouping and the rule) → :mod:`~geo.partition.exact`
 (the bounded exact search for small zones) or :mod:`~geo.partition.bisect` (spanning-tree
 bisection for the others) → :mod:`~geo.partition.graph` (the atoms' adjacency graph). The data
@@ -36,9 +41,11 @@ and seed. All geometry is in a metric CRS.
 
 from geo.partition.exact import count_groups
 from geo.partition.graph import Graph, cell_adjacency, make_graph
+from geo.partition.grouping import group_community, zone_rng
 from geo.partition.model import (
     Atom,
     BuildingIn,
+    CommunityInput,
     CompoundGrid,
     CompoundIn,
     MicroGrid,
@@ -49,18 +56,14 @@ from geo.partition.model import (
     split_unit,
     spread_m,
 )
-from geo.partition.pipeline import (
-    Prepared,
-    group_community,
-    partition_community,
-    prepare_community,
-    zone_rng,
-)
+from geo.partition.pipeline import partition_community, prepare_community
+from geo.partition.prepared import Prepared
 from geo.partition.zone import Solution, greedy_groups, solve_zone
 
 __all__ = [
     "Atom",
     "BuildingIn",
+    "CommunityInput",
     "CompoundGrid",
     "CompoundIn",
     "Graph",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +18,12 @@ import shapely
 from shapely import Geometry
 
 from geo.core.tessellate import slice_polygons
+from geo.core.validate import UnitRecord
 
 __all__ = [
     "Atom",
     "BuildingIn",
+    "CommunityInput",
     "CompoundGrid",
     "CompoundIn",
     "MicroGrid",
@@ -63,6 +65,29 @@ class CompoundIn:
     code: str
     name: str
     boundary: Geometry  # metric CRS
+
+
+@dataclass
+class CommunityInput:
+    """One community as the partitioner takes it (what
+    :func:`geo.store.versions.load_community` gives), in the metric CRS.
+
+    ``roads`` (not footways, named by ``road_names``) separate the street grids of buildings
+    outside the compounds; ``ways`` are every line of the road layer, lanes and footways
+    inside compounds included, that micro-grids should not straddle when avoidable (``None``:
+    the roads). ``units`` and ``households`` (code, unit id, floor) are what validation
+    checks the grids against; ``id`` is the community's row when it came from the database."""
+
+    code: str
+    boundary: Geometry
+    compounds: Sequence[CompoundIn]
+    buildings: Sequence[BuildingIn]
+    roads: Sequence[Geometry] = ()
+    road_names: Sequence[str] = ()
+    ways: Sequence[Geometry] | None = None
+    units: Mapping[int, UnitRecord] = field(default_factory=dict)
+    households: Sequence[tuple[str, int, int | None]] = ()
+    id: int | None = None
 
 
 # --- outputs ------------------------------------------------------------------------------

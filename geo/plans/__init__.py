@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from geo.core.crs import check_lonlat, from_metric, parse_crs, to_metric, transform_geometries
 from geo.core.validate import Finding, GridRecord, ValidationReport, validate_grids
 from geo.errors import ConflictError, GeometryError, InputError, NotFoundError
-from geo.partition import cell_adjacency, make_graph, prepare_community, solve_zone, zone_rng
+from geo.partition import cell_adjacency, make_graph, pipeline, solve_zone, zone_rng
 from geo.settings import get_settings
 from geo.store.versions import CommunityInput, load_community, load_version, reassign_after
 
@@ -188,16 +188,7 @@ class _Context:
         storage CRS."""
         if self._cells is None:
             inp = self.inp
-            prep = prepare_community(
-                inp.code,
-                inp.boundary,
-                inp.compounds,
-                inp.buildings,
-                roads=inp.roads,
-                street_names=inp.road_names,
-                min_households=self.lo,
-                max_households=self.hi,
-            )
+            prep = pipeline.prepare(inp, (self.lo, self.hi))
             parts: dict[int, list[Geometry]] = defaultdict(list)
             for a, c in zip(prep.atoms, prep.cells, strict=True):
                 parts[a.unit_id].append(c)

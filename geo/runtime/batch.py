@@ -28,13 +28,14 @@ def partition_one(
     url: str,
     code: str,
     *,
-    min_households: int = 30,
-    max_households: int = 50,
+    min_households: int | None = None,
+    max_households: int | None = None,
     seed: int = 0,
     fail_once: str | None = None,
 ) -> dict[str, Any]:
     """Partition and assign one community in its own transaction; a short summary back.
-    ``url`` may come without its password (see the module's docstring).
+    ``url`` may come without its password (see the module's docstring); the band's missing
+    bounds come from the settings (:func:`geo.settings.band`, in the worker).
 
     ``fail_once`` (a file path; tests only) makes the first attempt fail after the work is
     done but before it is committed, as a crashed worker would."""
@@ -87,28 +88,55 @@ def partition_many(
 
     The tasks get ``url`` without its password; the workers of the LocalCluster started here
     get it as ``PGPASSWORD`` in their environment (set by their nanny, never sent to the
-    scheduler); the workers of a given ``scheduler`` must have it in their own configuration."""
-    done: dict[str, dict[str, Any]] = {}
+    scheduler); the workers of a given ``scheduler`` must have it in their own configuration.
+    The band's missing bounds are filled in here, once, from this process's settings
+    (:func:`geo.settings.band`): every task uses the same band."""
+    from geo.settings import band
+
+    kw["min_households"], kw["max_households"] = band(
+        kw.pop("min_households", None), kw.pop("max_households", None)
+    )
     if engine == "local":
-        for i, code in enumerate(codes, 1):
-            for attempt in range(retries + 1):
-                try:
-                    done[code] = partition_one(url, code, **kw) | {"attempts": attempt + 1}
-                    break
-                except Exception as exc:
-                    if attempt == retries:
-                        done[code] = {
-                            "community": code,
-                            "error": repr(exc),
-                            "attempts": attempt + 1,
-                        }
-            if progress:
-                progress(i, len(codes), done[code])
-        return [done[c] for c in codes]
+        return _run_local(url, codes, retries, progress, kw)
     if engine != "dask":
         from geo.errors import InputError
 
         raise InputError(f"engine 应为 local 或 dask (engine must be local or dask): {engine!r}")
+    return _run_dask(url, codes, scheduler, workers, retries, progress, kw)
+
+
+_Progress = Callable[[int, int, dict[str, Any]], None] | None
+
+
+def _run_local(
+    url: str, codes: Sequence[str], retries: int, progress: _Progress, kw: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The communities one after the other in this process, each retried on its own."""
+    done: dict[str, dict[str, Any]] = {}
+    for i, code in enumerate(codes, 1):
+        for attempt in range(retries + 1):
+            try:
+                done[code] = partition_one(url, code, **kw) | {"attempts": attempt + 1}
+                break
+            except Exception as exc:
+                if attempt == retries:
+                    done[code] = {"community": code, "error": repr(exc), "attempts": attempt + 1}
+        if progress:
+            progress(i, len(codes), done[code])
+    return [done[c] for c in codes]
+
+
+def _run_dask(
+    url: str,
+    codes: Sequence[str],
+    scheduler: str | None,
+    workers: int,
+    retries: int,
+    progress: _Progress,
+    kw: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The communities as tasks on the Dask cluster at ``scheduler`` (a LocalCluster of
+    ``workers`` processes, given the password in their environment, when none is given)."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     from geo.store.db import strip_password
@@ -124,6 +152,7 @@ def partition_many(
             env={"PGPASSWORD": password} if password else None,
         )
     client = Client(scheduler or cluster)
+    done: dict[str, dict[str, Any]] = {}
     try:
         futures = {
             client.submit(

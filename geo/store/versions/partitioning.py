@@ -1,0 +1,77 @@
+"""Partitioning a stored community: load it, run the partition pipeline, validate, write the
+new version, and re-assign its households and incidents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.core.validate import ValidationReport
+from geo.partition import PartitionResult, pipeline
+from geo.store.versions.community import load_community
+from geo.store.versions.write import write_version
+
+__all__ = ["partition_and_store", "reassign_after"]
+
+
+def partition_and_store(
+    session: Session,
+    code: str,
+    *,
+    min_households: int | None = None,
+    max_households: int | None = None,
+    seed: int = 0,
+    allow_cross_compound: bool = False,
+    actor: str = "cli",
+    write: bool = True,
+) -> tuple[PartitionResult, ValidationReport, int | None]:
+    """Partition one community in the band (each bound missing: from the settings,
+    :func:`geo.settings.band`), validate, and (unless ``write`` is false, or validation
+    finds errors) write it as the new current version. Returns (result, report, version)."""
+    inp = load_community(session, code)
+    result, report = pipeline.run(
+        inp,
+        band=(min_households, max_households),
+        seed=seed,
+        allow_cross_compound=allow_cross_compound,
+    )
+    version = None
+    if write and report.ok:
+        assert inp.id is not None  # loaded from the database
+        previous = session.execute(
+            text(
+                "SELECT number FROM grid_version WHERE community_id = :c AND status = 'published'"
+            ),
+            {"c": inp.id},
+        ).scalar()
+        version = write_version(session, inp.id, result, actor=actor, source="partition")
+        result.assignment = reassign_after(session, code, previous, actor=actor)
+    return result, report, version
+
+
+def reassign_after(
+    session: Session, code: str, previous: int | None, *, actor: str
+) -> dict[str, Any]:
+    """After a new current version: re-assign households and incidents, only those inside
+    the area that changed when there was a previous version, all of them otherwise."""
+    from geo.locate import Locator, assign_households, assign_incidents, reassign_changed
+
+    locator = Locator.load(session, community=code)  # this community's grids only
+    if previous is None:
+        hh = assign_households(session, locator, community=code, actor=actor)
+        inc = assign_incidents(session, locator, community=code, actor=actor)
+        return {
+            "households_assigned": hh.total,
+            "incidents_assigned": inc.total,
+            "disagreements": len(hh.disagreements),
+        }
+    new = session.execute(
+        text(
+            "SELECT v.number FROM grid_version v JOIN community c ON c.id = v.community_id "
+            "WHERE c.code = :c AND v.status = 'published'"
+        ),
+        {"c": code},
+    ).scalar_one()
+    return reassign_changed(session, locator, code, previous, new, actor=actor)

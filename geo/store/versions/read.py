@@ -1,0 +1,78 @@
+"""Reading a grid version back: its grids at all levels as records in the metric CRS (for
+validation, the plans and the API), with the version's row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shapely import Geometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.core.validate import GridRecord
+from geo.errors import NotFoundError
+from geo.store.versions.wkb import wkb_metric
+
+__all__ = ["load_version"]
+
+
+def load_version(
+    session: Session, code: str, version: int | None = None
+) -> tuple[list[GridRecord], dict[str, Any]]:
+    """The grids of a community's version (default: the current one) as records in the
+    metric CRS, with the version's row."""
+    ver = _version_row(session, code, version)
+    rows = session.execute(
+        text(
+            "SELECT g.id, g.code, g.level, p.code, g.households, ST_AsBinary(g.boundary) "
+            "FROM grid g LEFT JOIN grid p ON p.id = g.parent_id WHERE g.version_id = :v "
+            "ORDER BY g.level, g.code"
+        ),
+        {"v": ver["id"]},
+    ).all()
+    geoms = wkb_metric(rows, 5)
+    members: dict[int, list[tuple[int, int | None, int | None, int]]] = {}
+    cells: dict[int, dict[int, Geometry]] = {}
+    member_rows = session.execute(
+        text(
+            "SELECT m.grid_id, m.unit_id, m.floor_min, m.floor_max, m.households, "
+            "ST_AsBinary(m.cell) FROM grid_member m JOIN grid g ON g.id = m.grid_id "
+            "WHERE g.version_id = :v ORDER BY m.id"
+        ),
+        {"v": ver["id"]},
+    ).all()
+    with_cell = [r for r in member_rows if r[5] is not None]
+    for r, cell in zip(with_cell, wkb_metric(with_cell, 5), strict=True):
+        cells.setdefault(r[0], {})[r[1]] = cell
+    for gid, uid, a, b, h, _ in member_rows:
+        members.setdefault(gid, []).append((uid, a, b, h))
+    records = [
+        GridRecord(r[1], r[2], r[3], g, int(r[4]), members.get(r[0], []), cells=cells.get(r[0], {}))
+        for r, g in zip(rows, geoms, strict=True)
+    ]
+    return records, ver
+
+
+def _version_row(session: Session, code: str, version: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"c": code}
+    if version is None:
+        cond = "v.status = 'published'"
+    else:
+        cond = "v.number = :n"
+        params["n"] = version
+    row = (
+        session.execute(
+            text(
+                f"SELECT v.id, v.number, v.status, v.source, v.created_at, v.params FROM "
+                f"grid_version v JOIN community c ON c.id = v.community_id WHERE c.code = :c AND "
+                f"{cond}"
+            ),
+            params,
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        what = "现行版本 (current version)" if version is None else f"版本 (version) {version}"
+        raise NotFoundError(f"社区 {code} 没有{what} (community {code} has no such version)")
+    return dict(row)
