@@ -535,6 +535,6 @@ def test_bubenec_with_open_blocks_partitions_and_validates_through_the_cli(cli, 
     """With the edge blocks left open, 48 buildings stand outside every compound. Once stored,
     one street cluster's cell came out in pieces around a compound's, and the units in the
     piece given away got empty cells (12 empty micro-grids, validation failed): now every
-    piece holding a building stays with it (geo.partition.pipeline._connected_zones)."""
+    piece holding a building stays with it (geo.partition.zoning._connected_zones)."""
     counts = _bubenec_through_the_cli(cli, empty_db, tmp_path, "--open-blocks")
     assert counts["compound"] == 5
