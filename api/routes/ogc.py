@@ -8,6 +8,7 @@ request's Host header. Collection extents are computed once per data version (th
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -42,7 +43,7 @@ def _infos(request: Request, session: Any, cs: list[ogc.Collection]) -> list[dic
     base = _base(request)
     return [
         ogc.collection_info(
-            c, base, cache.get(c.id, versions[c.id], lambda c=c: ogc.extent(session, c))
+            c, base, cache.get(c.id, versions[c.id], functools.partial(ogc.extent, session, c))
         )
         for c in cs
     ]
