@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["delete_cmd", "export_cmd", "import_cmd"]
 
-
 KINDS = " | ".join(LAYERS)
 
 

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["maps_cmd", "write_map_files"]
 
-
 # written maps that hold residents' words or staff names (every incident's description and
 # exact position, the workers of each grid): created readable by their owner only. The
 # resident map (public places) and the planner map (grids, buildings, counts) hold neither.

@@ -28,6 +28,7 @@ Author = Annotated[str, typer.Option("--author", help="who (written to the audit
 
 
 def _plan_call(fn_name: str, *args: Any, **kwargs: Any) -> Any:
+    """``geo.plans.<fn_name>(session, *args, **kwargs)`` in one transaction."""
     from geo import plans
     from geo.store.db import session_scope
 
