@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep
 from api.schemas import Health
+from api.schemas.health import Pong
 from geo.errors import DatabaseUnavailable
 from geo.store.db import postgis_version
 
@@ -47,7 +48,7 @@ def health(request: Request, principal: PrincipalDep) -> Health | JSONResponse:
     )
 
 
-@router.get("/ping")
-def ping() -> dict[str, bool]:
+@router.get("/ping", response_model=Pong)
+def ping() -> Pong:
     """活着 (alive): answers without touching the database (the ceiling in benchmarks)."""
-    return {"pong": True}
+    return Pong(pong=True)

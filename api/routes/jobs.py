@@ -3,24 +3,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, require_role
+from api.schemas.jobs import AssignJob, JobPublic
 from geo.runtime import jobs
 from geo.runtime.auth import Principal
 
 router = APIRouter(tags=["jobs"])
 
 
-class AssignJob(BaseModel):
-    kind: Literal["households", "incidents"]
-    community: str | None = Field(default=None, description="community code (default: all)")
-
-
-@router.post("/jobs/assign", status_code=202)
+@router.post(
+    "/jobs/assign", status_code=202, response_model=JobPublic, response_model_exclude_unset=True
+)
 def start_assign(
     body: AssignJob,
     request: Request,
@@ -33,7 +30,7 @@ def start_assign(
     )
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=JobPublic, response_model_exclude_unset=True)
 def get_job(
     job_id: str,
     session: SessionDep,

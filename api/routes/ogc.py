@@ -8,6 +8,7 @@ request's Host header. Collection extents are computed once per data version (th
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -21,6 +22,13 @@ from fastapi.responses import JSONResponse
 
 from api.caches import app_cache
 from api.deps import SessionDep
+from api.schemas.ogc import (
+    OgcCollection,
+    OgcCollections,
+    OgcConformance,
+    OgcLanding,
+    OgcQueryables,
+)
 from api.urls import public_base, public_url
 from geo import ogc
 from geo.errors import WanggeError
@@ -42,13 +50,13 @@ def _infos(request: Request, session: Any, cs: list[ogc.Collection]) -> list[dic
     base = _base(request)
     return [
         ogc.collection_info(
-            c, base, cache.get(c.id, versions[c.id], lambda c=c: ogc.extent(session, c))
+            c, base, cache.get(c.id, versions[c.id], functools.partial(ogc.extent, session, c))
         )
         for c in cs
     ]
 
 
-@router.get("/ogc", summary="OGC API landing page")
+@router.get("/ogc", summary="OGC API landing page", response_model=OgcLanding)
 def landing(request: Request) -> dict[str, Any]:
     base = _base(request)
     root = public_base(request)
@@ -81,12 +89,12 @@ def landing(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/ogc/conformance")
+@router.get("/ogc/conformance", response_model=OgcConformance)
 def conformance() -> dict[str, Any]:
     return {"conformsTo": ogc.CONFORMANCE}
 
 
-@router.get("/ogc/collections")
+@router.get("/ogc/collections", response_model=OgcCollections, response_model_exclude_none=True)
 def collections(request: Request, session: SessionDep) -> dict[str, Any]:
     base = _base(request)
     return {
@@ -96,16 +104,25 @@ def collections(request: Request, session: SessionDep) -> dict[str, Any]:
     }
 
 
-@router.get("/ogc/collections/{cid}")
+@router.get(
+    "/ogc/collections/{cid}", response_model=OgcCollection, response_model_exclude_none=True
+)
 def collection(cid: str, request: Request, session: SessionDep) -> dict[str, Any]:
     return _infos(request, session, [ogc.collection(cid)])[0]
 
 
-@router.get("/ogc/collections/{cid}/queryables")
-def queryables(cid: str, request: Request) -> JSONResponse:
-    return JSONResponse(
-        ogc.queryables(ogc.collection(cid), _base(request)), media_type="application/schema+json"
-    )
+class SchemaJSONResponse(JSONResponse):
+    media_type = "application/schema+json"
+
+
+@router.get(
+    "/ogc/collections/{cid}/queryables",
+    response_model=OgcQueryables,
+    response_model_exclude_none=True,
+    response_class=SchemaJSONResponse,
+)
+def queryables(cid: str, request: Request) -> dict[str, Any]:
+    return ogc.queryables(ogc.collection(cid), _base(request))
 
 
 def _page_links(
