@@ -94,7 +94,8 @@ def test_no_band_literal_defaults():
 def _readme_map() -> set[str]:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Where things are", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\s*((?:geo|api|maps)/[\w/]*?)/?\s{2,}", section, re.M))
+    entries = re.findall(r"^\s*((?:geo|api|maps)/[\w/]*?)/?\s{2,}", section, re.M)
+    return {e.rstrip("/") for e in entries}
 
 
 def test_readme_map_matches_the_packages():
