@@ -9,6 +9,25 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, require_role
+from api.schemas.plans import (
+    DepartmentMergePublic,
+    DiffPublic,
+    DiscardResult,
+    History,
+    LockResult,
+    MergeResult,
+    MoveResult,
+    PlanList,
+    PlanPublic,
+    PlanStatus,
+    PublishResult,
+    RedrawResult,
+    RepartitionResult,
+    ReportPublic,
+    SplitResult,
+    UndoResult,
+    UnlockResult,
+)
 from geo import plans as gp
 from geo.departments import merge_departments
 from geo.runtime.auth import Principal
@@ -16,6 +35,16 @@ from geo.runtime.auth import Principal
 router = APIRouter(prefix="/plans", tags=["plans"])
 Planner = Annotated[Principal, Depends(require_role("planner"))]
 Code = Annotated[str, Field(max_length=64)]
+# the diff routes answer JSON (the model) or, with `format`, a file
+DIFF_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {},
+            "application/geo+json": {},
+            "application/geopackage+sqlite3": {},
+        }
+    }
+}
 
 
 def _actor(p: Principal) -> str:
@@ -72,23 +101,23 @@ class DepartmentMerge(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=PlanPublic)
 def create(body: PlanCreate, session: SessionDep, who: Planner) -> dict[str, Any]:
     """起草 (create a draft): a copy of the community's current grids."""
     return gp.create_plan(session, body.community, author=_actor(who), name=body.name)
 
 
-@router.get("")
+@router.get("", response_model=PlanList)
 def index(
     session: SessionDep,
     who: Planner,
     community: Annotated[str | None, Query(max_length=64)] = None,
-    status: Literal["draft", "validated", "published", "discarded"] | None = None,
+    status: PlanStatus | None = None,
 ) -> dict[str, Any]:
     return {"plans": gp.list_plans(session, community=community, status=status)}
 
 
-@router.get("/history")
+@router.get("/history", response_model=History)
 def history(
     session: SessionDep, who: Planner, community: Annotated[str, Query(max_length=64)]
 ) -> dict[str, Any]:
@@ -97,7 +126,7 @@ def history(
     return {"community": community, "versions": gp.versions(session, community)}
 
 
-@router.get("/diff")
+@router.get("/diff", response_model=DiffPublic, responses=DIFF_FORMATS)
 def diff_any(
     session: SessionDep,
     who: Planner,
@@ -110,7 +139,11 @@ def diff_any(
     return _diff_response(gp.diff_versions(session, community, from_version, to_version), format)
 
 
-@router.post("/merge-departments")
+@router.post(
+    "/merge-departments",
+    response_model=DepartmentMergePublic,
+    response_model_exclude_unset=True,  # no "proposal" without `propose`
+)
 def departments(body: DepartmentMerge, session: SessionDep, who: Planner) -> dict[str, Any]:
     """多格合一 (merge departmental grids): crosswalk, conflicts, and a proposed unified
     micro-grid layer as a new draft."""
@@ -124,7 +157,7 @@ def departments(body: DepartmentMerge, session: SessionDep, who: Planner) -> dic
     )
 
 
-@router.get("/{plan_id}")
+@router.get("/{plan_id}", response_model=PlanPublic)
 def show(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
     return gp.get_plan(session, plan_id)
 
@@ -140,13 +173,13 @@ def grids(
     return gp.plan_grids(session, plan_id, level=level)
 
 
-@router.post("/{plan_id}/move")
+@router.post("/{plan_id}/move", response_model=MoveResult)
 def move(plan_id: int, body: Move, session: SessionDep, who: Planner) -> dict[str, Any]:
     """移动楼栋/单元 (move buildings or units to another micro-grid)."""
     return gp.move(session, plan_id, buildings=body.buildings, to=body.to, actor=_actor(who))
 
 
-@router.post("/{plan_id}/redraw")
+@router.post("/{plan_id}/redraw", response_model=RedrawResult)
 def redraw(plan_id: int, body: Redraw, session: SessionDep, who: Planner) -> dict[str, Any]:
     """重画边界 (replace a grid's boundary with a drawn polygon)."""
     return gp.redraw(
@@ -154,7 +187,7 @@ def redraw(plan_id: int, body: Redraw, session: SessionDep, who: Planner) -> dic
     )
 
 
-@router.post("/{plan_id}/split")
+@router.post("/{plan_id}/split", response_model=SplitResult)
 def split(plan_id: int, body: Split, session: SessionDep, who: Planner) -> dict[str, Any]:
     """拆分网格 (split a grid by a line or a building list)."""
     return gp.split(
@@ -168,13 +201,13 @@ def split(plan_id: int, body: Split, session: SessionDep, who: Planner) -> dict[
     )
 
 
-@router.post("/{plan_id}/merge")
+@router.post("/{plan_id}/merge", response_model=MergeResult)
 def merge(plan_id: int, body: Merge, session: SessionDep, who: Planner) -> dict[str, Any]:
     """合并网格 (merge two adjacent grids)."""
     return gp.merge_grids(session, plan_id, grids=body.grids, actor=_actor(who))
 
 
-@router.post("/{plan_id}/repartition")
+@router.post("/{plan_id}/repartition", response_model=RepartitionResult)
 def repartition(
     plan_id: int, body: Repartition, session: SessionDep, who: Planner
 ) -> dict[str, Any]:
@@ -184,29 +217,29 @@ def repartition(
     )
 
 
-@router.post("/{plan_id}/lock")
+@router.post("/{plan_id}/lock", response_model=LockResult)
 def lock(plan_id: int, body: Lock, session: SessionDep, who: Planner) -> dict[str, Any]:
     return gp.lock(session, plan_id, grids=body.grids, locked=True, actor=_actor(who))
 
 
-@router.post("/{plan_id}/unlock")
+@router.post("/{plan_id}/unlock", response_model=UnlockResult)
 def unlock(plan_id: int, body: Lock, session: SessionDep, who: Planner) -> dict[str, Any]:
     return gp.lock(session, plan_id, grids=body.grids, locked=False, actor=_actor(who))
 
 
-@router.post("/{plan_id}/undo")
+@router.post("/{plan_id}/undo", response_model=UndoResult)
 def undo(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
     """撤销上一步 (undo the last edit)."""
     return gp.undo(session, plan_id, actor=_actor(who))
 
 
-@router.post("/{plan_id}/validate")
+@router.post("/{plan_id}/validate", response_model=ReportPublic)
 def validate(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
     """校验 (validate): errors block publishing, warnings do not."""
     return gp.validate_plan(session, plan_id, actor=_actor(who)).as_dict()
 
 
-@router.get("/{plan_id}/diff")
+@router.get("/{plan_id}/diff", response_model=DiffPublic, responses=DIFF_FORMATS)
 def diff(
     plan_id: int,
     session: SessionDep,
@@ -219,13 +252,13 @@ def diff(
     return _diff_response(d, format)
 
 
-@router.post("/{plan_id}/publish")
+@router.post("/{plan_id}/publish", response_model=PublishResult)
 def publish(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
     """发布 (publish): the draft becomes the current version."""
     return gp.publish(session, plan_id, actor=_actor(who))
 
 
-@router.post("/{plan_id}/discard")
+@router.post("/{plan_id}/discard", response_model=DiscardResult)
 def discard(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
     return gp.discard(session, plan_id, actor=_actor(who))
 

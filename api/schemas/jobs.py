@@ -22,7 +22,7 @@ class JobProgress(BaseModel):
 
 
 class AssignResult(BaseModel):
-    """The assignment's report (``geo.locate.AssignReport``), its first 100 disagreements."""
+    """The assignment's report (``geo.locate.bulk.AssignReport``), its first 100 disagreements."""
 
     kind: str
     total: int

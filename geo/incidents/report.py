@@ -18,7 +18,8 @@ from geo.incidents.access import new_reporter_token, token_digest
 from geo.incidents.history import record_event
 from geo.incidents.reading import get_incident
 from geo.incidents.rules import OPEN, clock, deadlines
-from geo.locate import LocateResult, Locator, locate_address, locate_point, parse_point
+from geo.locate import Locator, locate_address, locate_point, parse_point
+from geo.locate.lookup import LocateResult
 from geo.settings import get_settings
 from geo.store.models import INCIDENT_CATEGORIES
 

@@ -1,0 +1,125 @@
+"""The edit engine: every edit runs through :func:`_edit` (one transaction; refused when it
+breaks an invariant the draft held; written to the edit log with what it replaced, and to the
+audit log); :func:`undo` puts the last edit's micro-grids back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import ConflictError, NotFoundError
+from geo.plans.checks import _check, _key
+from geo.plans.geometry import _coalesce_floors
+from geo.plans.state import EditRefused, G, _Context, _editable, _Plan, _plan
+from geo.plans.storage import _load, _restore, _save, _snapshot
+from geo.store.audit import audit
+
+
+def _edit(
+    session: Session,
+    plan_id: int,
+    op: str,
+    params: dict[str, Any],
+    actor: str,
+    fn: Callable[[_Context, dict[str, G]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Run one edit: load the draft, apply ``fn``, refuse it when it breaks an invariant the
+    draft held, write the changed grids, the edit log (with what it replaced) and the audit
+    log. The caller's transaction makes it all-or-nothing."""
+    plan = _plan(session, plan_id, for_update=True)
+    _editable(plan)
+    ctx = _Context(session, plan)
+    state = _load(session, plan.draft_version_id)
+    codes_before = {c for c, g in state.items() if g.level == "micro"}
+    before_errors = {_key(f) for f in _check(ctx, state).errors}
+    snap = _snapshot(session, plan.draft_version_id)
+    summary = fn(ctx, state)
+    for g in state.values():
+        if g.dirty and g.level == "micro":
+            _coalesce_floors(ctx, g)
+    report = _check(ctx, state)
+    new = [f for f in report.errors if _key(f) not in before_errors]
+    if new:
+        raise EditRefused(
+            f"修改被拒绝，未做任何更改 (edit refused, nothing changed): {op}: "
+            + "; ".join(f.message if not f.grid else f"{f.grid}: {f.message}" for f in new[:5]),
+            detail=[{"check": f.check, "grid": f.grid, "message": f.message} for f in new],
+        )
+    _save(session, plan.draft_version_id, codes_before, state)
+    seq = session.execute(
+        text("SELECT coalesce(max(seq), 0) + 1 FROM plan_edit WHERE plan_id = :p"),
+        {"p": plan_id},
+    ).scalar_one()
+    summary = {"op": op, "seq": seq, **summary, "warnings": len(report.warnings)}
+    session.execute(
+        text(
+            "INSERT INTO plan_edit (plan_id, seq, op, params, summary, actor, before) VALUES "
+            "(:p, :s, :op, CAST(:params AS jsonb), CAST(:sum AS jsonb), :a, CAST(:b AS jsonb))"
+        ),
+        {
+            "p": plan_id,
+            "s": seq,
+            "op": op,
+            "params": json.dumps(params, ensure_ascii=False, default=str),
+            "sum": json.dumps(summary, ensure_ascii=False, default=str),
+            "a": actor,
+            "b": json.dumps(snap),
+        },
+    )
+    session.execute(
+        text("UPDATE plan SET status = 'draft', updated_at = now() WHERE id = :p"),
+        {"p": plan_id},
+    )
+    audit(session, actor, f"plan_{op}", "plan", plan_id, {"params": params, "summary": summary})
+    return summary
+
+
+def _micro(state: dict[str, G], code: str, *, unlocked: bool = True) -> G:
+    g = state.get(code)
+    if g is None or g.level != "micro":
+        raise NotFoundError(f"草稿中没有该微网格 (no such micro-grid in the draft): {code!r}")
+    if unlocked and g.locked:
+        raise EditRefused(f"网格 {code} 已锁定 (grid {code} is locked; unlock it first)")
+    return g
+
+
+def _new_code(session: Session, plan: _Plan, state: dict[str, G], parent: str) -> str:
+    """The next micro-grid code under ``parent`` never used in any version of the
+    community (a code is never reused for a different area)."""
+    used = set(
+        session.execute(
+            text(
+                "SELECT g.code FROM grid g JOIN grid_version v ON v.id = g.version_id WHERE "
+                "v.community_id = :c AND g.code LIKE :p"
+            ),
+            {"c": plan.community_id, "p": parent + "-M%"},
+        ).scalars()
+    ) | {c for c in state if c.startswith(parent + "-M")}
+    nums = [int(c.rsplit("-M", 1)[1]) for c in used if c.rsplit("-M", 1)[1].isdigit()]
+    return f"{parent}-M{(max(nums) if nums else 0) + 1:02d}"
+
+
+def undo(session: Session, plan_id: int, *, actor: str) -> dict[str, Any]:
+    """Undo the plan's last edit: its micro-grids come back exactly as they were."""
+    plan = _plan(session, plan_id, for_update=True)
+    _editable(plan)
+    row = session.execute(
+        text(
+            "SELECT id, seq, op, before FROM plan_edit WHERE plan_id = :p ORDER BY seq DESC LIMIT 1"
+        ),
+        {"p": plan_id},
+    ).first()
+    if row is None:
+        raise ConflictError(f"方案 {plan_id} 没有可撤销的修改 (nothing to undo)")
+    _restore(session, plan.draft_version_id, row[3])
+    session.execute(text("DELETE FROM plan_edit WHERE id = :i"), {"i": row[0]})
+    session.execute(
+        text("UPDATE plan SET status = 'draft', updated_at = now() WHERE id = :p"),
+        {"p": plan_id},
+    )
+    audit(session, actor, "plan_undo", "plan", plan_id, {"seq": row[1], "op": row[2]})
+    return {"undone": row[2], "seq": row[1]}
