@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Discriminator, Field, Tag
 
+from api.schemas.locate import WorkerPublic
+
 __all__ = [
     "Escalation",
     "IncidentList",
@@ -90,21 +92,12 @@ class IncidentReporter(BaseModel):
     allowed: list[str] = Field(description="the transitions the reporter may make")
 
 
-class WorkerContact(BaseModel):
-    code: str
-    name: str
-    role: str
-    role_name: str
-    serves: str | None = Field(default=None, description="the grid level it serves")
-    phone: str | None = Field(description="for staff; for the public only a posted phone")
-
-
 class IncidentReported(IncidentReporter):
     """The answer to a report: the reporter view, the token to follow it, and the workers
     responsible."""
 
     reporter_token: str
-    workers: list[WorkerContact]
+    workers: list[WorkerPublic]
 
 
 class IncidentStaffRow(BaseModel):

@@ -81,13 +81,14 @@ class CoOwner(BaseModel):
 
 
 class WorkerPublic(BaseModel):
-    """A responsible worker (``geo.locate.lookup.worker_view``)."""
+    """A responsible worker (``geo.locate.lookup.worker_view``), in /locate answers and in
+    the workers told of a new incident."""
 
     code: str
     name: str
     role: str
     role_name: str
-    serves: str | None
+    serves: str | None = Field(default=None, description="the grid level it serves")
     phone: str | None = Field(description="staff see every phone; the public only posted ones")
 
 

@@ -6,20 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.settings import get_settings
-
-__all__ = ["copy_rows", "ewkb", "ids_by_code"]
-
-
-def ewkb(geoms: np.ndarray) -> list[str]:
-    """Geometries (storage CRS) as hex EWKB with the storage SRID, as COPY takes them."""
-    arr = shapely.set_srid(np.array(geoms, dtype=object), get_settings().storage_srid)
-    return list(shapely.to_wkb(arr, hex=True, include_srid=True))
+__all__ = ["copy_rows", "ids_by_code"]
 
 
 def copy_rows(

@@ -71,7 +71,7 @@ def assign_households(
     report = AssignReport("households")
     if community is not None:
         _require_community(session, community)
-    cond, params = _community_filter(community)
+    cond, params = _buildings_of(community)
     if ids is not None:
         cond += " AND h.id = ANY(:only)"
         params["only"] = list(ids)
@@ -105,7 +105,7 @@ def assign_households(
     return report
 
 
-def _community_filter(community: str | None) -> tuple[str, dict[str, Any]]:
+def _buildings_of(community: str | None) -> tuple[str, dict[str, Any]]:
     if community is None:
         return "", {}
     return " AND b.community_id = (SELECT id FROM community WHERE code = :cc)", {"cc": community}

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.plans.state import G, _clean
-from geo.settings import get_settings
+from geo.store.wkb import ewkb
 
 
 def _load(session: Session, vid: int) -> dict[str, G]:
@@ -145,11 +145,6 @@ def _insert_members(
         )
 
 
-def _ewkb(g: Geometry) -> str:
-    g = shapely.set_srid(_clean(g), get_settings().storage_srid)
-    return shapely.to_wkb(g, hex=True, include_srid=True)
-
-
 def _save(session: Session, vid: int, before: set[str], state: dict[str, G]) -> None:
     """Write the micro-grids that changed (only those: the others keep their bytes)."""
     gone = sorted(before - set(state))
@@ -172,7 +167,7 @@ def _save(session: Session, vid: int, before: set[str], state: dict[str, G]) -> 
             "cp": g.compound_id,
             "h": g.households,
             "l": g.locked,
-            "g": _ewkb(g.geom),
+            "g": ewkb([_clean(g.geom)])[0],
         }
         if g.code in ids:
             session.execute(
@@ -198,5 +193,5 @@ def _save(session: Session, vid: int, before: set[str], state: dict[str, G]) -> 
             session,
             gid,
             g.members,
-            {u: _ewkb(c) for u, c in g.cells.items() if any(m[0] == u for m in g.members)},
+            {u: ewkb([_clean(c)])[0] for u, c in g.cells.items() if any(m[0] == u for m in g.members)},
         )

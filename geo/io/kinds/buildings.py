@@ -26,9 +26,10 @@ from geo.io.checks.parents import (
     require_parent,
 )
 from geo.io.kinds.handler import KindHandler, Prepared, Rows
-from geo.io.write import copy_rows, ewkb, ids_by_code
+from geo.io.write import copy_rows, ids_by_code
 from geo.settings import get_settings
 from geo.store.layers import LayerSpec
+from geo.store.wkb import ewkb
 
 __all__ = ["BUILDINGS"]
 

@@ -12,8 +12,9 @@ from geo.errors import RowProblem
 from geo.io.checks.overlaps import check_overlaps, stored_areas
 from geo.io.checks.parents import COMMUNITY
 from geo.io.kinds.handler import KindHandler, Prepared, Rows
-from geo.io.write import copy_rows, ewkb, ids_by_code
+from geo.io.write import copy_rows, ids_by_code
 from geo.store.layers import LayerSpec
+from geo.store.wkb import ewkb
 
 __all__ = ["COMMUNITIES"]
 

@@ -9,9 +9,10 @@ from geo.errors import RowProblem
 from geo.io.checks.overlaps import check_overlaps, stored_areas
 from geo.io.checks.parents import COMMUNITY, check_inside, parent_geoms, require_communities
 from geo.io.kinds.handler import KindHandler, Prepared, Rows
-from geo.io.write import copy_rows, ewkb
+from geo.io.write import copy_rows
 from geo.settings import get_settings
 from geo.store.layers import LayerSpec
+from geo.store.wkb import ewkb
 
 __all__ = ["COMPOUNDS"]
 

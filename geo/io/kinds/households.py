@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from geo.errors import RowProblem
 from geo.io.checks.parents import check_inside, require_parent
 from geo.io.kinds.handler import KindHandler, Prepared, Rows, StoredBuilding
-from geo.io.write import copy_rows, ewkb, ids_by_code
+from geo.io.write import copy_rows, ids_by_code
 from geo.settings import get_settings
 from geo.store.layers import LayerSpec
+from geo.store.wkb import ewkb
 
 __all__ = ["HOUSEHOLDS"]
 

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from geo.errors import RowProblem
 from geo.io.checks.parents import COMMUNITY, check_inside, parent_geoms, require_communities
 from geo.io.kinds.handler import KindHandler, Prepared, Rows
-from geo.io.write import copy_rows, ewkb, ids_by_code
+from geo.io.write import copy_rows, ids_by_code
 from geo.settings import get_settings
 from geo.store.layers import LayerSpec
+from geo.store.wkb import ewkb
 
 __all__ = ["INCIDENTS"]
 

@@ -7,8 +7,9 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from geo.io.kinds.handler import KindHandler, Prepared, Rows, in_community
-from geo.io.write import copy_rows, ewkb
+from geo.io.write import copy_rows
 from geo.store.layers import get_layer
+from geo.store.wkb import ewkb
 
 __all__ = ["FACILITIES", "RESOURCES"]
 

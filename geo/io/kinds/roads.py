@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session
 
 from geo.errors import RowProblem
 from geo.io.kinds.handler import KindHandler, Prepared, Rows
-from geo.io.write import copy_rows, ewkb
+from geo.io.write import copy_rows
 from geo.store.layers import LayerSpec
+from geo.store.wkb import ewkb
 
 __all__ = ["ROADS"]
 

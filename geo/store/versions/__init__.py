@@ -8,7 +8,7 @@ The modules: :mod:`~geo.store.versions.community` (a community as the partitione
 :mod:`~geo.store.versions.partitioning` (partition, validate, write, re-assign),
 :mod:`~geo.store.versions.write` (a new version), :mod:`~geo.store.versions.read` (a version
 back), :mod:`~geo.store.versions.floors` (units split by floors), :mod:`~geo.store.versions.
-layer` (the grids as a feature layer), :mod:`~geo.store.versions.wkb` (geometry in and out).
+layer` (the grids as a feature layer).
 """
 
 from geo.partition import CommunityInput

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from geo.core.validate import UnitRecord
 from geo.errors import NotFoundError
 from geo.partition import BuildingIn, CommunityInput, CompoundIn, UnitIn
-from geo.store.versions.wkb import wkb_metric
+from geo.store.wkb import wkb_metric
 
 __all__ = ["community_codes", "load_community"]
 

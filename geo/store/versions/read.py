@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from geo.core.validate import GridRecord
 from geo.errors import NotFoundError
-from geo.store.versions.wkb import wkb_metric
+from geo.store.wkb import wkb_metric
 
 __all__ = ["load_version"]
 

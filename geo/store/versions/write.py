@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from geo.partition import PartitionResult
 from geo.store.audit import audit
-from geo.store.versions.wkb import storage_wkb
+from geo.store.wkb import storage_wkb
 
 __all__ = ["write_version"]
 

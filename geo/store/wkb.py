@@ -1,5 +1,6 @@
-"""Geometry to and from the database: WKB rows to the metric CRS, polygons to EWKB in the
-storage CRS (as multipolygons, repaired when the transform made one invalid)."""
+"""Geometry to and from the database: WKB rows to the metric CRS; geometries as hex EWKB with
+the storage SRID (as COPY and bound parameters take them); metric polygons to storage-CRS
+multipolygons (repaired when the transform made one invalid)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from shapely import Geometry
 from geo.core.crs import from_metric, to_metric
 from geo.settings import get_settings
 
-__all__ = ["storage_wkb", "wkb_metric"]
+__all__ = ["ewkb", "storage_wkb", "wkb_metric"]
 
 
 def wkb_metric(rows: Sequence[Any], col: int) -> np.ndarray:
@@ -22,6 +23,12 @@ def wkb_metric(rows: Sequence[Any], col: int) -> np.ndarray:
         return np.empty(0, dtype=object)
     geoms = shapely.from_wkb([bytes(r[col]) for r in rows])
     return to_metric(geoms)
+
+
+def ewkb(geoms: Sequence[Geometry] | np.ndarray) -> list[str]:
+    """Geometries (storage CRS) as hex EWKB with the storage SRID."""
+    arr = shapely.set_srid(np.array(geoms, dtype=object), get_settings().storage_srid)
+    return list(shapely.to_wkb(arr, hex=True, include_srid=True))
 
 
 def storage_wkb(geoms: list[Geometry]) -> list[str]:
