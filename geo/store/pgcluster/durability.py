@@ -6,21 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
-__all__ = ["OFF", "fix_conf", "reset_overrides", "show"]
+from geo.store.db import fetch_value
+
+__all__ = ["OFF", "fix_conf", "reset_overrides"]
 
 OFF = {"off", "false", "no", "0"}  # what PostgreSQL reads as a boolean setting off
-
-
-def show(c: psycopg.Connection, query: str, params: tuple[Any, ...] | None = None) -> Any:
-    """The first column of the first row of ``query`` (``SHOW …``: always one row)."""
-    row = c.execute(query, params).fetchone()
-    assert row is not None, query
-    return row[0]
 
 
 def fix_conf(conf: Path, log: Callable[[str], object] = print) -> bool:
@@ -72,6 +66,6 @@ def reset_overrides(
         )
         c.execute(stmt)
         log(f"{stmt.as_string(c)} (was {setting})")
-    running = show(c, "SHOW synchronous_commit")
+    running = fetch_value(c, "SHOW synchronous_commit")
     if changed or running.lower() in OFF:  # the files were right, not yet reloaded
         c.execute("SELECT pg_reload_conf()")

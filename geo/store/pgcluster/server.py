@@ -18,9 +18,9 @@ import psycopg
 from psycopg import sql
 
 from geo.errors import SetupError
-from geo.store.db import grant_application_role
+from geo.store.db import fetch_value, grant_application_role
 from geo.store.pgcluster.binaries import find_pg_bindir, install_hint
-from geo.store.pgcluster.durability import OFF, fix_conf, reset_overrides, show
+from geo.store.pgcluster.durability import OFF, fix_conf, reset_overrides
 from geo.store.pgcluster.folder import ClusterFolder
 from geo.store.pgcluster.roles import APP, OWNER, PASSWORD_KEYS, SUPERUSER, ensure_role, hand_over
 
@@ -116,12 +116,12 @@ class LocalCluster(ClusterFolder):
                 contextlib.suppress(psycopg.Error),
                 psycopg.connect(self._libpq("postgres", st.port), connect_timeout=5) as c,
             ):
-                st.server_version = show(c, "SHOW server_version")
+                st.server_version = fetch_value(c, "SHOW server_version")
                 row = c.execute(
                     "SELECT default_version FROM pg_available_extensions WHERE name='postgis'"
                 ).fetchone()
                 st.postgis_version = row[0] if row else None
-                st.synchronous_commit = show(c, "SHOW synchronous_commit")
+                st.synchronous_commit = fetch_value(c, "SHOW synchronous_commit")
                 st.roles = [
                     r[0]
                     for r in c.execute(
@@ -338,7 +338,7 @@ class LocalCluster(ClusterFolder):
         deadline = time.monotonic() + timeout
         while True:
             with psycopg.connect(self._libpq(name, port, role="app"), connect_timeout=5) as c:
-                value = show(c, "SHOW synchronous_commit")
+                value = fetch_value(c, "SHOW synchronous_commit")
             if value.lower() not in OFF:
                 return
             if time.monotonic() > deadline:
