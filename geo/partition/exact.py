@@ -252,12 +252,12 @@ class _Search:
 
     def _sparsest(self, left: int) -> int:
         """The atom with the fewest neighbours left: fewest groups to try around it."""
-        root, fewest, rest = -1, self.n + 1, left
+        nb, root, fewest, rest = self.nb, -1, self.n + 1, left
         while rest:
             low = rest & -rest
             rest ^= low
             v = low.bit_length() - 1
-            degree = (self.nb[v] & left).bit_count()
+            degree = (nb[v] & left).bit_count()
             if degree < fewest:
                 root, fewest = v, degree
                 if degree <= 1:
@@ -273,11 +273,11 @@ class _Search:
         self.memo[left] = value
 
     def _weight(self, mask: int) -> int:
-        total = 0
+        wl, total = self.wl, 0
         while mask:
             low = mask & -mask
             mask ^= low
-            total += self.wl[low.bit_length() - 1]
+            total += wl[low.bit_length() - 1]
         return total
 
     def _cost(self, group: int) -> Cost:
