@@ -54,7 +54,9 @@ class Tessellation(NamedTuple):
     shared: np.ndarray
 
 
-def _samples(seeds: Sequence[Geometry], spacing: float) -> tuple[np.ndarray, np.ndarray]:
+def _samples(
+    seeds: Sequence[Geometry] | np.ndarray, spacing: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Points along every seed's boundary (at least its vertices) and the seed of each."""
     boundaries = shapely.boundary(np.asarray(seeds, dtype=object))
     dense = shapely.segmentize(boundaries, spacing)
@@ -188,7 +190,7 @@ def _nearest_index(points: np.ndarray, polys: np.ndarray, *, predicate: str) -> 
     return out
 
 
-def dissolve(parts: Sequence[Geometry]) -> Geometry:
+def dissolve(parts: Sequence[Geometry] | np.ndarray) -> Geometry:
     """Union of polygons that share edges exactly (a coverage): fast and exact."""
     arr = np.asarray(parts, dtype=object)
     if arr.size == 0:
@@ -345,6 +347,10 @@ def slice_polygon(poly: Geometry, weights: Sequence[float]) -> list[Geometry]:
     when the long axis runs north-south): unit 1 is taken to be the westernmost, the usual
     numbering. Zero weights get thin slices of their own so that every unit keeps a place on
     the map.
+
+    >>> from shapely.geometry import box
+    >>> [p.bounds for p in slice_polygon(box(0, 0, 30, 10), [1, 2])]
+    [(0.0, 0.0, 10.0, 10.0), (10.0, 0.0, 30.0, 10.0)]
     """
     return slice_polygons([poly], [weights])[0]
 
@@ -362,7 +368,7 @@ def slice_polygons(
     flat = shapely.get_type_id(rects) != 3  # a footprint with no area: cut along its extent
     ring = np.zeros((len(todo), 4, 2))
     ring[~flat] = shapely.get_coordinates(rects[~flat]).reshape(-1, 5, 2)[:, :4]
-    for j in np.flatnonzero(flat):
+    for j in np.flatnonzero(flat).tolist():
         x0, y0, x1, y1 = shapely.bounds(arr[j])
         ring[j] = [[x0, y0], [x1, y0], [x1, y1 + 1e-9], [x0, y1 + 1e-9]]
     e1, e2 = ring[:, 1] - ring[:, 0], ring[:, 2] - ring[:, 1]

@@ -14,6 +14,8 @@ cannot split are searched exhaustively. Work is bounded by a budget of trees and
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 
 from geo.partition.graph import Graph, connected, pieces
@@ -168,6 +170,15 @@ def _cuts(
     return out[: 2 * tries]
 
 
+class _Descent(TypedDict):
+    """What :func:`bisect_groups` hands down to the two sides of a cut."""
+
+    trees: int
+    tries: int
+    budget: list[int]
+    memo: dict
+
+
 def bisect_groups(
     g: Graph,
     nodes: np.ndarray,
@@ -201,29 +212,20 @@ def bisect_groups(
     key = (frozenset(nodes.tolist()), k, u)
     if key in memo:
         return None
+    # each sub-problem may draw fewer trees; the budget and the memo are shared
+    sub: _Descent = {"trees": max(2, trees // 4), "tries": tries, "budget": budget, "memo": memo}
     for attempt in range(trees):
         if attempt > 0 or tree is None:
-            if budget[0] <= 0:
-                break
-            budget[0] -= 1
-            tree = _mst(g, nodes, rng if attempt > 0 else None)
+            tree = _draw_tree(g, nodes, rng if attempt > 0 else None, budget)
             if tree is None:
                 break
         parent, order = _root(nodes, tree)
         budget[1] -= 1
         if budget[1] < 0:
             return None
+        # the recursion stays here (one frame per level): the sides are worked out apart
         for _score, v, k1, u1 in _cuts(g, nodes, parent, order, k, u, lo, hi, tries)[:tries]:
-            side = _subtree(parent, order, v)
-            a, b = nodes[side], nodes[~side]
-            in_a = np.zeros(len(g.w), dtype=bool)
-            in_a[a] = True
-            cut = (tree[:, 0] == nodes[v]) & (tree[:, 1] == nodes[parent[v]]) | (
-                (tree[:, 1] == nodes[v]) & (tree[:, 0] == nodes[parent[v]])
-            )
-            rest = tree[~cut]
-            ta, tb = rest[in_a[rest[:, 0]]], rest[~in_a[rest[:, 0]]]
-            sub = {"trees": max(2, trees // 4), "tries": tries, "budget": budget, "memo": memo}
+            a, b, ta, tb = _sides(g, nodes, tree, parent, order, v)
             left = bisect_groups(g, a, k1, u1, lo, hi, rng, tree=ta, **sub)
             if left is None:
                 continue
@@ -232,6 +234,50 @@ def bisect_groups(
                 return left + right
         if count <= EXACT:
             break  # small enough to settle exactly
+    return _settle(g, nodes, k, u, lo, hi, memo, budget, key)
+
+
+def _draw_tree(
+    g: Graph, nodes: np.ndarray, rng: np.random.Generator | None, budget: list[int]
+) -> np.ndarray | None:
+    """The next spanning tree of ``nodes`` (:func:`_mst`), counted against the budget of
+    trees; None when the budget is spent or the subgraph is not connected."""
+    if budget[0] <= 0:
+        return None
+    budget[0] -= 1
+    return _mst(g, nodes, rng)
+
+
+def _sides(
+    g: Graph, nodes: np.ndarray, tree: np.ndarray, parent: np.ndarray, order: np.ndarray, v: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The two sides of ``tree`` cut between ``v`` (local) and its parent: the nodes of the
+    child's side and of the other, and the spanning tree of each."""
+    side = _subtree(parent, order, v)
+    a, b = nodes[side], nodes[~side]
+    in_a = np.zeros(len(g.w), dtype=bool)
+    in_a[a] = True
+    cut = (tree[:, 0] == nodes[v]) & (tree[:, 1] == nodes[parent[v]]) | (
+        (tree[:, 1] == nodes[v]) & (tree[:, 0] == nodes[parent[v]])
+    )
+    rest = tree[~cut]
+    return a, b, rest[in_a[rest[:, 0]]], rest[~in_a[rest[:, 0]]]
+
+
+def _settle(
+    g: Graph,
+    nodes: np.ndarray,
+    k: int,
+    u: int,
+    lo: int,
+    hi: int,
+    memo: dict,
+    budget: list[int],
+    key: tuple,
+) -> list[np.ndarray] | None:
+    """After the trees: a part small enough searched exhaustively; a sub-problem that
+    failed for real (not for want of work) remembered under ``key``."""
+    count = len(nodes)
     if count <= EXACT and budget[1] > 0:
         got = _exact(g, nodes, k, u, lo, hi, memo, budget)
         if got is not None:

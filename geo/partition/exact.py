@@ -43,7 +43,8 @@ DP_GROUPS_LARGE = 2_000  # houses that pair up two by two), up to this many atom
 DP_WORK = 40_000  # candidate groups the search may generate (over all its states)
 DP_STATES = 20_000  # sets of atoms left it may remember
 
-Cost = tuple[int, int, int, float]
+Cost = tuple[int, int, int, float]  # under-filled, split buildings, across ways, inertia
+Best = tuple[Cost, list[int]]  # the cost of a grouping of some atoms, and its groups (masks)
 
 
 @dataclass
@@ -152,37 +153,138 @@ def _best_grouping(g: Graph, lo: int, hi: int, *, allow_under: bool) -> list[np.
     """One pass of :func:`optimal`. None when no grouping exists (without under-filled
     groups); :class:`_OutOfWork` when a limit is reached."""
     n = len(g.w)
-    wl = [int(x) for x in g.w]
-    ml = [float(x) + 0.01 for x in g.w]
-    xl = [float(x) for x in g.xy[:, 0]]
-    yl = [float(y) for y in g.xy[:, 1]]
-    nb = _neighbour_masks(g)
-    xnb = [0] * n  # neighbours across a way
+    got = _Search(g, lo, hi, allow_under=allow_under).best((1 << n) - 1)
+    if got is None:
+        return None
+    return [np.array([v for v in range(n) if grp >> v & 1], dtype=np.int64) for grp in got[1]]
+
+
+_NOTHING_LEFT: Best = ((0, 0, 0, 0.0), [])
+
+
+def _across_masks(g: Graph) -> list[int]:
+    """Per atom, the mask of its neighbours across a way."""
+    xnb = [0] * len(g.w)
     for (a, b), c in zip(g.edges.tolist(), g.cross.tolist(), strict=True):
         if c:
             xnb[a] |= 1 << b
             xnb[b] |= 1 << a
+    return xnb
+
+
+def _building_masks(g: Graph) -> list[int]:
+    """Per atom, the mask of the atoms of its building (itself included)."""
     building_mask: dict[int, int] = {}
     for v, b in enumerate(g.building.tolist()):
         building_mask[b] = building_mask.get(b, 0) | 1 << v
-    same = [building_mask[b] for b in g.building.tolist()]
-    smallest = lo if not allow_under else 0
-    work = [0]
-    memo: dict[int, tuple[Cost, list[int]] | None] = {}
-    costs: dict[int, Cost] = {}
+    return [building_mask[b] for b in g.building.tolist()]
 
-    def weight_of(mask: int) -> int:
-        total = 0
+
+def _joined(parts: list[Best]) -> Best:
+    """The grouping of independent pieces: their costs added up, their groups together."""
+    return (
+        (
+            sum(c[0] for c, _ in parts),
+            sum(c[1] for c, _ in parts),
+            sum(c[2] for c, _ in parts),
+            sum(c[3] for c, _ in parts),
+        ),
+        [grp for _, groups in parts for grp in groups],
+    )
+
+
+class _Search:
+    """One pass of the exact search: the best grouping of every set of atoms left (a bit
+    mask), remembered, with the work and the states counted against their limits."""
+
+    def __init__(self, g: Graph, lo: int, hi: int, *, allow_under: bool) -> None:
+        self.n = len(g.w)
+        self.lo, self.hi, self.allow_under = lo, hi, allow_under
+        self.smallest = lo if not allow_under else 0  # lightest group a pass may make
+        self.wl = [int(x) for x in g.w]
+        self.ml = [float(x) + 0.01 for x in g.w]  # mass for inertia
+        self.xl = [float(x) for x in g.xy[:, 0]]
+        self.yl = [float(y) for y in g.xy[:, 1]]
+        self.nb = _neighbour_masks(g)
+        self.xnb = _across_masks(g)
+        self.same = _building_masks(g)
+        self.work = 0
+        self.memo: dict[int, Best | None] = {}
+        self.costs: dict[int, Cost] = {}
+
+    def best(self, left: int) -> Best | None:
+        """The best grouping of the atoms in ``left``, or None when there is none. The
+        recursion stays in this one method (one frame per level, as deep as the groups)."""
+        if not left:
+            return _NOTHING_LEFT
+        if left in self.memo:
+            return self.memo[left]
+        split = self._pieces(left)
+        top: Best | None = None
+        if len(split) > 1:  # pieces are grouped independently: their best costs add up
+            parts = []
+            for piece in split:
+                got = self.best(piece)
+                if got is None:
+                    break
+                parts.append(got)
+            else:
+                top = _joined(parts)
+        elif not self._cannot_fill(left):
+            # each group holding the sparsest atom, with the best grouping of what it leaves
+            for grp in self._subsets(self._sparsest(left), left):
+                sub = self.best(left & ~grp)
+                if sub is None:
+                    continue
+                c, s = self._cost(grp), sub[0]
+                total_cost = (c[0] + s[0], c[1] + s[1], c[2] + s[2], c[3] + s[3])
+                if top is None or total_cost < top[0]:
+                    top = (total_cost, [grp, *sub[1]])
+        self._remember(left, top)
+        return top
+
+    def _cannot_fill(self, left: int) -> bool:
+        """In the first pass: k in-band groups need k*lo <= households <= k*hi."""
+        if self.allow_under:
+            return False
+        total = self._weight(left)
+        return -(-total // self.hi) > total // self.lo
+
+    def _sparsest(self, left: int) -> int:
+        """The atom with the fewest neighbours left: fewest groups to try around it."""
+        nb, root, fewest, rest = self.nb, -1, self.n + 1, left
+        while rest:
+            low = rest & -rest
+            rest ^= low
+            v = low.bit_length() - 1
+            degree = (nb[v] & left).bit_count()
+            if degree < fewest:
+                root, fewest = v, degree
+                if degree <= 1:
+                    break
+        return root
+
+    def _remember(self, left: int, value: Best | None) -> None:
+        if len(self.memo) >= DP_STATES:
+            raise _OutOfWork(
+                f"精确搜索超过 {DP_STATES:,} 个状态 (the exact search held more than "
+                f"{DP_STATES:,} states)"
+            )
+        self.memo[left] = value
+
+    def _weight(self, mask: int) -> int:
+        wl, total = self.wl, 0
         while mask:
             low = mask & -mask
             mask ^= low
             total += wl[low.bit_length() - 1]
         return total
 
-    def cost(group: int) -> Cost:
-        c = costs.get(group)
+    def _cost(self, group: int) -> Cost:
+        c = self.costs.get(group)
         if c is not None:
             return c
+        wl, ml, xl, yl, same, xnb = self.wl, self.ml, self.xl, self.yl, self.same, self.xnb
         weight = s0 = sx = sy = s2 = 0.0
         frag = across = 0
         rest = group
@@ -199,19 +301,20 @@ def _best_grouping(g: Graph, lo: int, hi: int, *, allow_under: bool) -> list[np.
             if same[v] & ~group:
                 frag += 1
             across += (xnb[v] & group).bit_count()
-        c = (int(weight < lo), frag, across // 2, s2 - (sx * sx + sy * sy) / s0)
-        costs[group] = c
+        c = (int(weight < self.lo), frag, across // 2, s2 - (sx * sx + sy * sy) / s0)
+        self.costs[group] = c
         return c
 
-    def subsets(root: int, left: int) -> list[int]:
+    def _subsets(self, root: int, left: int) -> list[int]:
         """Every connected set of atoms in ``left`` holding ``root``, of at most ``hi``
         households (and at least ``smallest``): each set is reached once, by adding frontier
         atoms in bit order and banning the ones passed over."""
         out: list[int] = []
+        wl, nb, hi, smallest = self.wl, self.nb, self.hi, self.smallest
 
         def rec(members: int, weight: int, frontier: int, banned: int) -> None:
-            work[0] += 1
-            if work[0] > DP_WORK:
+            self.work += 1
+            if self.work > DP_WORK:
                 raise _OutOfWork(
                     f"精确搜索超过 {DP_WORK:,} 步 (the exact search took more than {DP_WORK:,} "
                     "steps)"
@@ -230,9 +333,9 @@ def _best_grouping(g: Graph, lo: int, hi: int, *, allow_under: bool) -> list[np.
         rec(1 << root, wl[root], nb[root] & left, 0)
         return out
 
-    def split_pieces(left: int) -> list[int]:
+    def _pieces(self, left: int) -> list[int]:
         """The connected pieces of the atoms in ``left``."""
-        out = []
+        nb, out = self.nb, []
         while left:
             piece = frontier = left & -left
             while frontier:
@@ -246,69 +349,3 @@ def _best_grouping(g: Graph, lo: int, hi: int, *, allow_under: bool) -> list[np.
             out.append(piece)
             left &= ~piece
         return out
-
-    def remember(left: int, value: tuple[Cost, list[int]] | None) -> None:
-        if len(memo) >= DP_STATES:
-            raise _OutOfWork(
-                f"精确搜索超过 {DP_STATES:,} 个状态 (the exact search held more than "
-                f"{DP_STATES:,} states)"
-            )
-        memo[left] = value
-
-    def best(left: int) -> tuple[Cost, list[int]] | None:
-        if not left:
-            return (0, 0, 0, 0.0), []
-        if left in memo:
-            return memo[left]
-        split = split_pieces(left)
-        top: tuple[Cost, list[int]] | None = None
-        if len(split) > 1:  # pieces are grouped independently: their best costs add up
-            parts = []
-            for piece in split:
-                got = best(piece)
-                if got is None:
-                    break
-                parts.append(got)
-            else:
-                top = (
-                    (
-                        sum(c[0] for c, _ in parts),
-                        sum(c[1] for c, _ in parts),
-                        sum(c[2] for c, _ in parts),
-                        sum(c[3] for c, _ in parts),
-                    ),
-                    [grp for _, groups in parts for grp in groups],
-                )
-            remember(left, top)
-            return top
-        if not allow_under:  # k in-band groups need k*lo <= households <= k*hi
-            total = weight_of(left)
-            if -(-total // hi) > total // lo:
-                remember(left, None)
-                return None
-        # the atom with the fewest neighbours left: fewest groups to try around it
-        root, fewest, rest = -1, n + 1, left
-        while rest:
-            low = rest & -rest
-            rest ^= low
-            v = low.bit_length() - 1
-            degree = (nb[v] & left).bit_count()
-            if degree < fewest:
-                root, fewest = v, degree
-                if degree <= 1:
-                    break
-        for grp in subsets(root, left):
-            sub = best(left & ~grp)
-            if sub is None:
-                continue
-            c = cost(grp)
-            total_cost = (c[0] + sub[0][0], c[1] + sub[0][1], c[2] + sub[0][2], c[3] + sub[0][3])
-            if top is None or total_cost < top[0]:
-                top = (total_cost, [grp, *sub[1]])
-        remember(left, top)
-        return top
-
-    got = best((1 << n) - 1)
-    if got is None:
-        return None
-    return [np.array([v for v in range(n) if grp >> v & 1], dtype=np.int64) for grp in got[1]]

@@ -9,7 +9,7 @@ group that needs them as a bridge, or a neighbour's).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,7 +139,6 @@ def bridged(g: Graph, full: np.ndarray) -> Graph:
     inside = np.zeros(len(g.w), dtype=bool)
     inside[full] = True
     local = {int(v): i for i, v in enumerate(full)}
-    across = g.crossing
     edges: set[tuple[int, int]] = set()
     crossing: set[tuple[int, int]] = set()
     for (a, b), c in zip(g.edges.tolist(), g.cross.tolist(), strict=True):
@@ -147,6 +146,20 @@ def bridged(g: Graph, full: np.ndarray) -> Graph:
             edges.add((local[a], local[b]))
             if c:
                 crossing.add((local[a], local[b]))
+    for touching in _runs(g, inside, local):
+        for a, b in _run_links(sorted(touching), g.xy[full]):
+            if (a, b) not in edges:
+                edges.add((a, b))
+                if touching[a] or touching[b]:
+                    crossing.add((a, b))
+    return make_graph(g.w[full], g.xy[full], g.building[full], sorted(edges), crossing)
+
+
+def _runs(g: Graph, inside: np.ndarray, local: dict[int, int]) -> Iterator[dict[int, bool]]:
+    """For each run of connected atoms outside ``inside`` (without households), the atoms
+    inside that touch it (local indices), each with whether it reaches the run only across
+    a way."""
+    across = g.crossing
     seen = np.zeros(len(g.w), dtype=bool)
     for start in np.flatnonzero(~inside):
         if seen[start]:
@@ -163,13 +176,7 @@ def bridged(g: Graph, full: np.ndarray) -> Graph:
                 elif not seen[u]:
                     seen[u] = True
                     stack.append(u)
-        t = sorted(touching)
-        for a, b in _run_links(t, g.xy[full]):
-            if (a, b) not in edges:
-                edges.add((a, b))
-                if touching[a] or touching[b]:
-                    crossing.add((a, b))
-    return make_graph(g.w[full], g.xy[full], g.building[full], sorted(edges), crossing)
+        yield touching
 
 
 BRIDGE_CLIQUE = 12  # holders touching one run: up to this many, every pair is linked ...

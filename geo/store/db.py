@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -31,6 +32,7 @@ from geo.settings import get_settings
 __all__ = [
     "admin_database_url",
     "database_url",
+    "fetch_value",
     "get_engine",
     "grant_application_role",
     "make_engine",
@@ -137,13 +139,13 @@ def with_password(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kw: object) -> Engine:
+def make_engine(url: str, **kw: Any) -> Engine:
     """A SQLAlchemy engine for ``url`` (psycopg 3), pinging pooled connections."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    opts: dict[str, object] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    opts: dict[str, Any] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     opts.update(kw)
-    return create_engine(url, **opts)  # type: ignore[arg-type]
+    return create_engine(url, **opts)
 
 
 @lru_cache(maxsize=8)
@@ -204,6 +206,14 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
     command.downgrade(_alembic_config(engine), revision)
 
 
+def fetch_value(conn: psycopg.Connection, query: str) -> Any:
+    """The first column of the first row of ``query``, a query that always returns a row
+    (``SHOW …``, ``SELECT current_database()``)."""
+    row = conn.execute(query).fetchone()
+    assert row is not None, query
+    return row[0]
+
+
 def grant_application_role(
     conn: psycopg.Connection, role: str, *, owner: str | None = None
 ) -> None:
@@ -220,7 +230,7 @@ def grant_application_role(
     r = q(role)
     conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(r))
     conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC, {}").format(r))
-    database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    database = fetch_value(conn, "SELECT current_database()")
     conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(q(database), r))
     conn.execute(sql.SQL("REVOKE CREATE ON DATABASE {} FROM {}").format(q(database), r))
     rows = conn.execute(

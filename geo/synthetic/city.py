@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from shapely.geometry import box
 
 from geo.partition import BuildingIn, CompoundIn, UnitIn
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["SyntheticCommunity", "synthetic_city", "write_city", "write_geoparquet"]
 
@@ -142,7 +146,7 @@ def _unit_points(b: BuildingIn) -> list:
 
 
 def write_city(
-    session,
+    session: Session,
     city: list[SyntheticCommunity],
     *,
     street: tuple[str, str] = ("SYNSTREET", "合成街道"),
@@ -150,8 +154,6 @@ def write_city(
     """Store synthetic communities in PostGIS (street, communities, compounds, buildings,
     units, households), in the caller's transaction. Returns row counts."""
     from sqlalchemy import text
-
-    from geo.core.crs import from_metric
 
     sid = session.execute(
         text(
@@ -162,111 +164,14 @@ def write_city(
     ).scalar_one()
     counts = {"communities": 0, "compounds": 0, "buildings": 0, "units": 0, "households": 0}
     for comm in city:
-        cid = session.execute(
-            text(
-                "INSERT INTO community (code, name, street_id, boundary) VALUES (:c, :n, :s, "
-                "ST_GeomFromEWKB(decode(:g, 'hex'))) RETURNING id"
-            ),
-            {
-                "c": comm.code,
-                "n": f"合成社区{comm.code[3:]}",
-                "s": sid,
-                "g": _storage_hex([comm.boundary])[0],
-            },
-        ).scalar_one()
-        comp_ids = {}
-        for c, g in zip(
-            comm.compounds, _storage_hex([c.boundary for c in comm.compounds]), strict=True
-        ):
-            comp_ids[c.code] = session.execute(
-                text(
-                    "INSERT INTO compound (code, name, community_id, boundary) VALUES (:c, :n, :i, "
-                    "ST_GeomFromEWKB(decode(:g, 'hex'))) RETURNING id"
-                ),
-                {"c": c.code, "n": c.name, "i": cid, "g": g},
-            ).scalar_one()
-        hexes = _storage_hex([b.footprint for b in comm.buildings]) if comm.buildings else []
-        n_units = sum(len(b.units) for b in comm.buildings)
-        # ids reserved from the sequences, then every row written with COPY (no round trip per
-        # building or unit)
-        bids = _reserve(session, "building", len(comm.buildings))
-        uids = iter(_reserve(session, "building_unit", n_units))
-        buildings, units, households = [], [], []
-        for b, g, bid in zip(comm.buildings, hexes, bids, strict=True):
-            floors = max(u.floors for u in b.units)
-            buildings.append(
-                (
-                    bid,
-                    b.code,
-                    f"{int(b.code.rsplit('-B', 1)[1])}栋",
-                    cid,
-                    comp_ids[b.compound],
-                    "residential",
-                    floors,
-                    len(b.units),
-                    b.households,
-                    g,
-                )
-            )
-            pts = from_metric(np.asarray(_unit_points(b), dtype=object))
-            for u, p in zip(b.units, pts, strict=True):
-                uid = next(uids)
-                units.append((uid, bid, u.unit_no, u.floors, u.households))
-                per_floor = u.households // u.floors
-                for f in range(1, u.floors + 1):
-                    for k in range(1, per_floor + 1):
-                        room = f"{f}{k:02d}"
-                        households.append(
-                            {
-                                "c": f"{b.code}-U{u.unit_no}-{room}",
-                                "b": bid,
-                                "u": uid,
-                                "f": f,
-                                "r": room,
-                                "x": float(p.x),
-                                "y": float(p.y),
-                            }
-                        )
-                counts["units"] += 1
-            counts["buildings"] += 1
-        raw = session.connection().connection.driver_connection
-        with raw.cursor() as cur:
-            with cur.copy(
-                "COPY building (id, code, name, community_id, compound_id, use, floors, units, "
-                "households, footprint) FROM STDIN"
-            ) as copy:
-                for row in buildings:
-                    copy.write_row(row)
-            with cur.copy(
-                "COPY building_unit (id, building_id, unit_no, floors, households) FROM STDIN"
-            ) as copy:
-                for row in units:
-                    copy.write_row(row)
-        if households:  # COPY: the bulk of the rows, an order of magnitude faster than INSERTs
-            raw = session.connection().connection.driver_connection
-            srid = _srid()
-            with (
-                raw.cursor() as cur,
-                cur.copy(
-                    "COPY household (code, building_id, unit_id, floor, room, members, position) "
-                    "FROM STDIN"
-                ) as copy,
-            ):
-                for h in households:
-                    copy.write_row(
-                        (
-                            h["c"],
-                            h["b"],
-                            h["u"],
-                            h["f"],
-                            h["r"],
-                            2,
-                            f"SRID={srid};POINT({h['x']!r} {h['y']!r})",
-                        )
-                    )
+        cid, comp_ids = _insert_community(session, comm, sid)
+        rows = _building_rows(session, comm, cid, comp_ids)
+        _copy_rows(session, rows)
         counts["communities"] += 1
         counts["compounds"] += len(comm.compounds)
-        counts["households"] += len(households)
+        counts["buildings"] += len(rows.buildings)
+        counts["units"] += len(rows.units)
+        counts["households"] += len(rows.households)
     # fresh statistics for the planner right after a bulk load, rather than whenever
     # autovacuum gets round to it: in the whole-city run the per-community household queries
     # ran as parallel scans while autovacuum was still analysing the household table, and the
@@ -274,6 +179,129 @@ def write_city(
     for table in ("community", "compound", "building", "building_unit", "household"):
         session.execute(text(f"ANALYZE {table}"))
     return counts
+
+
+def _insert_community(
+    session: Session, comm: SyntheticCommunity, street_id: int
+) -> tuple[int, dict[str, int]]:
+    """The community's row and its compounds' (one INSERT each: a few per community); their
+    ids, the compounds' by code."""
+    from sqlalchemy import text
+
+    cid = session.execute(
+        text(
+            "INSERT INTO community (code, name, street_id, boundary) VALUES (:c, :n, :s, "
+            "ST_GeomFromEWKB(decode(:g, 'hex'))) RETURNING id"
+        ),
+        {
+            "c": comm.code,
+            "n": f"合成社区{comm.code[3:]}",
+            "s": street_id,
+            "g": _storage_hex([comm.boundary])[0],
+        },
+    ).scalar_one()
+    comp_ids: dict[str, int] = {}
+    for c, g in zip(
+        comm.compounds, _storage_hex([c.boundary for c in comm.compounds]), strict=True
+    ):
+        comp_ids[c.code] = session.execute(
+            text(
+                "INSERT INTO compound (code, name, community_id, boundary) VALUES (:c, :n, :i, "
+                "ST_GeomFromEWKB(decode(:g, 'hex'))) RETURNING id"
+            ),
+            {"c": c.code, "n": c.name, "i": cid, "g": g},
+        ).scalar_one()
+    return cid, comp_ids
+
+
+BuildingRow = tuple[int, str, str, int, int, str, int, int, int, str]
+UnitRow = tuple[int, int, int, int, int]
+HouseholdRow = tuple[str, int, int, int, str, int, str]
+
+
+@dataclass
+class _Rows:
+    """A community's buildings, units and households as the COPY rows of their tables."""
+
+    buildings: list[BuildingRow]
+    units: list[UnitRow]
+    households: list[HouseholdRow]
+
+
+def _building_rows(
+    session: Session, comm: SyntheticCommunity, cid: int, comp_ids: dict[str, int]
+) -> _Rows:
+    """The rows of the community's buildings, units and households (a household per room,
+    at its unit's point), with ids reserved from the sequences so that every row can be
+    written with COPY (no round trip per building or unit)."""
+    from geo.core.crs import from_metric
+
+    hexes = _storage_hex([b.footprint for b in comm.buildings]) if comm.buildings else []
+    n_units = sum(len(b.units) for b in comm.buildings)
+    bids = _reserve(session, "building", len(comm.buildings))
+    uids = iter(_reserve(session, "building_unit", n_units))
+    srid = _srid()
+    rows = _Rows([], [], [])
+    for b, g, bid in zip(comm.buildings, hexes, bids, strict=True):
+        assert b.compound is not None  # every synthetic building stands in a compound
+        floors = max(u.floors for u in b.units)
+        name = f"{int(b.code.rsplit('-B', 1)[1])}栋"
+        compound_id = comp_ids[b.compound]
+        rows.buildings.append(
+            (
+                bid,
+                b.code,
+                name,
+                cid,
+                compound_id,
+                "residential",
+                floors,
+                len(b.units),
+                b.households,
+                g,
+            )
+        )
+        pts = from_metric(np.asarray(_unit_points(b), dtype=object))
+        for u, p in zip(b.units, pts, strict=True):
+            uid = next(uids)
+            rows.units.append((uid, bid, u.unit_no, u.floors, u.households))
+            position = f"SRID={srid};POINT({float(p.x)!r} {float(p.y)!r})"
+            per_floor = u.households // u.floors
+            for f in range(1, u.floors + 1):
+                for k in range(1, per_floor + 1):
+                    room = f"{f}{k:02d}"
+                    code = f"{b.code}-U{u.unit_no}-{room}"
+                    rows.households.append((code, bid, uid, f, room, 2, position))
+    return rows
+
+
+def _copy_rows(session: Session, rows: _Rows) -> None:
+    """Buildings, units and households written with COPY (the households are the bulk of the
+    rows: an order of magnitude faster than INSERTs)."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None  # a live psycopg connection
+    with raw.cursor() as cur:
+        with cur.copy(
+            "COPY building (id, code, name, community_id, compound_id, use, floors, units, "
+            "households, footprint) FROM STDIN"
+        ) as copy:
+            for building in rows.buildings:
+                copy.write_row(building)
+        with cur.copy(
+            "COPY building_unit (id, building_id, unit_no, floors, households) FROM STDIN"
+        ) as copy:
+            for unit in rows.units:
+                copy.write_row(unit)
+    if rows.households:
+        with (
+            raw.cursor() as cur,
+            cur.copy(
+                "COPY household (code, building_id, unit_id, floor, room, members, position) "
+                "FROM STDIN"
+            ) as copy,
+        ):
+            for household in rows.households:
+                copy.write_row(household)
 
 
 def _reserve(session, table: str, n: int) -> list[int]:
