@@ -31,3 +31,11 @@ def test_readme_names_every_ogc_collection():
     from geo.ogc import COLLECTIONS
 
     assert [c for c in COLLECTIONS if c not in README] == []
+
+
+def test_every_path_the_readme_names_exists():
+    """A newcomer follows the README's paths: each one is in the tree (the layout moves)."""
+    import re
+
+    named = re.findall(r"`((?:geo|api|maps|tests|bench|fixtures|scripts)/[\w./-]+)`", README)
+    assert sorted({p for p in named if not (ROOT / p.split(":")[0]).exists()}) == []

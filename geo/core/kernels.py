@@ -1,6 +1,8 @@
-"""Point-in-polygon assignment: which grid holds each point, in bulk and one at a time.
+"""The point-in-polygon kernels (numba): which polygon of an index holds each point, in bulk
+and one at a time. Pure: no database. Assigning households and incidents to their grids is
+:mod:`geo.locate.bulk`, which uses these kernels through :class:`geo.locate.index.Locator`.
 
-The rule at the edges (the same here and in SQL, see :mod:`geo.locate`):
+The rule at the edges (the same here and in SQL, see :mod:`geo.locate.sql`):
 
 * a grid **covers** a point inside it or on its boundary (PostGIS ``ST_Covers``);
 * a point covered by several grids (on a shared edge or vertex) goes to the grid with the

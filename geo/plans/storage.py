@@ -193,5 +193,9 @@ def _save(session: Session, vid: int, before: set[str], state: dict[str, G]) -> 
             session,
             gid,
             g.members,
-            {u: ewkb([_clean(c)])[0] for u, c in g.cells.items() if any(m[0] == u for m in g.members)},
+            {
+                u: ewkb([_clean(c)])[0]
+                for u, c in g.cells.items()
+                if any(m[0] == u for m in g.members)
+            },
         )
