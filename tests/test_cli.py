@@ -191,3 +191,16 @@ def test_serve_with_two_worker_processes(fresh_db):
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert proc.pid not in pids
+
+
+def test_a_bad_setting_is_a_message_not_a_traceback(cli):
+    """Any command with a bad WANGGE_* value: exit 1 and a message naming it — also for the
+    band checked across two settings, whose message must not echo the other settings (the
+    database URL with its password)."""
+    port = cli("users", "list", env={"WANGGE_PG_PORT": "abc"})
+    assert port.code == 1 and "WANGGE_PG_PORT='abc'" in port.err
+    assert "Traceback" not in port.err
+    secret = "postgresql+psycopg://u:S3CRETpw@127.0.0.1:1/x"
+    bad = cli("users", "list", env={"WANGGE_MIN_HOUSEHOLDS": "60", "WANGGE_DATABASE_URL": secret})
+    assert bad.code == 1 and "WANGGE_MIN_HOUSEHOLDS (60)" in bad.err
+    assert "Traceback" not in bad.err and "S3CRETpw" not in bad.err + bad.out

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import data, db, grids, incidents, maps, network, plans, serve, users
+from api.cli.console import settings_or_exit
+
+settings_or_exit()
+
+from api.cli import data, db, grids, incidents, maps, network, plans, serve, users  # noqa: E402  (after the settings are checked: the models read them when imported)
 
 __all__ = ["app", "main"]
 

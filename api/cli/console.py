@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from geo.errors import WanggeError
 
-__all__ = ["err", "friendly", "out", "progress_bar", "show_json", "spinner"]
+__all__ = ["err", "friendly", "out", "progress_bar", "settings_or_exit", "show_json", "spinner"]
 
 out = Console()
 err = Console(stderr=True)
@@ -35,16 +35,32 @@ def friendly(fn: F) -> F:
         except ValidationError as exc:
             if exc.title != "Settings":
                 raise
-            for e in exc.errors():
-                name = "WANGGE_" + "_".join(str(p) for p in e["loc"]).upper()
-                err.print(
-                    f"[bold red]设置无效 (invalid setting):[/] {name}={e['input']!r}: {e['msg']}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
+            _settings_error(exc)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature typer reads
+
+
+def _settings_error(exc: ValidationError) -> None:
+    for e in exc.errors():
+        # a check across fields (loc empty) has every setting as its input, passwords in
+        # URLs included: name the message only
+        name = "WANGGE_" + "_".join(str(p) for p in e["loc"]).upper()
+        said = f"{name}={e['input']!r}: " if e["loc"] else ""
+        err.print(f"[bold red]设置无效 (invalid setting):[/] {said}{e['msg']}", highlight=False)
+
+
+def settings_or_exit() -> None:
+    """Read the settings before any command module is imported (the models read them when
+    imported): a bad ``WANGGE_*`` value is a message naming it and exit status 1, not a
+    traceback."""
+    from geo.settings import get_settings
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        _settings_error(exc)
+        raise SystemExit(1) from None
 
 
 def show_json(obj: Any) -> None:

@@ -85,7 +85,7 @@ def plan_list(community: Annotated[str | None, typer.Option()] = None) -> None:
 
 @app.command("show")
 @friendly
-def planshow_json(plan_id: int) -> None:
+def plan_show(plan_id: int) -> None:
     """方案详情与修改记录 (a plan and its edits)."""
     show_json(_plan_call("get_plan", plan_id))
 

@@ -4,6 +4,7 @@ transitions, reads of personal data, deletes. Every module writes it through :fu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,7 +25,8 @@ def audit(
     detail: Mapping[str, Any] | None = None,
 ) -> None:
     """Write one audit row in the session's transaction (so it commits or rolls back with
-    the change it records). ``detail`` must be JSON-serialisable."""
+    the change it records). ``detail`` is stored as JSON; a value JSON does not know (a
+    numpy number, a path, a time) is stored as its text."""
     audit_many(session, [(actor, action, entity, entity_id, detail)])
 
 
@@ -39,7 +41,7 @@ def audit_many(
             "action": action,
             "entity": entity,
             "entity_id": None if entity_id is None else str(entity_id),
-            "detail": None if detail is None else dict(detail),
+            "detail": None if detail is None else json.loads(json.dumps(dict(detail), default=str)),
         }
         for actor, action, entity, entity_id, detail in rows
     ]
