@@ -251,6 +251,24 @@ def test_imported_names_in_the_base_layer_are_text(browser, fresh_db, tmp_path):
             p.close()
 
 
+def test_served_resident_map_is_rebuilt_for_a_new_road(fresh_db, tmp_path):
+    """The resident map is kept per data version: roads are part of it now."""
+    road = gpd.read_file(FIXTURE_DIR / "roads.geojson").head(1)
+    road["code"], road["name"] = "NEW-R01", "新修路"
+    path = tmp_path / "road.geojson"
+    road.to_file(path)
+    with serve_app(fresh_db) as base, httpx.Client(base_url=base) as c:
+        before = _config(c.get("/maps/resident").text)["base"]["roads"]["features"]
+        assert "新修路" not in {f["properties"]["name"] for f in before}
+        engine = make_engine(fresh_db)
+        with session_scope(engine) as s:
+            import_file(path, "roads", session=s)
+        engine.dispose()
+        after = _config(c.get("/maps/resident").text)["base"]["roads"]["features"]
+        assert len(after) == len(before) + 1
+        assert "新修路" in {f["properties"]["name"] for f in after}
+
+
 def test_base_layer_under_a_tile_base_map_is_shifted_with_the_overlays(session):
     """With Amap tiles (GCJ-02) the base layer stays, shifted like every overlay, and the map
     still opens on its community (shifted too)."""
