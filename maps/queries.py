@@ -36,6 +36,7 @@ __all__ = [
     "published_micro_grids",
     "published_params",
     "roads",
+    "roads_near_grid",
     "scope_communities",
 ]
 
@@ -371,6 +372,19 @@ def buildings_near_grid(session: Session, grid_id: int) -> list[dict[str, Any]]:
             text(
                 "SELECT b.name, ST_AsBinary(b.footprint) AS geom FROM building b JOIN grid g ON "
                 "g.id = :g WHERE ST_DWithin(b.footprint, g.boundary, 0.0006) ORDER BY b.code"
+            ),
+            {"g": grid_id},
+        )
+    )
+
+
+def roads_near_grid(session: Session, grid_id: int) -> list[dict[str, Any]]:
+    """The roads within ~150 m of the grid: name, geom; by code."""
+    return _dicts(
+        session.execute(
+            text(
+                "SELECT r.name, ST_AsBinary(r.geom) AS geom FROM road r JOIN grid g ON g.id = :g "
+                "WHERE ST_DWithin(r.geom, g.boundary, 0.0015) ORDER BY r.code"
             ),
             {"g": grid_id},
         )

@@ -5,6 +5,8 @@ a real headless Chromium with every request off loopback blocked."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import httpx
 import pytest
@@ -285,3 +287,39 @@ def test_base_layer_under_a_tile_base_map_is_shifted_with_the_overlays(session):
     assert 0.001 < w - w0 < 0.004 and -0.004 < s - s0 < 0
     assert 0.001 < e - e0 < 0.004 and -0.004 < n - n0 < 0
     assert len(amap["base"]["footprints"]["features"]) == 143
+
+
+def test_notice_boards_draw_the_base_layer(session, tmp_path):
+    """A board's map has the roads around the grid with their names along them, and the
+    community outline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from maps.boards import A4, _map, board_data, render_board
+
+    b = board_data(session, f"{COMMUNITY}-C02-M03")
+    names = {n for n, _ in b.roads}
+    assert names and names <= {
+        r for (r,) in session.execute(text("SELECT name FROM road WHERE name IS NOT NULL"))
+    }
+    assert b.outline is not None and b.outline.area > b.geometry.area * 10  # metric, the community
+    fig = plt.figure(figsize=A4)
+    _map(fig, b)
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_text() in names]
+    # along the road, and upright: turned by at most 90° either way
+    assert labels and all(t.get_rotation() <= 90 or t.get_rotation() >= 270 for t in labels)
+    assert len({t.get_text() for t in labels}) == len(labels)  # each road named once
+    assert len(ax.lines) >= len(labels) + 1  # the roads and the outline
+    plt.close(fig)
+    png = render_board(
+        b,
+        Path(__file__).resolve().parent.parent
+        / ".wangge"
+        / "test-output"
+        / "maps"
+        / "board-basemap.png",
+    )
+    assert png.stat().st_size > 50_000
