@@ -104,7 +104,8 @@ def render_map(
     embed_limit: int = 20_000,
     principal: Principal | None = None,
 ) -> Rendered:
-    """One map, rendered. ``principal``: whose dispatcher map (default: every incident)."""
+    """One map, rendered. ``principal``: whose map — the dispatcher map holds its incidents
+    (default: every incident), and every map opens on its scope (a street, a grid)."""
     _check_request(session, kind, community, plan)
     ctx = MapContext(session, community, basemap(base), api, embed_limit, principal)
     m = planner_map(ctx, plan) if kind == "planner" else BUILDERS[kind](ctx)

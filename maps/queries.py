@@ -90,14 +90,16 @@ def extent(session: Session, codes: list[str] | None) -> tuple[float, ...] | Non
 
 def scope_communities(session: Session, street: str | None, grid: str | None) -> list[str]:
     """The communities of a scope: a dispatcher's street, or the community of a grid worker's
-    grid (of a current version); by code."""
+    grid (a grid of a current version, a compound or a community code); by code."""
     return list(
         session.execute(
             text(
                 "SELECT c.code FROM community c JOIN street s ON s.id = c.street_id WHERE "
                 "s.code = :street UNION SELECT c.code FROM grid g JOIN grid_version v ON "
                 "v.id = g.version_id AND v.status = 'published' JOIN community c ON "
-                "c.id = v.community_id WHERE g.code = :grid ORDER BY 1"
+                "c.id = v.community_id WHERE g.code = :grid UNION SELECT c.code FROM compound p "
+                "JOIN community c ON c.id = p.community_id WHERE p.code = :grid UNION SELECT "
+                "code FROM community WHERE code = :grid ORDER BY 1"
             ),
             {"street": street, "grid": grid},
         ).scalars()

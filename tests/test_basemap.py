@@ -176,12 +176,15 @@ def _far_community(url: str, tmp_path) -> None:
 
 def test_two_communities_far_apart(browser, fresh_db, tmp_path):  # noqa: F811
     """Served, the resident map opens on both communities; asked for one, on that one (not the
-    far one); a dispatcher's map on its street's community."""
+    far one); a staff map on its caller's scope (a street, a grid), unless asked for one."""
     _far_community(fresh_db, tmp_path)
     engine = make_engine(fresh_db)
     with session_scope(engine) as s:
         near, far = _extent(s, COMMUNITY), _extent(s, FAR)
-        _, token = create_user(session=s, name="d-far", role="dispatcher", street_code="510107013")
+        _, token = create_user(session=s, name="d-near", role="dispatcher", street_code="510107013")
+        _, worker = create_user(session=s, name="w-far", role="worker", grid_code=FAR)
+        _, planner = create_user(session=s, name="p-far", role="planner", street_code="510107099")
+        _, admin = create_user(session=s, name="a-all", role="admin")
     engine.dispose()
     centre = {
         k: [(b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2]
@@ -212,6 +215,18 @@ def test_two_communities_far_apart(browser, fresh_db, tmp_path):  # noqa: F811
         # a dispatcher of the fixture's street: its community, though the map holds both
         mine, inside, _ = opened("/maps/dispatcher", {"Authorization": f"Bearer {token}"})
         assert mine == {"near": True, "far": False} and not inside["far"]
+        # a grid worker of the far community; a planner of the far street; an admin: all
+        mine, inside, _ = opened("/maps/dispatcher", {"Authorization": f"Bearer {worker}"})
+        assert mine == {"near": False, "far": True} and not inside["near"]
+        mine, inside, _ = opened("/maps/planner", {"Authorization": f"Bearer {planner}"})
+        assert mine == {"near": False, "far": True} and not inside["near"]
+        mine, _, _ = opened("/maps/dispatcher", {"Authorization": f"Bearer {admin}"})
+        assert mine == {"near": True, "far": True}
+        # asked for a community, the map opens on it whatever the caller's scope
+        mine, inside, _ = opened(
+            f"/maps/dispatcher?community={FAR}", {"Authorization": f"Bearer {token}"}
+        )
+        assert mine == {"near": False, "far": True} and not inside["near"]
 
 
 def test_imported_names_in_the_base_layer_are_text(browser, fresh_db, tmp_path):  # noqa: F811

@@ -62,7 +62,13 @@ def planner(
     """网格规划地图 (grid planning map): planners. 404 naming an unknown community or plan, 400
     for a plan of another community."""
     r = render_map(
-        session, "planner", community=community, api="", plan=plan, embed_limit=embed_limit
+        session,
+        "planner",
+        community=community,
+        api="",
+        plan=plan,
+        embed_limit=embed_limit,
+        principal=who,  # opens on the planner's scope, if it has one
     )
     return _page(r, private=True)
 
