@@ -160,7 +160,7 @@
       if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(t.value).then(done, done);
       else { try { document.execCommand("copy"); } catch (e) { /* the text stays selected */ } done(); }
     });
-    WG.remote = {};
+    WG.remote = WG.remote || {};
     if (C.api !== null && C.layers.micro_remote) {
       remoteLayer("micro", C.layers.micro_remote, function (f) {
         var n = f.properties.households, b = C.band;

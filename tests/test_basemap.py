@@ -338,3 +338,39 @@ def test_notice_boards_draw_the_base_layer(session, tmp_path):
         / "board-basemap.png",
     )
     assert png.stat().st_size > 50_000
+
+
+def test_footprints_of_a_large_area_load_by_bbox_when_zoomed_in(browser, session, api_base):  # noqa: F811
+    """Above ``embed_limit`` buildings a served map embeds no footprint: its script loads
+    those in view from ``/buildings`` from zoom 16 on, into the base layer's pane, and none
+    when zoomed out. (The page is this map rendered with a limit of 10, answered by the test
+    on the API's own origin; every other request goes to the real API.)"""
+    from maps.build import render_map
+    from maps.policy import new_nonce
+
+    r = render_map(session, "dispatcher", api="", embed_limit=10)
+    body, csp = r.served(new_nonce())
+    p = Page(browser)
+    p.page.route(
+        api_base + "/maps/large",
+        lambda route: route.fulfill(
+            body=body, content_type="text/html", headers={"Content-Security-Policy": csp}
+        ),
+    )
+    page = p.open(api_base + "/maps/large")
+    assert page.evaluate("WANGGE.base.footprints") is None
+    assert page.evaluate("WANGGE.base.footprints_remote") == "/buildings"
+    assert page.evaluate("WG.map.getZoom()") >= 16
+    page.wait_for_function("() => WG.remote.base_footprints.count > 0", timeout=20_000)
+    bounds = page.evaluate("WG.map.getBounds().toBBoxString()")
+    bbox = ",".join(f"{float(v):.6f}" for v in bounds.split(","))
+    with httpx.Client(base_url=api_base) as c:
+        want = c.get("/buildings", params={"bbox": bbox, "limit": 5000}).json()["features"]
+    assert page.evaluate("WG.remote.base_footprints.count") == len(want) > 0
+    assert page.evaluate("WG.map.getPane('wgBase').querySelectorAll('path').length") >= len(want)
+    assert page.evaluate("WG.base.group.hasLayer(WG.remote.base_footprints.layer)")
+    page.evaluate("WG.map.setZoom(14, {animate: false})")
+    page.wait_for_function("() => WG.remote.base_footprints.count === 0", timeout=20_000)
+    assert page.evaluate("WG.remote.base_footprints.layer.getLayers().length") == 0
+    p.clean()
+    p.close()
