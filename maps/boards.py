@@ -1,7 +1,8 @@
 """网格公示牌 (grid notice boards): one printable A4 page per micro-grid, as compounds post them
 at building entrances — the grid among its neighbours, its code, its household count, and the
 names and public phones of the people who serve it (micro-grid worker, building heads,
-compound grid worker, community secretary).
+compound grid worker, community secretary), on the base layer every map has (the roads
+around with their names, the community outline).
 
 Only what a worker made public is printed: a phone the worker did not make public shows as
 "—". Household names and phones never appear. Drawn with matplotlib (PNG or PDF) in a CJK
@@ -10,6 +11,7 @@ font installed with the system packages (``fonts-noto-cjk``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -45,6 +47,9 @@ class Board:
     # the floors it holds of units split by floors, and who holds the others (same cell)
     floors: list[str] = field(default_factory=list)
     neighbour_floors: dict[str, str] = field(default_factory=dict)  # code → 1–12层
+    # the base layer of every map: the roads around (name, metric line), the community outline
+    roads: list[tuple[str, Any]] = field(default_factory=list)
+    outline: Any = None
 
 
 def cjk_font() -> str:
@@ -116,6 +121,8 @@ def board_data(session: Session, code: str) -> Board:
         session, [code, grid["parent_code"], ccode], [b["code"] for b in buildings]
     )
     floors, neighbour_floors = _floors(session, code, ccode)
+    roads = queries.roads_near_grid(session, gid)
+    outline = _metric(queries.communities(session, ccode))
     return Board(
         code,
         grid["community_name"],
@@ -128,6 +135,8 @@ def board_data(session: Session, code: str) -> Board:
         [(a["name"], g) for a, g in zip(around, _metric(around), strict=True)],
         floors,
         neighbour_floors,
+        [(r["name"] or "", g) for r, g in zip(roads, _metric(roads), strict=True)],
+        outline[0] if outline else None,
     )
 
 
@@ -147,6 +156,45 @@ def _fill(ax: Any, geom: Any, **style: Any) -> None:
     for p in shapely.get_parts(geom):
         x, y = p.exterior.xy
         ax.fill(x, y, **style)
+
+
+def _base(ax: Any, b: Board, view: tuple[float, float, float, float]) -> None:
+    """The base layer, as on the web maps: light roads with their names along them (once per
+    road, on its part in view) and the community outline, over the grids' fills."""
+    from matplotlib import patheffects
+
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    for name, g in b.roads:
+        seen = shapely.clip_by_rect(g, *view)
+        for part in shapely.get_parts(seen):
+            if part.geom_type == "LineString":
+                x, y = part.xy
+                ax.plot(x, y, color="#d8d2c4", linewidth=4, solid_capstyle="round", zorder=1.5)
+        longest = max(shapely.get_parts(seen), key=lambda p: p.length, default=None)
+        if not name or longest is None or longest.geom_type != "LineString":
+            continue
+        if longest.length < 40:
+            continue
+        a, mid, c = (longest.interpolate(f, normalized=True) for f in (0.45, 0.5, 0.55))
+        angle = math.degrees(math.atan2(c.y - a.y, c.x - a.x))
+        angle = angle - 180 if angle > 90 else angle + 180 if angle < -90 else angle
+        ax.text(
+            mid.x,
+            mid.y,
+            name,
+            rotation=angle,
+            rotation_mode="anchor",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="#7a705c",
+            path_effects=halo,
+            zorder=5,
+        )
+    if b.outline is not None:
+        for p in shapely.get_parts(b.outline):
+            x, y = p.exterior.xy
+            ax.plot(x, y, color="#a39a88", linewidth=1.5, linestyle=(0, (6, 4)), zorder=4)
 
 
 def _neighbours(ax: Any, b: Board, pad: float) -> None:
@@ -183,6 +231,7 @@ def _map(fig: Any, b: Board) -> None:
     ax = fig.add_axes((0.08, 0.36, 0.84, 0.42))
     minx, miny, maxx, maxy = b.geometry.bounds
     pad = max(maxx - minx, maxy - miny) * 0.6 + 20
+    _base(ax, b, (minx - pad, miny - pad, maxx + pad, maxy + pad))
     _neighbours(ax, b, pad)
     _fill(ax, b.geometry, facecolor="#f9d9a8", edgecolor="#c0392b", linewidth=2.5)
     for label, g in b.footprints:

@@ -2,8 +2,11 @@
 
 Every map is one standalone HTML file that works with no network: Leaflet and its plugins are
 inlined from their npm packages (``maps/assets.py``), markers are drawn with CSS (no icon fonts
-or images to fetch), and no base map is used unless one is configured
-(``WANGGE_BASEMAP``: ``none``, ``amap``, ``tencent`` or a tile URL template). Amap and Tencent
+or images to fetch), every map is drawn on a base layer of the project's own data (roads and
+their names, footprints, compound names, the community outline: ``maps/basemap_layer.py``)
+and opens on the bounds of its community (``maps.page.map_bounds``), and no tile base map is
+used unless one is configured (``WANGGE_BASEMAP``: ``none``, ``amap``, ``tencent`` or a tile
+URL template; the base layer stays, under the overlays). Amap and Tencent
 tiles are in GCJ-02: with them every overlay is shifted to GCJ-02 for display, and a drawn
 geometry is handed back labelled ``"crs": "gcj02"`` so the plans API shifts it back.
 
@@ -21,7 +24,8 @@ the written file).
 
 This module renders and writes them; each map is built by its own module (``resident``,
 ``planner``, ``dispatcher``) from the data of ``maps/queries.py``, on the page scaffolding of
-``maps/page.py`` and the shared layers of ``maps/layers.py``.
+``maps/page.py``, the shared layers of ``maps/layers.py`` and the base layer of
+``maps/basemap_layer.py``.
 """
 
 from __future__ import annotations
@@ -100,7 +104,8 @@ def render_map(
     embed_limit: int = 20_000,
     principal: Principal | None = None,
 ) -> Rendered:
-    """One map, rendered. ``principal``: whose dispatcher map (default: every incident)."""
+    """One map, rendered. ``principal``: whose map — the dispatcher map holds its incidents
+    (default: every incident), and every map opens on its scope (a street, a grid)."""
     _check_request(session, kind, community, plan)
     ctx = MapContext(session, community, basemap(base), api, embed_limit, principal)
     m = planner_map(ctx, plan) if kind == "planner" else BUILDERS[kind](ctx)

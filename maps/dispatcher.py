@@ -15,6 +15,7 @@ from folium.plugins import HeatMap, MarkerCluster
 from geo.runtime.auth import Principal
 from geo.store.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES, WORKER_ROLES
 from maps import queries
+from maps.basemap_layer import base_layer
 from maps.layers import floor_layer, grids, outline_layers, shown_floor_units
 from maps.page import MapContext, config, geojson, legend, map_center, new_map, offline, text
 from maps.styles import STATUS_COLOUR
@@ -154,6 +155,7 @@ def dispatcher_map(ctx: MapContext) -> folium.Map:
         m,
         ctx,
         "dispatcher",
+        base=base_layer(ctx),
         layers=layers,
         cluster=cluster.get_name(),
         heat=heat.get_name(),

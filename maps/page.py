@@ -30,6 +30,7 @@ __all__ = [
     "figure",
     "geojson",
     "legend",
+    "map_bounds",
     "map_center",
     "new_map",
     "offline",
@@ -47,6 +48,7 @@ class MapContext:
     embed_limit: int
     principal: Principal | None = None  # whose dispatcher map (None: everything, as an admin)
     stats: dict[str, int] = field(default_factory=dict)
+    bounds: list[list[float]] | None = None  # where the map opens (set by new_map)
 
     def shift(self, geoms: Any) -> Any:
         """Storage (CGCS2000 ≈ WGS84) → display coordinates, rounded to ~0.1 m."""
@@ -128,11 +130,30 @@ def offline(obj: _E) -> _E:
 
 
 def map_center(ctx: MapContext) -> tuple[float, float]:
-    """Where a map opens: the centre of its communities (display coordinates)."""
+    """The centre of its communities (display coordinates): where a map is first placed,
+    before it fits their bounds (:func:`map_bounds`)."""
     at = queries.center(ctx.session, ctx.community)
     if at is None:
         return (30.66, 104.06)
     return ctx.point(*at)
+
+
+def map_bounds(ctx: MapContext) -> list[list[float]] | None:
+    """``[[south, west], [north, east]]`` (display coordinates) a map opens on: the map's
+    community, else the caller's scope (a dispatcher's street, a grid worker's grid), else
+    all data; None without any community."""
+    codes: list[str] | None = None
+    if ctx.community is not None:
+        codes = [ctx.community]
+    elif ctx.principal is not None and (ctx.principal.street_code or ctx.principal.grid_code):
+        codes = queries.scope_communities(
+            ctx.session, ctx.principal.street_code, ctx.principal.grid_code
+        )
+    box = queries.extent(ctx.session, codes or None)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    return [list(ctx.point(x0, y0)), list(ctx.point(x1, y1))]
 
 
 def new_map(
@@ -151,6 +172,10 @@ def new_map(
     )
     m.options["maxZoom"] = 20  # the marker clusters need it on the map itself
     m.add_child(_Assets(("leaflet", *groups)))
+    bounds = map_bounds(ctx)
+    if bounds is not None:  # the whole of its communities, not a centre point
+        m.fit_bounds(bounds, padding=(8, 8), max_zoom=18)
+    ctx.bounds = bounds
     if ctx.base.url:
         folium.TileLayer(
             ctx.base.url,
@@ -187,7 +212,14 @@ def legend(m: folium.Map, title: str, rows: list[tuple[str, str, bool]]) -> None
 
 def config(m: folium.Map, ctx: MapContext, kind: str, **data: Any) -> None:
     """``window.WANGGE`` (what the page is, its layers and data) and Wangge's own script."""
-    cfg = {"kind": kind, "api": ctx.api, "gcj02": ctx.base.gcj02, "map": m.get_name(), **data}
+    cfg = {
+        "kind": kind,
+        "api": ctx.api,
+        "gcj02": ctx.base.gcj02,
+        "map": m.get_name(),
+        "bounds": ctx.bounds,
+        **data,
+    }
     # no "<", ">" or "&" from data inside the script element (as folium writes its own JSON)
     payload = (
         json.dumps(cfg, ensure_ascii=False, separators=(",", ":"))

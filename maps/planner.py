@@ -17,6 +17,7 @@ from folium.plugins import Draw
 from geo.settings import band
 from geo.store.versions import FloorUnit
 from maps import queries
+from maps.basemap_layer import base_layer
 from maps.layers import Grids, floor_layer, grids, shown_floor_units
 from maps.page import MapContext, config, geojson, legend, map_center, new_map, offline, tooltip
 from maps.styles import BAND_COLOUR, FLOOR_COLOUR, short
@@ -273,6 +274,7 @@ def planner_map(ctx: MapContext, plan: int | None = None) -> folium.Map:
         m,
         ctx,
         "planner",
+        base=base_layer(ctx, footprints=False),
         layers=layers,
         draw=draw.get_name(),
         plan=plan,

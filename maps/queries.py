@@ -23,7 +23,10 @@ __all__ = [
     "community_exists",
     "compounds",
     "draft_params",
+    "extent",
     "facilities",
+    "footprint_count",
+    "footprints",
     "grid_buildings",
     "grid_workers",
     "grids",
@@ -32,6 +35,9 @@ __all__ = [
     "public_workers",
     "published_micro_grids",
     "published_params",
+    "roads",
+    "roads_near_grid",
+    "scope_communities",
 ]
 
 
@@ -66,6 +72,38 @@ def center(session: Session, community: str | None) -> tuple[float, float] | Non
     if row[0] is None:
         return None
     return row[0], row[1]
+
+
+def extent(session: Session, codes: list[str] | None) -> tuple[float, ...] | None:
+    """(xmin, ymin, xmax, ymax) of the boundaries of the communities ``codes`` (all of them
+    for None), None when there is none."""
+    row = session.execute(
+        text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
+            "ST_Extent(c.boundary)::geometry AS e FROM community c WHERE CAST(:codes AS text[]) "
+            "IS NULL OR c.code = ANY(:codes)) x"
+        ),
+        {"codes": codes},
+    ).one()
+    return None if row[0] is None else tuple(float(v) for v in row)
+
+
+def scope_communities(session: Session, street: str | None, grid: str | None) -> list[str]:
+    """The communities of a scope: a dispatcher's street, or the community of a grid worker's
+    grid (a grid of a current version, a compound or a community code); by code."""
+    return list(
+        session.execute(
+            text(
+                "SELECT c.code FROM community c JOIN street s ON s.id = c.street_id WHERE "
+                "s.code = :street UNION SELECT c.code FROM grid g JOIN grid_version v ON "
+                "v.id = g.version_id AND v.status = 'published' JOIN community c ON "
+                "c.id = v.community_id WHERE g.code = :grid UNION SELECT c.code FROM compound p "
+                "JOIN community c ON c.id = p.community_id WHERE p.code = :grid UNION SELECT "
+                "code FROM community WHERE code = :grid ORDER BY 1"
+            ),
+            {"street": street, "grid": grid},
+        ).scalars()
+    )
 
 
 def communities(session: Session, community: str | None) -> list[dict[str, Any]]:
@@ -218,6 +256,57 @@ def buildings(session: Session, community: str | None) -> list[dict[str, Any]]:
     )
 
 
+# --- the base layer of every map -------------------------------------------------------------
+def roads(session: Session, community: str | None, tolerance: float) -> list[dict[str, Any]]:
+    """The roads of the map's area: code, name, kind, geom (simplified to ``tolerance``
+    degrees; for one community, the roads within ~200 m of its boundary's box, clipped to that
+    box); by code."""
+    if community is None:
+        area, params = "NULL::geometry", {}
+    else:
+        area = "(SELECT ST_Expand(ST_Envelope(boundary), 0.002) FROM community WHERE code = :c)"
+        params = {"c": community}
+    return _dicts(
+        session.execute(
+            text(
+                f"WITH a AS (SELECT {area} AS box) SELECT r.code, r.name, r.kind, "
+                "ST_AsBinary(ST_SimplifyPreserveTopology(CASE WHEN a.box IS NULL THEN r.geom "
+                "ELSE ST_Intersection(r.geom, a.box) END, :tol)) AS geom FROM road r, a WHERE "
+                "a.box IS NULL OR r.geom && a.box AND ST_Intersects(r.geom, a.box) "
+                "ORDER BY r.code"
+            ),
+            params | {"tol": tolerance},
+        )
+    )
+
+
+def footprint_count(session: Session, community: str | None) -> int:
+    cond, params = _community_filter(community, "c")
+    return int(
+        session.execute(
+            text(
+                "SELECT count(*) FROM building b JOIN community c ON c.id = b.community_id "
+                f"WHERE {cond}"
+            ),
+            params,
+        ).scalar_one()
+    )
+
+
+def footprints(session: Session, community: str | None) -> list[dict[str, Any]]:
+    """The building footprints, geometry only: geom; by code."""
+    cond, params = _community_filter(community, "c")
+    return _dicts(
+        session.execute(
+            text(
+                "SELECT ST_AsBinary(b.footprint) AS geom FROM building b JOIN community c ON "
+                f"c.id = b.community_id WHERE {cond} ORDER BY b.code"
+            ),
+            params,
+        )
+    )
+
+
 # --- the dispatcher map -----------------------------------------------------------------------
 def public_workers(session: Session) -> list[dict[str, Any]]:
     """The workers of a grid: grid_code, name, role, phone (None unless made public); by
@@ -285,6 +374,19 @@ def buildings_near_grid(session: Session, grid_id: int) -> list[dict[str, Any]]:
             text(
                 "SELECT b.name, ST_AsBinary(b.footprint) AS geom FROM building b JOIN grid g ON "
                 "g.id = :g WHERE ST_DWithin(b.footprint, g.boundary, 0.0006) ORDER BY b.code"
+            ),
+            {"g": grid_id},
+        )
+    )
+
+
+def roads_near_grid(session: Session, grid_id: int) -> list[dict[str, Any]]:
+    """The roads within ~150 m of the grid: name, geom; by code."""
+    return _dicts(
+        session.execute(
+            text(
+                "SELECT r.name, ST_AsBinary(r.geom) AS geom FROM road r JOIN grid g ON g.id = :g "
+                "WHERE ST_DWithin(r.geom, g.boundary, 0.0015) ORDER BY r.code"
             ),
             {"g": grid_id},
         )

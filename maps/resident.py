@@ -13,6 +13,7 @@ from folium.plugins import MarkerCluster
 
 from geo.store.models import FACILITY_KINDS, RESOURCE_KINDS
 from maps import queries
+from maps.basemap_layer import base_layer
 from maps.layers import outline_layers
 from maps.page import MapContext, config, legend, map_center, new_map, offline, text
 from maps.styles import KIND_STYLE
@@ -140,6 +141,7 @@ def resident_map(ctx: MapContext) -> folium.Map:
         m,
         ctx,
         "resident",
+        base=base_layer(ctx),
         places=[{k: p[k] for k in _PUBLIC} for p in places],
         clusters=clusters,
         addresses=_address_index(ctx),

@@ -64,4 +64,9 @@ html, body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", 
 .wg-floor-label { color: #4a235a; font-weight: bold; }
 .wg-popup dt { font-weight: bold; } .wg-popup dd { margin: 0 0 3px 0; }
 .wg-near li { margin: 2px 0; }
+.wg-base-label { background: none; border: none; }
+.wg-road-label, .wg-compound-label { position: absolute; white-space: nowrap; color: #8a8272;
+  text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; transform: translate(-50%, -50%); }
+.wg-road-label { font-size: 11px; }
+.wg-compound-label { font-size: 12px; color: #6f6654; font-style: italic; }
 """

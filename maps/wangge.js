@@ -5,6 +5,8 @@
   "use strict";
   var C = window.WANGGE;
   var WG = (window.WG = { ready: false });
+  // folium's layer control is a script-level `let`: catch it as Leaflet makes it
+  L.Control.Layers.addInitHook(function () { WG.layerControl = this; });
 
   function el(tag, attrs, html) {
     var e = document.createElement(tag);
@@ -158,7 +160,7 @@
       if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(t.value).then(done, done);
       else { try { document.execCommand("copy"); } catch (e) { /* the text stays selected */ } done(); }
     });
-    WG.remote = {};
+    WG.remote = WG.remote || {};
     if (C.api !== null && C.layers.micro_remote) {
       remoteLayer("micro", C.layers.micro_remote, function (f) {
         var n = f.properties.households, b = C.band;
@@ -183,17 +185,22 @@
     });
   }
 
-  function remoteLayer(key, path, style) {
-    /* too many features to embed: fetch what is in view from the API as the map moves */
+  function remoteLayer(key, path, style, o) {
+    /* too many features to embed: fetch what is in view from the API as the map moves (from
+       o.minZoom on, if given; into o.pane and o.group, if given) */
+    o = o || {};
     var layer = L.geoJSON(null, {
       style: style,
-      onEachFeature: function (f, l) {
+      pane: o.pane || "overlayPane",
+      interactive: o.interactive !== false,
+      onEachFeature: o.interactive === false ? null : function (f, l) {
         l.bindTooltip(esc(f.properties.code) + (f.properties.label ? " · " + esc(f.properties.label) : "") +
           (f.properties.households != null ? " · " + f.properties.households + " 户" : ""));
       },
-    }).addTo(WG.map);
+    }).addTo(o.group || WG.map);
     WG.remote[key] = { layer: layer, count: undefined };
     function load() {
+      if (o.minZoom && WG.map.getZoom() < o.minZoom) { layer.clearLayers(); WG.remote[key].count = 0; return; }
       var b = WG.map.getBounds();
       var q = "bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",") + "&limit=5000";
       fetch((C.api || "") + path + (path.indexOf("?") >= 0 ? "&" : "?") + q).then(function (r) { return r.json(); }).then(function (fc) {
@@ -204,6 +211,73 @@
     }
     WG.map.on("moveend", load);
     load();
+  }
+
+  // --- the base layer (every map): roads, footprints, compound names, outline ---------------
+  var ROAD = { primary: 7, secondary: 5, branch: 3.5, footway: 1.5 };
+  function baseLayer() {
+    /* the map's own data as a quiet base map, in panes under the overlays; its labels above
+       them (no clicks). Names arrive escaped (maps/page.text): inserted as HTML, they show as
+       text. */
+    var B = C.base;
+    if (!B) return;
+    var map = WG.map;
+    map.createPane("wgBase").style.zIndex = 250;
+    var lp = map.createPane("wgBaseLabels");
+    lp.style.zIndex = 450;
+    lp.style.pointerEvents = "none";
+    var opts = function (style) { return { pane: "wgBase", interactive: false, style: style }; };
+    var group = L.layerGroup();
+    var fp = null;
+    if (B.footprints) {
+      fp = L.geoJSON(B.footprints, opts(function () {
+        return { color: "#bdb6aa", weight: 0.6, fillColor: "#d9d4cb", fillOpacity: 1 };
+      }));
+    }
+    var outline = L.geoJSON(B.outline, opts(function () {
+      return { color: "#a39a88", weight: 2.5, dashArray: "8 5", fill: false };
+    }));
+    var casing = L.geoJSON(B.roads, opts(function (f) {
+      return { color: "#cfc8b8", weight: (ROAD[f.properties.kind] || 3) + 2, lineCap: "round" };
+    }));
+    var roads = L.geoJSON(B.roads, opts(function (f) {
+      var k = f.properties.kind;
+      return { color: "#ffffff", weight: ROAD[k] || 3, lineCap: "round", dashArray: k === "footway" ? "3 4" : null };
+    }));
+    var labels = L.layerGroup();
+    B.roads.features.forEach(function (f) {
+      var at = f.properties.label;
+      if (!at) return;
+      labels.addLayer(L.marker([at.lat, at.lon], {
+        pane: "wgBaseLabels", interactive: false, keyboard: false,
+        icon: L.divIcon({ className: "wg-base-label", iconSize: [0, 0],
+          html: '<span class="wg-road-label" style="transform:translate(-50%,-50%) rotate(' + at.angle + 'deg)">' + f.properties.name + "</span>" }),
+      }));
+    });
+    B.compounds.forEach(function (c) {
+      labels.addLayer(L.marker([c.lat, c.lon], {
+        pane: "wgBaseLabels", interactive: false, keyboard: false,
+        icon: L.divIcon({ className: "wg-base-label", iconSize: [0, 0],
+          html: '<span class="wg-compound-label">' + c.name + "</span>" }),
+      }));
+    });
+    [outline, casing, roads, labels].forEach(function (l) { group.addLayer(l); });
+    group.addTo(map);
+    WG.base = { group: group, outline: outline, roads: roads, casing: casing, labels: labels, footprints: fp };
+    function zoomed() {
+      if (!fp) return;
+      if (map.getZoom() >= B.footprint_min_zoom) group.addLayer(fp);
+      else group.removeLayer(fp);
+    }
+    map.on("zoomend", zoomed);
+    zoomed();
+    if (C.api !== null && B.footprints_remote) {
+      WG.remote = WG.remote || {};
+      remoteLayer("base_footprints", B.footprints_remote, function () {
+        return { color: "#bdb6aa", weight: 0.6, fillColor: "#d9d4cb", fillOpacity: 1 };
+      }, { pane: "wgBase", interactive: false, minZoom: 16, group: group });
+    }
+    if (WG.layerControl) WG.layerControl.addOverlay(group, "底图·本地数据 (base map: own data)");
   }
 
   // --- dispatcher ---------------------------------------------------------------------------
@@ -244,6 +318,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     WG.map = window[C.map];
+    baseLayer();
     if (C.clusters) for (var k in C.clusters) bindPopups(window[C.clusters[k]]);
     if (C.cluster) bindPopups(window[C.cluster]);
     if (C.kind === "resident") resident();

@@ -3,7 +3,7 @@ their roles. Served pages ask the API for "near me" and for layers too large to 
 
 Each answer carries a Content-Security-Policy with a fresh nonce (only the page's own scripts
 run), and may not be framed. The resident map is public and built once per data version
-(its communities, compounds, buildings, service places), then served from the app's cache;
+(its communities, compounds, buildings, roads, service places), then served from the app's cache;
 the dispatcher map holds the caller's incidents only."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from maps.policy import new_nonce
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 Community = Annotated[str | None, Query(max_length=64, description="community code (default all)")]
-RESIDENT_DATA = ("community", "compound", "building", "facility", "open_resource")
+RESIDENT_DATA = ("community", "compound", "building", "facility", "open_resource", "road")
 
 
 def _page(r: Rendered, *, private: bool) -> HTMLResponse:
@@ -62,7 +62,13 @@ def planner(
     """网格规划地图 (grid planning map): planners. 404 naming an unknown community or plan, 400
     for a plan of another community."""
     r = render_map(
-        session, "planner", community=community, api="", plan=plan, embed_limit=embed_limit
+        session,
+        "planner",
+        community=community,
+        api="",
+        plan=plan,
+        embed_limit=embed_limit,
+        principal=who,  # opens on the planner's scope, if it has one
     )
     return _page(r, private=True)
 

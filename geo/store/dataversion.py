@@ -41,6 +41,7 @@ KEYS: dict[str, str] = {
     "building": _ROWS.format(table="building"),
     "facility": _ROWS.format(table="facility"),
     "open_resource": _ROWS.format(table="open_resource"),
+    "road": _ROWS.format(table="road"),
     "incident": "SELECT ARRAY[coalesce(max(id), 0)] FROM incident",
 }
 
