@@ -113,7 +113,7 @@ def test_users_add_prints_a_token_once(cli, fresh_db):
     assert bad.code == 2 and "--name" in bad.err
     taken = cli("users", "add", "--role", "worker", "--name", "调度员甲", url=fresh_db)
     assert taken.code == 1 and "'调度员甲'" in taken.err and "taken" in taken.err
-    bad = cli("users", "add", "--role", "worker", "--grid", "NO-SUCH", url=fresh_db)
+    bad = cli("users", "add", "--role", "worker", "--name", "y", "--grid", "NO-SUCH", url=fresh_db)
     assert bad.code == 1 and "NO-SUCH" in bad.err
 
 
