@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from geo.runtime.auth import create_user
+from geo.settings import get_settings
 from geo.store.db import downgrade, make_engine, migrate, session_scope
 
 from . import test_maps
@@ -58,8 +59,6 @@ def base(db: str) -> Iterator[str]:
     """The API, believing X-Forwarded-For / -Proto from loopback (a trusted proxy)."""
     old = os.environ.get("WANGGE_TRUSTED_PROXIES")
     os.environ["WANGGE_TRUSTED_PROXIES"] = "127.0.0.1"
-    from geo.settings import get_settings
-
     get_settings.cache_clear()
     try:
         with serve_app(db) as url:
@@ -154,12 +153,25 @@ def test_sign_in_leads_to_the_roles_page_with_a_session_cookie(base):
             assert r.status_code == 400 and "set-cookie" not in r.headers
 
 
-def test_the_cookie_is_secure_behind_a_trusted_https_proxy(base):
+def test_the_cookie_is_secure_behind_a_trusted_https_proxy(base, monkeypatch):
     with client(base, "10.0.2.1", **{"X-Forwarded-Proto": "https"}) as c:
         r = login(c, PLANNER, PW[PLANNER])
         assert r.status_code == 303
         cookie = r.headers["set-cookie"]
         assert "Secure" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    # an https public address: every client comes through it, and pages are under its prefix
+    monkeypatch.setenv("WANGGE_PUBLIC_URL", "https://wangge.example.org/gis")
+    get_settings.cache_clear()  # the app reads its settings at each request
+    with client(base, "10.0.2.2") as c:
+        r = login(c, DISPATCHER, PW[DISPATCHER])
+        assert r.status_code == 303 and r.headers["location"] == "/gis/maps/dispatcher"
+        assert "Secure" in r.headers["set-cookie"]
+
+
+def test_a_sign_in_posted_from_another_site_is_refused(base):
+    with client(base, "10.0.2.3", **{"Sec-Fetch-Site": "cross-site"}) as c:
+        r = login(c, PLANNER, PW[PLANNER])
+        assert r.status_code == 403 and "set-cookie" not in r.headers
 
 
 def test_a_wrong_name_and_a_wrong_password_get_the_same_answer(base, db):
@@ -252,6 +264,7 @@ def test_a_cookie_write_needs_the_csrf_token(base, db):
 
 def test_a_session_ends_after_the_idle_limit(base, db, monkeypatch):
     monkeypatch.setenv("WANGGE_SESSION_IDLE_MINUTES", "2")
+    get_settings.cache_clear()
     with client(base, "10.0.7.1") as c:
         assert login(c, PLANNER, PW[PLANNER]).status_code == 303
         sid = c.cookies["wangge_session"]
@@ -307,6 +320,24 @@ def test_logout_ends_the_session_on_the_server(base, db):
         a=f"planner:{PLANNER}",
     )[0]
     assert action == "logout"
+
+
+def test_revoking_a_user_ends_its_sessions(base, db):
+    from geo.runtime.auth import revoke_user
+
+    engine = make_engine(db)
+    with session_scope(engine) as s:
+        user, _ = create_user(
+            session=s, name="将被撤销", role="planner", password="revoked-password-1"
+        )
+    with client(base, "10.0.8.5") as c:
+        assert login(c, "将被撤销", "revoked-password-1").status_code == 303
+        assert c.get("/plans").status_code == 200
+        with session_scope(engine) as s:
+            revoke_user(session=s, user_id=user.id)
+        assert c.get("/plans").status_code == 401
+        assert login(c, "将被撤销", "revoked-password-1").status_code == 401
+    engine.dispose()
 
 
 def test_bearer_tokens_keep_working(base, db):

@@ -74,7 +74,15 @@ def sign_in(*, session: Session, name: str, password: str, address: str) -> Sign
             text("INSERT INTO login_attempt (address, name) VALUES (:a, :n)"),
             {"a": address, "n": name},
         )
-        reason = "unknown_name" if row is None else "no_password" if stored is None else "password"
+        reason = (
+            "unknown_name"
+            if row is None
+            else "revoked"
+            if row.revoked_at is not None
+            else "no_password"
+            if stored is None
+            else "password"
+        )
         audit(
             session,
             f"addr:{address}",
