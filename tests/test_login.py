@@ -237,6 +237,27 @@ def test_the_per_name_backoff_cannot_lock_out_the_real_user(base, db):
         assert login(attacker, DISPATCHER, "guess-guess").status_code == 429  # 4 s now
 
 
+def test_sessions_and_the_throttle_hold_across_api_processes(base, db):
+    """Two apps on one database (as `wangge serve --workers 2`): failures counted by one
+    throttle the other, a session made by one works on the other, a logout on one ends it on
+    both. Nothing of it is kept in a process."""
+    with serve_app(db) as second:
+        with client(base, "10.0.11.1") as a, client(second, "10.0.11.1") as b:
+            for i in range(3):
+                assert login(a, f"甲{i}", "guess-guess").status_code == 401
+            for i in range(2):
+                assert login(b, f"乙{i}", "guess-guess").status_code == 401
+            assert login(a, PLANNER, PW[PLANNER]).status_code == 429
+            assert login(b, PLANNER, PW[PLANNER]).status_code == 429
+        with client(base, "10.0.11.2") as a, client(second, "10.0.11.2") as b:
+            assert login(a, PLANNER, PW[PLANNER]).status_code == 303
+            b.cookies.set("wangge_session", a.cookies["wangge_session"])
+            csrf = b.get("/session").json()["csrf"]
+            assert b.get("/plans").status_code == 200
+            assert b.post("/logout", headers={"X-CSRF-Token": csrf}).status_code == 303
+            assert a.get("/plans").status_code == 401
+
+
 # --- CSRF, idle expiry, logout -------------------------------------------------------------
 def test_a_cookie_write_needs_the_csrf_token(base, db):
     with client(base, "10.0.6.1") as c:
