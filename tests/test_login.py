@@ -334,6 +334,13 @@ def test_logout_ends_the_session_on_the_server(base, db):
         r = thief.get("/session")
         assert r.status_code == 401 and "ended" in r.json()["message"]
         assert thief.get("/plans").status_code == 401
+    with client(base, "10.0.8.3") as c:  # a plain HTML form: the token as field csrf
+        assert login(c, PLANNER, PW[PLANNER]).status_code == 303
+        csrf = c.get("/session").json()["csrf"]
+        assert c.post("/logout", data={"csrf": "not-it"}).status_code == 403
+        assert c.get("/session").status_code == 200  # a refused logout ends nothing
+        assert c.post("/logout", data={"csrf": csrf}).status_code == 303
+        assert c.get("/session").status_code == 401
     (action,) = sql(
         db,
         "SELECT action FROM audit_log WHERE action = 'logout' AND actor = :a ORDER BY id DESC "

@@ -193,21 +193,25 @@ def login(
     return answer
 
 
+async def _given_csrf(request: Request) -> str:
+    """The CSRF token a logout carries: header ``X-CSRF-Token``, or a form field ``csrf``."""
+    given = request.headers.get("x-csrf-token")
+    ctype = request.headers.get("content-type", "")
+    if given is None and ctype.startswith("application/x-www-form-urlencoded"):
+        given = parse_qs((await request.body()).decode(errors="replace")).get("csrf", [""])[0]
+    return given or ""
+
+
 @router.post("/logout", status_code=303, responses={403: {"description": "no CSRF token"}})
-async def logout(request: Request) -> Response:
-    """退出登录 (sign out): ends the session on the server and clears the cookie; 303 to
-    /login. With a live session it needs the CSRF token (header ``X-CSRF-Token``, or the form
-    field ``csrf``), else 403."""
+def logout(
+    request: Request, session: SessionDep, given: Annotated[str, Depends(_given_csrf)]
+) -> Response:
+    """退出登录 (sign out): anyone; ends the session on the server and clears the cookie; 303
+    to /login. With a live session it needs the CSRF token (header ``X-CSRF-Token``, or the
+    form field ``csrf``), else 403."""
     sid = request.cookies.get(COOKIE)
     if sid:
-        given = request.headers.get("x-csrf-token")
-        if given is None and request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"
-        ):
-            given = parse_qs((await request.body()).decode(errors="replace")).get("csrf", [""])[0]
-        factory = request.app.state.sessionmaker
-        with factory() as session, session.begin():
-            _end(session, sid, given or "")
+        _end(session, sid, given)
     answer = RedirectResponse(_prefix() + "/login", status_code=303)
     answer.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=is_https(request))
     return answer
