@@ -10,6 +10,9 @@ with :class:`TokenRejected` saying so, and a new one comes from ``wangge users a
 Revocation ends it at once. Each user's last use is recorded, at most once a minute (the
 update is conditional, so several API processes still write it once): one write a minute per
 active token, not one per request.
+
+Browsers sign in with a name and a password instead (:mod:`geo.runtime.signin`, passwords in
+:mod:`geo.runtime.passwords`, sessions in :mod:`geo.runtime.sessions`); user names are unique.
 """
 
 from __future__ import annotations
