@@ -26,6 +26,7 @@ from api.routes import (
     jobs,
     layers,
     locate,
+    login,
     maps,
     ogc,
     people,
@@ -43,7 +44,9 @@ DESCRIPTION = """
 网格 Wangge — 社区网格治理空间服务 (a spatial service for community grid governance).
 
 Base layers are GeoJSON FeatureCollections in CRS84 (stored as CGCS2000, EPSG:4490).
-Authenticate with `Authorization: Bearer <token>` (tokens from `wangge users add`).
+Authenticate with `Authorization: Bearer <token>` (tokens from `wangge users add`), or in a
+browser sign in at `/login` (a session cookie; writes then need the `X-CSRF-Token` header
+from `GET /session`).
 """
 
 
@@ -104,6 +107,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(ogc.router)
     app.include_router(users.router)
+    app.include_router(login.router)
     app.include_router(communities.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)

@@ -1,7 +1,14 @@
-"""Typed dependencies shared by the routes: a database session, the caller, role checks."""
+"""Typed dependencies shared by the routes: a database session, the caller, role checks.
+
+The caller is the holder of a bearer token (``Authorization: Bearer``) or, without one, of a
+browser session (the cookie from ``POST /login``). A write (POST, PUT, PATCH, DELETE) that
+the cookie authenticates needs the session's CSRF token in ``X-CSRF-Token`` (from ``GET
+/session``), else 403; bearer-token writes need none (a browser never adds that header to a
+forged request)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -10,6 +17,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.runtime.auth import ANONYMOUS, Principal, TokenRejected, authenticate
+from geo.runtime.sessions import COOKIE, csrf_token, lookup
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SESSION_ENDED = {
+    "unknown": "会话无效，请重新登录 (unknown session; sign in again at /login)",
+    "ended": "会话已结束，请重新登录 (session ended; sign in again at /login)",
+    "expired": "会话已过期，请重新登录 (session expired; sign in again at /login)",
+    "idle": "会话因长时间未操作已过期，请重新登录 (session expired after inactivity; sign in "
+    "again at /login)",
+}
 
 bearer = HTTPBearer(auto_error=False, description="令牌 (token) from `wangge users add`")
 
@@ -31,12 +48,31 @@ def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller: anonymous (public) without a token; 401 for an unknown, revoked or expired
-    token, saying which. (The database is asked only when a token is given; the token's last
-    use is written at most once a minute.)"""
-    if credentials is None:
-        return ANONYMOUS
+    """The caller: a bearer token first, else the session cookie, else anonymous (public).
+    401 for an unknown, revoked or expired token, saying which; a cookie that is no longer a
+    session counts as none (a public page still works) and the 401 of a staff route says why.
+    A cookie-authenticated write without the session's ``X-CSRF-Token`` is a 403. (The
+    database is asked only when a token or a cookie is given; last uses are written at most
+    once a minute.)"""
     factory: sessionmaker[Session] = request.app.state.sessionmaker
+    if credentials is None:
+        sid = request.cookies.get(COOKIE)
+        if not sid:
+            return ANONYMOUS
+        with factory() as session, session.begin():
+            state = lookup(session=session, session_id=sid)
+        if state.principal is None:
+            request.state.session_problem = SESSION_ENDED[state.reason]
+            return ANONYMOUS
+        if request.method in WRITES and not secrets.compare_digest(
+            request.headers.get("x-csrf-token", ""), csrf_token(sid)
+        ):
+            raise HTTPException(
+                status_code=403,
+                detail="缺少或错误的 CSRF 令牌 (missing or wrong X-CSRF-Token header: a write "
+                "signed in by the session cookie needs the token from GET /session)",
+            )
+        return state.principal
     try:
         with factory() as session, session.begin():
             return authenticate(session=session, token=credentials.credentials)
@@ -62,16 +98,19 @@ def client_of(request: Request, principal: PrincipalDep) -> str:
 ClientDep = Annotated[str, Depends(client_of)]
 
 
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
-    """A dependency that lets only ``roles`` (and admin) through: 401 without a token, 403
-    with a token of another role."""
+def require_role(*roles: str) -> Callable[[Request, Principal], Principal]:
+    """A dependency that lets only ``roles`` (and admin) through: 401 without a token or a
+    session, 403 with one of another role."""
     allowed = ", ".join(roles) + ", admin"
 
-    def check(principal: PrincipalDep) -> Principal:
+    def check(request: Request, principal: PrincipalDep) -> Principal:
         if principal.id is None:
+            why = getattr(request.state, "session_problem", None)
             raise HTTPException(
                 status_code=401,
-                detail=f"需要登录令牌 (a bearer token is required; roles: {allowed})",
+                detail=why
+                or f"需要登录令牌或登录 (a bearer token or a sign-in at /login is required; "
+                f"roles: {allowed})",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if not principal.has_role(*roles):

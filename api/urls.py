@@ -13,7 +13,7 @@ from fastapi import Request
 
 from geo.settings import get_settings
 
-__all__ = ["public_base", "public_url"]
+__all__ = ["is_https", "public_base", "public_url"]
 
 
 def public_base(request: Request) -> str:
@@ -32,3 +32,11 @@ def public_url(request: Request, query: dict[str, str] | None = None) -> str:
     """This request's URL under the public base: its own query, or ``query`` instead."""
     qs = request.url.query if query is None else urlencode(query)
     return public_base(request) + request.url.path + (f"?{qs}" if qs else "")
+
+
+def is_https(request: Request) -> bool:
+    """Whether the client reached us over HTTPS: the request's own scheme (which a trusted
+    proxy's ``X-Forwarded-Proto`` sets, ``WANGGE_TRUSTED_PROXIES``), or an ``https``
+    ``WANGGE_PUBLIC_URL`` (then every client comes through that address)."""
+    s = get_settings()
+    return request.url.scheme == "https" or (s.public_url or "").startswith("https://")

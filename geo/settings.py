@@ -192,6 +192,27 @@ class Settings(BaseSettings):
         "creation and fixed then (changing this setting does not move existing tokens).",
     )
 
+    session_idle_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        le=24 * 60,
+        description="A browser session (sign-in at /login) ends after this many minutes "
+        "without a request.",
+    )
+    session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="A browser session ends this many hours after sign-in, however active.",
+    )
+    login_failures_per_minute: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed sign-ins accepted per client address per minute; the next tries "
+        "from that address get 429 until the minute has passed.",
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     public_url: str | None = Field(

@@ -172,7 +172,9 @@ def test_tokens_expire_after_the_configured_days(db, cli):
     )
     assert thirty == timedelta(days=30)
     assert default == timedelta(days=90)
-    bad = cli("users", "add", "--role", "worker", url=db, env={"WANGGE_TOKEN_DAYS": "-1"})
+    bad = cli(
+        "users", "add", "--role", "worker", "--name", "负", url=db, env={"WANGGE_TOKEN_DAYS": "-1"}
+    )
     assert bad.code != 0 and "TOKEN_DAYS" in (bad.err + bad.out).upper()
 
 

@@ -106,9 +106,14 @@ def test_users_add_prints_a_token_once(cli, fresh_db):
     assert token.startswith("wg_") and len(token) > 30
     listed = cli("users", "list", url=fresh_db)
     assert "调度员甲" in listed.out and token not in listed.out
-    bad = cli("users", "add", "--role", "mayor", url=fresh_db)
+    bad = cli("users", "add", "--role", "mayor", "--name", "x", url=fresh_db)
     assert bad.code == 1 and "'mayor'" in bad.err
-    bad = cli("users", "add", "--role", "worker", "--grid", "NO-SUCH", url=fresh_db)
+    # no name: no default to the role any more (names are unique, and sign in)
+    bad = cli("users", "add", "--role", "worker", url=fresh_db)
+    assert bad.code == 2 and "--name" in bad.err
+    taken = cli("users", "add", "--role", "worker", "--name", "调度员甲", url=fresh_db)
+    assert taken.code == 1 and "'调度员甲'" in taken.err and "taken" in taken.err
+    bad = cli("users", "add", "--role", "worker", "--name", "y", "--grid", "NO-SUCH", url=fresh_db)
     assert bad.code == 1 and "NO-SUCH" in bad.err
 
 

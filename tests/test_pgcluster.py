@@ -458,7 +458,17 @@ def test_the_commands_and_the_api_work_as_the_application_role(tmp_path):
         ):
             ran = run_cli(*args, env=env)
             assert ran.code == 0, (args, ran.out, ran.err)
-        ran = run_cli("users", "add", "--role", "dispatcher", "--street", "510107013", env=env)
+        ran = run_cli(
+            "users",
+            "add",
+            "--role",
+            "dispatcher",
+            "--name",
+            "调度",
+            "--street",
+            "510107013",
+            env=env,
+        )
         assert ran.code == 0, ran.err
         token = ran.out.strip()
         port = free_port()

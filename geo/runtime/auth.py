@@ -10,6 +10,9 @@ with :class:`TokenRejected` saying so, and a new one comes from ``wangge users a
 Revocation ends it at once. Each user's last use is recorded, at most once a minute (the
 update is conditional, so several API processes still write it once): one write a minute per
 active token, not one per request.
+
+Browsers sign in with a name and a password instead (:mod:`geo.runtime.signin`, passwords in
+:mod:`geo.runtime.passwords`, sessions in :mod:`geo.runtime.sessions`); user names are unique.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from geo.errors import InputError, NotFoundError, WanggeError
+from geo.errors import ConflictError, InputError, NotFoundError, WanggeError
 from geo.settings import get_settings
 from geo.store.models import ROLES, AppUser
 
@@ -85,12 +88,19 @@ def create_user(
     role: str,
     grid_code: str | None = None,
     street_code: str | None = None,
+    password: str | None = None,
 ) -> tuple[AppUser, str]:
-    """Create a user; return it with its token (shown once, never stored)."""
+    """Create a user (with a password to sign in with, if given); return it with its token
+    (shown once, never stored). Names are unique: a taken one is a :class:`ConflictError`."""
     if role not in ROLES:
         raise InputError(f"未知角色 (unknown role) {role!r}; 可选 (one of): {', '.join(ROLES)}")
-    if not name.strip():
+    name = name.strip()
+    if not name:
         raise InputError("用户名不能为空 (name must not be empty)")
+    if len(name) > 100:
+        raise InputError(f"用户名太长 (name longer than 100 characters): {name[:20]!r}…")
+    if session.execute(text("SELECT 1 FROM app_user WHERE name = :n"), {"n": name}).first():
+        raise ConflictError(f"用户名已存在 (user name already taken): {name!r}")
     if street_code is not None:
         found = session.execute(
             text("SELECT 1 FROM street WHERE code = :c"), {"c": street_code}
@@ -108,9 +118,14 @@ def create_user(
         ).first()
         if not found:
             raise NotFoundError(f"网格不存在 (no such grid): {grid_code!r}")
+    from geo.runtime.passwords import hash_password  # argon2 is loaded by who needs it
+
+    digest = None if password is None else hash_password(password)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     user = AppUser(
-        name=name.strip(),
+        name=name,
+        password_hash=digest,
+        password_changed_at=None if digest is None else func.now(),
         role=role,
         token_hash=hash_token(token),
         token_prefix=token[:10],
@@ -177,3 +192,10 @@ def revoke_user(*, session: Session, user_id: int) -> None:
     if user is None:
         raise NotFoundError(f"用户不存在 (no such user): {user_id}")
     session.execute(text("UPDATE app_user SET revoked_at = now() WHERE id = :i"), {"i": user_id})
+    # a revoked user is signed out too (and cannot sign in: geo.runtime.signin)
+    session.execute(
+        text(
+            "UPDATE user_session SET revoked_at = now() WHERE user_id = :i AND revoked_at IS NULL"
+        ),
+        {"i": user_id},
+    )

@@ -36,7 +36,14 @@ from geo.store.models.incidents import (
     IncidentReporter,
     ReportHit,
 )
-from geo.store.models.operations import AppUser, AuditLog, IdempotencyKey, Job
+from geo.store.models.operations import (
+    AppUser,
+    AuditLog,
+    IdempotencyKey,
+    Job,
+    LoginAttempt,
+    UserSession,
+)
 from geo.store.models.places import (
     Building,
     BuildingUnit,
@@ -94,6 +101,7 @@ __all__ = [
     "IncidentEvent",
     "IncidentReporter",
     "Job",
+    "LoginAttempt",
     "OpenResource",
     "Plan",
     "PlanEdit",
@@ -102,5 +110,6 @@ __all__ = [
     "RoadEdge",
     "RoadVertex",
     "Street",
+    "UserSession",
     "Worker",
 ]

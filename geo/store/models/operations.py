@@ -1,4 +1,5 @@
-"""The service's own records: API users, the audit log, background jobs and idempotency keys."""
+"""The service's own records: API users and their browser sessions, the sign-in attempts
+(throttle), the audit log, background jobs and idempotency keys."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from geo.store.models.base import Base, now, one_of
 from geo.store.models.vocabularies import ROLES
 
-__all__ = ["AppUser", "AuditLog", "IdempotencyKey", "Job"]
+__all__ = ["AppUser", "AuditLog", "IdempotencyKey", "Job", "LoginAttempt", "UserSession"]
 
 
 class IdempotencyKey(Base):
@@ -94,11 +95,14 @@ class AuditLog(Base):
 
 class AppUser(Base):
     """An API user. Only the SHA-256 of the bearer token is stored. The token is refused
-    after ``expires_at``; ``last_used_at`` is written at most once a minute."""
+    after ``expires_at``; ``last_used_at`` is written at most once a minute. Names are unique
+    (they sign in with them); ``password_hash`` is an argon2id hash (NULL: token only)."""
 
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     role: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token_prefix: Mapped[str] = mapped_column(String(16))
@@ -109,3 +113,36 @@ class AppUser(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint(one_of("role", ROLES), name="role_known"),)
+
+
+class UserSession(Base):
+    """A signed-in browser: only the SHA-256 of the session id (the cookie) is stored. Valid
+    until ``expires_at`` (absolute) and while ``last_seen_at`` is within the idle limit
+    (``WANGGE_SESSION_IDLE_MINUTES``); ``revoked_at`` ends it at once (logout, password
+    change)."""
+
+    __tablename__ = "user_session"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = now()
+    last_seen_at: Mapped[datetime] = now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginAttempt(Base):
+    """A failed sign-in (a wrong name or password), by client address and the name tried:
+    the throttle counts these, in the database so that every API process sees them. Kept a
+    day."""
+
+    __tablename__ = "login_attempt"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = now()
+    address: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    __table_args__ = (
+        Index("ix_login_attempt_address_at", "address", "at"),
+        Index("ix_login_attempt_name_address_at", "name", "address", "at"),
+    )
