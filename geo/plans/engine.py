@@ -42,8 +42,7 @@ def _edit(
     codes_before = {c for c, g in state.items() if g.level == "micro"}
     before = {c: replace(g, members=list(g.members), cells=dict(g.cells)) for c, g in state.items()}
     full_before = None if CHECK_TOUCHED_ONLY else _check(ctx, state)
-    snap = _snapshot(session, plan.draft_version_id)
-    t.lap("snapshot")
+    t.lap("check_before")
     summary = fn(ctx, state)
     for g in state.values():
         if g.dirty and g.level == "micro":
@@ -51,6 +50,13 @@ def _edit(
     t.lap("edit")
     new, warnings = _new_errors(ctx, before, state, full_before)
     t.lap("check")
+    # what the edit replaces, for undo (read before the grids are written): the micro-grids
+    # of the parents it touched, or all of them (the old path, or an edit above them)
+    parents = None if full_before is not None else _touched(before, state)
+    snap: Any = _snapshot(session, plan.draft_version_id, parents)
+    if parents is not None:
+        snap = {"parents": sorted(parents), "grids": snap}
+    t.lap("snapshot")
     if new:
         raise EditRefused(
             f"修改被拒绝，未做任何更改 (edit refused, nothing changed): {op}: "
