@@ -8,8 +8,9 @@ community's buildings, compounds, roads and the band; so a draft's edits share o
 instead of re-tessellating the community on every edit. An entry is keyed by the database
 (its oid: test databases cloned from one template do not share entries), the community and
 the band, and is rebuilt when :func:`fingerprint` changes: any row of the community's
-buildings, units, households or compounds, of the roads, or the community itself inserted,
-updated (a new ``xmin``) or deleted (a new count). Entries are also rebuilt after an hour
+buildings, units or compounds, of the roads, or the community itself inserted, updated (a new
+``xmin``) or deleted (a new count), or any household added (the largest id: Wangge never
+updates a household, and removes them only with their buildings). Entries are also rebuilt after an hour
 (:class:`~geo.store.dataversion.VersionedCache`), and at most eight communities are kept.
 """
 
@@ -38,8 +39,7 @@ _FINGERPRINT = (
     f"(SELECT {_ROWS.format(t='b')} FROM building b WHERE b.community_id = :c), "
     f"(SELECT {_ROWS.format(t='u')} || coalesce(sum(u.households), 0) FROM building_unit u "
     "JOIN building b ON b.id = u.building_id WHERE b.community_id = :c), "
-    f"(SELECT {_ROWS.format(t='h')} FROM household h JOIN building b ON b.id = h.building_id "
-    "WHERE b.community_id = :c), "
+    "(SELECT coalesce(max(id), 0) FROM household), "
     f"(SELECT {_ROWS.format(t='p')} FROM compound p WHERE p.community_id = :c), "
     f"(SELECT {_ROWS.format(t='r')} FROM road r)"
 )

@@ -7,6 +7,8 @@ other finding is the same before and after, and only new errors refuse an edit."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import shapely
 from shapely import Geometry
@@ -118,28 +120,36 @@ def _check_parents(
         if p in by_code and children.get(p):
             findings += _coverage(by_code[p], children[p], TOL_M2)
     findings += _band([r for r in records if r.level == "micro"], ctx.lo, ctx.hi)
-    light = _light(state)
+    # the units' holders: these micro-grids, and any other holding one of the units
+    holders = _light(
+        g
+        for g in state.values()
+        if g.level == "micro" and (g.parent in parents or any(m[0] in units for m in g.members))
+    )
     held = {u: ctx.inp.units[u] for u in units if u in ctx.inp.units}
-    findings += _households(light, held, ctx.data.households_in(units))
+    findings += _households(holders, held, ctx.data.households_in(units))
     return [f for f in findings if f.severity == "error"]
 
 
-def _light(state: dict[str, G]) -> list[GridRecord]:
-    """Every micro-grid as a record without geometry (for the household checks)."""
+def _light(grids: Iterable[G]) -> list[GridRecord]:
+    """Micro-grids as records without geometry (for the household checks)."""
     empty = shapely.MultiPolygon()
-    return [
-        GridRecord(g.code, g.level, g.parent, empty, g.households, list(g.members))
-        for g in state.values()
-        if g.level == "micro"
-    ]
+    return [GridRecord(g.code, g.level, g.parent, empty, g.households, g.members) for g in grids]
 
 
 def _warnings(ctx: _Context, state: dict[str, G]) -> int:
-    """How many warnings :func:`_check` gives on the draft: those of the band and of floors
-    in no micro-grid (the geometric checks give errors only)."""
-    light = _light(state)
-    found = _band(light, ctx.lo, ctx.hi) + _households(light, ctx.inp.units, ())
-    return sum(1 for f in found if f.severity == "warning")
+    """How many warnings :func:`_check` gives on the draft: those of the band (micro-grids
+    outside it) and of floors in no micro-grid (units split by floors); the other checks
+    give errors only."""
+    lo, hi = ctx.lo, ctx.hi
+    micro = [g for g in state.values() if g.level == "micro"]
+    band = sum(1 for g in micro if not lo <= g.households <= hi)
+    split = {m[0] for g in micro for m in g.members if m[1] is not None}
+    if not split:
+        return band
+    holders = _light(g for g in micro if any(m[0] in split for m in g.members))
+    units = {u: ctx.inp.units[u] for u in split if u in ctx.inp.units}
+    return band + sum(1 for f in _households(holders, units, ()) if f.severity == "warning")
 
 
 def _units_of(state: dict[str, G], parents: set[str]) -> set[int]:

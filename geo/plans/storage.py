@@ -34,7 +34,7 @@ def _load(session: Session, vid: int) -> dict[str, G]:
             "WHERE g.version_id = :v ORDER BY m.unit_id, m.floor_min NULLS FIRST"
         ),
         {"v": vid},
-    ):
+    ).all():
         members[gid].append((uid, a, b, h))
         if cell is not None:
             cells[gid][uid] = shapely.from_wkb(bytes(cell))
