@@ -177,6 +177,10 @@ def border_moves(engine, pid: int, k: int) -> list[tuple[str, str, str]]:
         ctx = plans._Context(s, plan)
         state = plans._load(s, plan.draft_version_id)
         used: set[str] = set()
+        grids_of: dict[str, set[str]] = {}
+        for c, x in state.items():
+            for m in x.members:
+                grids_of.setdefault(ctx.unit_building[m[0]], set()).add(c)
         for code in sorted(c for c, g in state.items() if g.level == "micro"):
             if len(out) >= k:
                 break
@@ -191,7 +195,7 @@ def border_moves(engine, pid: int, k: int) -> list[tuple[str, str, str]]:
             sibs = [
                 x for x in plans._siblings(state, g.parent) if x is not g and x.code not in used
             ]
-            for b, uids in sorted(units.items())[:4]:
+            for b, uids in [kv for kv in sorted(units.items()) if len(grids_of[kv[0]]) == 1][:4]:
                 cell = shapely.union_all([ctx.cells[u] for u in uids])
                 rest = plans._clean(shapely.difference(g.geom, cell))
                 if len(shapely.get_parts(rest)) != 1:
@@ -360,8 +364,6 @@ def run_http(
         pid = r.json()["id"]
         engine = make_engine(url)
         candidates = border_moves(engine, pid, max(1, moves // 2))
-        grid, unit = split_merge_target(engine, pid)
-        engine.dispose()
         times: list[float] = []
         codes: dict[int, int] = {}
 
@@ -377,6 +379,8 @@ def run_http(
             b, home, to = candidates[(i // 2) % len(candidates)]
             times.append(post("/move", {"buildings": [b], "to": to if i % 2 == 0 else home})[0])
             i += 1
+        grid, unit = split_merge_target(engine, pid)  # as the moves left the draft
+        engine.dispose()
         t_split, out = post("/split", {"grid": grid, "buildings": [unit]})
         t_merge, _ = post("/merge", {"grids": [grid, out.get("new", grid)]})
         t_undo, _ = post("/undo")

@@ -16,8 +16,9 @@ updates a household, and removes them only with their buildings). Entries are al
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -62,9 +63,15 @@ class Community:
     _footprints: dict[str, Geometry] | None = None
     _cells: dict[int, Geometry] | None = None
     _prep: Prepared | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def cells(self) -> tuple[dict[int, Geometry], Prepared]:
-        """Unit id → its share of the community (storage CRS), and the preparation."""
+        """Unit id → its share of the community (storage CRS), and the preparation (built
+        once: requests asking meanwhile wait for it)."""
+        with self._lock:
+            return self._build_cells()
+
+    def _build_cells(self) -> tuple[dict[int, Geometry], Prepared]:
         if self._cells is None or self._prep is None:
             prep = pipeline.prepare(self.inp, (self.lo, self.hi))
             parts: dict[int, list[Geometry]] = defaultdict(list)
