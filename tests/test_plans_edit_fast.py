@@ -320,3 +320,25 @@ def test_the_cells_are_built_once_per_data_version_and_database(fresh_db, second
         plans.plan_report(s, plans.create_plan(s, COMMUNITY, author="t")["id"])
     assert cache._CACHE.builds == builds + 3
     other.dispose()
+
+
+def test_an_edit_keeps_for_undo_only_the_grids_of_its_compound(fresh_db):
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as s:
+        pid = plans.create_plan(s, COMMUNITY, author="t")["id"]
+    grid, building, neighbour, _ = _border_building(engine, pid)
+    before = _draft_bytes(engine, pid)
+    with session_scope(engine) as s:
+        plans.move(s, pid, buildings=[building], to=neighbour, actor="t")
+        kept = s.execute(
+            text("SELECT before FROM plan_edit WHERE plan_id = :p"), {"p": pid}
+        ).scalar_one()
+        state = plans._load(s, plans._plan(s, pid).draft_version_id)
+    parent = state[grid].parent
+    assert kept["parents"] == [parent]
+    assert sorted(g["code"] for g in kept["grids"]) == _kids(state, parent)
+    assert len(kept["grids"]) < sum(1 for g in state.values() if g.level == "micro")
+    with session_scope(engine) as s:
+        plans.undo(s, pid, actor="t")
+    assert _draft_bytes(engine, pid) == before
+    engine.dispose()
