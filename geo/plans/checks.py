@@ -1,13 +1,30 @@
-"""The invariants on a draft: the partition validator run on its grids (in the metric CRS)."""
+"""The invariants on a draft: the partition validator run on its grids (in the metric CRS).
+
+:func:`_check` runs it on the whole draft (validate, publish). An edit changes the micro-grids
+of one parent and the units they hold, so the edit engine checks only those
+(:func:`_check_parents`, with the validator's own checks), before and after the edit: every
+other finding is the same before and after, and only new errors refuse an edit."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 import shapely
 from shapely import Geometry
 
 from geo.core.crs import to_metric
-from geo.core.validate import Finding, GridRecord, ValidationReport, validate_grids
+from geo.core.validate import (
+    Finding,
+    GridRecord,
+    ValidationReport,
+    _band,
+    _contiguity,
+    _coverage,
+    _households,
+    _structure,
+    validate_grids,
+)
 from geo.plans.state import TOL_M2, G, _clean, _Context
 
 
@@ -49,3 +66,96 @@ def _check(ctx: _Context, state: dict[str, G]) -> ValidationReport:
 
 def _key(f: Finding) -> tuple[str, str | None]:
     return (f.check, f.grid)
+
+
+def _touched(before: dict[str, G], after: dict[str, G]) -> set[str] | None:
+    """The codes of the parents whose micro-grids an edit changed, added or removed; None
+    when it changed a grid that is not a micro-grid (then only the full check will do)."""
+    parents: set[str] = set()
+    for code in set(before) | set(after):
+        a, b = before.get(code), after.get(code)
+        if a is not None and b is not None and not _changed(a, b):
+            continue
+        for g in (a, b):
+            if g is None:
+                continue
+            if g.level != "micro":
+                return None
+            parents.add(g.parent or "")
+    return parents
+
+
+def _changed(a: G, b: G) -> bool:
+    return (
+        b.dirty
+        or a.geom is not b.geom
+        or a.members != b.members
+        or a.households != b.households
+        or a.parent != b.parent
+        or a.level != b.level
+        or a.cells.keys() != b.cells.keys()
+        or any(a.cells[u] is not b.cells[u] for u in a.cells)
+    )
+
+
+def _check_parents(
+    ctx: _Context, state: dict[str, G], parents: set[str], units: set[int]
+) -> list[Finding]:
+    """The errors :func:`_check` finds on the micro-grids of ``parents`` (nesting, coverage,
+    contiguity, their household counts) and on ``units`` (each in exactly one micro-grid,
+    every household of theirs once) — the same findings, from the same code, on fewer
+    grids. Grids above the micro-grids are not checked: the edits never change them."""
+    sub = {
+        c: g
+        for c, g in state.items()
+        if c in parents or (g.level == "micro" and g.parent in parents) or g.level == "community"
+    }
+    records = _records(sub)
+    by_code = {r.code: r for r in records}
+    findings, children = _structure(records, by_code)
+    for r in records:
+        if r.level == "micro":
+            findings += _contiguity(r)
+    for p in sorted(parents):
+        if p in by_code and children.get(p):
+            findings += _coverage(by_code[p], children[p], TOL_M2)
+    findings += _band([r for r in records if r.level == "micro"], ctx.lo, ctx.hi)
+    # the units' holders: these micro-grids, and any other holding one of the units
+    holders = _light(
+        g
+        for g in state.values()
+        if g.level == "micro" and (g.parent in parents or any(m[0] in units for m in g.members))
+    )
+    held = {u: ctx.inp.units[u] for u in units if u in ctx.inp.units}
+    findings += _households(holders, held, ctx.data.households_in(units))
+    return [f for f in findings if f.severity == "error"]
+
+
+def _light(grids: Iterable[G]) -> list[GridRecord]:
+    """Micro-grids as records without geometry (for the household checks)."""
+    empty = shapely.MultiPolygon()
+    return [GridRecord(g.code, g.level, g.parent, empty, g.households, g.members) for g in grids]
+
+
+def _warnings(ctx: _Context, state: dict[str, G]) -> int:
+    """How many warnings :func:`_check` gives on the draft: those of the band (micro-grids
+    outside it) and of floors in no micro-grid (units split by floors); the other checks
+    give errors only."""
+    lo, hi = ctx.lo, ctx.hi
+    micro = [g for g in state.values() if g.level == "micro"]
+    band = sum(1 for g in micro if not lo <= g.households <= hi)
+    split = {m[0] for g in micro for m in g.members if m[1] is not None}
+    if not split:
+        return band
+    holders = _light(g for g in micro if any(m[0] in split for m in g.members))
+    units = {u: ctx.inp.units[u] for u in split if u in ctx.inp.units}
+    return band + sum(1 for f in _households(holders, units, ()) if f.severity == "warning")
+
+
+def _units_of(state: dict[str, G], parents: set[str]) -> set[int]:
+    return {
+        m[0]
+        for g in state.values()
+        if g.level == "micro" and g.parent in parents
+        for m in g.members
+    }

@@ -67,8 +67,7 @@ def _free_atoms(
 ) -> tuple[list[Atom], list[Geometry]]:
     """The free grids' atoms (whole units, and the floor ranges they hold of split units)
     and their cells of the tessellation, in the storage CRS, clipped to the free grids."""
-    _ = ctx.cells
-    prep = ctx._prep
+    prep = ctx.prep
     free_atoms = {(m[0], m[1]) for k in free for m in k.members}
     idx = [i for i, a in enumerate(prep.atoms) if (a.unit_id, a.floor_min) in free_atoms]
     cells = from_metric(np.asarray([prep.cells[i] for i in idx], dtype=object))

@@ -7,21 +7,19 @@ Geometry here is in the storage CRS, so that untouched vertices stay bit-identic
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 import shapely
 from shapely import Geometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.core.crs import from_metric
 from geo.errors import ConflictError, NotFoundError
-from geo.partition import pipeline
+from geo.partition.prepared import Prepared
+from geo.plans import cache
 from geo.settings import band
-from geo.store.versions import CommunityInput, load_community
+from geo.store.versions import CommunityInput
 
 TOL_M2 = 0.01  # the validator's tolerance for gaps and overlaps
 _UNIT = re.compile(r"^(?P<b>.+)-U(?P<n>\d+)$")
@@ -92,13 +90,14 @@ class _Plan:
 
 
 class _Context:
-    """What the edits need about the community, loaded once per edit, lazily."""
+    """What the edits need about the community, loaded once per edit, lazily; the community's
+    data (input, cells, footprints) comes from :mod:`geo.plans.cache`, shared by the edits of
+    a process while that data is unchanged."""
 
     def __init__(self, session: Session, plan: _Plan) -> None:
         self.session = session
         self.plan = plan
-        self._inp: CommunityInput | None = None
-        self._cells: dict[int, Geometry] | None = None
+        self._data: cache.Community | None = None
         params = session.execute(
             text("SELECT params FROM grid_version WHERE id = :v"), {"v": plan.draft_version_id}
         ).scalar()
@@ -106,33 +105,30 @@ class _Context:
         self.lo, self.hi = band(params.get("min"), params.get("max"))
 
     @property
+    def data(self) -> cache.Community:
+        if self._data is None:
+            p = self.plan
+            self._data = cache.community(
+                self.session, p.community, p.community_id, self.lo, self.hi
+            )
+        return self._data
+
+    @property
     def inp(self) -> CommunityInput:
-        if self._inp is None:
-            self._inp = load_community(self.session, self.plan.community)
-        return self._inp
+        return self.data.inp
 
     @property
     def footprints(self) -> dict[str, Geometry]:
         """Building code → footprint in the storage CRS."""
-        if not hasattr(self, "_fp"):
-            rows = self.session.execute(
-                text("SELECT code, ST_AsBinary(footprint) FROM building WHERE community_id = :c"),
-                {"c": self.plan.community_id},
-            ).all()
-            self._fp = {r[0]: shapely.from_wkb(bytes(r[1])) for r in rows}
-        return self._fp
+        return self.data.footprints(self.session)
 
     @property
     def unit_building(self) -> dict[int, str]:
-        return {uid: u.building for uid, u in self.inp.units.items()}
+        return self.data.unit_building
 
     def units_of(self, refs: Iterable[str]) -> set[int]:
         """Unit ids for building codes or unit codes (``<building>-U<n>``)."""
-        by_building: dict[str, list[int]] = defaultdict(list)
-        by_unit: dict[tuple[str, int], int] = {}
-        for uid, u in self.inp.units.items():
-            by_building[u.building].append(uid)
-            by_unit[(u.building, u.unit_no)] = uid
+        by_building, by_unit = self.data.by_building, self.data.by_unit
         out: set[int] = set()
         for ref in refs:
             ref = str(ref).strip()
@@ -152,18 +148,12 @@ class _Context:
     def cells(self) -> dict[int, Geometry]:
         """Unit id → its share of the community (the partitioner's tessellation), in the
         storage CRS."""
-        if self._cells is None:
-            inp = self.inp
-            prep = pipeline.prepare(inp, (self.lo, self.hi))
-            parts: dict[int, list[Geometry]] = defaultdict(list)
-            for a, c in zip(prep.atoms, prep.cells, strict=True):
-                parts[a.unit_id].append(c)
-            uids = list(parts)
-            metric = [shapely.union_all(parts[u]) for u in uids]
-            back = from_metric(np.asarray(metric, dtype=object)) if metric else []
-            self._cells = dict(zip(uids, back, strict=True))
-            self._prep = prep
-        return self._cells
+        return self.data.cells()[0]
+
+    @property
+    def prep(self) -> Prepared:
+        """The partitioner's preparation of the community (zones, atoms, cells; metric)."""
+        return self.data.cells()[1]
 
 
 def _plan(session: Session, plan_id: int, *, for_update: bool = False) -> _Plan:

@@ -34,7 +34,7 @@ def _load(session: Session, vid: int) -> dict[str, G]:
             "WHERE g.version_id = :v ORDER BY m.unit_id, m.floor_min NULLS FIRST"
         ),
         {"v": vid},
-    ):
+    ).all():
         members[gid].append((uid, a, b, h))
         if cell is not None:
             cells[gid][uid] = shapely.from_wkb(bytes(cell))
@@ -55,8 +55,9 @@ def _load(session: Session, vid: int) -> dict[str, G]:
     }
 
 
-def _snapshot(session: Session, vid: int) -> list[dict[str, Any]]:
-    """The draft's micro-grids exactly as stored (boundaries as EWKB hex)."""
+def _snapshot(session: Session, vid: int, parents: set[str] | None = None) -> list[dict[str, Any]]:
+    """The draft's micro-grids exactly as stored (boundaries as EWKB hex): all of them, or
+    those of ``parents`` (codes)."""
     rows = session.execute(
         text(
             "SELECT g.code, p.code, g.name, g.compound_id, g.households, g.locked, "
@@ -64,9 +65,11 @@ def _snapshot(session: Session, vid: int) -> list[dict[str, Any]]:
             "m.unit_id, m.floor_min, m.floor_max, m.households, encode(ST_AsEWKB(m.cell), "
             "'hex')) ORDER BY m.id) FROM grid_member m WHERE m.grid_id = g.id), '[]') "
             "FROM grid g JOIN grid p ON p.id = g.parent_id "
-            "WHERE g.version_id = :v AND g.level = 'micro' ORDER BY g.id"
+            "WHERE g.version_id = :v AND g.level = 'micro' "
+            + ("AND p.code = ANY(:p) " if parents is not None else "")
+            + "ORDER BY g.id"
         ),
-        {"v": vid},
+        {"v": vid, "p": sorted(parents or ())},
     ).all()
     return [
         {
@@ -83,15 +86,31 @@ def _snapshot(session: Session, vid: int) -> list[dict[str, Any]]:
     ]
 
 
-def _restore(session: Session, vid: int, snap: list[dict[str, Any]]) -> None:
-    session.execute(text("DELETE FROM grid WHERE version_id = :v AND level = 'micro'"), {"v": vid})
+def _restore(session: Session, vid: int, snap: list[dict[str, Any]] | dict[str, Any]) -> None:
+    """Put back the micro-grids of a snapshot: all of the draft's (a list), or those of some
+    parents (``{"parents": [codes], "grids": [...]}``): the others stay as they are."""
+    grids: list[dict[str, Any]]
+    if isinstance(snap, dict):
+        session.execute(
+            text(
+                "DELETE FROM grid g USING grid p WHERE g.version_id = :v AND g.level = 'micro' "
+                "AND p.id = g.parent_id AND p.code = ANY(:p)"
+            ),
+            {"v": vid, "p": snap["parents"]},
+        )
+        grids = snap["grids"]
+    else:
+        grids = snap
+        session.execute(
+            text("DELETE FROM grid WHERE version_id = :v AND level = 'micro'"), {"v": vid}
+        )
     parents: dict[str, int] = dict(
         session.execute(
             text("SELECT code, id FROM grid WHERE version_id = :v AND level = 'compound'"),
             {"v": vid},
         ).all()
     )
-    for g in snap:
+    for g in grids:
         gid = session.execute(
             text(
                 "INSERT INTO grid (version_id, level, code, name, parent_id, compound_id, "
