@@ -7,7 +7,8 @@ places): a grid record lists those cells (``cells``), and only there may sibling
 severity: ``error`` (the grids are wrong: a gap, an overlap, a grid in pieces, a household in
 no grid or in two) or ``warning`` (legal but worth a look: a micro-grid outside the band).
 
-Geometry must be in a metric CRS; areas are in square metres.
+Geometry must be in a metric CRS; areas are in square metres. The checks one by one
+(``check_structure`` … ``check_households``) serve the plan edits' check of touched grids.
 """
 
 from __future__ import annotations
@@ -109,14 +110,14 @@ def validate_grids(
     """
     lo, hi = band(min_households, max_households)
     by_code = {g.code: g for g in grids}
-    findings, children = _structure(grids, by_code)
+    findings, children = check_structure(grids, by_code)
     for g in grids:
-        findings += _contiguity(g)
+        findings += check_contiguity(g)
     for parent_code, kids in children.items():
-        findings += _coverage(by_code[parent_code], kids, tolerance_m2)
+        findings += check_coverage(by_code[parent_code], kids, tolerance_m2)
     micro = [g for g in grids if g.level == "micro"]
-    findings += _band(micro, lo, hi)
-    findings += _households(micro, units, households)
+    findings += check_band(micro, lo, hi)
+    findings += check_households(micro, units, households)
     sizes = np.array([g.households for g in micro])
     stats = {
         "grids": len(grids),
@@ -128,7 +129,7 @@ def validate_grids(
     return ValidationReport(findings, stats)
 
 
-def _structure(
+def check_structure(
     grids: Sequence[GridRecord], by_code: Mapping[str, GridRecord]
 ) -> tuple[list[Finding], dict[str, list[GridRecord]]]:
     """Known levels, each grid's parent one level up (a community grid has none); the
@@ -163,7 +164,7 @@ def _structure(
     return findings, children
 
 
-def _contiguity(g: GridRecord) -> list[Finding]:
+def check_contiguity(g: GridRecord) -> list[Finding]:
     parts = [p for p in shapely.get_parts(g.geometry) if not p.is_empty]
     if g.geometry.is_empty:
         return [Finding("error", "contiguity", g.code, "网格几何为空 (empty grid geometry)")]
@@ -190,7 +191,7 @@ def _contiguity(g: GridRecord) -> list[Finding]:
     return []
 
 
-def _coverage(parent: GridRecord, kids: list[GridRecord], tol: float) -> list[Finding]:
+def check_coverage(parent: GridRecord, kids: list[GridRecord], tol: float) -> list[Finding]:
     out: list[Finding] = []
     geoms = np.asarray([k.geometry for k in kids], dtype=object)
     tol_p = tol + 1e-9 * float(parent.geometry.area)
@@ -317,7 +318,7 @@ def _shared_cells(kids: list[GridRecord], tol: float) -> list[Finding]:
     return out
 
 
-def _band(micro: list[GridRecord], lo: int, hi: int) -> list[Finding]:
+def check_band(micro: list[GridRecord], lo: int, hi: int) -> list[Finding]:
     out = []
     for g in micro:
         n = sum(m[3] for m in g.members)
@@ -351,7 +352,7 @@ def _band(micro: list[GridRecord], lo: int, hi: int) -> list[Finding]:
 _Held = tuple[str, int | None, int | None, int]
 
 
-def _households(
+def check_households(
     micro: list[GridRecord],
     units: Mapping[int, UnitRecord],
     households: Sequence[tuple[str, int, int | None]],

@@ -18,11 +18,11 @@ from geo.core.validate import (
     Finding,
     GridRecord,
     ValidationReport,
-    _band,
-    _contiguity,
-    _coverage,
-    _households,
-    _structure,
+    check_band,
+    check_contiguity,
+    check_coverage,
+    check_households,
+    check_structure,
     validate_grids,
 )
 from geo.plans.state import TOL_M2, G, _clean, _Context
@@ -112,14 +112,14 @@ def _check_parents(
     }
     records = _records(sub)
     by_code = {r.code: r for r in records}
-    findings, children = _structure(records, by_code)
+    findings, children = check_structure(records, by_code)
     for r in records:
         if r.level == "micro":
-            findings += _contiguity(r)
+            findings += check_contiguity(r)
     for p in sorted(parents):
         if p in by_code and children.get(p):
-            findings += _coverage(by_code[p], children[p], TOL_M2)
-    findings += _band([r for r in records if r.level == "micro"], ctx.lo, ctx.hi)
+            findings += check_coverage(by_code[p], children[p], TOL_M2)
+    findings += check_band([r for r in records if r.level == "micro"], ctx.lo, ctx.hi)
     # the units' holders: these micro-grids, and any other holding one of the units
     holders = _light(
         g
@@ -127,7 +127,7 @@ def _check_parents(
         if g.level == "micro" and (g.parent in parents or any(m[0] in units for m in g.members))
     )
     held = {u: ctx.inp.units[u] for u in units if u in ctx.inp.units}
-    findings += _households(holders, held, ctx.data.households_in(units))
+    findings += check_households(holders, held, ctx.data.households_in(units))
     return [f for f in findings if f.severity == "error"]
 
 
@@ -149,7 +149,7 @@ def _warnings(ctx: _Context, state: dict[str, G]) -> int:
         return band
     holders = _light(g for g in micro if any(m[0] in split for m in g.members))
     units = {u: ctx.inp.units[u] for u in split if u in ctx.inp.units}
-    return band + sum(1 for f in _households(holders, units, ()) if f.severity == "warning")
+    return band + sum(1 for f in check_households(holders, units, ()) if f.severity == "warning")
 
 
 def _units_of(state: dict[str, G], parents: set[str]) -> set[int]:
