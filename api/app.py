@@ -38,7 +38,17 @@ from api.schemas import ErrorBody
 from geo.settings import get_settings
 from geo.store.db import database_url, make_engine, warm_connections
 
-__all__ = ["BodySizeLimit", "create_app"]  # BodySizeLimit: the tests wrap a bare app in it
+__all__ = [
+    "MAX_REQUEST_HEAD_BYTES",
+    "BodySizeLimit",
+    "create_app",
+]  # BodySizeLimit: tests wrap apps
+
+# uvicorn's h11_max_incomplete_event_size wherever the app is served (wangge serve, the
+# tests): a request head (the URL with its query, the headers) of up to 64 KiB reaches the
+# app, which answers a too-long value with its own 400 naming it; h11's default (16 KiB)
+# refused such a request with a plain-text 400 or not, depending on how its bytes arrived
+MAX_REQUEST_HEAD_BYTES = 64 * 1024
 
 DESCRIPTION = """
 网格 Wangge — 社区网格治理空间服务 (a spatial service for community grid governance).

@@ -359,11 +359,16 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve_app(url: str) -> Iterator[str]:
     """Run the app with uvicorn in a thread; yield its base URL."""
-    from api.app import create_app
+    from api.app import MAX_REQUEST_HEAD_BYTES, create_app
 
     port = free_port()
     config = uvicorn.Config(
-        create_app(url), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(url),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -386,9 +391,9 @@ def serve_app_process(url: str, env: dict[str, str] | None = None) -> Iterator[s
     they wait for an answer, such as GDAL through pyogrio); yield its base URL."""
     port = free_port()
     code = (
-        "import sys, uvicorn; from api.app import create_app; "
+        "import sys, uvicorn; from api.app import MAX_REQUEST_HEAD_BYTES, create_app; "
         "uvicorn.run(create_app(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
-        "log_level='warning')"
+        "log_level='warning', h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES)"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, url, str(port)], cwd=ROOT, env=dict(os.environ) | (env or {})

@@ -98,7 +98,7 @@ def serve(
     kept there; each worker keeps its own locator and tile cache."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import MAX_REQUEST_HEAD_BYTES, create_app
     from geo.store.db import database_url
 
     settings = get_settings()
@@ -111,7 +111,14 @@ def serve(
     # uvicorn's own default believes X-Forwarded-For from loopback, where any local client
     # (or a proxy passing the header on) could name itself anything
     if workers == 1:
-        uvicorn.run(create_app(url), host=host, port=port, log_level="info", proxy_headers=False)
+        uvicorn.run(
+            create_app(url),
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=False,
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
+        )
         return
     os.environ["WANGGE_DATABASE_URL"] = url  # each worker process builds its own app
     uvicorn.run(
@@ -122,4 +129,5 @@ def serve(
         workers=workers,
         log_level="info",
         proxy_headers=False,
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
