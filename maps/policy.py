@@ -33,11 +33,16 @@ _SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 _TAG = "<script>"
 
 
+def csp_hash(body: str) -> str:
+    """The CSP source ``'sha256-…'`` that allows exactly this inline script or style."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+
+
 def script_hashes(page: str) -> list[str]:
     """``'sha256-…'`` of every inline script of the page, in order, duplicates once."""
     out: list[str] = []
     for body in _SCRIPT.findall(page):
-        h = "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        h = csp_hash(body)
         if h not in out:
             out.append(h)
     return out

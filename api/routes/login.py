@@ -9,26 +9,22 @@ bearer tokens."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import re
-import secrets
 from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from api.deps import SESSION_ENDED, SessionDep
 from api.schemas.login import SessionPublic
 from api.urls import is_https
 from geo.errors import InputError, PermissionDenied
-from geo.runtime.sessions import COOKIE, csrf_token, end_session, lookup
-from geo.runtime.signin import FAILED, sign_in
+from geo.runtime.sessions import COOKIE, csrf_token, lookup
+from geo.runtime.signin import FAILED, sign_in, sign_out
 from geo.settings import get_settings
-from geo.store.audit import audit
+from maps.policy import csp_hash
 
 router = APIRouter(tags=["sign-in"])
 
@@ -55,9 +51,8 @@ _STYLE = (
     "font-size:1rem;background:#1a5fb4;color:#fff;border:0;border-radius:4px}"
     "p.msg{color:#a51d2d;margin:.5rem 0}"
 )
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 _CSP = (
-    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
+    f"default-src 'none'; style-src {csp_hash(_STYLE)}; form-action 'self'; "
     "base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
 )
 
@@ -211,24 +206,10 @@ def logout(
     form field ``csrf``), else 403."""
     sid = request.cookies.get(COOKIE)
     if sid:
-        _end(session, sid, given)
+        sign_out(session=session, session_id=sid, csrf=given)
     answer = RedirectResponse(_prefix() + "/login", status_code=303)
     answer.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=is_https(request))
     return answer
-
-
-def _end(session: Session, sid: str, given: str) -> None:
-    state = lookup(session=session, session_id=sid)
-    if state.principal is None:
-        return  # not a live session: nothing to end, the cookie is cleared
-    if not secrets.compare_digest(given, csrf_token(sid)):
-        raise PermissionDenied(
-            "缺少或错误的 CSRF 令牌 (missing or wrong X-CSRF-Token: logout needs the session's "
-            "token from GET /session)"
-        )
-    who = state.principal
-    end_session(session=session, session_id=sid)
-    audit(session, f"{who.role}:{who.name}", "logout", "app_user", who.id, {})
 
 
 @router.get("/session", response_model=SessionPublic)

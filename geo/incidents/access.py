@@ -4,7 +4,6 @@ reporter token (only its SHA-256 is stored)."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import PermissionDenied
 from geo.incidents.rules import WHO
-from geo.runtime.auth import Principal
+from geo.runtime.auth import Principal, hash_token
 
 __all__ = [
     "authorise",
@@ -31,8 +30,8 @@ def new_reporter_token() -> str:
 
 
 def token_digest(token: str) -> str:
-    """What is stored of a reporter token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    """What is stored of a reporter token (as of a bearer token: its SHA-256)."""
+    return hash_token(token)
 
 
 def check_reporter_token(session: Session, iid: int, token: str) -> None:

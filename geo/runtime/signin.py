@@ -19,18 +19,20 @@ deleted at each success.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.errors import PermissionDenied
 from geo.runtime.auth import Principal
 from geo.runtime.passwords import verify
-from geo.runtime.sessions import start_session
+from geo.runtime.sessions import csrf_token, end_session, lookup, start_session
 from geo.settings import get_settings
 from geo.store.audit import audit
 
-__all__ = ["BACKOFF_AFTER", "BACKOFF_WINDOW_S", "FAILED", "SignIn", "sign_in"]
+__all__ = ["BACKOFF_AFTER", "BACKOFF_WINDOW_S", "FAILED", "SignIn", "sign_in", "sign_out"]
 
 BACKOFF_AFTER = 3
 BACKOFF_FIRST_S = 2.0
@@ -131,3 +133,19 @@ def _throttled_for(session: Session, name: str, address: str) -> int | None:
     delay = min(BACKOFF_FIRST_S * 2 ** (pair.n - BACKOFF_AFTER), BACKOFF_MAX_S)
     left = delay - float(pair.since)
     return max(1, int(left) + 1) if left > 0 else None
+
+
+def sign_out(*, session: Session, session_id: str, csrf: str) -> None:
+    """End a live session (logout), audited; it needs the session's CSRF token, else
+    :class:`PermissionDenied`. A session that is not live has nothing to end."""
+    state = lookup(session=session, session_id=session_id)
+    if state.principal is None:
+        return
+    if not secrets.compare_digest(csrf, csrf_token(session_id)):
+        raise PermissionDenied(
+            "缺少或错误的 CSRF 令牌 (missing or wrong X-CSRF-Token: logout needs the session's "
+            "token from GET /session)"
+        )
+    who = state.principal
+    end_session(session=session, session_id=session_id)
+    audit(session, f"{who.role}:{who.name}", "logout", "app_user", who.id, {})
