@@ -95,5 +95,6 @@ def inline_css(*groups: str) -> str:
 
 
 @cache
-def own_js() -> str:
-    return (HERE / "wangge.js").read_text(encoding="utf-8")
+def own_js(name: str = "wangge.js") -> str:
+    """One of the project's own scripts (``maps/wangge.js``, ``maps/editor.js``)."""
+    return (HERE / name).read_text(encoding="utf-8")

@@ -324,6 +324,6 @@
     if (C.kind === "resident") resident();
     if (C.kind === "planner") planner();
     if (C.kind === "dispatcher") dispatcher();
-    WG.ready = true;
+    if (C.kind !== "editor") WG.ready = true;  // the editor says when its draft is loaded
   });
 })();

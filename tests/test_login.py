@@ -129,7 +129,7 @@ def test_sign_in_leads_to_the_roles_page_with_a_session_cookie(base):
             assert f'data-testid="{hook}"' in form.text
         assert "'unsafe-inline'" not in form.headers["content-security-policy"]
         r = login(c, PLANNER, PW[PLANNER])
-        assert r.status_code == 303 and r.headers["location"] == "/maps/planner"
+        assert r.status_code == 303 and r.headers["location"] == "/app/planner"
         cookie = r.headers["set-cookie"]
         assert "wangge_session=" in cookie and "HttpOnly" in cookie
         assert "samesite=lax" in cookie.lower() and "Secure" not in cookie
@@ -441,7 +441,7 @@ def test_signing_in_in_chromium(base, browser):
         p.get_by_test_id("login-name").fill(PLANNER)
         p.get_by_test_id("login-password").fill(PW[PLANNER])
         p.get_by_test_id("login-submit").click()
-        p.wait_for_url(base + "/maps/planner", timeout=20_000)
+        p.wait_for_url(base + "/app/planner", timeout=20_000)
         p.wait_for_function("() => window.WG && window.WG.ready", timeout=20_000)
         (cookie,) = [c for c in page.ctx.cookies() if c["name"] == "wangge_session"]
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"

@@ -28,11 +28,11 @@ from maps.policy import csp_hash
 
 router = APIRouter(tags=["sign-in"])
 
-# The one place a role's page is named. The app pages (/app/planner, /app/dispatcher) come
-# later with issue 17's editor; until then the served maps are the staff's pages.
+# The one place a role's page is named (the dispatchers' /app page comes with issue 18; until
+# then the served dispatcher map is theirs).
 ROLE_PAGES = {
-    "admin": "/maps/planner",
-    "planner": "/maps/planner",
+    "admin": "/app/planner",
+    "planner": "/app/planner",
     "dispatcher": "/maps/dispatcher",
     "worker": "/maps/dispatcher",
     "public": "/maps/resident",
@@ -60,6 +60,16 @@ _CSP = (
 def role_page(role: str) -> str:
     """The page a role signs in to, under ``WANGGE_PUBLIC_URL``'s path prefix if any."""
     return _prefix() + ROLE_PAGES.get(role, "/maps/resident")
+
+
+def login_path() -> str:
+    """The sign-in form's path, under ``WANGGE_PUBLIC_URL``'s path prefix if any."""
+    return _prefix() + "/login"
+
+
+def site_path(path: str) -> str:
+    """A path of this app as the browser sees it (under the public URL's prefix)."""
+    return _prefix() + path
 
 
 def _prefix() -> str:
@@ -207,7 +217,7 @@ def logout(
     sid = request.cookies.get(COOKIE)
     if sid:
         sign_out(session=session, session_id=sid, csrf=given)
-    answer = RedirectResponse(_prefix() + "/login", status_code=303)
+    answer = RedirectResponse(login_path(), status_code=303)
     answer.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=is_https(request))
     return answer
 
@@ -235,4 +245,4 @@ def current_session(request: Request, response: Response, session: SessionDep) -
     )
 
 
-__all__ = ["ROLE_PAGES", "local_next", "role_page", "router"]
+__all__ = ["ROLE_PAGES", "local_next", "login_path", "role_page", "router", "site_path"]
