@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, require_role
@@ -21,6 +21,7 @@ from api.schemas.plans import (
     PlanPublic,
     PlanStatus,
     PublishResult,
+    RedoResult,
     RedrawResult,
     RepartitionResult,
     ReportPublic,
@@ -47,8 +48,25 @@ DIFF_FORMATS: dict[int | str, dict[str, Any]] = {
 }
 
 
+IfMatch = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description='the draft\'s revision the request is based on (the ETag: "7", W/"7" or *); '
+        "another one → 409 `stale_revision`, nothing changed; without it the request applies "
+        "to the current revision",
+    ),
+]
+
+
 def _actor(p: Principal) -> str:
     return f"{p.role}:{p.name}"
+
+
+def _tagged(response: Response, result: dict[str, Any]) -> dict[str, Any]:
+    """The answer with the draft's revision as its ETag (strong, quoted: ``"7"``)."""
+    response.headers["ETag"] = f'"{result["revision"]}"'
+    return result
 
 
 class PlanCreate(BaseModel):
@@ -102,9 +120,13 @@ class DepartmentMerge(BaseModel):
 
 
 @router.post("", status_code=201, response_model=PlanPublic)
-def create(body: PlanCreate, session: SessionDep, who: Planner) -> dict[str, Any]:
+def create(
+    body: PlanCreate, session: SessionDep, who: Planner, response: Response
+) -> dict[str, Any]:
     """起草 (create a draft): a copy of the community's current grids."""
-    return gp.create_plan(session, body.community, author=_actor(who), name=body.name)
+    return _tagged(
+        response, gp.create_plan(session, body.community, author=_actor(who), name=body.name)
+    )
 
 
 @router.get("", response_model=PlanList)
@@ -158,8 +180,9 @@ def departments(body: DepartmentMerge, session: SessionDep, who: Planner) -> dic
 
 
 @router.get("/{plan_id}", response_model=PlanPublic)
-def show(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
-    return gp.get_plan(session, plan_id)
+def show(plan_id: int, session: SessionDep, who: Planner, response: Response) -> dict[str, Any]:
+    """方案与修改记录 (the plan, its revision — also the ETag — and the edits in effect)."""
+    return _tagged(response, gp.get_plan(session, plan_id))
 
 
 @router.get("/{plan_id}/grids")
@@ -167,30 +190,60 @@ def grids(
     plan_id: int,
     session: SessionDep,
     who: Planner,
+    response: Response,
     level: Literal["community", "compound", "micro"] | None = None,
 ) -> dict[str, Any]:
-    """草稿的网格 (the draft's grids, GeoJSON)."""
-    return gp.plan_grids(session, plan_id, level=level)
+    """草稿的网格 (the draft's grids, GeoJSON, with the draft's revision: also the ETag)."""
+    revision = gp.revision(session, plan_id)  # first: the grids are at least as new
+    return _tagged(response, gp.plan_grids(session, plan_id, level=level) | {"revision": revision})
 
 
+# Every POST on a plan: `If-Match` checked under the plan row's lock (the transaction of the
+# change), the answer's ETag the draft's new revision.
 @router.post("/{plan_id}/move", response_model=MoveResult)
-def move(plan_id: int, body: Move, session: SessionDep, who: Planner) -> dict[str, Any]:
+def move(
+    plan_id: int,
+    body: Move,
+    session: SessionDep,
+    who: Planner,
+    response: Response,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
     """移动楼栋/单元 (move buildings or units to another micro-grid)."""
-    return gp.move(session, plan_id, buildings=body.buildings, to=body.to, actor=_actor(who))
+    gp.check_revision(session, plan_id, if_match)
+    out = gp.move(session, plan_id, buildings=body.buildings, to=body.to, actor=_actor(who))
+    return _tagged(response, out)
 
 
 @router.post("/{plan_id}/redraw", response_model=RedrawResult)
-def redraw(plan_id: int, body: Redraw, session: SessionDep, who: Planner) -> dict[str, Any]:
+def redraw(
+    plan_id: int,
+    body: Redraw,
+    session: SessionDep,
+    who: Planner,
+    response: Response,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
     """重画边界 (replace a grid's boundary with a drawn polygon)."""
-    return gp.redraw(
+    gp.check_revision(session, plan_id, if_match)
+    out = gp.redraw(
         session, plan_id, grid=body.grid, geometry=body.geometry, crs=body.crs, actor=_actor(who)
     )
+    return _tagged(response, out)
 
 
 @router.post("/{plan_id}/split", response_model=SplitResult)
-def split(plan_id: int, body: Split, session: SessionDep, who: Planner) -> dict[str, Any]:
+def split(
+    plan_id: int,
+    body: Split,
+    session: SessionDep,
+    who: Planner,
+    response: Response,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
     """拆分网格 (split a grid by a line or a building list)."""
-    return gp.split(
+    gp.check_revision(session, plan_id, if_match)
+    out = gp.split(
         session,
         plan_id,
         grid=body.grid,
@@ -199,44 +252,95 @@ def split(plan_id: int, body: Split, session: SessionDep, who: Planner) -> dict[
         crs=body.crs,
         actor=_actor(who),
     )
+    return _tagged(response, out)
 
 
 @router.post("/{plan_id}/merge", response_model=MergeResult)
-def merge(plan_id: int, body: Merge, session: SessionDep, who: Planner) -> dict[str, Any]:
+def merge(
+    plan_id: int,
+    body: Merge,
+    session: SessionDep,
+    who: Planner,
+    response: Response,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
     """合并网格 (merge two adjacent grids)."""
-    return gp.merge_grids(session, plan_id, grids=body.grids, actor=_actor(who))
+    gp.check_revision(session, plan_id, if_match)
+    return _tagged(response, gp.merge_grids(session, plan_id, grids=body.grids, actor=_actor(who)))
 
 
 @router.post("/{plan_id}/repartition", response_model=RepartitionResult)
 def repartition(
-    plan_id: int, body: Repartition, session: SessionDep, who: Planner
+    plan_id: int,
+    body: Repartition,
+    session: SessionDep,
+    who: Planner,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """重新划分小区 (re-partition a compound, keeping locked grids)."""
-    return gp.repartition(
+    gp.check_revision(session, plan_id, if_match)
+    out = gp.repartition(
         session, plan_id, compound=body.compound, seed=body.seed, actor=_actor(who)
     )
+    return _tagged(response, out)
 
 
 @router.post("/{plan_id}/lock", response_model=LockResult)
-def lock(plan_id: int, body: Lock, session: SessionDep, who: Planner) -> dict[str, Any]:
-    return gp.lock(session, plan_id, grids=body.grids, locked=True, actor=_actor(who))
+def lock(
+    plan_id: int,
+    body: Lock,
+    session: SessionDep,
+    who: Planner,
+    response: Response,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    """锁定网格 (lock grids: every edit that would change them is refused)."""
+    gp.check_revision(session, plan_id, if_match)
+    out = gp.lock(session, plan_id, grids=body.grids, locked=True, actor=_actor(who))
+    return _tagged(response, out)
 
 
 @router.post("/{plan_id}/unlock", response_model=UnlockResult)
-def unlock(plan_id: int, body: Lock, session: SessionDep, who: Planner) -> dict[str, Any]:
-    return gp.lock(session, plan_id, grids=body.grids, locked=False, actor=_actor(who))
+def unlock(
+    plan_id: int,
+    body: Lock,
+    session: SessionDep,
+    who: Planner,
+    response: Response,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    """解锁网格 (unlock grids)."""
+    gp.check_revision(session, plan_id, if_match)
+    out = gp.lock(session, plan_id, grids=body.grids, locked=False, actor=_actor(who))
+    return _tagged(response, out)
 
 
 @router.post("/{plan_id}/undo", response_model=UndoResult)
-def undo(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
-    """撤销上一步 (undo the last edit)."""
-    return gp.undo(session, plan_id, actor=_actor(who))
+def undo(
+    plan_id: int, session: SessionDep, who: Planner, response: Response, if_match: IfMatch = None
+) -> dict[str, Any]:
+    """撤销上一步 (undo the last edit in effect)."""
+    gp.check_revision(session, plan_id, if_match)
+    return _tagged(response, gp.undo(session, plan_id, actor=_actor(who)))
+
+
+@router.post("/{plan_id}/redo", response_model=RedoResult)
+def redo(
+    plan_id: int, session: SessionDep, who: Planner, response: Response, if_match: IfMatch = None
+) -> dict[str, Any]:
+    """重做 (redo the most recently undone edit); 409 when there is none."""
+    gp.check_revision(session, plan_id, if_match)
+    return _tagged(response, gp.redo(session, plan_id, actor=_actor(who)))
 
 
 @router.post("/{plan_id}/validate", response_model=ReportPublic)
-def validate(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
+def validate(
+    plan_id: int, session: SessionDep, who: Planner, response: Response, if_match: IfMatch = None
+) -> dict[str, Any]:
     """校验 (validate): errors block publishing, warnings do not."""
-    return gp.validate_plan(session, plan_id, actor=_actor(who)).as_dict()
+    gp.check_revision(session, plan_id, if_match)
+    return _tagged(response, gp.validate(session, plan_id, actor=_actor(who)))
 
 
 @router.get("/{plan_id}/diff", response_model=DiffPublic, responses=DIFF_FORMATS)
@@ -253,14 +357,21 @@ def diff(
 
 
 @router.post("/{plan_id}/publish", response_model=PublishResult)
-def publish(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
+def publish(
+    plan_id: int, session: SessionDep, who: Planner, response: Response, if_match: IfMatch = None
+) -> dict[str, Any]:
     """发布 (publish): the draft becomes the current version."""
-    return gp.publish(session, plan_id, actor=_actor(who))
+    gp.check_revision(session, plan_id, if_match)
+    return _tagged(response, gp.publish(session, plan_id, actor=_actor(who)))
 
 
 @router.post("/{plan_id}/discard", response_model=DiscardResult)
-def discard(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
-    return gp.discard(session, plan_id, actor=_actor(who))
+def discard(
+    plan_id: int, session: SessionDep, who: Planner, response: Response, if_match: IfMatch = None
+) -> dict[str, Any]:
+    """放弃草稿 (discard the draft)."""
+    gp.check_revision(session, plan_id, if_match)
+    return _tagged(response, gp.discard(session, plan_id, actor=_actor(who)))
 
 
 def _diff_response(d: gp.Diff, fmt: str) -> Any:

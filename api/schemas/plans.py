@@ -33,7 +33,10 @@ class PlanPublic(BaseModel):
     draft_version: int
     current_version: int | None
     stale: bool = Field(description="an open plan whose base is no longer the current version")
-    edits: list[PlanEdit]
+    revision: int = Field(description='the draft\'s revision, also the ETag (`"7"`)')
+    undo: int = Field(description="edits that can be undone now")
+    redo: int = Field(description="undone edits that can be redone now")
+    edits: list[PlanEdit] = Field(description="the edits in effect (not the undone ones)")
 
 
 class PlanListed(BaseModel):
@@ -68,9 +71,22 @@ class History(BaseModel):
 
 
 # --- edits ------------------------------------------------------------------------------------
-class _Edit(BaseModel):
+class _Revised(BaseModel):
+    """The draft's revision after the change (also the answer's ETag)."""
+
+    revision: int
+
+
+class _Stacked(_Revised):
+    """The revision, and how many edits can be undone and redone after the change."""
+
+    undo: int = Field(description="edits that can be undone now")
+    redo: int = Field(description="undone edits that can be redone now")
+
+
+class _Edit(_Stacked):
     """What every edit returns: its place in the edit log, the micro-grids it changed and
-    the draft's band warnings after it."""
+    the draft's band warnings after it; the revision, undo and redo counts after it."""
 
     op: str
     seq: int
@@ -123,9 +139,14 @@ class UnlockResult(_Edit):
     unlocked: list[str]
 
 
-class UndoResult(BaseModel):
+class UndoResult(_Stacked):
     undone: str = Field(description="the op undone")
     seq: int
+    changed: list[str] = Field(
+        description="every micro-grid the undo changed (added, removed, or with another "
+        "boundary, households, lock or members): refetch these, drop the ones that no longer "
+        "exist"
+    )
 
 
 # --- validation, diff, publishing -------------------------------------------------------------
@@ -137,7 +158,7 @@ class FindingPublic(BaseModel):
     detail: dict[str, Any]
 
 
-class ReportPublic(BaseModel):
+class ReportPublic(_Revised):
     ok: bool
     errors: int
     warnings: int
@@ -184,7 +205,7 @@ class DiffPublic(BaseModel):
     buildings: list[BuildingMove]
 
 
-class PublishResult(BaseModel):
+class PublishResult(_Revised):
     plan: int
     version: int
     previous: int
@@ -192,7 +213,7 @@ class PublishResult(BaseModel):
     reassigned: dict[str, int] = Field(description="households and incidents re-assigned")
 
 
-class DiscardResult(BaseModel):
+class DiscardResult(_Revised):
     plan: int
     status: Literal["discarded"]
 
@@ -251,3 +272,14 @@ class DepartmentMergePublic(BaseModel):
     conflicts: list[Conflict]
     summary: DepartmentSummary
     proposal: Proposal | None = Field(default=None, description="absent without `propose`")
+
+
+# --- redo -------------------------------------------------------------------------------------
+class RedoResult(_Stacked):
+    redone: str = Field(description="the op redone")
+    seq: int
+    changed: list[str] = Field(
+        description="every micro-grid the redo changed (added, removed, or with another "
+        "boundary, households, lock or members): refetch these, drop the ones that no longer "
+        "exist"
+    )

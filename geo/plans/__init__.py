@@ -14,17 +14,24 @@ Geometry edits happen in the storage CRS so that untouched vertices stay bit-ide
 checks run in the metric CRS.
 
 The modules: ``state`` (the draft in memory), ``storage`` (reading and writing it),
-``checks`` (its invariants), ``engine`` (running an edit, undo), ``drawn`` (drawn geometry
-input), ``geometry`` (what the edits share), ``edits`` (move, split, merge, lock),
-``redrawing``, ``repartitioning``, ``review`` (validation), ``lifecycle`` (create … publish),
-``diff``.
+``checks`` (its invariants), ``engine`` (running an edit), ``history`` (the draft's revision,
+undo, redo), ``drawn`` (drawn geometry input), ``geometry`` (what the edits share), ``edits``
+(move, split, merge, lock), ``redrawing``, ``repartitioning``, ``review`` (validation),
+``lifecycle`` (create … publish), ``diff``.
 """
 
 from geo.plans.diff import Diff, diff_versions, export_diff
 from geo.plans.drawn import parse_drawn
 from geo.plans.edits import lock, merge_grids, move, split
-from geo.plans.engine import undo
 from geo.plans.geometry import _siblings
+from geo.plans.history import (
+    StaleRevision,
+    check_revision,
+    redo,
+    revision,
+    undo,
+    validate,
+)
 from geo.plans.lifecycle import (
     attach_plan,
     create_plan,
@@ -44,6 +51,7 @@ from geo.plans.storage import _load
 __all__ = [
     "Diff",
     "EditRefused",
+    "StaleRevision",
     # the draft's internals the tests look into
     "_Context",
     "_clean",
@@ -51,6 +59,7 @@ __all__ = [
     "_plan",
     "_siblings",
     "attach_plan",
+    "check_revision",
     "create_plan",
     "diff_versions",
     "discard",
@@ -64,11 +73,14 @@ __all__ = [
     "plan_grids",
     "plan_report",
     "publish",
+    "redo",
     "redraw",
     "repartition",
+    "revision",
     "split",
     "stored_records",
     "undo",
+    "validate",
     "validate_plan",
     "versions",
 ]

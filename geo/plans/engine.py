@@ -1,6 +1,7 @@
 """The edit engine: every edit runs through :func:`_edit` (one transaction; refused when it
 breaks an invariant the draft held; written to the edit log with what it replaced, and to the
-audit log); :func:`undo` puts the last edit's micro-grids back."""
+audit log; a new revision of the draft, and the undone edits can no longer be redone).
+Undo and redo are in :mod:`geo.plans.history`."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.core.validate import Finding, ValidationReport
-from geo.errors import ConflictError, NotFoundError
+from geo.errors import NotFoundError
 from geo.plans.checks import _check, _check_parents, _key, _touched, _units_of, _warnings
 from geo.plans.geometry import _coalesce_floors
+from geo.plans.history import bump, counts, drop_redo
 from geo.plans.state import EditRefused, G, _Context, _editable, _Plan, _plan
-from geo.plans.storage import _load, _restore, _save, _snapshot
+from geo.plans.storage import _load, _save, _snapshot
 from geo.store.audit import audit
 
 
@@ -64,6 +66,7 @@ def _edit(
             detail=[{"check": f.check, "grid": f.grid, "message": f.message} for f in new],
         )
     _save(session, plan.draft_version_id, codes_before, state)
+    drop_redo(session, plan_id)
     seq = session.execute(
         text("SELECT coalesce(max(seq), 0) + 1 FROM plan_edit WHERE plan_id = :p"),
         {"p": plan_id},
@@ -84,15 +87,12 @@ def _edit(
             "b": json.dumps(snap),
         },
     )
-    session.execute(
-        text("UPDATE plan SET status = 'draft', updated_at = now() WHERE id = :p"),
-        {"p": plan_id},
-    )
+    rev = bump(session, plan_id, "draft")
     audit(session, actor, f"plan_{op}", "plan", plan_id, {"params": params, "summary": summary})
     t.lap("save")
     LAST_TIMES.clear()
     LAST_TIMES.update(t.times)
-    return summary
+    return summary | {"revision": rev} | counts(session, plan_id)
 
 
 # False: every edit validates the whole draft before and after (the old path; benchmarks)
@@ -154,25 +154,3 @@ def _new_code(session: Session, plan: _Plan, state: dict[str, G], parent: str) -
     ) | {c for c in state if c.startswith(parent + "-M")}
     nums = [int(c.rsplit("-M", 1)[1]) for c in used if c.rsplit("-M", 1)[1].isdigit()]
     return f"{parent}-M{(max(nums) if nums else 0) + 1:02d}"
-
-
-def undo(session: Session, plan_id: int, *, actor: str) -> dict[str, Any]:
-    """Undo the plan's last edit: its micro-grids come back exactly as they were."""
-    plan = _plan(session, plan_id, for_update=True)
-    _editable(plan)
-    row = session.execute(
-        text(
-            "SELECT id, seq, op, before FROM plan_edit WHERE plan_id = :p ORDER BY seq DESC LIMIT 1"
-        ),
-        {"p": plan_id},
-    ).first()
-    if row is None:
-        raise ConflictError(f"方案 {plan_id} 没有可撤销的修改 (nothing to undo)")
-    _restore(session, plan.draft_version_id, row[3])
-    session.execute(text("DELETE FROM plan_edit WHERE id = :i"), {"i": row[0]})
-    session.execute(
-        text("UPDATE plan SET status = 'draft', updated_at = now() WHERE id = :p"),
-        {"p": plan_id},
-    )
-    audit(session, actor, "plan_undo", "plan", plan_id, {"seq": row[1], "op": row[2]})
-    return {"undone": row[2], "seq": row[1]}

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import ConflictError, NotFoundError
+from geo.plans.history import bump, counts, revision
 from geo.plans.review import validate_plan
 from geo.plans.state import _editable, _plan
 from geo.store.audit import audit
@@ -114,12 +115,15 @@ def attach_plan(
 
 
 def get_plan(session: Session, plan_id: int) -> dict[str, Any]:
+    """A plan, its revision (read first: what follows is at least as new), the edits in
+    effect (not the undone ones) and how many can be undone and redone."""
+    rev = revision(session, plan_id)
     p = _plan(session, plan_id)
     edits = (
         session.execute(
             text(
                 "SELECT seq, op, actor, at, params, summary FROM plan_edit WHERE plan_id = :p "
-                "ORDER BY seq"
+                "AND NOT undone ORDER BY seq"
             ),
             {"p": plan_id},
         )
@@ -140,6 +144,8 @@ def get_plan(session: Session, plan_id: int) -> dict[str, Any]:
         "draft_version": p.draft_number,
         "current_version": current,
         "stale": p.status in ("draft", "validated") and current != p.base_number,
+        "revision": rev,
+        **counts(session, plan_id),
         "edits": [dict(e) | {"at": e["at"].isoformat()} for e in edits],
     }
 
@@ -244,25 +250,23 @@ def publish(session: Session, plan_id: int, *, actor: str) -> dict[str, Any]:
         text("UPDATE grid_version SET status = 'published', published_at = :t WHERE id = :v"),
         {"v": plan.draft_version_id, "t": datetime.now(UTC)},
     )
-    session.execute(
-        text("UPDATE plan SET status = 'published', updated_at = now() WHERE id = :p"),
-        {"p": plan_id},
-    )
-    counts = reassign_after(session, plan.community, current[1], actor=actor)
+    rev = bump(session, plan_id, "published")
+    reassigned = reassign_after(session, plan.community, current[1], actor=actor)
     audit(
         session,
         actor,
         "plan_publish",
         "plan",
         plan_id,
-        {"version": plan.draft_number, "previous": current[1], **counts},
+        {"version": plan.draft_number, "previous": current[1], **reassigned},
     )
     return {
         "plan": plan_id,
         "version": plan.draft_number,
         "previous": current[1],
         "warnings": len(report.warnings),
-        "reassigned": counts,
+        "reassigned": reassigned,
+        "revision": rev,
     }
 
 
@@ -273,12 +277,9 @@ def discard(session: Session, plan_id: int, *, actor: str) -> dict[str, Any]:
         text("UPDATE grid_version SET status = 'discarded' WHERE id = :v"),
         {"v": plan.draft_version_id},
     )
-    session.execute(
-        text("UPDATE plan SET status = 'discarded', updated_at = now() WHERE id = :p"),
-        {"p": plan_id},
-    )
+    rev = bump(session, plan_id, "discarded")
     audit(session, actor, "plan_discard", "plan", plan_id, {})
-    return {"plan": plan_id, "status": "discarded"}
+    return {"plan": plan_id, "status": "discarded", "revision": rev}
 
 
 def versions(session: Session, community: str) -> list[dict[str, Any]]:

@@ -125,14 +125,21 @@ class Plan(Base):
         ForeignKey("grid_version.id", ondelete="RESTRICT"), unique=True
     )
     status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    # counts the changes of the draft (edits, undo, redo, validate, publish, discard): the
+    # ETag of the plan's routes, checked against If-Match
+    revision: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = now()
     updated_at: Mapped[datetime] = now()
-    __table_args__ = (CheckConstraint(one_of("status", PLAN_STATUSES), name="status_known"),)
+    __table_args__ = (
+        CheckConstraint(one_of("status", PLAN_STATUSES), name="status_known"),
+        CheckConstraint("revision >= 1", name="revision_positive"),
+    )
 
 
 class PlanEdit(Base):
     """One edit of a plan's draft, with the draft's micro-grids as they were before it (so
-    that undo restores them byte for byte)."""
+    that undo restores them byte for byte); an undone edit (``undone``) keeps in ``after``
+    the same parents' micro-grids as the edit left them, for redo."""
 
     __tablename__ = "plan_edit"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -144,4 +151,6 @@ class PlanEdit(Base):
     actor: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = now()
     before: Mapped[list[Any]] = mapped_column(JSONB)
+    undone: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    after: Mapped[Any | None] = mapped_column(JSONB)
     __table_args__ = (UniqueConstraint("plan_id", "seq", name="uq_plan_edit_seq"),)
