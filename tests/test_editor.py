@@ -351,6 +351,13 @@ def test_a_planner_edits_a_draft_in_the_browser(base, browser, db):
             moved["to"],
         }
         assert p.get_by_test_id("undo").is_disabled()  # a published plan is not edited
+
+        # sign out: the session ends, and the editor asks for a sign-in again
+        p.get_by_test_id("logout").click()
+        p.wait_for_url(base + "/login", timeout=20_000)
+        assert _get(p, "/session")[0] == 401
+        p.goto(base + "/app/planner")
+        p.wait_for_url("**/login?next=/app/planner", timeout=20_000)
         page.clean()
     finally:
         page.close()

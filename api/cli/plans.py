@@ -191,6 +191,13 @@ def plan_undo(plan_id: int, author: Author = "cli") -> None:
     show_json(_plan_call("undo", plan_id, actor=f"cli:{author}"))
 
 
+@app.command("redo")
+@friendly
+def plan_redo(plan_id: int, author: Author = "cli") -> None:
+    """重做 (redo the last undone edit)."""
+    show_json(_plan_call("redo", plan_id, actor=f"cli:{author}"))
+
+
 @app.command("validate")
 @friendly
 def plan_validate(
@@ -199,7 +206,7 @@ def plan_validate(
     author: Author = "cli",
 ) -> None:
     """校验方案 (validate a draft). Exit 1 on errors."""
-    rep = _plan_call("validate_plan", plan_id, actor=f"cli:{author}")
+    rep, _revision = _plan_call("validate_revised", plan_id, actor=f"cli:{author}")
     if as_json:
         show_json(rep.as_dict())
     else:

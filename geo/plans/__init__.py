@@ -31,6 +31,7 @@ from geo.plans.history import (
     revision,
     undo,
     validate,
+    validate_revised,
 )
 from geo.plans.lifecycle import (
     attach_plan,
@@ -82,5 +83,6 @@ __all__ = [
     "undo",
     "validate",
     "validate_plan",
+    "validate_revised",
     "versions",
 ]

@@ -182,7 +182,14 @@ def redo(session: Session, plan_id: int, *, actor: str) -> dict[str, Any]:
 def validate(session: Session, plan_id: int, *, actor: str) -> dict[str, Any]:
     """:func:`~geo.plans.review.validate_plan` as a change of the draft: its report, and
     the plan's new revision (an open plan's status may change)."""
+    report, rev = validate_revised(session, plan_id, actor=actor)
+    return report.as_dict() | {"revision": rev}
+
+
+def validate_revised(session: Session, plan_id: int, *, actor: str) -> tuple[Any, int]:
+    """The validation report and the plan's revision after it (one more for an open plan):
+    what the API and the command line both run."""
     report = validate_plan(session, plan_id, actor=actor)
     open_ = _plan(session, plan_id).status in ("draft", "validated")
     rev = bump(session, plan_id) if open_ else revision(session, plan_id)
-    return report.as_dict() | {"revision": rev}
+    return report, rev
