@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, require_role
+from api.routes.layers import BBox
 from api.schemas.plans import (
     DepartmentMergePublic,
     DiffPublic,
@@ -17,9 +18,11 @@ from api.schemas.plans import (
     LockResult,
     MergeResult,
     MoveResult,
+    PlanBuildings,
     PlanList,
     PlanPublic,
     PlanStatus,
+    PreviewResult,
     PublishResult,
     RedoResult,
     RedrawResult,
@@ -31,11 +34,16 @@ from api.schemas.plans import (
 )
 from geo import plans as gp
 from geo.departments import merge_departments
+from geo.plans.reading import MAX_BUILDINGS, parse_codes
 from geo.runtime.auth import Principal
+from geo.store.features import parse_bbox
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 Planner = Annotated[Principal, Depends(require_role("planner"))]
 Code = Annotated[str, Field(max_length=64)]
+Codes = Annotated[
+    str | None, Query(description="逗号分隔的编码 (comma-separated codes), at most 500")
+]
 # the diff routes answer JSON (the model) or, with `format`, a file
 DIFF_FORMATS: dict[int | str, dict[str, Any]] = {
     200: {
@@ -192,10 +200,17 @@ def grids(
     who: Planner,
     response: Response,
     level: Literal["community", "compound", "micro"] | None = None,
+    codes: Codes = None,
+    bbox: BBox = None,
 ) -> dict[str, Any]:
-    """草稿的网格 (the draft's grids, GeoJSON, with the draft's revision: also the ETag)."""
+    """草稿的网格 (the draft's grids, GeoJSON, with the draft's revision: also the ETag):
+    with name, households, buildings (with households) and workers (who serves it); the body
+    names the community and the band."""
     revision = gp.revision(session, plan_id)  # first: the grids are at least as new
-    return _tagged(response, gp.plan_grids(session, plan_id, level=level) | {"revision": revision})
+    out = gp.plan_grids(
+        session, plan_id, level=level, codes=parse_codes(codes), bbox=parse_bbox(bbox)
+    )
+    return _tagged(response, out | {"revision": revision})
 
 
 # Every POST on a plan: `If-Match` checked under the plan row's lock (the transaction of the
@@ -372,6 +387,33 @@ def discard(
     """放弃草稿 (discard the draft)."""
     gp.check_revision(session, plan_id, if_match)
     return _tagged(response, gp.discard(session, plan_id, actor=_actor(who)))
+
+
+@router.get("/{plan_id}/buildings", response_model=PlanBuildings)
+def buildings(
+    plan_id: int,
+    session: SessionDep,
+    who: Planner,
+    bbox: BBox = None,
+    codes: Codes = None,
+    limit: Annotated[
+        int, Query(description=f"at most {MAX_BUILDINGS} (默认 5000, default)")
+    ] = 5000,
+) -> dict[str, Any]:
+    """草稿中的楼栋 (the community's buildings, GeoJSON footprints): each with its households,
+    the draft micro-grid holding most of them, and its units (`<building>-U<n>`, as `move`
+    takes them) with theirs."""
+    return gp.plan_buildings(
+        session, plan_id, bbox=parse_bbox(bbox), codes=parse_codes(codes), limit=limit
+    )
+
+
+@router.get("/{plan_id}/preview", response_model=PreviewResult)
+def preview(plan_id: int, session: SessionDep, who: Planner) -> dict[str, Any]:
+    """发布预览 (what publishing now would do, writing nothing): the households and incidents
+    it would re-assign — the counts publishing then reports — grids added / removed /
+    changed, validation errors and warnings, and whether the base is still current."""
+    return gp.plan_preview(session, plan_id)
 
 
 def _diff_response(d: gp.Diff, fmt: str) -> Any:

@@ -283,3 +283,59 @@ class RedoResult(_Stacked):
         "boundary, households, lock or members): refetch these, drop the ones that no longer "
         "exist"
     )
+
+
+# --- the browser editor's reading (geo.plans.reading) -----------------------------------------
+class PlanUnit(BaseModel):
+    code: str = Field(description="`<building>-U<n>`, as `move` takes it")
+    households: int
+    grid: str | None = Field(description="the draft micro-grid holding most of its households")
+    grids: list[str] = Field(description="every draft micro-grid holding it (floor groups)")
+
+
+class PlanBuildingProperties(BaseModel):
+    code: str
+    name: str
+    households: int
+    grid: str | None = Field(description="the draft micro-grid holding most of its households")
+    grids: list[str] = Field(description="every draft micro-grid holding some of them")
+    units: list[PlanUnit]
+
+
+class PlanBuilding(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any] = Field(description="the footprint, CRS84, 7 decimals")
+    properties: PlanBuildingProperties
+
+
+class PlanBuildings(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[PlanBuilding]
+    numberMatched: int
+    numberReturned: int
+    plan: int
+    version: int = Field(description="the draft version")
+    community: str
+
+
+class PreviewGrids(BaseModel):
+    added: int
+    removed: int
+    changed: int
+
+
+class PreviewResult(BaseModel):
+    plan: int
+    stale: bool = Field(description="its base is no longer the current version: publish refuses")
+    base_version: int | None
+    current_version: int | None
+    draft_version: int
+    households: int = Field(description="households whose micro-grid publishing would change")
+    incidents: int = Field(description="incidents whose micro-grid publishing would change")
+    grids: PreviewGrids = Field(description="micro-grids against the current version")
+    errors: int = Field(description="validation errors (publish refuses them)")
+    warnings: int
+    reassigned: dict[str, int] = Field(
+        description="publish's `reassigned` counts, as it would report them"
+    )

@@ -13,15 +13,16 @@ it (tests) and is measured beside it (``bench/assign.py``).
 * :mod:`geo.locate.lookup` — one position or address: chain, building, workers;
 * :mod:`geo.locate.sql` — the same answer from PostGIS;
 * :mod:`geo.locate.bulk` — household and incident assignment, written in bulk;
-* :mod:`geo.locate.reassign` — after a new version: keep by code, assign the changed area.
+* :mod:`geo.locate.reassign` — after a new version: keep by code, assign the changed area
+  (and the same counted beforehand, writing nothing: ``preview_changed``).
 """
 
 from __future__ import annotations
 
-from geo.locate.bulk import assign_households, assign_incidents
+from geo.locate.bulk import assign_households, assign_incidents, would_assign
 from geo.locate.index import Locator, current_key
 from geo.locate.lookup import locate_address, locate_point, parse_point, worker_view
-from geo.locate.reassign import reassign_changed
+from geo.locate.reassign import preview_changed, reassign_changed
 from geo.locate.sql import sql_covering
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "locate_address",
     "locate_point",
     "parse_point",
+    "preview_changed",
     "reassign_changed",
     "sql_covering",
     "worker_view",
+    "would_assign",
 ]

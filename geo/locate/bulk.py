@@ -27,6 +27,7 @@ __all__ = [
     "Progress",
     "assign_households",
     "assign_incidents",
+    "would_assign",
     "write_floor_co_owners",
 ]
 
@@ -68,6 +69,30 @@ def assign_households(
     its unit (and floor) when known, by position otherwise; where both are known they must
     agree, and every disagreement is reported. Writes ``household.grid_id``."""
     t0 = time.perf_counter()
+    step = progress or _no_progress
+    report, rows, final = _resolve_households(session, locator, community, ids, step)
+    if not rows:
+        return report
+    old = np.array([r[7] if r[7] is not None else -1 for r in rows], dtype=np.int64)
+    report.changed = int((old != final).sum())
+    step("写入 (writing)", 3, 4)
+    _write_grid_ids(session, "household", np.array([r[0] for r in rows], dtype=np.int64), final)
+    report.seconds = round(time.perf_counter() - t0, 3)
+    _audit(session, actor, "assign", "household", report)
+    step("完成 (done)", 4, 4)
+    return report
+
+
+def _resolve_households(
+    session: Session,
+    locator: Locator,
+    community: str | None,
+    ids: Sequence[int] | None,
+    step: Progress,
+    version: int | None = None,
+) -> tuple[AssignReport, Sequence[Any], np.ndarray]:
+    """The households (of one community, or ``ids``) and the micro-grid id each gets (-1:
+    none), counted in the report; memberships of the current versions, or of ``version``."""
     report = AssignReport("households")
     if community is not None:
         _require_community(session, community)
@@ -75,7 +100,6 @@ def assign_households(
     if ids is not None:
         cond += " AND h.id = ANY(:only)"
         params["only"] = list(ids)
-    step = progress or _no_progress
     step("读取住户 (reading households)", 0, 4)
     rows = session.execute(
         text(
@@ -88,21 +112,14 @@ def assign_households(
     ).all()
     report.total = len(rows)
     if not rows:
-        return report
+        return report, rows, np.empty(0, dtype=np.int64)
     x = np.array([r[5] for r in rows], dtype=float)
     y = np.array([r[6] for r in rows], dtype=float)
     step("位置定位 (point in polygon)", 1, 4)
     loc = locator.resolve(x, y, [r[4] for r in rows])
     step("单元归属 (unit membership)", 2, 4)
-    final = _reconcile(locator, rows, loc, _memberships(session, cond, params), report)
-    old = np.array([r[7] if r[7] is not None else -1 for r in rows], dtype=np.int64)
-    report.changed = int((old != final).sum())
-    step("写入 (writing)", 3, 4)
-    _write_grid_ids(session, "household", np.array([r[0] for r in rows], dtype=np.int64), final)
-    report.seconds = round(time.perf_counter() - t0, 3)
-    _audit(session, actor, "assign", "household", report)
-    step("完成 (done)", 4, 4)
-    return report
+    member = _memberships(session, cond, params, version)
+    return report, rows, _reconcile(locator, rows, loc, member, report)
 
 
 def _buildings_of(community: str | None) -> tuple[str, dict[str, Any]]:
@@ -112,20 +129,20 @@ def _buildings_of(community: str | None) -> tuple[str, dict[str, Any]]:
 
 
 def _memberships(
-    session: Session, cond: str, params: dict[str, Any]
+    session: Session, cond: str, params: dict[str, Any], version: int | None = None
 ) -> dict[int, tuple[int, bool]]:
-    """Household id → the current micro-grid its unit (and floor) is a member of, and whether
-    that membership is by floors."""
+    """Household id → the current micro-grid (or the one of grid version ``version``) its
+    unit (and floor) is a member of, and whether that membership is by floors."""
+    which = "v.status = 'published'" if version is None else "v.id = :member_version"
     rows = session.execute(
         text(
             "SELECT h.id, m.grid_id, m.floor_min IS NOT NULL FROM household h "
             "JOIN building b ON b.id = h.building_id "
             "JOIN grid_member m ON m.unit_id = h.unit_id AND (m.floor_min IS NULL OR "
             "h.floor BETWEEN m.floor_min AND m.floor_max) JOIN grid g ON g.id = m.grid_id "
-            "JOIN grid_version v ON v.id = g.version_id AND v.status = 'published' WHERE TRUE"
-            + cond
+            f"JOIN grid_version v ON v.id = g.version_id AND {which} WHERE TRUE" + cond
         ),
-        params,
+        params | {"member_version": version},
     )
     return {r[0]: (r[1], r[2]) for r in rows}
 
@@ -184,6 +201,33 @@ def assign_incidents(
     with its community and street. Writes ``incident.grid_id``, ``community_id``,
     ``street_id``."""
     t0 = time.perf_counter()
+    report, rows, loc = _resolve_incidents(session, locator, community, ids)
+    if not rows:
+        return report
+    found = np.array([r[0] for r in rows], dtype=np.int64)
+    final = loc.grid
+    old = np.array([r[3] if r[3] is not None else -1 for r in rows], dtype=np.int64)
+    report.changed = int((old != final).sum())
+    _write_grid_ids(session, "incident", found, final)
+    write_floor_co_owners(session, found.tolist(), loc.co_owners)
+    session.execute(
+        text(
+            "UPDATE incident i SET community_id = v.community_id, street_id = c.street_id "
+            "FROM grid g JOIN grid_version v ON v.id = g.version_id JOIN community c "
+            "ON c.id = v.community_id WHERE g.id = i.grid_id AND i.id = ANY(:ids)"
+        ),
+        {"ids": found.tolist()},
+    )
+    report.seconds = round(time.perf_counter() - t0, 3)
+    _audit(session, actor, "assign", "incident", report)
+    return report
+
+
+def _resolve_incidents(
+    session: Session, locator: Locator, community: str | None, ids: Sequence[int] | None
+) -> tuple[AssignReport, Sequence[Any], Resolved]:
+    """The incidents (of one community, or ``ids``) and where each lies (the micro-grid at its
+    position), counted in the report."""
     report = AssignReport("incidents")
     params: dict[str, Any] = {}
     cond = ""
@@ -207,30 +251,42 @@ def assign_incidents(
     ).all()
     report.total = len(rows)
     if not rows:
-        return report
-    found = np.array([r[0] for r in rows], dtype=np.int64)
+        none = np.empty(0, dtype=np.int64)
+        return report, rows, Resolved(none, none.copy(), [])
     x = np.array([r[1] for r in rows], dtype=float)
     y = np.array([r[2] for r in rows], dtype=float)
     loc = locator.resolve(x, y, [r[4] for r in rows])
-    final = loc.grid
     report.by_position = int((loc.how == INSIDE).sum())
     report.nearest = int((loc.how == NEAREST).sum())
-    report.outside = int((final < 0).sum())
-    old = np.array([r[3] if r[3] is not None else -1 for r in rows], dtype=np.int64)
-    report.changed = int((old != final).sum())
-    _write_grid_ids(session, "incident", found, final)
-    write_floor_co_owners(session, found.tolist(), loc.co_owners)
-    session.execute(
-        text(
-            "UPDATE incident i SET community_id = v.community_id, street_id = c.street_id "
-            "FROM grid g JOIN grid_version v ON v.id = g.version_id JOIN community c "
-            "ON c.id = v.community_id WHERE g.id = i.grid_id AND i.id = ANY(:ids)"
-        ),
-        {"ids": found.tolist()},
-    )
-    report.seconds = round(time.perf_counter() - t0, 3)
-    _audit(session, actor, "assign", "incident", report)
-    return report
+    report.outside = int((loc.grid < 0).sum())
+    return report, rows, loc
+
+
+def would_assign(
+    session: Session,
+    locator: Locator,
+    table: str,
+    *,
+    version: int,
+    community: str | None = None,
+    ids: Sequence[int] | None = None,
+) -> tuple[AssignReport, dict[int, str | None]]:
+    """What :func:`assign_households` (``table`` "household") or :func:`assign_incidents`
+    ("incident") would do with a ``locator`` loaded with grid version ``version``
+    (:meth:`Locator.load`) once that version is current — writing nothing: the report, and
+    the code of the micro-grid each row would get (None: none)."""
+    if table == "household":
+        report, rows, grid = _resolve_households(
+            session, locator, community, ids, _no_progress, version
+        )
+    else:
+        report, rows, loc = _resolve_incidents(session, locator, community, ids)
+        grid = loc.grid
+    codes = {
+        r[0]: locator.grids[int(g)].code if g >= 0 else None
+        for r, g in zip(rows, grid, strict=True)
+    }
+    return report, codes
 
 
 def write_floor_co_owners(

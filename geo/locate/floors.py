@@ -40,15 +40,16 @@ class FloorGroups:
 
 
 def load_floor_groups(
-    session: Session, by_v: str, params: dict[str, Any]
+    session: Session, versions: str, params: dict[str, Any]
 ) -> tuple[list[FloorGroups], list[Any]]:
-    """The units split by floors in the current versions, by unit id, with their cells.
-    ``by_v`` narrows the grid versions (``v``) read, with ``params``."""
+    """The units split by floors in the grid versions (``v``) that the SQL condition
+    ``versions`` selects (with ``params``: the current ones of a community, say), by unit id,
+    with their cells."""
     rows = session.execute(
         text(
             "SELECT m.unit_id, m.grid_id, m.floor_min, m.floor_max, ST_AsBinary(m.cell) "
             "FROM grid_member m JOIN grid g ON g.id = m.grid_id JOIN grid_version v "
-            f"ON v.id = g.version_id WHERE v.status = 'published' AND m.cell IS NOT NULL{by_v} "
+            f"ON v.id = g.version_id WHERE {versions} AND m.cell IS NOT NULL "
             "ORDER BY m.unit_id, m.floor_min"
         ),
         params,

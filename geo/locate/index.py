@@ -104,16 +104,20 @@ class Locator:
         return self.addresses
 
     @classmethod
-    def load(cls, session: Session, community: str | None = None) -> Locator:
+    def load(
+        cls, session: Session, community: str | None = None, *, version: int | None = None
+    ) -> Locator:
         """Every community's current grids and buildings — or one community's (bulk work on
-        one community at a time, as the city-scale engine does, need not load the city)."""
+        one community at a time, as the city-scale engine does, need not load the city); with
+        ``version`` (a grid version id of ``community``, a draft say), that version's grids in
+        place of the current ones: what the locator would be once it is published."""
         key = current_key(session)
-        scope = _Scope(community)
+        scope = _Scope(community, version)
         grids, micro_ids, micro_geoms = _load_grids(session, scope)
         communities = _load_communities(session, scope)
         buildings, footprints = _load_buildings(session, scope)
         workers = _load_workers(session, scope)
-        floors, cells = load_floor_groups(session, scope.by_version, scope.params)
+        floors, cells = load_floor_groups(session, scope.versions, scope.params)
         loc = cls(
             key,
             grids,
@@ -210,20 +214,26 @@ _IN_COMMUNITY = "(SELECT id FROM community WHERE code = :c)"
 @dataclass(frozen=True)
 class _Scope:
     """What a locator loads: one community (its code) or, with None, every one — as the SQL
-    conditions that narrow each query, and their parameters."""
+    conditions that narrow each query, and their parameters; the current grid versions, or
+    one given version (``version``, an id)."""
 
     community: str | None
+    version: int | None = None
 
     def _only(self, cond: str) -> str:
         return cond if self.community is not None else ""
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"c": self.community} if self.community is not None else {}
+        out: dict[str, Any] = {"c": self.community} if self.community is not None else {}
+        if self.version is not None:
+            out["ver"] = self.version
+        return out
 
     @property
-    def by_version(self) -> str:  # grid versions (v)
-        return self._only(f" AND v.community_id = {_IN_COMMUNITY}")
+    def versions(self) -> str:  # the grid versions (v) read
+        which = "v.id = :ver" if self.version is not None else "v.status = 'published'"
+        return which + self._only(f" AND v.community_id = {_IN_COMMUNITY}")
 
     @property
     def by_building(self) -> str:  # buildings (b)
@@ -246,7 +256,7 @@ def _load_grids(
         text(
             "SELECT g.id, g.code, g.name, g.level, g.households, g.parent_id, "
             "ST_AsBinary(g.boundary) FROM grid g JOIN grid_version v ON v.id = g.version_id "
-            f"WHERE v.status = 'published'{scope.by_version} ORDER BY g.code COLLATE \"C\""
+            f'WHERE {scope.versions} ORDER BY g.code COLLATE "C"'
         ),
         scope.params,
     ).all()
@@ -262,7 +272,7 @@ def _load_communities(session: Session, scope: _Scope) -> dict[int, dict[str, An
     rows = session.execute(
         text(
             "SELECT g.id, c.code, c.name, s.code, s.name, s.district FROM grid g "
-            "JOIN grid_version v ON v.id = g.version_id AND v.status = 'published' "
+            f"JOIN grid_version v ON v.id = g.version_id AND {scope.versions} "
             "JOIN community c ON c.id = v.community_id JOIN street s ON s.id = c.street_id "
             "WHERE g.level = 'community'" + scope.by_community
         ),

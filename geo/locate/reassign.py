@@ -3,18 +3,17 @@ nothing changed (mapped by code to the new version) and are assigned again where
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import shapely
 from sqlalchemy import CursorResult, text
 from sqlalchemy.orm import Session
 
-from geo.locate.bulk import assign_households, assign_incidents
+from geo.locate.bulk import assign_households, assign_incidents, would_assign
 from geo.locate.index import Locator
 from geo.store.audit import audit
 
-__all__ = ["reassign_changed"]
+__all__ = ["preview_changed", "reassign_changed"]
 
 
 def reassign_changed(
@@ -29,6 +28,37 @@ def reassign_changed(
     """After a new version of a community's grids: households and incidents outside the area
     that changed keep their grid (mapped by code to the new version); those inside it are
     assigned again. Returns the counts (inside the changed area, re-assigned, changed grid)."""
+    return _reassign(session, locator, community, old_version, new_version, actor=actor)
+
+
+def preview_changed(
+    session: Session,
+    locator: Locator,
+    community: str,
+    old_version: int,
+    new_version: int,
+    *,
+    version_id: int,
+) -> dict[str, int]:
+    """The counts :func:`reassign_changed` would return if version ``new_version`` (number;
+    id ``version_id``: a draft, say) replaced the current ``old_version`` now — by the same
+    steps, writing nothing. ``locator``: loaded with that version
+    (``Locator.load(session, community, version=version_id)``)."""
+    return _reassign(session, locator, community, old_version, new_version, preview=version_id)
+
+
+def _reassign(
+    session: Session,
+    locator: Locator,
+    community: str,
+    old_version: int,
+    new_version: int,
+    *,
+    actor: str = "cli",
+    preview: int | None = None,
+) -> dict[str, int]:
+    """:func:`reassign_changed`, or with ``preview`` (the new version's id) its counts only:
+    the same areas, rows and rules, nothing written."""
     changed_area, same_codes = _changed_area(session, community, old_version, new_version)
     counts = {
         "households_in_changed_area": 0,
@@ -38,49 +68,59 @@ def reassign_changed(
     }
     for table in ("household", "incident"):
         counts[f"{table}s_mapped_by_code"] = _map_by_code(
-            session, table, community, old_version, new_version, same_codes
+            session, table, community, old_version, new_version, same_codes, count=preview
         )
-    _rehome_co_owners(session, community, old_version, new_version)
+    if preview is None:
+        _rehome_co_owners(session, community, old_version, new_version)
     if not changed_area:
         return counts
     hh, inc = _in_changed_area(session, community, changed_area)
     counts["households_in_changed_area"] = len(hh)
     counts["incidents_in_changed_area"] = len(inc)
-    if hh:
-        counts["households_changed_grid"] = _assign_again(
-            session,
-            "household",
-            hh,
-            lambda ids: assign_households(session, locator, ids=ids, actor=actor),
-        )
-    if inc:
-        counts["incidents_changed_grid"] = _assign_again(
-            session,
-            "incident",
-            inc,
-            lambda ids: assign_incidents(session, locator, ids=ids, actor=actor),
-        )
-    detail = counts | {"old": old_version, "new": new_version}
-    audit(session, actor, "reassign", "community", community, detail)
+    for table, ids, assign in (
+        ("household", hh, assign_households),
+        ("incident", inc, assign_incidents),
+    ):
+        if not ids:
+            continue
+        before = _grid_codes(session, table, ids)
+        after: dict[int, str | None]
+        if preview is None:
+            assign(session, locator, ids=ids, actor=actor)
+            after = _grid_codes(session, table, ids)
+        else:
+            after = would_assign(session, locator, table, version=preview, ids=ids)[1]
+        counts[f"{table}s_changed_grid"] = sum(before.get(i) != after.get(i) for i in ids)
+    if preview is None:
+        detail = counts | {"old": old_version, "new": new_version}
+        audit(session, actor, "reassign", "community", community, detail)
     return counts
 
 
 def _map_by_code(
-    session: Session, table: str, community: str, old: int, new: int, same: set[str]
+    session: Session,
+    table: str,
+    community: str,
+    old: int,
+    new: int,
+    same: set[str],
+    *,
+    count: int | None = None,
 ) -> int:
     """Rows of ``table`` in an unchanged grid of the old version point to the grid of the same
-    code in the new one. Returns how many."""
-    result = session.execute(
-        text(
-            f"UPDATE {table} t SET grid_id = gn.id FROM grid go "
-            "JOIN grid_version vo ON vo.id = go.version_id "
-            "JOIN grid gn ON gn.code = go.code JOIN grid_version vn ON vn.id = gn.version_id "
-            "JOIN community c ON c.id = vn.community_id AND c.id = vo.community_id "
-            "WHERE t.grid_id = go.id AND vo.number = :old AND vn.number = :new AND c.code = :c "
-            "AND go.code = ANY(:same)"
-        ),
-        {"old": old, "new": new, "c": community, "same": sorted(same)},
+    code in the new one. Returns how many (with ``count``: only counts them, the same rows)."""
+    rows = (
+        "FROM grid go JOIN grid_version vo ON vo.id = go.version_id "
+        "JOIN grid gn ON gn.code = go.code JOIN grid_version vn ON vn.id = gn.version_id "
+        "JOIN community c ON c.id = vn.community_id AND c.id = vo.community_id "
+        "WHERE t.grid_id = go.id AND vo.number = :old AND vn.number = :new AND c.code = :c "
+        "AND go.code = ANY(:same)"
     )
+    params = {"old": old, "new": new, "c": community, "same": sorted(same)}
+    if count is not None:
+        query = f"SELECT count(DISTINCT t.id) FROM {table} t, LATERAL (SELECT 1 {rows}) x"
+        return int(session.execute(text(query), params).scalar_one())
+    result = session.execute(text(f"UPDATE {table} t SET grid_id = gn.id {rows}"), params)
     return int(result.rowcount or 0) if isinstance(result, CursorResult) else 0
 
 
@@ -104,16 +144,6 @@ def _in_changed_area(
         {"g": area},
     ).scalars()
     return list(hh), list(inc)
-
-
-def _assign_again(
-    session: Session, table: str, ids: list[int], assign: Callable[[list[int]], object]
-) -> int:
-    """Assign the rows again (``assign``); returns how many moved to another grid (by code)."""
-    before = _grid_codes(session, table, ids)
-    assign(ids)
-    after = _grid_codes(session, table, ids)
-    return sum(before.get(i) != after.get(i) for i in ids)
 
 
 def _rehome_co_owners(session: Session, community: str, old: int, new: int) -> None:
@@ -146,7 +176,7 @@ def _rehome_co_owners(session: Session, community: str, old: int, new: int) -> N
     )
 
 
-def _grid_codes(session: Session, table: str, ids: list[int]) -> dict[int, str]:
+def _grid_codes(session: Session, table: str, ids: list[int]) -> dict[int, str | None]:
     """The code of the grid each row points to (codes, not ids: ids differ by version)."""
     return dict(
         session.execute(

@@ -17,7 +17,8 @@ The modules: ``state`` (the draft in memory), ``storage`` (reading and writing i
 ``checks`` (its invariants), ``engine`` (running an edit), ``history`` (the draft's revision,
 undo, redo), ``drawn`` (drawn geometry input), ``geometry`` (what the edits share), ``edits``
 (move, split, merge, lock), ``redrawing``, ``repartitioning``, ``review`` (validation),
-``lifecycle`` (create … publish), ``diff``.
+``lifecycle`` (create … publish), ``diff``, ``reading`` (what the browser editor reads: grids,
+buildings, the publish preview).
 """
 
 from geo.plans.diff import Diff, diff_versions, export_diff
@@ -39,10 +40,10 @@ from geo.plans.lifecycle import (
     discard,
     get_plan,
     list_plans,
-    plan_grids,
     publish,
     versions,
 )
+from geo.plans.reading import plan_buildings, plan_grids, plan_preview
 from geo.plans.redrawing import redraw
 from geo.plans.repartitioning import repartition
 from geo.plans.review import plan_report, stored_records, validate_plan
@@ -71,7 +72,9 @@ __all__ = [
     "merge_grids",
     "move",
     "parse_drawn",
+    "plan_buildings",
     "plan_grids",
+    "plan_preview",
     "plan_report",
     "publish",
     "redo",

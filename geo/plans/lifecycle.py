@@ -178,40 +178,6 @@ def list_plans(
     ]
 
 
-def plan_grids(session: Session, plan_id: int, *, level: str | None = None) -> dict[str, Any]:
-    """The draft's grids as a GeoJSON FeatureCollection (CRS84)."""
-    p = _plan(session, plan_id)
-    rows = session.execute(
-        text(
-            "SELECT g.code, g.level, pg.code, g.households, g.locked, ST_AsGeoJSON(g.boundary, 7) "
-            "FROM grid g LEFT JOIN grid pg ON pg.id = g.parent_id WHERE g.version_id = :v AND "
-            "(CAST(:l AS text) IS NULL OR g.level = :l) ORDER BY g.level, g.code"
-        ),
-        {"v": p.draft_version_id, "l": level},
-    ).all()
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "id": r[0],
-                "geometry": json.loads(r[5]),
-                "properties": {
-                    "code": r[0],
-                    "level": r[1],
-                    "parent_code": r[2],
-                    "households": r[3],
-                    "locked": r[4],
-                },
-            }
-            for r in rows
-        ],
-        "numberReturned": len(rows),
-        "plan": p.id,
-        "version": p.draft_number,
-    }
-
-
 def publish(session: Session, plan_id: int, *, actor: str) -> dict[str, Any]:
     """Make the draft the current version, atomically; refused when its base is no longer
     current or it has validation errors. Re-assigns the affected households and incidents."""

@@ -15,7 +15,11 @@ from geo.partition import CommunityInput
 from geo.store.versions.community import community_codes, load_community
 from geo.store.versions.floors import FLOOR_UNITS, FloorGroup, FloorUnit, floor_units
 from geo.store.versions.layer import GRIDS, grid_features
-from geo.store.versions.partitioning import partition_and_store, reassign_after
+from geo.store.versions.partitioning import (
+    partition_and_store,
+    preview_reassign,
+    reassign_after,
+)
 from geo.store.versions.read import load_version
 from geo.store.versions.write import write_version
 
@@ -31,6 +35,7 @@ __all__ = [
     "load_community",
     "load_version",
     "partition_and_store",
+    "preview_reassign",
     "reassign_after",
     "write_version",
 ]

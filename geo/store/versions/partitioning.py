@@ -13,7 +13,7 @@ from geo.partition import PartitionResult, pipeline
 from geo.store.versions.community import load_community
 from geo.store.versions.write import write_version
 
-__all__ = ["partition_and_store", "reassign_after"]
+__all__ = ["partition_and_store", "preview_reassign", "reassign_after"]
 
 
 def partition_and_store(
@@ -75,3 +75,26 @@ def reassign_after(
         {"c": code},
     ).scalar_one()
     return reassign_changed(session, locator, code, previous, new, actor=actor)
+
+
+def preview_reassign(
+    session: Session, code: str, previous: int | None, version_id: int
+) -> dict[str, Any]:
+    """What :func:`reassign_after` would return if grid version ``version_id`` (a draft)
+    became current now in place of version ``previous`` (a number; None: there is none) —
+    the same steps on a locator of that version, writing nothing."""
+    from geo.locate import Locator, preview_changed, would_assign
+
+    locator = Locator.load(session, community=code, version=version_id)
+    if previous is None:
+        hh, _ = would_assign(session, locator, "household", version=version_id, community=code)
+        inc, _ = would_assign(session, locator, "incident", version=version_id, community=code)
+        return {
+            "households_assigned": hh.total,
+            "incidents_assigned": inc.total,
+            "disagreements": len(hh.disagreements),
+        }
+    new = session.execute(
+        text("SELECT number FROM grid_version WHERE id = :v"), {"v": version_id}
+    ).scalar_one()
+    return preview_changed(session, locator, code, previous, new, version_id=version_id)
