@@ -515,6 +515,7 @@
     if ((mode === "redraw" || mode === "split") && !need1()) return;
     if (E.drawer) { E.drawer.disable(); E.drawer = null; }
     E.mode = mode;
+    if (mode === "paint" && E.selected.length) byTest("paint-target").value = E.selected[0];
     ["select", "paint", "redraw", "split"].forEach(function (m) { byTest("tool-" + m).classList.toggle("on", m === mode); });
     $("wg-hint").textContent = "";
     if (mode === "redraw") {

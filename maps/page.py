@@ -189,6 +189,7 @@ def new_map(
     root.header.add_child(
         Element(
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<link rel="icon" href="data:,">'  # no /favicon.ico to ask for
             f"<title>{html.escape(title)}</title><style>{CSS}</style>"
         ),
         name="wangge_meta",
