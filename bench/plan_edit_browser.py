@@ -126,7 +126,7 @@ def run_page(browser, base: str, url: str, community: str, moves: int) -> dict[s
         p.mouse.click(x, y)
         p.wait_for_function(
             "(n) => window.WG.editor.pending === 0 && (window.WG.editor.timings.length > n "
-            "|| document.querySelector('[data-testid=message]').className === 'error')",
+            "|| document.querySelector('[data-testid=message]').classList.contains('error'))",
             arg=n,
             timeout=120_000,
         )

@@ -31,7 +31,7 @@
   function say(text, error) {
     var m = byTest("message");
     m.textContent = text;
-    m.className = error ? "error" : "";
+    m.className = "wg-message" + (error ? " error" : "");
   }
   function api(method, path, body, ifMatch) {
     var h = { Accept: "application/json" };
@@ -80,6 +80,7 @@
     }).join("");
     var d = document.createElement("div");
     d.id = "wg-editor";
+    d.className = "wg-panel";
     d.innerHTML =
       '<h3>网格规划编辑器 <small>plan editor</small></h3>' +
       '<div class="row">' + C.user.name + " (" + esc(C.user.role) + ') <button data-testid="logout">退出 (sign out)</button></div>' +
@@ -89,7 +90,7 @@
       '<button data-testid="plan-new">新建草稿 (new draft)</button></div>' +
       '<div id="wg-plan-info" data-testid="plan-info"></div>' +
       '<div id="wg-stale" data-testid="stale" hidden></div>' +
-      '<div id="wg-message" data-testid="message" role="status" aria-live="polite"></div>' +
+      '<div id="wg-message" class="wg-message" data-testid="message" role="status" aria-live="polite"></div>' +
       "<h4>编辑 (edit)</h4>" +
       '<div class="row"><button data-testid="tool-select" class="on">选择 (select)</button>' +
       '<button data-testid="tool-paint">涂色 (paint)</button> → ' +

@@ -324,6 +324,6 @@
     if (C.kind === "resident") resident();
     if (C.kind === "planner") planner();
     if (C.kind === "dispatcher") dispatcher();
-    if (C.kind !== "editor") WG.ready = true;  // the editor says when its draft is loaded
+    if (!C.app) WG.ready = true;  // an app page (maps/app_shell.py) says when its data is in
   });
 })();

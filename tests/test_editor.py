@@ -212,7 +212,7 @@ def _paint(p, c: dict[str, Any]) -> bool:
     p.mouse.click(x, y)
     p.wait_for_function(
         "(n) => window.WG.editor.pending === 0 && (window.WG.editor.timings.length > n || "
-        "document.querySelector('[data-testid=message]').className === 'error')",
+        "document.querySelector('[data-testid=message]').classList.contains('error'))",
         arg=before,
         timeout=30_000,
     )

@@ -172,7 +172,12 @@ class Page:
         self.errors: list[str] = []
         self.failed: list[str] = []
         self.blocked: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on(
+            "console",
+            lambda m: self.errors.append(f"{m.text} ({m.location.get('url')})")
+            if m.type == "error"
+            else None,
+        )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("requestfailed", lambda r: self.failed.append(r.url))
 

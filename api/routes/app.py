@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import PrincipalDep, SessionDep
 from api.routes.login import login_path, site_path
+from maps.build import Rendered
+from maps.dispatch_app import dispatch_page
 from maps.editor import editor_page
 from maps.policy import new_nonce
 
@@ -50,7 +52,28 @@ def planner(
     away = _signed_in(request, principal, "planner")
     if away is not None:
         return away
-    body, csp = editor_page(session, principal, community=community, plan=plan).served(new_nonce())
+    return _served(editor_page(session, principal, community=community, plan=plan))
+
+
+def _served(page: Rendered) -> HTMLResponse:
+    """A staff page with a fresh nonce on its scripts; never cached (it is the user's)."""
+    body, csp = page.served(new_nonce())
     return HTMLResponse(
         body, headers={"Content-Security-Policy": csp, "Cache-Control": "private, no-store"}
     )
+
+
+@router.get("/dispatcher", response_class=HTMLResponse, responses={303: {"description": "sign in"}})
+def dispatcher(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    community: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """事件调度台 (the incident console): dispatchers, grid workers and admins, each with the
+    incidents ``GET /incidents`` gives it. Without a session: 303 to ``/login?next=…``;
+    another role: 403."""
+    away = _signed_in(request, principal, "dispatcher", "worker")
+    if away is not None:
+        return away
+    return _served(dispatch_page(session, principal, community=community))

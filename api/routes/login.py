@@ -28,13 +28,12 @@ from maps.policy import csp_hash
 
 router = APIRouter(tags=["sign-in"])
 
-# The one place a role's page is named (the dispatchers' /app page comes with issue 18; until
-# then the served dispatcher map is theirs).
+# The one place a role's page is named.
 ROLE_PAGES = {
     "admin": "/app/planner",
     "planner": "/app/planner",
-    "dispatcher": "/maps/dispatcher",
-    "worker": "/maps/dispatcher",
+    "dispatcher": "/app/dispatcher",
+    "worker": "/app/dispatcher",
     "public": "/maps/resident",
 }
 _LOCAL = re.compile(r"/(?![/\\])[^\\\s\x00-\x1f\x7f]*")
