@@ -297,28 +297,44 @@
     Array.prototype.forEach.call(document.querySelectorAll("#wg-grid-list li"), function (li) {
       li.classList.toggle("sel", E.selected.indexOf(li.dataset.code) >= 0);
     });
+    selectionText();
+  }
+  function selectionText() {
     var sel = E.selected.map(function (c) {
       var p = E.grids[c].f.properties;
       return esc(short(c)) + "（" + p.households + " 户" + (p.locked ? "，已锁定 locked" : "") + "）";
     });
     byTest("selection").innerHTML = sel.length ? "已选 (selected): " + sel.join("、") : "未选择网格 (no grid selected)";
   }
-  function gridsChanged() {
+  function gridItem(c) {
+    var p = E.grids[c].f.properties;
+    return '<li data-testid="grid-item" data-code="' + esc(c) + '" data-households="' + p.households +
+      '" data-buildings="' + (p.buildings == null ? "" : p.buildings) + '" data-workers="' + (p.workers == null ? "" : p.workers) +
+      '" class="' + (E.selected.indexOf(c) >= 0 ? "sel" : "") + '"><i style="background:' + C.band_colour[bandOf(p.households)] + '"></i>' +
+      esc(short(c)) + " · " + p.households + " 户 · " + (p.buildings == null ? "?" : p.buildings) + " 栋 · 网格员 " +
+      (p.workers == null ? "?" : p.workers) + (p.locked ? " · 🔒" : "") + (E.findings[c] ? " · ⚠" : "") + "</li>";
+  }
+  function targetOption(c) {
+    return '<option value="' + esc(c) + '">' + esc(short(c)) + " (" + E.grids[c].f.properties.households + " 户)</option>";
+  }
+  function gridsChanged() {  // the whole list and target select again (a draft opened, grids added or gone)
     var codes = Object.keys(E.grids).sort();
     $("wg-grid-count").textContent = "(" + codes.length + ")";
-    var list = byTest("grid-list");
-    list.innerHTML = codes.map(function (c) {
-      var p = E.grids[c].f.properties;
-      return '<li data-testid="grid-item" data-code="' + esc(c) + '" data-households="' + p.households +
-        '" data-buildings="' + (p.buildings == null ? "" : p.buildings) + '" data-workers="' + (p.workers == null ? "" : p.workers) +
-        '"><i style="background:' + C.band_colour[bandOf(p.households)] + '"></i>' + esc(short(c)) + " · " + p.households +
-        " 户 · " + (p.buildings == null ? "?" : p.buildings) + " 栋 · 网格员 " + (p.workers == null ? "?" : p.workers) +
-        (p.locked ? " · 🔒" : "") + (E.findings[c] ? " · ⚠" : "") + "</li>";
-    }).join("");
+    byTest("grid-list").innerHTML = codes.map(gridItem).join("");
     var target = byTest("paint-target"), was = target.value;
-    target.innerHTML = codes.map(function (c) { return '<option value="' + esc(c) + '">' + esc(short(c)) + " (" + E.grids[c].f.properties.households + " 户)</option>"; }).join("");
+    target.innerHTML = codes.map(targetOption).join("");
     if (was && E.grids[was]) target.value = was;
     restyle();
+  }
+  function gridsUpdated(codes) {  // only these grids' items, options and styles (an edit that kept the set of grids)
+    var list = byTest("grid-list"), target = byTest("paint-target");
+    codes.forEach(function (c) {
+      var li = list.querySelector('li[data-code="' + CSS.escape(c) + '"]');
+      if (li) li.outerHTML = gridItem(c);
+      var o = target.querySelector('option[value="' + CSS.escape(c) + '"]');
+      if (o) o.textContent = short(c) + " (" + E.grids[c].f.properties.households + " 户)";
+    });
+    selectionText();
   }
   function gridClicked(code, ev) {
     if (E.boxEnded && Date.now() - E.boxEnded < 300) return;
@@ -451,11 +467,13 @@
       if (r.undo != null) { E.plan.undo = r.undo; E.plan.redo = r.redo; }
       if (E.plan.status === "validated") E.plan.status = "draft";
       say(describe(op, r, body));
+      var flagged = Object.keys(E.findings).length > 0;
       E.findings = {};
       byTest("findings").innerHTML = "";
       byTest("diff-result").innerHTML = "";
       $("wg-publish").hidden = true;
       return refreshGrids(touched(r)).then(function () {
+        if (flagged) gridsChanged();  // the findings' marks are gone with them
         buttons();
         return new Promise(function (ok) { requestAnimationFrame(function () { ok(); }); });  // painted
       }).then(function () {
@@ -488,11 +506,15 @@
     if (!codes.length) return Promise.resolve();
     return api("GET", "/plans/" + E.plan.id + "/grids?level=micro&codes=" + codes.map(encodeURIComponent).join(",")).then(function (res) {
       if (!res.ok) return failed(res);
-      var got = {};
-      res.body.features.forEach(function (f) { got[f.properties.code] = 1; putGrid(f); });
-      codes.forEach(function (c) { if (!got[c]) dropGrid(c); });
+      var got = {}, same = true;
+      res.body.features.forEach(function (f) {
+        got[f.properties.code] = 1;
+        if (!E.grids[f.properties.code]) same = false;
+        putGrid(f);
+      });
+      codes.forEach(function (c) { if (!got[c] && E.grids[c]) { same = false; dropGrid(c); } });
       E.selected = E.selected.filter(function (c) { return E.grids[c]; });
-      gridsChanged();
+      if (same) gridsUpdated(Object.keys(got)); else gridsChanged();
     });
   }
   function describe(op, r, body) {
