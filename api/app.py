@@ -20,6 +20,7 @@ from api.headers import SecurityHeaders
 from api.middleware import BodySizeLimit, SlowRequestLog
 from api.routes import app as app_pages
 from api.routes import (
+    app_worker,
     communities,
     grids,
     health,
@@ -124,6 +125,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(visits.router)
     app.include_router(notices.router)
+    app.include_router(app_worker.router)
     app.include_router(login.router)
     app.include_router(app_pages.router)
     app.include_router(communities.router)

@@ -324,6 +324,7 @@
     if (C.kind === "resident") resident();
     if (C.kind === "planner") planner();
     if (C.kind === "dispatcher") dispatcher();
-    if (C.kind !== "editor") WG.ready = true;  // the editor says when its draft is loaded
+    // the editor, the worker's and the notices page say when their data is loaded
+    if (["editor", "worker", "notices"].indexOf(C.kind) < 0) WG.ready = true;
   });
 })();
