@@ -343,3 +343,39 @@ def test_a_notice_needs_a_scope_and_a_known_sender(base, world):
     with pytest.raises(InputError, match=r"nowhere\.mod:Sender"):
         get_sender("nowhere.mod:Sender")
     assert get_sender("log").name == "log"
+
+
+class RefusingSender:
+    """A sender plugged in by ``WANGGE_NOTICE_SENDER=tests.test_visits_notices:RefusingSender``
+    whose every message fails."""
+
+    name = "refusing"
+
+    def send(self, *, phone: str, worker: str, message: str) -> bool:
+        return False
+
+
+def test_a_plugged_in_sender_is_used_and_a_broken_one_stops_the_start(base, world, monkeypatch):
+    from api.app import create_app
+    from geo.settings import get_settings
+
+    db, (g1, g2, _) = world["db"], world["g"]
+    monkeypatch.setenv("WANGGE_NOTICE_SENDER", "tests.test_visits_notices:RefusingSender")
+    get_settings.cache_clear()
+    with _c(base, world, "disp") as d:
+        r = d.post("/notices", json={"title": "测试", "body": "发送失败", "grids": [g1, g2]})
+    assert r.status_code == 201 and r.json()["failed"] == r.json()["messages"] >= 2
+    rows = _sql(
+        db,
+        "SELECT DISTINCT status, sender, sent_at IS NULL FROM notice_outbox WHERE notice_id = :n",
+        n=r.json()["id"],
+    )
+    assert rows == [("failed", "refusing", True)]
+    monkeypatch.setenv("WANGGE_NOTICE_SENDER", "tests.nowhere:Sender")
+    get_settings.cache_clear()
+    with pytest.raises(InputError, match=r"tests\.nowhere:Sender"):
+        create_app(db)
+    monkeypatch.setenv("WANGGE_NOTICE_SENDER", "sms")
+    get_settings.cache_clear()
+    with pytest.raises(ValueError, match="sms"):
+        create_app(db)

@@ -184,6 +184,20 @@ def test_a_notice_acknowledged_on_two_phones_and_a_visit_with_a_problem(browser,
     assert p.locator('[data-testid="worker-grid"]').count() == 1
     assert p.locator('[data-testid="worker-household"]').count() == hh[g1]
     house = p.locator('[data-testid="worker-household"]').first.get_attribute("data-code")
+    head = _sql(
+        world["db"],
+        "SELECT hp.head_name FROM household_person hp JOIN household h ON h.id = hp.household_id "
+        "WHERE h.code = :c",
+        c=house,
+    )[0][0]
+    assert head in p.locator('[data-testid="worker-household"]').first.inner_text()
+    reads = _sql(
+        world["db"],
+        "SELECT entity_id FROM audit_log WHERE actor = :a AND action = 'read_personal' "
+        "AND entity = 'household_person'",
+        a=f"worker:{W1}",
+    )
+    assert (g1,) in reads  # the names the page shows were read through GET /households
     p.get_by_test_id("visit-household").select_option(house)
     assert not p.get_by_test_id("visit-problem-category").is_visible()
     p.get_by_test_id("visit-opinion").select_option("problem")
