@@ -88,6 +88,16 @@ def world(module_db: str) -> dict[str, Any]:
                 ),
                 {"c": code, "n": "网格员" + code, "p": phone, "g": grid},
             )
+        # a building head (楼栋长) of a building of g1: reached through its building
+        s.execute(
+            text(
+                "INSERT INTO worker (code, name, role, phone, building_code) SELECT 'VN-H1', "
+                "'楼栋长', 'building_head', '13800000003', b.code FROM household h JOIN building "
+                "b ON b.id = h.building_id JOIN grid g ON g.id = h.grid_id WHERE g.code = :g "
+                "ORDER BY h.code LIMIT 1"
+            ),
+            {"g": g1},
+        )
     engine.dispose()
     house = {
         g: _sql(
@@ -246,6 +256,7 @@ def test_a_notice_fans_out_is_acknowledged_and_shows_the_share(base, world):
         )
         mine = [o for o in outbox if o[1].startswith("VN-")]
         assert mine == [
+            (g1, "VN-H1", "13800000003", "sent", "log"),
             (g1, "VN-W1", "13800000001", "sent", "log"),
             (g2, "VN-W2", "13800000002", "sent", "log"),
         ]
@@ -256,7 +267,13 @@ def test_a_notice_fans_out_is_acknowledged_and_shows_the_share(base, world):
         over = w1.post(f"/notices/{nid}/ack", json={"grid": g1, "households_reached": 999})
         assert over.status_code == 400
         assert "999" in over.json()["message"] and str(households[g1]) in over.json()["message"]
-        assert _sql(db, "SELECT count(*) FROM notice_target WHERE acked_at IS NOT NULL")[0][0] == 0
+        stored = _sql(
+            db,
+            "SELECT count(*) FROM notice_target WHERE notice_id = :n AND (acked_at IS NOT NULL "
+            "OR households_reached IS NOT NULL)",
+            n=nid,
+        )
+        assert stored == [(0,)]
         other = w1.post(f"/notices/{nid}/ack", json={"grid": g2, "households_reached": 1})
         assert other.status_code == 403 and g2 in other.json()["message"]
         assert w1.post(f"/notices/{nid}/ack", json={"grid": g1, "households_reached": 1}).is_success

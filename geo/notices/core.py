@@ -90,13 +90,19 @@ def _recipients(session: Session, micro: list[str]) -> dict[str, list[tuple[str,
     and the building heads of its buildings, as the reach tree fans out."""
     rows = session.execute(
         text("""
-        SELECT DISTINCT g.code, w.code, w.name, w.phone FROM grid g
-        JOIN grid_version v ON v.id = g.version_id AND v.status = 'published'
-        JOIN worker w ON w.grid_code = g.code OR w.building_code IN (
-          SELECT b.code FROM household h JOIN building b ON b.id = h.building_id
-          WHERE h.grid_id = g.id)
-        WHERE g.code = ANY(:m) AND w.phone IS NOT NULL AND w.phone <> ''
-        ORDER BY g.code, w.code"""),
+        WITH m AS (SELECT unnest(CAST(:m AS text[])) AS grid),
+        heads AS (
+          SELECT DISTINCT g.code AS grid, b.code AS building FROM grid g
+          JOIN grid_version v ON v.id = g.version_id AND v.status = 'published'
+          JOIN household h ON h.grid_id = g.id JOIN building b ON b.id = h.building_id
+          WHERE g.code = ANY(:m))
+        SELECT m.grid, w.code, w.name, w.phone FROM m JOIN worker w ON w.grid_code = m.grid
+          WHERE w.phone IS NOT NULL AND w.phone <> ''
+        UNION
+        SELECT heads.grid, w.code, w.name, w.phone FROM heads
+          JOIN worker w ON w.building_code = heads.building
+          WHERE w.phone IS NOT NULL AND w.phone <> ''
+        ORDER BY 1, 2"""),
         {"m": micro},
     ).all()
     out: dict[str, list[tuple[str, str, str]]] = {m: [] for m in micro}
