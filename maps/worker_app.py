@@ -12,7 +12,7 @@ from branca.element import Element
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.errors import NotFoundError
+from geo.errors import NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
 from geo.runtime.auth import Principal
 from geo.settings import get_settings
@@ -119,8 +119,10 @@ def worker_page(session: Session, principal: Principal, *, grid: str | None) -> 
             )
         ).scalar()
         codes = _micro_under(session, grid or first or "")
-        if principal.role == "worker":  # a worker's ?grid= narrows its own grids
-            codes = [c for c in codes if c in set(own_grid_codes(session, principal))]
+        if principal.role == "worker" and not set(codes) <= set(own_grid_codes(session, principal)):
+            raise PermissionDenied(
+                f"网格 {grid} 不归你负责 (grid {grid} is not yours; yours: {principal.grid_code})"
+            )
     scope = queries.scope_communities(session, None, codes[0]) if codes else []
     ctx = _context(session, principal, scope[0] if scope else None)
     return _render(

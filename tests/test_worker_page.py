@@ -120,12 +120,24 @@ def test_the_pages_ask_for_a_sign_in_and_the_right_role(base, world):
             not in page.headers["content-security-policy"].split("script-src")[1].split(";")[0]
         )
         assert world["g1"] in page.text and world["g2"] not in page.text
+        assert c.get("/app/worker", params={"grid": world["g1"]}).status_code == 200
+        theirs = c.get("/app/worker", params={"grid": world["g2"]})
+        assert theirs.status_code == 403 and world["g2"] in theirs.json()["message"]
         refused = c.get("/app/notices")
         assert refused.status_code == 403 and "worker" in refused.json()["message"]
     with httpx.Client(base_url=base, timeout=30) as c:
         c.post("/login", data={"name": DISPATCHER, "password": PW[DISPATCHER]})
         assert c.get("/app/notices").status_code == 200
         assert c.get("/app/worker").status_code == 403
+    engine = make_engine(world["db"])
+    with session_scope(engine) as s:
+        _, admin = create_user(session=s, name="页面管理员", role="admin")
+    engine.dispose()
+    with httpx.Client(base_url=base, timeout=30, headers={"Authorization": "Bearer " + admin}) as c:
+        missing = c.get("/app/worker", params={"grid": "NOPE-GRID"})
+        assert missing.status_code == 404 and "NOPE-GRID" in missing.json()["message"]
+        assert world["g2"] in c.get("/app/worker", params={"grid": world["g2"]}).text
+        assert c.get("/app/notices").status_code == 200
 
 
 def test_a_notice_acknowledged_on_two_phones_and_a_visit_with_a_problem(browser, base, world):
