@@ -20,6 +20,7 @@ from api.headers import SecurityHeaders
 from api.middleware import BodySizeLimit, SlowRequestLog
 from api.routes import app as app_pages
 from api.routes import (
+    app_worker,
     communities,
     grids,
     health,
@@ -29,13 +30,16 @@ from api.routes import (
     locate,
     login,
     maps,
+    notices,
     ogc,
     people,
     plans,
     services,
     users,
+    visits,
 )
 from api.schemas import ErrorBody
+from geo.notices.sender import get_sender
 from geo.settings import get_settings
 from geo.store.db import database_url, make_engine, warm_connections
 
@@ -68,6 +72,7 @@ def create_app(url: str | None = None) -> FastAPI:
     """Build the app. ``url`` overrides the database (default: WANGGE_DATABASE_URL, else the
     running local cluster)."""
     settings = get_settings()
+    get_sender(settings.notice_sender)  # an unknown or broken sender stops the start, named
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,6 +123,9 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(ogc.router)
     app.include_router(users.router)
+    app.include_router(visits.router)
+    app.include_router(notices.router)
+    app.include_router(app_worker.router)
     app.include_router(login.router)
     app.include_router(app_pages.router)
     app.include_router(communities.router)

@@ -11,6 +11,7 @@ CRS, the database, the local cluster's folder and port, the served area.
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -229,6 +230,12 @@ class Settings(BaseSettings):
         description="Largest radius (metres) `/nearby?within_m=` accepts, and how far a "
         "walking distance is searched along the network (farther: null).",
     )
+    notice_sender: str = Field(
+        default="log",
+        description="How emergency notices reach grid workers: `log` (each message written "
+        "to the log and marked sent), or `module:attribute` naming a Sender factory. An "
+        "unknown value fails at start-up naming it.",
+    )
     max_page_size: int = Field(default=10_000, ge=1, description="Largest `limit` the API takes.")
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest request body the API takes."
@@ -267,6 +274,17 @@ class Settings(BaseSettings):
                     f"WANGGE_TRUSTED_PROXIES: 不是 IP 地址或网段 (not an IP address or "
                     f"network): {item!r}"
                 ) from None
+        return value
+
+    @field_validator("notice_sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        value = value.strip()
+        if value != "log" and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+            raise ValueError(
+                f"WANGGE_NOTICE_SENDER 未知 (unknown notice sender): {value!r}; 可选 (one of): "
+                "log, module:attribute"
+            )
         return value
 
     @field_validator("test_clock")

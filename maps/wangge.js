@@ -324,6 +324,7 @@
     if (C.kind === "resident") resident();
     if (C.kind === "planner") planner();
     if (C.kind === "dispatcher") dispatcher();
-    if (!C.app) WG.ready = true;  // an app page (maps/app_shell.py) says when its data is in
+    // an app page says itself when its data is in (maps/app_shell.py marks it "app")
+    if (!C.app && ["worker", "notices"].indexOf(C.kind) < 0) WG.ready = true;
   });
 })();

@@ -164,7 +164,7 @@ def test_the_cookie_is_secure_behind_a_trusted_https_proxy(base, monkeypatch):
     get_settings.cache_clear()  # the app reads its settings at each request
     with client(base, "10.0.2.2") as c:
         r = login(c, DISPATCHER, PW[DISPATCHER])
-        assert r.status_code == 303 and r.headers["location"] == "/gis/maps/dispatcher"
+        assert r.status_code == 303 and r.headers["location"] == "/gis/app/dispatcher"
         assert "Secure" in r.headers["set-cookie"]
 
 

@@ -174,9 +174,11 @@ class Page:
         self.blocked: list[str] = []
         self.page.on(
             "console",
-            lambda m: self.errors.append(f"{m.text} ({m.location.get('url')})")
-            if m.type == "error"
-            else None,
+            lambda m: (
+                self.errors.append(f"{m.text} ({m.location.get('url')})")
+                if m.type == "error"
+                else None
+            ),
         )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("requestfailed", lambda r: self.failed.append(r.url))

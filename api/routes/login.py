@@ -33,7 +33,7 @@ ROLE_PAGES = {
     "admin": "/app/planner",
     "planner": "/app/planner",
     "dispatcher": "/app/dispatcher",
-    "worker": "/app/dispatcher",
+    "worker": "/app/worker",
     "public": "/maps/resident",
 }
 _LOCAL = re.compile(r"/(?![/\\])[^\\\s\x00-\x1f\x7f]*")

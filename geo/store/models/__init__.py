@@ -6,7 +6,8 @@ Areas are stored as MultiPolygon (a single polygon is promoted on import).
 
 The model is split by domain: :mod:`~geo.store.models.places`, :mod:`~geo.store.models.grids`,
 :mod:`~geo.store.models.services`, :mod:`~geo.store.models.incidents`,
-:mod:`~geo.store.models.operations`; the vocabularies in :mod:`~geo.store.models.vocabularies`
+:mod:`~geo.store.models.operations`, :mod:`~geo.store.models.work` (visits, notices); the
+vocabularies in :mod:`~geo.store.models.vocabularies`
 and the base with the column helpers in :mod:`~geo.store.models.base`. Every name is
 imported from here.
 
@@ -18,6 +19,7 @@ Tables::
                          ├─< plan            (a draft grid_version against a base version)
     facility, open_resource, road, worker, incident ─< incident_event, incident_reporter,
     department, app_user, audit_log
+    visit (→ incident), notice ─< notice_target, notice_outbox
 
 Personal data (names and phones of residents and reporters) lives in ``household_person`` and
 ``incident_reporter`` only, so that access to it can be granted by role.
@@ -60,6 +62,7 @@ from geo.store.models.vocabularies import (
     GRID_LEVELS,
     INCIDENT_CATEGORIES,
     INCIDENT_STATUSES,
+    OPINIONS,
     PLAN_STATUSES,
     RESOURCE_KINDS,
     ROAD_KINDS,
@@ -67,6 +70,7 @@ from geo.store.models.vocabularies import (
     VERSION_STATUSES,
     WORKER_ROLES,
 )
+from geo.store.models.work import Notice, NoticeOutbox, NoticeTarget, Visit
 
 __all__ = [
     "BUILDING_USES",
@@ -74,6 +78,7 @@ __all__ = [
     "GRID_LEVELS",
     "INCIDENT_CATEGORIES",
     "INCIDENT_STATUSES",
+    "OPINIONS",
     "PLAN_STATUSES",
     "PUBLIC_CELL_M",
     "RESOURCE_KINDS",
@@ -102,6 +107,9 @@ __all__ = [
     "IncidentReporter",
     "Job",
     "LoginAttempt",
+    "Notice",
+    "NoticeOutbox",
+    "NoticeTarget",
     "OpenResource",
     "Plan",
     "PlanEdit",
@@ -111,5 +119,6 @@ __all__ = [
     "RoadVertex",
     "Street",
     "UserSession",
+    "Visit",
     "Worker",
 ]

@@ -9,6 +9,7 @@ __all__ = [
     "GRID_LEVELS",
     "INCIDENT_CATEGORIES",
     "INCIDENT_STATUSES",
+    "OPINIONS",
     "PLAN_STATUSES",
     "RESOURCE_KINDS",
     "ROAD_KINDS",
@@ -68,6 +69,13 @@ INCIDENT_CATEGORIES = {
     "neighbour_dispute": ("邻里纠纷", "neighbour dispute"),
     "greening": ("绿化养护", "greening"),
     "other": ("其他", "other"),
+}
+OPINIONS = {
+    "suggestion": ("建议", "suggestion"),
+    "request": ("诉求", "request"),
+    "problem": ("问题", "problem"),
+    "praise": ("表扬", "praise"),
+    "none": ("无", "none"),
 }
 PLAN_STATUSES = {
     "draft": ("草稿", "draft"),

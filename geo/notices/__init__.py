@@ -1,0 +1,23 @@
+"""Emergency notices (应急通知): sending along the reach tree, acknowledgements, the live
+share (:mod:`~geo.notices.core`), and the pluggable senders of the outbox
+(:mod:`~geo.notices.sender`)."""
+
+from geo.notices.core import (
+    FULL_MOBILISATION_H,
+    acknowledge,
+    list_notices,
+    read_notice,
+    send_notice,
+)
+from geo.notices.sender import LogSender, Sender, get_sender
+
+__all__ = [
+    "FULL_MOBILISATION_H",
+    "LogSender",
+    "Sender",
+    "acknowledge",
+    "get_sender",
+    "list_notices",
+    "read_notice",
+    "send_notice",
+]
