@@ -11,7 +11,7 @@ import io
 import warnings
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -51,21 +51,14 @@ def clean_image(data: bytes, mime: str) -> tuple[bytes, int, int]:
                     f"图片像素过多 (image too large): {img.width}×{img.height} > {MAX_PIXELS}"
                 )
             img.load()
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombWarning,
-        Image.DecompressionBombError,
-    ) as exc:
+            mode = "RGB" if fmt == "JPEG" else ("RGBA" if "A" in img.getbands() else "RGB")
+            pixels = img.convert(mode)
+    except Exception as exc:  # any failure of the decoder is bad input
         if isinstance(exc, InputError):
             raise
         raise InputError(
             f"不是可解码的 {fmt} 图片 (not a decodable {mime} image): {type(exc).__name__}"
         ) from None
-    mode = "RGB" if fmt == "JPEG" else ("RGBA" if "A" in img.getbands() else "RGB")
-    pixels = img.convert(mode)
     # a new image from the pixels only: no info dict, no exif, no icc, no text chunks
     bare = Image.new(mode, pixels.size)
     bare.paste(pixels)
