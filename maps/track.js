@@ -101,7 +101,9 @@
       t.dateTime = e.at;
       t.textContent = when(e.at);
       li.appendChild(t);
-      li.appendChild(document.createTextNode(statusName(e.to_status) + (e.by ? " · " + (BY[e.by] || e.by) : "") +
+      // an event that keeps the status is a reassignment to another grid (改派)
+      var what = e.from_status && e.from_status === e.to_status ? "改派到其他网格 (moved to another grid)" : statusName(e.to_status);
+      li.appendChild(document.createTextNode(what + (e.by ? " · " + (BY[e.by] || e.by) : "") +
         (e.note ? " · " + e.note : "")));
       ol.appendChild(li);
     });

@@ -148,16 +148,35 @@ def test_a_reporter_follows_and_confirms_its_report(base, browser, db, dispatche
         if device == "phone":
             _no_horizontal_scroll(tab)
 
-        # a dispatcher resolves it (API); reloaded, the page shows the new status
+        # a dispatcher moves it to another grid of the street and resolves it (API);
+        # reloaded, the page shows the new status
+        engine = make_engine(db)
+        with session_scope(engine) as s:
+            other = s.execute(
+                text(
+                    "SELECT g.code FROM grid g JOIN grid_version v ON v.id = g.version_id AND "
+                    "v.status = 'published' WHERE g.level = 'micro' AND g.code <> :m "
+                    "AND g.code LIKE '510107013001-%' ORDER BY g.code LIMIT 1"
+                ),
+                {"m": rep["micro_grid"]},
+            ).scalar_one()
+        engine.dispose()
+        moved = httpx.post(
+            base + f"/incidents/{code}/reassign",
+            json={"grid": other, "note": "仅内部可见XQ7"},
+            headers=dispatcher,
+            timeout=30,
+        )
+        assert moved.status_code == 200, moved.text
         for to in ("accepted", "street_handling", "resolved"):
             _move(base, code, to, dispatcher)
         p.reload()
         p.wait_for_function("() => window.WG && window.WG.ready", timeout=20_000)
         assert tab.text("track-status") == "已办结"
         events = p.get_by_test_id("track-event")
-        assert events.count() == 4
+        assert events.count() == 5
         history = tab.text("track-history")
-        assert "街镇处置中" in history and "调度员" in history
+        assert "街镇处置中" in history and "调度员" in history and "改派到其他网格" in history
         assert "XQ7" not in p.content() and "跟踪页调度员" not in p.content()
         if device == "phone":
             _no_horizontal_scroll(tab)
