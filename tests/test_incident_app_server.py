@@ -237,6 +237,24 @@ def test_photos_are_stored_without_metadata(api, db):
     assert img.mode == "RGBA" and img.getpixel((5, 5))[3] == 128
 
 
+def test_a_phone_photo_is_turned_upright_before_its_exif_goes(api, db):
+    inc = report(api, db)
+    img = Image.new("RGB", (64, 48), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to view
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif)
+    r = api.post(
+        f"/incidents/{inc['code']}/photo",
+        content=out.getvalue(),
+        headers={"Content-Type": "image/jpeg", "X-Reporter-Token": inc["reporter_token"]},
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["width"], r.json()["height"]) == (48, 64)
+    data, _mime, w, h = stored_photo(db, inc["code"], 1)
+    assert (w, h) == (48, 64) and len(Image.open(io.BytesIO(data)).getexif()) == 0
+
+
 def test_bad_photos_are_refused_and_nothing_is_stored(api, db, tokens):
     inc = report(api, db)
     code, token = inc["code"], inc["reporter_token"]

@@ -11,7 +11,7 @@ import io
 import warnings
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageOps
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -39,8 +39,8 @@ PHOTO_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG"}
 
 
 def clean_image(data: bytes, mime: str) -> tuple[bytes, int, int]:
-    """The image re-encoded from its pixels alone (no metadata block of any kind), with its
-    width and height; InputError when the bytes are not a decodable image of ``mime``."""
+    """The image re-encoded from its pixels alone (no metadata block of any kind), turned
+    upright as its EXIF orientation said, with its width and height; InputError when the bytes are not a decodable image of ``mime``."""
     fmt = PHOTO_TYPES[mime]
     try:
         with warnings.catch_warnings():
@@ -51,8 +51,10 @@ def clean_image(data: bytes, mime: str) -> tuple[bytes, int, int]:
                     f"图片像素过多 (image too large): {img.width}×{img.height} > {MAX_PIXELS}"
                 )
             img.load()
-            mode = "RGB" if fmt == "JPEG" else ("RGBA" if "A" in img.getbands() else "RGB")
-            pixels = img.convert(mode)
+            # a phone's photo turned as its EXIF orientation says, before the EXIF goes
+            upright = ImageOps.exif_transpose(img) or img
+            mode = "RGB" if fmt == "JPEG" else ("RGBA" if "A" in upright.getbands() else "RGB")
+            pixels = upright.convert(mode)
     except Exception as exc:  # any failure of the decoder is bad input
         if isinstance(exc, InputError):
             raise
