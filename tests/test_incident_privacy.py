@@ -211,6 +211,9 @@ PUBLIC_KEYS = {
     "category_name",
     "status",
     "status_name",
+    "outcome",  # how a closed incident ended (issue 18: shown to everyone who sees the status)
+    "outcome_name",
+    "referred_to",
     "reported_at",
     "micro_grid",
     "compound_grid",

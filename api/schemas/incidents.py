@@ -11,6 +11,7 @@ from pydantic import BaseModel, Discriminator, Field, Tag
 from api.schemas.locate import WorkerPublic
 
 __all__ = [
+    "Categories",
     "Escalation",
     "IncidentList",
     "IncidentPublic",
@@ -20,7 +21,13 @@ __all__ = [
     "IncidentStaff",
     "IncidentStaffRow",
     "IncidentTransitioned",
+    "PhotoAdded",
 ]
+
+OUTCOME = Field(
+    default=None,
+    description="how it ended, once closed: solved (已解决), not_solved (未解决), referred (已转交)",
+)
 
 
 class EventPublic(BaseModel):
@@ -52,6 +59,9 @@ class IncidentPublic(BaseModel):
     category_name: str
     status: str
     status_name: str
+    outcome: str | None = OUTCOME
+    outcome_name: str | None = None
+    referred_to: str | None = Field(default=None, description="where it was referred to")
     reported_at: str
     micro_grid: str | None
     compound_grid: str | None
@@ -74,6 +84,9 @@ class IncidentReporter(BaseModel):
     floor: int | None
     status: str
     status_name: str
+    outcome: str | None = OUTCOME
+    outcome_name: str | None = None
+    referred_to: str | None = None
     reported_at: str
     updated_at: str
     closed_at: str | None
@@ -112,6 +125,9 @@ class IncidentStaffRow(BaseModel):
     floor: int | None
     status: str
     status_name: str
+    outcome: str | None = OUTCOME
+    outcome_name: str | None = None
+    referred_to: str | None = None
     reported_at: str
     updated_at: str
     accept_due: str | None
@@ -140,19 +156,59 @@ class ReporterContact(BaseModel):
     phone: str | None
 
 
+class AllowedStep(BaseModel):
+    to: str
+    name: str = Field(description="the state's Chinese name")
+
+
+class CoOwner(BaseModel):
+    grid: str
+    reason: str = Field(description="edge (near a grid edge) or floors (a tower's floor groups)")
+
+
+class ChainLink(BaseModel):
+    level: str = Field(description="micro_grid, compound_grid, community, street")
+    level_name: str
+    code: str
+    name: str | None
+
+
 class IncidentStaff(IncidentStaffRow):
     """One incident for staff in scope, with its history; the reporter's name and phone
-    only in the answer to ``GET /incidents/{code}`` (and that read is audited)."""
+    only in the answer to ``GET /incidents/{code}`` (and that read is audited), which also
+    carries what the caller needs to act: co-owners, grid chain, workers, photo numbers."""
 
     history: list[EventStaff]
-    allowed: list[str]
+    allowed: list[AllowedStep] = Field(description="the transitions this caller may make now")
     reporter: ReporterContact | None = None
+    co_owners: list[CoOwner] | None = None
+    grid_chain: list[ChainLink] | None = None
+    workers: list[WorkerPublic] | None = None
+    photos: list[int] | None = Field(default=None, description="GET /incidents/{code}/photos/{n}")
 
 
 class IncidentList(BaseModel):
     numberMatched: int
     numberReturned: int
     incidents: list[IncidentStaffRow]
+
+
+class Category(BaseModel):
+    key: str
+    name: str = Field(description="the Chinese label (also accepted as the category)")
+    name_en: str
+    group: str = Field(description="the Chinese group it is listed under")
+
+
+class Categories(BaseModel):
+    categories: list[Category]
+
+
+class PhotoAdded(BaseModel):
+    photo: int = Field(description="its number (1–3)")
+    bytes: int = Field(description="the size stored, re-encoded without metadata")
+    width: int
+    height: int
 
 
 class EscalationStep(BaseModel):

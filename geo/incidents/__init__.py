@@ -36,13 +36,20 @@ The package: :mod:`~geo.incidents.rules` (the state machine, deadlines, the cloc
 public reports), :mod:`~geo.incidents.access` (scopes, roles, the reporter token),
 :mod:`~geo.incidents.records` and :mod:`~geo.incidents.history` (the stored incident and its
 events), :mod:`~geo.incidents.views` (one view per audience), :mod:`~geo.incidents.reading`
-(reading and listing) and :mod:`~geo.incidents.lifecycle` (transitions, escalation).
+(reading and listing), :mod:`~geo.incidents.lifecycle` (transitions, escalation),
+:mod:`~geo.incidents.outcomes` (how a closed incident ended), :mod:`~geo.incidents.categories`
+(categories as people type them), :mod:`~geo.incidents.photos` (photos without metadata),
+:mod:`~geo.incidents.detail` (what staff need to act: allowed transitions, co-owners, grid
+chain, workers) and :mod:`~geo.incidents.reassign` (moving one to another micro-grid).
 """
 
 from geo.incidents.access import own_grid_codes
+from geo.incidents.categories import category_key, category_list
 from geo.incidents.lifecycle import escalate_overdue, transition
+from geo.incidents.photos import add_photo, read_photo
 from geo.incidents.ratelimit import count_public_report
 from geo.incidents.reading import get_incident, list_incidents, read_incident
+from geo.incidents.reassign import reassign
 from geo.incidents.report import create_incident, reissue_reporter_token
 from geo.incidents.rules import AUDIENCES, TRANSITIONS, deadlines
 from geo.incidents.views import public_view, reporter_view, staff_view
@@ -50,6 +57,9 @@ from geo.incidents.views import public_view, reporter_view, staff_view
 __all__ = [
     "AUDIENCES",
     "TRANSITIONS",
+    "add_photo",
+    "category_key",
+    "category_list",
     "count_public_report",
     "create_incident",
     "deadlines",
@@ -59,6 +69,8 @@ __all__ = [
     "own_grid_codes",
     "public_view",
     "read_incident",
+    "read_photo",
+    "reassign",
     "reissue_reporter_token",
     "reporter_view",
     "staff_view",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from geo.errors import ConflictError, InputError, PermissionDenied
 from geo.incidents.access import authorise
 from geo.incidents.history import record_event
+from geo.incidents.outcomes import checked_outcome
 from geo.incidents.reading import get_incident
 from geo.incidents.records import load
 from geo.incidents.rules import NEXT_TIER, STAFF_ROLES, TRANSITIONS, clock, deadlines
@@ -31,10 +32,13 @@ def transition(
     principal: Principal | None,
     note: str | None = None,
     reporter_token: str | None = None,
+    outcome: str | None = None,
+    referred_to: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Move an incident to ``to``: 409 (ConflictError) naming the allowed transitions when it
-    is not one; 403 when the caller may not make it. The answer is the mover's view: the
+    is not one; 403 when the caller may not make it; 400 when the outcome a close needs is
+    missing or wrong (:mod:`geo.incidents.outcomes`). The answer is the mover's view: the
     reporter view for the reporter, the staff view (without the reporter's name or phone)
     for staff."""
     now = now or clock()
@@ -50,28 +54,46 @@ def transition(
             detail={"from": frm, "to": to, "allowed": list(TRANSITIONS[frm])},
         )
     actor = authorise(session, inc, to, principal, reporter_token)
+    ended = checked_outcome(to, actor, outcome, referred_to)
     row = session.execute(
         text("SELECT status FROM incident WHERE id = :i FOR UPDATE"), {"i": inc["id"]}
     ).scalar_one()
     if row != frm:  # changed meanwhile
         raise ConflictError(f"事件状态已变为 {row} (the incident is now {row})")
-    _set_status(session, inc, to, now)
+    _set_status(session, inc, to, now, ended)
     record_event(session, inc["id"], actor, frm, to, note, now)
-    audit(session, actor, "transition", "incident", str(inc["id"]), {"from": frm, "to": to})
+    detail: dict[str, Any] = {"from": frm, "to": to}
+    if ended[0] is not None:
+        detail |= {"outcome": ended[0], "referred_to": ended[1]}
+    audit(session, actor, "transition", "incident", str(inc["id"]), detail)
     audience = "reporter" if actor == "reporter" else "staff"
-    return get_incident(session, inc["id"] if staff else inc["code"], audience=audience, now=now)
+    return get_incident(
+        session,
+        inc["id"] if staff else inc["code"],
+        audience=audience,
+        principal=principal if audience == "staff" else None,
+        now=now,
+    )
 
 
-def _set_status(session: Session, inc: dict[str, Any], to: str, now: datetime) -> None:
-    """Store the new status: a final one closes the incident, a reopened one starts the
-    clock again."""
+def _set_status(
+    session: Session,
+    inc: dict[str, Any],
+    to: str,
+    now: datetime,
+    ended: tuple[str | None, str | None] = (None, None),
+) -> None:
+    """Store the new status: a final one closes the incident (with its outcome), a reopened
+    one starts the clock again and clears the outcome."""
     sets = ["status = :to", "updated_at = :now"]
     params: dict[str, Any] = {"to": to, "now": now, "i": inc["id"]}
     if to in ("closed", "rejected", "duplicate"):
-        sets.append("closed_at = :now")
+        sets += ["closed_at = :now", "outcome = :outcome", "referred_to = :where"]
+        params |= {"outcome": ended[0], "where": ended[1]}
     if to == "reopened":  # the clock starts again
         due = deadlines(inc["category"], now)
         sets += ["accept_due = :a", "handle_due = :h", "resolve_due = :r", "closed_at = NULL"]
+        sets += ["outcome = NULL", "referred_to = NULL"]
         params.update({"a": due["accept_due"], "h": due["handle_due"], "r": due["resolve_due"]})
     session.execute(text(f"UPDATE incident SET {', '.join(sets)} WHERE id = :i"), params)
 

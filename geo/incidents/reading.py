@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InputError, PermissionDenied
 from geo.incidents.access import check_reporter_token, own_grid_codes, require_scope
+from geo.incidents.categories import category_key
+from geo.incidents.detail import allowed_for, staff_extras
 from geo.incidents.history import history
 from geo.incidents.records import SELECT, load, staff_row
 from geo.incidents.rules import AUDIENCES, STAFF_ROLES, clock
@@ -23,12 +25,13 @@ from geo.store.models import INCIDENT_STATUSES
 
 __all__ = ["get_incident", "list_incidents", "read_incident"]
 
-# the deadline of the tier each open status waits on is past (see rules.TIER)
-OVERDUE = (
+# the deadline of the tier each open status waits on (see rules.TIER; null once ended)
+DUE = (
     "(CASE WHEN i.status IN ('reported', 'reopened') THEN i.accept_due "
     "WHEN i.status IN ('accepted', 'street_handling') THEN i.handle_due "
-    "WHEN i.status = 'department_handling' THEN i.resolve_due END) < :now"
+    "WHEN i.status = 'department_handling' THEN i.resolve_due END)"
 )
+OVERDUE = DUE + " < :now"  # ... is past
 
 
 def get_incident(
@@ -53,7 +56,7 @@ def get_incident(
         return public_view(inc, events)
     if audience == "reporter":
         return reporter_view(inc, events)
-    return staff_view(inc, events)
+    return staff_view(inc, events, allowed=allowed_for(principal, inc["status"]))
 
 
 def read_incident(
@@ -66,7 +69,9 @@ def read_incident(
 ) -> dict[str, Any]:
     """The answer to ``GET /incidents/{ref}``, for whoever asks: a grid worker, dispatcher or
     admin in scope gets the staff view with the reporter's name and phone, and that read is
-    audited; outside its scope, PermissionDenied. The holder of the reporter token gets the
+    audited, and what it needs to act (:func:`geo.incidents.detail.staff_extras`: allowed
+    transitions, co-owners, grid chain, workers, photos); outside its scope,
+    PermissionDenied. The holder of the reporter token gets the
     reporter view (a wrong token: PermissionDenied); anyone else the public view."""
     now = now or clock()
     if principal.has_role(*STAFF_ROLES):
@@ -80,7 +85,8 @@ def read_incident(
         if rep and (rep[0] or rep[1]):
             actor = f"{principal.role}:{principal.name}"
             audit(session, actor, "read_personal", "incident_reporter", str(inc["id"]), {})
-        return staff_view(inc, history(session, inc["id"]), reporter)
+        out = staff_view(inc, history(session, inc["id"]), reporter)
+        return out | staff_extras(session, principal, inc)
     if reporter_token is not None:
         inc = load(session, ref, numeric=False, now=now)
         check_reporter_token(session, inc["id"], reporter_token)
@@ -97,15 +103,25 @@ def list_incidents(
     status: str | None = None,
     category: str | None = None,
     overdue: bool | None = None,
+    since: datetime | None = None,
+    sort: str | None = None,
     limit: int = 100,
     offset: int = 0,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Incidents a caller may see: a grid worker those of its grids, a dispatcher those of
-    its street, an admin all."""
+    its street, an admin all. ``since``: only those reported or changed (a transition, a
+    reassignment) at or after it. ``sort``: ``newest`` (the default) or ``deadline`` (the
+    due time of the tier each open one waits on, earliest — so the overdue — first; then
+    the ended ones; newest first among equals)."""
     now = now or clock()
+    if sort not in (None, "newest", "deadline"):
+        raise InputError(f"未知排序 (unknown sort) {sort!r}; 可选 (one of): newest, deadline")
     conds, params = _scope(session, principal)
     params |= {"limit": limit, "offset": offset}
+    if since is not None:
+        conds.append("(i.reported_at >= :since OR i.updated_at >= :since)")
+        params["since"] = since
     if status:
         if status not in INCIDENT_STATUSES:
             raise InputError(f"未知状态 (unknown status) {status!r}")
@@ -113,7 +129,7 @@ def list_incidents(
         params["status"] = status
     if category:
         conds.append("i.category = :category")
-        params["category"] = category
+        params["category"] = category_key(category)
     if grid:
         conds.append("(g.code = :grid OR cg.code = :grid)")
         params["grid"] = grid
@@ -128,10 +144,9 @@ def list_incidents(
     total = session.execute(
         text("SELECT count(*) FROM (" + SELECT + f" WHERE {where}) q"), params
     ).scalar_one()
+    order = (DUE + " ASC NULLS LAST, " if sort == "deadline" else "") + "i.reported_at DESC, i.id"
     rows = session.execute(
-        text(
-            SELECT + f" WHERE {where} ORDER BY i.reported_at DESC, i.id LIMIT :limit OFFSET :offset"
-        ),
+        text(SELECT + f" WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"),
         params,
     ).all()
     return {

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import NotFoundError
+from geo.incidents.outcomes import outcome_name
 from geo.incidents.rules import TIER
 from geo.store.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES
 
@@ -22,7 +23,7 @@ SELECT = """
         ST_X(i.public_position) AS public_lon, ST_Y(i.public_position) AS public_lat,
         g.code AS micro_grid, cg.code AS compound_grid, cg.name AS compound_name,
         c.code AS community, c.name AS community_name, s.code AS street, s.name AS street_name,
-        d.code AS duplicate_of, i.floor,
+        d.code AS duplicate_of, i.floor, i.outcome, i.referred_to,
         (SELECT coalesce(array_agg(xg.code ORDER BY x.reason DESC, xg.code), '{}')
            FROM incident_co_owner x JOIN grid xg ON xg.id = x.grid_id
            WHERE x.incident_id = i.id) AS co_owner_grids
@@ -44,6 +45,7 @@ def staff_row(r: Any, now: datetime) -> dict[str, Any]:
     d["co_owner_grid"] = d["co_owner_grids"][0] if d["co_owner_grids"] else None
     d["category_name"] = INCIDENT_CATEGORIES.get(d["category"], (d["category"],))[0]
     d["status_name"] = INCIDENT_STATUSES[d["status"]][0]
+    d["outcome_name"] = outcome_name(d.get("outcome"))
     due_col = TIER.get(d["status"])
     due = d.get(due_col) if due_col else None
     d["due"] = due.isoformat() if due else None

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 from geo.core.crs import degrees_covering
 from geo.errors import InputError, NotFoundError
 from geo.incidents.access import new_reporter_token, token_digest
+from geo.incidents.categories import category_key
 from geo.incidents.history import record_event
 from geo.incidents.reading import get_incident
 from geo.incidents.rules import OPEN, clock, deadlines
 from geo.locate import Locator, locate_address, locate_point, parse_point
 from geo.locate.lookup import LocateResult
 from geo.settings import get_settings
-from geo.store.models import INCIDENT_CATEGORIES
 
 __all__ = ["Created", "create_incident", "reissue_reporter_token"]
 
@@ -59,7 +59,8 @@ def create_incident(
     household's floor of an address) picks the floor group; without one, the lowest floors'
     group answers and the others are co-owners. Without ``rooms`` a room in the address is
     not looked up (see :func:`geo.locate.locate_address`)."""
-    description = _checked(category, description, reporter_name, reporter_phone, floor)
+    category = category_key(category)  # the key, the Chinese label or the English one
+    description = _checked(description, reporter_name, reporter_phone, floor)
     located = _place(session, locator, lon, lat, crs, address, floor, rooms)
     now = now or clock()
     dup = _possible_duplicate(session, category, located, now)
@@ -109,19 +110,13 @@ def reissue_reporter_token(session: Session, code: str) -> str:
 
 
 def _checked(
-    category: str,
     description: str,
     reporter_name: str | None,
     reporter_phone: str | None,
     floor: int | None,
 ) -> str:
-    """The report's description, stripped, once category, description, reporter and floor
-    are valid (InputError naming the value otherwise)."""
-    if category not in INCIDENT_CATEGORIES:
-        raise InputError(
-            f"未知类别 (unknown category) {category!r}; 可选 (one of): "
-            f"{', '.join(INCIDENT_CATEGORIES)}"
-        )
+    """The report's description, stripped, once description, reporter and floor are valid
+    (InputError naming the value otherwise)."""
     description = (description or "").strip()
     if not description:
         raise InputError("描述不能为空 (description must not be empty)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from geo.incidents.rules import TRANSITIONS, WHO
-from geo.store.models import PUBLIC_CELL_M
+from geo.store.models import INCIDENT_STATUSES, PUBLIC_CELL_M
 
 __all__ = ["public_view", "reporter_view", "staff_view"]
 
@@ -20,6 +20,9 @@ REPORTER_FIELDS = (
     "floor",
     "status",
     "status_name",
+    "outcome",
+    "outcome_name",
+    "referred_to",
     "reported_at",
     "updated_at",
     "closed_at",
@@ -49,6 +52,9 @@ def public_view(inc: dict[str, Any], history: list[dict[str, Any]]) -> dict[str,
         "category_name": inc["category_name"],
         "status": inc["status"],
         "status_name": inc["status_name"],
+        "outcome": inc["outcome"],
+        "outcome_name": inc["outcome_name"],
+        "referred_to": inc["referred_to"],
         "reported_at": inc["reported_at"],
         "micro_grid": inc["micro_grid"],
         "compound_grid": inc["compound_grid"],
@@ -85,12 +91,19 @@ def staff_view(
     inc: dict[str, Any],
     history: list[dict[str, Any]],
     reporter: dict[str, Any] | None = None,
+    allowed: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The whole record, for staff in scope: with ``reporter`` (name and phone) only when
-    the caller read them (see :func:`geo.incidents.reading.read_incident`)."""
+    the caller read them (see :func:`geo.incidents.reading.read_incident`); ``allowed``: the
+    transitions the caller may make (:func:`geo.incidents.detail.allowed_for`; without it,
+    every transition of the state machine)."""
     out = {k: v for k, v in inc.items() if not k.startswith("_")}
     out["history"] = history
-    out["allowed"] = list(TRANSITIONS[inc["status"]])
+    out["allowed"] = (
+        allowed
+        if allowed is not None
+        else [{"to": t, "name": INCIDENT_STATUSES[t][0]} for t in TRANSITIONS[inc["status"]]]
+    )
     if reporter is not None:
         out["reporter"] = reporter
     return out

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.store.models.base import METRIC_SRID, SRID, Base, is_valid, now, one_of, point
-from geo.store.models.vocabularies import INCIDENT_STATUSES
+from geo.store.models.vocabularies import INCIDENT_OUTCOMES, INCIDENT_STATUSES
 
 __all__ = [
     "PUBLIC_CELL_M",
@@ -31,6 +32,7 @@ __all__ = [
     "Incident",
     "IncidentCoOwner",
     "IncidentEvent",
+    "IncidentPhoto",
     "IncidentReporter",
     "ReportHit",
 ]
@@ -92,8 +94,14 @@ class Incident(Base):
     resolve_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = now()
+    # how it ended (set on closing, see geo.incidents.outcomes); where it was referred to
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    referred_to: Mapped[str | None] = mapped_column(String(200))
     __table_args__ = (
         CheckConstraint(one_of("status", INCIDENT_STATUSES), name="status_known"),
+        CheckConstraint(
+            "outcome IS NULL OR " + one_of("outcome", INCIDENT_OUTCOMES), name="outcome_known"
+        ),
         CheckConstraint(is_valid("position"), name="position_valid"),
         Index("ix_incident_status_category", "status", "category"),
     )
@@ -146,6 +154,27 @@ class IncidentEvent(Base):
             "from_status IS NULL OR " + one_of("from_status", INCIDENT_STATUSES),
             name="from_status_known",
         ),
+    )
+
+
+class IncidentPhoto(Base):
+    """A photo of an incident, re-encoded without any metadata (``geo.incidents.photos``);
+    shown to staff in scope only."""
+
+    __tablename__ = "incident_photo"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    n: Mapped[int] = mapped_column(Integer)
+    mime: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = now()
+    __table_args__ = (
+        UniqueConstraint("incident_id", "n"),
+        CheckConstraint("n BETWEEN 1 AND 3", name="n_range"),
+        CheckConstraint("mime IN ('image/jpeg', 'image/png')", name="mime_known"),
     )
 
 

@@ -8,6 +8,8 @@ __all__ = [
     "FACILITY_KINDS",
     "GRID_LEVELS",
     "INCIDENT_CATEGORIES",
+    "INCIDENT_CATEGORY_GROUPS",
+    "INCIDENT_OUTCOMES",
     "INCIDENT_STATUSES",
     "OPINIONS",
     "PLAN_STATUSES",
@@ -69,6 +71,20 @@ INCIDENT_CATEGORIES = {
     "neighbour_dispute": ("邻里纠纷", "neighbour dispute"),
     "greening": ("绿化养护", "greening"),
     "other": ("其他", "other"),
+}
+# the groups a resident picks a category from (Chinese group name → category keys, in order)
+INCIDENT_CATEGORY_GROUPS = {
+    "环境卫生": ("cooking_fumes", "noise", "garbage", "greening"),
+    "市容秩序": ("illegal_parking", "facility_damage"),
+    "安全隐患": ("elevator", "water_leak", "ebike_charging"),
+    "邻里纠纷": ("neighbour_dispute",),
+    "其他": ("other",),
+}
+# how a closed incident ended (recorded on closing: "closed" alone hides nothing)
+INCIDENT_OUTCOMES = {
+    "solved": ("已解决", "solved"),
+    "not_solved": ("未解决", "not solved"),
+    "referred": ("已转交", "referred elsewhere"),
 }
 OPINIONS = {
     "suggestion": ("建议", "suggestion"),

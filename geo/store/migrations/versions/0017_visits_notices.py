@@ -6,7 +6,7 @@ incident a problem became. ``notice``: an emergency notice (应急通知) to a s
 ``notice_outbox``: one message per worker with a phone, for the configured sender.
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-01
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0017"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
