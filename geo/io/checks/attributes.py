@@ -19,7 +19,7 @@ from geo.store.layers import Attr, LayerSpec
 
 __all__ = ["check_attributes", "check_keys"]
 
-_LIST_SPLIT = re.compile(r"\s*[;；|、]\s*")
+_LIST_SPLIT = re.compile(r"\s*[;；|、,，]\s*")
 _TRUE = {"1", "true", "yes", "y", "t", "是"}
 _FALSE = {"0", "false", "no", "n", "f", "否"}
 
