@@ -324,6 +324,7 @@
     if (C.kind === "resident") resident();
     if (C.kind === "planner") planner();
     if (C.kind === "dispatcher") dispatcher();
-    if (C.kind !== "editor") WG.ready = true;  // the editor says when its draft is loaded
+    // the editor says when its draft is loaded, the residents' page when its categories are
+    if (C.kind !== "editor" && C.kind !== "resident_app") WG.ready = true;
   });
 })();
