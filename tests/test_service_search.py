@@ -3,6 +3,7 @@ address in /locate answers — over real HTTP on the fixture."""
 
 from __future__ import annotations
 
+import doctest
 import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -10,6 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+import geo.hours
+import geo.search
 from geo.core.address import parse_address
 from geo.hours import is_open
 from geo.places import nearby
@@ -182,3 +185,9 @@ def test_locate_answers_the_standard_address(http, session):
     ).one()
     out = http.get("/locate", params={"lon": gx, "lat": gy, "crs": "cgcs2000"}).json()
     assert out["building"] is None and out["standard_address"] is None
+
+
+@pytest.mark.parametrize("module", [geo.search, geo.hours])
+def test_the_examples_hold(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
