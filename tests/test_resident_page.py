@@ -300,3 +300,61 @@ def test_a_photo_over_5_mb_or_not_an_image_is_refused_before_sending(browser, ba
         d.clean_but(404)
     finally:
         d.close()
+
+
+def test_my_position_for_nearby_and_for_a_report(browser, base, db):
+    (lon, lat) = _sql(
+        db,
+        "SELECT ST_X(position), ST_Y(position) FROM facility ORDER BY code LIMIT 1",
+    )[0]
+    d = Device(
+        browser,
+        PHONE
+        | {"geolocation": {"longitude": lon, "latitude": lat}, "permissions": ["geolocation"]},
+    )
+    try:
+        p = _open(d, base)
+        d.press("nearby-locate")
+        p.wait_for_selector('[data-testid="nearby-item"]', timeout=20_000)
+        with httpx.Client(base_url=base, timeout=30) as c:
+            expect = c.get("/nearby", params={"lon": lon, "lat": lat, "limit": 20}).json()
+        assert _codes(p, "nearby-item") == [f["id"] for f in expect["features"]]
+        d.press("report-start")
+        d.press("report-locate")
+        p.wait_for_function("() => window.WG.resident.report !== null", timeout=10_000)
+        got = p.evaluate("() => [window.WG.resident.report.lon, window.WG.resident.report.lat]")
+        assert got == pytest.approx([lon, lat], abs=1e-9)
+        assert p.evaluate("() => window.WG.resident.report.how") == "browser"
+        d.clean_but(404)
+    finally:
+        d.close()
+
+
+def test_open_now_checkbox(browser, base, db, monkeypatch):
+    from geo.settings import get_settings
+
+    (code,) = _sql(db, "SELECT code FROM open_resource WHERE '篮球场' = ANY(services)")[0]
+    d = Device(browser, PHONE)
+    try:
+        p = _open(d, base)
+        p.get_by_test_id("open-now").check()
+        for at, expect in (
+            ("2026-12-05T08:00:00+08:00", [code]),
+            ("2026-12-07T08:00:00+08:00", []),
+        ):
+            monkeypatch.setenv("WANGGE_TEST_CLOCK", at)  # Saturday, then Monday, 08:00
+            get_settings.cache_clear()
+            p.get_by_test_id("message").evaluate("m => { m.textContent = '' }")
+            p.get_by_test_id("service-input").fill("篮球场")
+            d.press("service-submit")
+            p.wait_for_function(
+                "() => document.querySelector('[data-testid=message]').textContent !== ''",
+                timeout=20_000,
+            )
+            assert _codes(p, "service-item") == expect
+            assert _codes(p, "service-suggestion") == []
+            if not expect:
+                assert "没有营业" in p.get_by_test_id("message").inner_text()
+        d.clean_but(404)
+    finally:
+        d.close()
