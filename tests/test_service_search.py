@@ -191,3 +191,42 @@ def test_locate_answers_the_standard_address(http, session):
 def test_the_examples_hold(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_open_resources_services_import_as_a_list_or_a_separated_string(fresh_db, tmp_path):
+    from geo.io import import_file
+    from geo.store.db import make_engine, session_scope
+
+    src = json.loads((ROOT / "fixtures/jifu/resources.geojson").read_text(encoding="utf-8"))
+    given = [
+        ["篮球场", "乒乓球台"],
+        "打印、复印，扫描",
+        "充电桩, 夜间停车 | 洗车",
+        "自习室；图书借阅; 讲座",
+    ]
+    feats = []
+    for i, services in enumerate(given):
+        f = json.loads(json.dumps(src["features"][i]))
+        f["properties"] |= {"code": f"IMP-{i}", "services": services, "community_code": None}
+        feats.append(f)
+    path = tmp_path / "resources.geojson"
+    path.write_text(json.dumps(src | {"features": feats}, ensure_ascii=False), encoding="utf-8")
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as s:
+        import_file(path, "resources", session=s)
+    with session_scope(engine) as s:
+        got = dict(
+            s.execute(
+                text("SELECT code, services FROM open_resource WHERE code LIKE 'IMP-%'")
+            ).all()
+        )
+        found = nearby(s, ORIGIN["lon"], ORIGIN["lat"], service="洗车", limit=100, walking=False)
+    engine.dispose()
+    assert got == {
+        "IMP-0": ["篮球场", "乒乓球台"],
+        "IMP-1": ["打印", "复印", "扫描"],
+        "IMP-2": ["充电桩", "夜间停车", "洗车"],
+        "IMP-3": ["自习室", "图书借阅", "讲座"],
+    }
+    assert [f["id"] for f in found["features"]] == ["IMP-2"]
+    assert found["features"][0]["properties"]["services"] == ["充电桩", "夜间停车", "洗车"]
