@@ -20,6 +20,7 @@ from api.headers import SecurityHeaders
 from api.middleware import BodySizeLimit, SlowRequestLog
 from api.routes import app as app_pages
 from api.routes import (
+    app_resident,
     app_track,
     app_worker,
     communities,
@@ -130,6 +131,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(login.router)
     app.include_router(app_pages.router)
     app.include_router(app_track.router)
+    app.include_router(app_resident.router)
     app.include_router(communities.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)

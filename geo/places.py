@@ -13,14 +13,15 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
-import opening_hours
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo import search
 from geo.errors import InputError
+from geo.hours import is_open
+from geo.incidents.rules import clock
 from geo.network import (
     has_network,
     nearest_vertices,
@@ -33,24 +34,11 @@ from geo.store.models import FACILITY_KINDS, RESOURCE_KINDS
 
 __all__ = ["coverage", "is_open", "nearby", "suggest_sites"]
 
-TZ = ZoneInfo("Asia/Shanghai")
 KINDS = {
     **{k: ("facility", v) for k, v in FACILITY_KINDS.items()},
     **{k: ("resource", v) for k, v in RESOURCE_KINDS.items()},
 }
 M_PER_DEG_LAT = 110_574.0  # metres per degree of latitude (lower bound over China)
-
-
-def is_open(hours: str | None, at: datetime) -> bool | None:
-    """Whether an OSM ``opening_hours`` value is open at ``at`` (None when unknown)."""
-    if not hours:
-        return None
-    try:
-        return bool(
-            opening_hours.OpeningHours(hours).is_open(at.astimezone(TZ).replace(tzinfo=None))
-        )
-    except Exception:
-        return None
 
 
 def _parse_kinds(kinds: str | Sequence[str] | None) -> list[str]:
@@ -67,11 +55,11 @@ def _parse_kinds(kinds: str | Sequence[str] | None) -> list[str]:
 _PLACES = """
     SELECT 'facility' AS source, f.code, f.name, f.kind, f.address, f.phone, f.opening_hours,
            f.services, NULL AS owner_org, NULL AS booking, NULL::int AS capacity, f.position
-    FROM facility f WHERE f.kind = ANY(:kinds)
+    FROM facility f WHERE f.kind = ANY(:kinds) {only_f}
     UNION ALL
     SELECT 'resource', r.code, r.name, r.kind, r.address, r.phone, r.opening_hours,
-           ARRAY[]::text[], r.owner_org, r.booking, r.capacity, r.position
-    FROM open_resource r WHERE r.kind = ANY(:kinds)
+           r.services, r.owner_org, r.booking, r.capacity, r.position
+    FROM open_resource r WHERE r.kind = ANY(:kinds) {only_r}
 """
 
 
@@ -85,13 +73,19 @@ def nearby(
     within_m: float | None = None,
     at: datetime | None = None,
     walking: bool = True,
+    service: str | None = None,
+    open_now: bool = False,
 ) -> dict[str, Any]:
     """Facilities and open resources nearest first, as a GeoJSON FeatureCollection: straight
     distance in metres, walking distance when the network is loaded, open now, services.
 
-    Bounded by ``WANGGE_NEARBY_MAX_M``: a larger ``within_m`` is refused, and walking
-    distances are searched only that far (a place farther, on foot or in a straight line,
-    has ``walking_m`` null), so that no request makes pgRouting walk a whole city."""
+    ``service`` keeps the places offering it (:func:`matching`; each feature's ``matched``
+    names the text that matched; none: ``suggestions``, the closest existing services);
+    ``open_now`` keeps those open at ``at`` (the service's clock, :func:`geo.incidents.rules
+    .clock`, by default). Bounded by ``WANGGE_NEARBY_MAX_M``: a larger ``within_m`` is
+    refused, and walking distances are searched only that far (a place farther, on foot or in
+    a straight line, has ``walking_m`` null), so that no request makes pgRouting walk a whole
+    city."""
     max_m = get_settings().nearby_max_m
     if not 1 <= limit <= 100:
         raise InputError(f"limit 应在 1–100 之间 (limit out of range): {limit}")
@@ -100,21 +94,77 @@ def nearby(
             f"within_m 超出范围 (within_m out of range): {within_m:g}; 应大于 0 且不超过 "
             f"(must be > 0 and at most) {max_m:g} 米 (metres, WANGGE_NEARBY_MAX_M)"
         )
+    if service is not None:
+        search.check_term(service)
     kind_list = _parse_kinds(kinds)
-    at = at or datetime.now(TZ)
-    places = _nearest(session, lon, lat, kind_list, limit, within_m)
+    at = at or clock()
+    extra: dict[str, Any] = {}
+    only: dict[str, str | None] | None = None
+    if service is not None or open_now:
+        only = matching(session, kind_list, service, at if open_now else None)
+        if service is not None:
+            extra["service"] = service
+            offered = only or (open_now and matching(session, kind_list, service, None))
+            extra["suggestions"] = [] if offered else _suggestions(session, service)
+    places = _nearest(session, lon, lat, kind_list, limit, within_m, only)
     walk = _walking(session, lon, lat, places, max_m) if walking else None
     features = [
         _feature(r, at, walk is not None, None if walk is None else walk[i])
         for i, r in enumerate(places)
     ]
+    if service is not None and only is not None:
+        for f in features:
+            f["properties"]["matched"] = only[f["id"]]
     return {
         "type": "FeatureCollection",
         "numberReturned": len(features),
         "origin": {"lon": lon, "lat": lat},
         "at": at.isoformat(),
+        **extra,
         "features": features,
     }
+
+
+_CANDIDATES = """
+    SELECT f.code, f.kind, f.name, f.services, NULL, f.opening_hours FROM facility f
+    WHERE f.kind = ANY(:kinds)
+    UNION ALL
+    SELECT r.code, r.kind, r.name, r.services, r.booking, r.opening_hours FROM open_resource r
+    WHERE r.kind = ANY(:kinds)
+"""
+
+
+def matching(
+    session: Session, kinds: list[str], service: str | None, open_at: datetime | None
+) -> dict[str, str | None]:
+    """The places of ``kinds`` offering ``service`` (when given) and open at ``open_at`` (when
+    given), code → the place's text that matched: one of its services, else its kind's
+    Chinese name, its name, or (an open resource's) its booking note; None without service."""
+    wanted = search.terms(service) if service is not None else None
+    out: dict[str, str | None] = {}
+    for code, kind, name, services, note, hours in session.execute(
+        text(_CANDIDATES), {"kinds": kinds}
+    ):
+        hit = None
+        if wanted is not None:
+            hit = search.match(wanted, [*(services or []), KINDS[kind][1][0], name, note])
+            if hit is None:
+                continue
+        if open_at is not None and is_open(hours, open_at) is not True:
+            continue
+        out[code] = hit
+    return out
+
+
+def _suggestions(session: Session, service: str) -> list[str]:
+    """The five existing service names closest to ``service``."""
+    names = session.scalars(
+        text(
+            "SELECT DISTINCT s FROM (SELECT unnest(services) AS s FROM facility UNION ALL "
+            "SELECT unnest(services) FROM open_resource) x"
+        )
+    ).all()
+    return search.suggest(service, [*names, *(v[1][0] for v in KINDS.values())])
 
 
 def _nearest(
@@ -124,20 +174,25 @@ def _nearest(
     kinds: list[str],
     limit: int,
     within_m: float | None,
+    only: dict[str, str | None] | None = None,
 ) -> Sequence[Sequence[Any]]:
     """Up to ``limit`` places of ``kinds`` within ``within_m`` (when given), nearest first in
     metres: KNN candidates in degrees, fetched four times as many at a time until no place
     left out could be nearer than the last one kept. Each row: source, code, name, kind,
     address, phone, opening_hours, services, owner_org, booking, capacity, x, y, degrees,
-    metres."""
+    metres. ``only``: just these codes (none: no place)."""
+    if only is not None and not only:
+        return []
     s = get_settings()
+    where = "" if only is None else "AND {t}.code = ANY(:only)"
+    places = _PLACES.format(only_f=where.format(t="f"), only_r=where.format(t="r"))
     fetch = max(4 * limit, 20)
     cos_lat = math.cos(math.radians(lat))
     while True:
         rows = session.execute(
             text(f"""
             WITH o AS (SELECT ST_SetSRID(ST_MakePoint(:x, :y), {s.storage_srid}) AS g),
-            c AS (SELECT p.*, p.position <-> o.g AS deg FROM ({_PLACES}) p, o
+            c AS (SELECT p.*, p.position <-> o.g AS deg FROM ({places}) p, o
                   ORDER BY p.position <-> o.g LIMIT :fetch)
             SELECT c.source, c.code, c.name, c.kind, c.address, c.phone, c.opening_hours,
                    c.services, c.owner_org, c.booking, c.capacity, ST_X(c.position),
@@ -145,7 +200,7 @@ def _nearest(
                    ST_Distance(ST_Transform(c.position, {s.metric_srid}),
                                ST_Transform(o.g, {s.metric_srid})) AS metres
             FROM c, o ORDER BY metres, c.code"""),
-            {"x": lon, "y": lat, "kinds": kinds, "fetch": fetch},
+            {"x": lon, "y": lat, "kinds": kinds, "fetch": fetch, "only": list(only or [])},
         ).all()
         if len(rows) < fetch:
             break  # every candidate is in
@@ -192,6 +247,7 @@ def _feature(
         "phone": r[5],
         "opening_hours": r[6],
         "open_now": is_open(r[6], at),
+        "open": is_open(r[6], at),
         "services": list(r[7] or []),
         "owner_org": r[8],
         "booking": r[9],

@@ -325,6 +325,6 @@
     if (C.kind === "planner") planner();
     if (C.kind === "dispatcher") dispatcher();
     // an app page says itself when its data is in (maps/app_shell.py marks it "app")
-    if (!C.app && ["worker", "notices"].indexOf(C.kind) < 0) WG.ready = true;
+    if (!C.app && ["worker", "notices", "resident_app"].indexOf(C.kind) < 0) WG.ready = true;
   });
 })();

@@ -34,9 +34,18 @@ def nearby_route(
         float | None,
         Query(gt=0, description="metres, at most WANGGE_NEARBY_MAX_M (5000); 400 above"),
     ] = None,
+    service: Annotated[
+        str | None,
+        Query(description="a service as a resident types it (居住证, 长者食堂 …), 1–50 characters"),
+    ] = None,
+    open_now: Annotated[
+        bool, Query(description="only places open now (Asia/Shanghai), by their hours")
+    ] = False,
 ) -> JSONResponse:
     """附近的服务场所 (nearby service places), nearest first: straight-line distance in metres,
-    walking distance along the streets when the network is loaded, open now, services."""
+    walking distance along the streets when the network is loaded, open now, services;
+    `service=` keeps the places offering it (by substring and synonyms; none: `suggestions`),
+    `open_now=true` those open now."""
     if address:
         p = locate_address(session, get_locator(request), address)
         x, y = p.lon, p.lat
@@ -45,7 +54,16 @@ def nearby_route(
     else:
         raise InputError("需要 lon 和 lat，或 address (give lon and lat, or address)")
     return JSONResponse(
-        nearby(session, x, y, kinds=kinds, limit=limit, within_m=within_m),
+        nearby(
+            session,
+            x,
+            y,
+            kinds=kinds,
+            limit=limit,
+            within_m=within_m,
+            service=service,
+            open_now=open_now,
+        ),
         media_type="application/geo+json",
     )
 

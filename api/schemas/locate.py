@@ -100,6 +100,11 @@ class LocateAnswer(BaseModel):
     chain: Chain
     building: BuildingRef | None
     address: AddressMatch | None
+    standard_address: str | None = Field(
+        description="标准地址 (standard address) of the building and unit hit: 社区 + 小区 + 栋 + "
+        "单元, e.g. 吉福社区云锦城市花园3栋2单元; null outside buildings",
+        examples=["吉福社区云锦城市花园3栋2单元"],
+    )
     floors: FloorAnswer | None
     co_owners: list[CoOwner]
     workers: list[WorkerPublic]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from geo.locate.index import IndexedBuilding
 
-__all__ = ["MAX_POSTINGS", "AddressIndex"]
+__all__ = ["MAX_POSTINGS", "AddressIndex", "standard_address"]
 
 MAX_POSTINGS = 500  # a bigram in more compound names than this tells nothing about a typo
 
@@ -74,3 +74,14 @@ class AddressIndex:
 
 def _bigrams(s: str) -> set[str]:
     return {s[i : i + 2] for i in range(len(s) - 1)}
+
+
+def standard_address(building: IndexedBuilding, unit_no: int | None) -> str:
+    """The standard address of a building's unit, in the form :mod:`geo.core.address` reads:
+    ``吉福社区云锦城市花园3栋2单元`` (community, compound, building, unit; a building of one
+    unit is its ``1单元``). A building outside compounds (a street-side shop) is named by the
+    community and its own name (``吉福社区吉福路124号 川北凉粉``); no unit, no ``单元``."""
+    head = f"{building.community or ''}{building.compound or ''}{building.name}"
+    if building.compound and unit_no is not None:
+        return f"{head}{unit_no}单元"
+    return head

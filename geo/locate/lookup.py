@@ -18,6 +18,7 @@ from geo.core.crs import check_lonlat, from_metric, parse_crs, to_metric, to_sto
 from geo.core.kernels import INSIDE, NEAREST
 from geo.core.tessellate import slice_polygon
 from geo.errors import InputError, NotFoundError
+from geo.locate.addresses import standard_address
 from geo.locate.index import IndexedBuilding, Locator
 from geo.settings import get_settings
 
@@ -48,6 +49,8 @@ class LocateResult:
     # the answer was chosen among them ("floor" given, or "lowest" floors)
     floors: dict[str, Any] | None = None
     co_owners: list[dict[str, Any]] = field(default_factory=list)  # the other floor groups
+    # the standard address of the building and unit hit (吉福社区云锦城市花园3栋2单元)
+    standard_address: str | None = None
 
     def as_dict(self, *, show_phones: bool) -> dict[str, Any]:
         """The answer for a caller; phones only for those allowed (see :func:`worker_view`)."""
@@ -59,6 +62,7 @@ class LocateResult:
             "chain": self.chain,
             "building": self.building,
             "address": self.address,
+            "standard_address": self.standard_address,
             "floors": self.floors,
             "co_owners": self.co_owners,
             "workers": [worker_view(w, show_phones=show_phones) for w in self.workers],
@@ -175,10 +179,12 @@ def locate_point(
     hit = locator.building_at(lon, lat)
     building: dict[str, Any] | None = None
     building_code: str | None = None
+    standard: str | None = None
     if hit:
         b, unit = hit
         building = {"code": b.code, "name": b.name, "compound": b.compound, "unit_no": unit}
         building_code = b.code
+        standard = standard_address(b, unit)
     return LocateResult(
         lon,
         lat,
@@ -191,6 +197,7 @@ def locate_point(
         co_owners=[
             {"id": g, "code": locator.grids[g].code, "reason": "floors"} for g in res.co_owners[0]
         ],
+        standard_address=standard,
     )
 
 
@@ -234,6 +241,7 @@ def locate_address(
         "unit_no": unit_no,
     }
     result.workers = responsible(locator, int(result.chain["micro_grid"]["id"]), building.code)
+    result.standard_address = standard_address(building, unit_no)
     result.address = {
         "query": address,
         "household": room,

@@ -201,7 +201,7 @@ LAYERS: dict[str, LayerSpec] = {
                 Attr("address"),
                 Attr("phone"),
                 Attr("opening_hours", help="OSM opening_hours, e.g. Mo-Fr 09:00-17:30"),
-                Attr("services", list, help="services offered, separated by ; or ；"),
+                Attr("services", list, help="services offered, separated by 、，, ; or |"),
                 Attr("community_code"),
             ),
             select=(
@@ -232,6 +232,7 @@ LAYERS: dict[str, LayerSpec] = {
                 Attr("opening_hours"),
                 Attr("booking", help="how to book"),
                 Attr("capacity", int, minimum=0),
+                Attr("services", list, help="services offered, separated by 、，, ; or |"),
                 Attr("community_code"),
             ),
             select=(
@@ -244,6 +245,7 @@ LAYERS: dict[str, LayerSpec] = {
                 "t.opening_hours",
                 "t.booking",
                 "t.capacity",
+                "t.services",
                 "c.code AS community_code",
             ),
             joins="LEFT JOIN community c ON c.id = t.community_id",

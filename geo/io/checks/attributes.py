@@ -19,7 +19,7 @@ from geo.store.layers import Attr, LayerSpec
 
 __all__ = ["check_attributes", "check_keys"]
 
-_LIST_SPLIT = re.compile(r"\s*[;；|、]\s*")
+_LIST_SPLIT = re.compile(r"\s*[;；|、,，]\s*")
 _TRUE = {"1", "true", "yes", "y", "t", "是"}
 _FALSE = {"0", "false", "no", "n", "f", "否"}
 
@@ -100,8 +100,9 @@ def _coerce(attr: Attr, v: Any) -> Any:
             return False
         raise ValueError(f"应为是/否 (expected true/false), got {v!r}")
     if attr.type is list:
-        if isinstance(v, list | tuple | np.ndarray):
-            items = [str(x).strip() for x in v]
+        if isinstance(v, list | tuple | np.ndarray):  # (a GeoJSON file mixing lists and
+            # strings in one column is read as lists of one string each: split them too)
+            items = [p for x in v for p in _LIST_SPLIT.split(str(x).strip())]
         else:
             items = _LIST_SPLIT.split(str(v).strip())
         return [x for x in items if x]

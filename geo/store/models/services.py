@@ -82,6 +82,7 @@ class OpenResource(Base):
     opening_hours: Mapped[str | None] = mapped_column(String(200))
     booking: Mapped[str | None] = mapped_column(String(400))
     capacity: Mapped[int | None] = mapped_column(Integer)
+    services: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     community_id: Mapped[int | None] = mapped_column(
         ForeignKey("community.id", ondelete="SET NULL"), index=True
     )
