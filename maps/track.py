@@ -71,7 +71,7 @@ type="button">刷新 (refresh)</button></div>
 (You see your own report: who acted is shown by role only, never staff names or internal
 notes.)</p>
 </section>
-<p><a href="{home}" data-testid="track-home">返回居民地图 (back to the residents' map)</a></p>
+<p><a href="{home}" data-testid="track-home">返回居民服务页 (back to the residents' page)</a></p>
 </main>"""
 
 

@@ -24,7 +24,7 @@ def track() -> HTMLResponse:
     body, csp = track_page(
         api=site_path(""),
         statuses={k: v[0] for k, v in INCIDENT_STATUSES.items()},
-        home=site_path("/maps/resident"),
+        home=site_path("/app/resident"),
         nonce=new_nonce(),
     )
     return HTMLResponse(
