@@ -14,6 +14,7 @@ trip (``bench/plan_edit.py``, ``http_fast``) measured here in the same run with 
 ratio says what the page adds. Prints p50 / p95, the machine, and peak memory (this process).
 
     python bench/plan_edit_browser.py [--moves 30] [--big-buildings 20000] [--big-moves 16]
+                                      [--skip-fixture]
                                       [--json bench/results/plan_edit_browser.json]
 
 Targets: p95 under 300 ms on the fixture, under 1 s on 20,000 buildings.
@@ -182,6 +183,7 @@ def main() -> None:
     ap.add_argument("--moves", type=int, default=30)
     ap.add_argument("--big-buildings", type=int, default=20_000, help="0: the fixture only")
     ap.add_argument("--big-moves", type=int, default=16)
+    ap.add_argument("--skip-fixture", action="store_true", help="the large community only")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -193,7 +195,7 @@ def main() -> None:
     }
     print(json.dumps(result["machine"]), flush=True)
     url = fixture_database()
-    runs = [(FIXTURE, args.moves)]
+    runs = [] if args.skip_fixture else [(FIXTURE, args.moves)]
     if args.big_buildings:
         result["big_load"] = load_big(url, args.big_buildings)
         print(json.dumps(result["big_load"]), flush=True)
