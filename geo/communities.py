@@ -35,6 +35,7 @@ from geo.errors import ConflictError, NotFoundError, SetupError
 from geo.store.audit import audit
 
 __all__ = [
+    "CODE_DELETES",
     "CODE_LINKS",
     "LINKS",
     "CodeLink",
@@ -102,6 +103,9 @@ CODE_LINKS: tuple[CodeLink, ...] = (
     CodeLink("worker", "building_code", "building"),
     CodeLink("app_user", "grid_code", "grid"),
 )
+# rows that name a deleted row by code and hold personal data: deleted with it (a home visit's
+# note about a household; kept, it would come back with the household's code on re-import)
+CODE_DELETES: tuple[CodeLink, ...] = (CodeLink("visit", "household_code", "household"),)
 KEYS = {"household_person": "household_id"}  # a table's row key, where it is not ``id``
 # what a kept row is listed with (before its links are cleared)
 LISTED = {
@@ -237,6 +241,13 @@ def _collect(session: Session, cid: int) -> dict[str, list[int]]:
                 frontier = _select(session, table, key, link.column, sorted(frontier)) - found
                 found |= frontier
         doomed[table] = sorted(found)
+    for x in CODE_DELETES:
+        codes = _codes(session, x.parent, doomed.get(x.parent, []))
+        rows = session.execute(
+            text(f"SELECT {_key(x.table)} FROM {x.table} WHERE {x.column} = ANY(:c)"),
+            {"c": codes},
+        ).scalars()
+        doomed[x.table] = sorted(int(r) for r in rows)
     return doomed
 
 
@@ -317,7 +328,7 @@ def _preview(session: Session, code: str, *, lock: bool) -> CommunityDeletion:
     cid, name = _community(session, code, lock=lock)
     doomed = _collect(session, cid)
     cleared, kept, updates = _kept(session, doomed)
-    deleted = {t: len(doomed[t]) for t in _order()}
+    deleted = {t: len(doomed[t]) for t in [*_order(), *(x.table for x in CODE_DELETES)]}
     return CommunityDeletion(code, name, deleted, cleared, kept, _ids=doomed, _updates=updates)
 
 
@@ -358,7 +369,7 @@ def delete_community(
             ),
             {"v": values, "mine": doomed.get(table, [])},
         )
-    for table in reversed(_order()):  # children first
+    for table in [*(x.table for x in CODE_DELETES), *reversed(_order())]:  # children first
         if doomed[table]:
             session.execute(
                 text(f"DELETE FROM {table} WHERE {_key(table)} = ANY(:ids)"),

@@ -230,6 +230,9 @@ def list_visits(
         params,
     ).all()
     visits = [_row(r) for r in rows]
+    if not personal:  # a worker's free text about a household: not for the street's dispatcher
+        for v in visits:
+            v["note"] = None
     if personal and visits:
         names: dict[str, str | None] = dict(
             session.execute(

@@ -230,13 +230,12 @@
     if (to === "closed") {
       body.outcome = byTest("transition-outcome").value;
       var ref = byTest("transition-referred-to").value.trim();
-      if (ref) body.referred_to = ref;
+      if (ref && body.outcome === "referred") body.referred_to = ref;
     }
     return api("POST", "/incidents/" + encodeURIComponent(code) + "/transitions", body).then(function (res) {
       if (!res.ok) return failed(res);
       say("已流转 (moved): " + code + " → " + statusName(to));
-      detail(res.body);
-      return load(false);
+      return Promise.all([open(code, false), load(false)]);  // the detail whole (photos, chain, workers)
     });
   }
   function reassign(code, grid) {
@@ -244,8 +243,7 @@
     return api("POST", "/incidents/" + encodeURIComponent(code) + "/reassign", { grid: grid, note: note || null }).then(function (res) {
       if (!res.ok) return failed(res);
       say("已改派 (reassigned): " + code + " → " + grid);
-      detail(res.body);
-      return load(false);
+      return Promise.all([open(code, false), load(false)]);
     });
   }
 

@@ -228,7 +228,10 @@
       var bad = r.filter(function (x) { return !x.ok; })[0];
       if (bad) return failed(bad);
       E.plan = r[0].body;
-      E.revision = r[0].body.revision;
+      // the revision the grids shown were read at (the grids answer reads it first): an edit
+      // sent with it is refused if the draft changed after them
+      E.revision = Math.min(r[1].body.revision, r[2].body.revision);
+      E.plan.revision = E.revision;
       E.band = r[1].body.band || E.band;
       E.findings = {};
       byTest("findings").innerHTML = "";
@@ -634,8 +637,9 @@
       return api("POST", "/plans/" + E.plan.id + "/publish", undefined, true).then(function (res) {
         if (!res.ok) return refused("publish", res);
         var r = res.body;
-        say("已发布为现行版本 v" + r.version + "（原 v" + r.previous + "），重新分配 " + (r.reassigned.households || 0) + " 户、" +
-          (r.reassigned.incidents || 0) + " 个事件 (published as version " + r.version + ")");
+        var n = r.reassigned || {};
+        say("已发布为现行版本 v" + r.version + "（原 v" + r.previous + "），重新分配 " + (n.households_changed_grid || 0) + " 户、" +
+          (n.incidents_changed_grid || 0) + " 个事件 (published as version " + r.version + ")");
         return listPlans(E.plan.id).then(function () { return openPlan(E.plan.id); });
       });
     }).then(done, done);

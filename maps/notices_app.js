@@ -75,7 +75,7 @@
   function drawGrids() {
     N.layer = L.geoJSON(C.grids, {
       style: function () { return { color: "#1a5fb4", weight: 1.5, fillOpacity: 0.05 }; },
-      onEachFeature: function (f, l) { l.bindTooltip(f.properties.code + " · " + f.properties.households + " 户", { sticky: true }); },
+      onEachFeature: function (f, l) { l.bindTooltip(esc(f.properties.code) + " · " + f.properties.households + " 户", { sticky: true }); },
     }).addTo(WG.map);
     if (C.grids.features.length) WG.map.fitBounds(N.layer.getBounds(), { padding: [8, 8], maxZoom: 18 });
   }
@@ -87,7 +87,11 @@
     var body = { title: byTest("notice-title").value, body: byTest("notice-body").value };
     if (street) body.street = street; else body.grids = grids;
     if (!street && !grids.length) { say("请选择网格或整个街道 (choose grids or the whole street)", true); return; }
+    var button = byTest("notice-send");
+    if (button.disabled) return;  // a double click sends one notice
+    button.disabled = true;
     return api("POST", "/notices", body).then(function (res) {
+      button.disabled = false;
       if (!res.ok) { say(reason(res), true); return; }
       var s = res.body;
       say("已发送通知 " + s.id + " (sent): " + s.targets + " 个网格 (grids), " + s.households + " 户 (households), " +
@@ -123,8 +127,10 @@
     });
   }
   function refresh() {
-    if (N.watching == null) return Promise.resolve();
+    if (N.watching == null || N.polling) return Promise.resolve();  // one poll at a time
+    N.polling = true;
     return api("GET", "/notices/" + N.watching).then(function (res) {
+      N.polling = false;
       N.refreshes += 1;
       if (!res.ok) { say(reason(res), true); return; }
       show(res.body);

@@ -83,7 +83,7 @@
     W.layer = L.geoJSON(C.grids, {
       style: function () { return { color: "#1a5fb4", weight: 2, fillOpacity: 0.08 }; },
       onEachFeature: function (f, l) {
-        l.bindTooltip(f.properties.code + " · " + f.properties.households + " 户", { sticky: true });
+        l.bindTooltip(esc(f.properties.code) + " · " + f.properties.households + " 户", { sticky: true });
         l.on("click", function () { selectGrid(f.properties.code); });
       },
     }).addTo(WG.map);
@@ -130,7 +130,9 @@
       if (!res.ok) { say(reason(res), true); return; }
       var mine = {};
       W.grids.forEach(function (g) { mine[g.code] = 1; });
-      W.incidents = res.body.incidents.filter(function (i) { return mine[i.micro_grid]; });
+      W.incidents = res.body.incidents.filter(function (i) {  // its grids', and those it co-owns
+        return mine[i.micro_grid] || (i.co_owner_grids || []).some(function (g) { return mine[g]; });
+      });
       byTest("worker-incidents").innerHTML = W.incidents.map(function (i) {
         return '<li data-testid="worker-incident" data-id="' + esc(i.code) + '"><b>' + esc(i.category_name) +
           "</b> " + esc(i.status_name) + (i.overdue ? ' <b style="color:#a51d2d">超时 overdue</b>' : "") +
@@ -140,8 +142,10 @@
   }
   function loadNotices(background) {
     var typing = byTest("notice-list").contains(document.activeElement);
-    if (background === true && typing) return Promise.resolve();  // not under the worker's thumb
+    if (background === true && (typing || W.polling)) return Promise.resolve();  // not under the worker's thumb
+    W.polling = true;
     return api("GET", "/notices").then(function (res) {
+      W.polling = false;
       if (!res.ok) { say(reason(res), true); return; }
       W.notices = res.body.notices;
       var items = [];

@@ -221,6 +221,7 @@ def test_visits_are_listed_per_scope_with_names_as_households_give_them(base, wo
         street = d.get("/visits").json()
         assert not street["personal"] and {g1, g2, g3} <= {v["grid"] for v in street["visits"]}
         assert all("head_name" not in v for v in street["visits"])
+        assert all(v.get("note") is None for v in street["visits"])  # the worker's words stay its
     with _c(base, world, "disp_other") as d:
         assert d.get("/visits").json()["visits"] == []
 
@@ -396,3 +397,28 @@ def test_a_plugged_in_sender_is_used_and_a_broken_one_stops_the_start(base, worl
     get_settings.cache_clear()
     with pytest.raises(ValueError, match="sms"):
         create_app(db)
+
+
+def test_a_deleted_community_takes_its_households_visits_with_it(fresh_db):
+    """A visit names its household by code: kept, its note would come back to the household
+    that gets that code when the corrected files are imported again."""
+    from geo.communities import delete_community, deletion_preview
+    from geo.locate import Locator
+    from geo.visits import record_visit
+
+    admin = Principal(id=1, name="admin", role="admin")
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as s:
+        community, household = s.execute(
+            text(
+                "SELECT c.code, h.code FROM household h JOIN building b ON b.id = h.building_id "
+                "JOIN community c ON c.id = b.community_id ORDER BY h.code LIMIT 1"
+            )
+        ).one()
+        record_visit(s, admin, Locator.load(s), household=household, note="独居老人，腿脚不便")
+    with session_scope(engine) as s:
+        assert deletion_preview(session=s, code=community).deleted["visit"] == 1
+        done = delete_community(session=s, code=community, actor="test")
+        assert done.deleted["visit"] == 1
+    engine.dispose()
+    assert _sql(fresh_db, "SELECT count(*) FROM visit")[0][0] == 0

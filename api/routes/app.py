@@ -18,9 +18,10 @@ from maps.editor import editor_page
 from maps.policy import new_nonce
 
 router = APIRouter(prefix="/app", tags=["app"])
+__all__ = ["router", "served", "signed_in"]
 
 
-def _signed_in(request: Request, principal: PrincipalDep, *roles: str) -> Response | None:
+def signed_in(request: Request, principal: PrincipalDep, *roles: str) -> Response | None:
     """None when the caller may open the page; a 303 to the sign-in form without a session;
     403 for another role."""
     if principal.id is None:
@@ -49,13 +50,13 @@ def planner(
 ) -> Response:
     """网格规划编辑器 (the plan editor): planners and admins. Without a session: 303 to
     ``/login?next=…``; another role: 403; an unknown community: 404 naming it."""
-    away = _signed_in(request, principal, "planner")
+    away = signed_in(request, principal, "planner")
     if away is not None:
         return away
-    return _served(editor_page(session, principal, community=community, plan=plan))
+    return served(editor_page(session, principal, community=community, plan=plan))
 
 
-def _served(page: Rendered) -> HTMLResponse:
+def served(page: Rendered) -> HTMLResponse:
     """A staff page with a fresh nonce on its scripts; never cached (it is the user's)."""
     body, csp = page.served(new_nonce())
     return HTMLResponse(
@@ -73,7 +74,7 @@ def dispatcher(
     """事件调度台 (the incident console): dispatchers, grid workers and admins, each with the
     incidents ``GET /incidents`` gives it. Without a session: 303 to ``/login?next=…``;
     another role: 403."""
-    away = _signed_in(request, principal, "dispatcher", "worker")
+    away = signed_in(request, principal, "dispatcher", "worker")
     if away is not None:
         return away
-    return _served(dispatch_page(session, principal, community=community))
+    return served(dispatch_page(session, principal, community=community))

@@ -10,19 +10,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import PrincipalDep, SessionDep
-from api.routes.app import _signed_in
-from maps.build import Rendered
-from maps.policy import new_nonce
+from api.routes.app import served, signed_in
 from maps.worker_app import notices_page, worker_page
 
 router = APIRouter(prefix="/app", tags=["app"])
-
-
-def _served(rendered: Rendered) -> HTMLResponse:
-    body, csp = rendered.served(new_nonce())
-    return HTMLResponse(
-        body, headers={"Content-Security-Policy": csp, "Cache-Control": "private, no-store"}
-    )
 
 
 @router.get("/worker", response_class=HTMLResponse, responses={303: {"description": "sign in"}})
@@ -34,16 +25,16 @@ def worker(
 ) -> Response:
     """网格员工作台 (the grid worker's page, phone first): its grids, their incidents and
     households, visits, notices to acknowledge. Grid workers and admins."""
-    away = _signed_in(request, principal, "worker")
+    away = signed_in(request, principal, "worker")
     if away is not None:
         return away
-    return _served(worker_page(session, principal, grid=grid))
+    return served(worker_page(session, principal, grid=grid))
 
 
 @router.get("/notices", response_class=HTMLResponse, responses={303: {"description": "sign in"}})
 def notices(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
     """应急通知 (send a notice and watch it live): dispatchers and admins."""
-    away = _signed_in(request, principal, "dispatcher")
+    away = signed_in(request, principal, "dispatcher")
     if away is not None:
         return away
-    return _served(notices_page(session, principal))
+    return served(notices_page(session, principal))

@@ -26,7 +26,9 @@ class Visit(BaseModel):
     household: str
     grid: str
     date: str
-    note: str
+    note: str | None = Field(
+        description="the worker's note; null for a dispatcher (a worker's words about a household)"
+    )
     opinion: str
     opinion_label: str
     problem_category: str | None

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InputError, PermissionDenied
 from geo.incidents.access import require_scope
+from geo.incidents.detail import staff_extras
 from geo.incidents.history import record_event
-from geo.incidents.reading import get_incident, read_incident
+from geo.incidents.reading import get_incident
 from geo.incidents.records import load
 from geo.incidents.rules import clock
 from geo.runtime.auth import Principal
@@ -102,7 +103,10 @@ def reassign(
         str(inc["id"]),
         {"from": inc["micro_grid"], "to": grid, "co_owner": co_owner, "note": note},
     )
-    try:
-        return read_incident(session, inc["id"], principal=principal, now=now)
+    try:  # the staff view without the reporter's contact (as a transition answers it)
+        out = get_incident(session, inc["id"], audience="staff", principal=principal, now=now)
+        return out | staff_extras(
+            session, principal, load(session, inc["id"], numeric=True, now=now)
+        )
     except PermissionDenied:  # given to a co-owner grid of another street: out of scope now
         return get_incident(session, inc["code"], audience="public", now=now)
