@@ -365,11 +365,14 @@ def test_a_notice_needs_a_scope_and_a_known_sender(base, world):
 
 class RefusingSender:
     """A sender plugged in by ``WANGGE_NOTICE_SENDER=tests.test_visits_notices:RefusingSender``
-    whose every message fails."""
+    whose every message fails: refused, or (the first worker) with an exception, as a broken
+    gateway would — neither fails the notice."""
 
     name = "refusing"
 
     def send(self, *, phone: str, worker: str, message: str) -> bool:
+        if worker == "VN-W1":
+            raise RuntimeError("短信网关不可用 (gateway down)")
         return False
 
 

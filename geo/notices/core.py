@@ -12,6 +12,7 @@ clock without waiting."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,8 @@ from geo.runtime.auth import Principal
 from geo.store.audit import audit
 
 __all__ = ["FULL_MOBILISATION_H", "acknowledge", "list_notices", "read_notice", "send_notice"]
+
+log = logging.getLogger("wangge.notices")
 
 FULL_MOBILISATION_H = 3  # every household reached within 3 hours (全员动员)
 
@@ -124,7 +127,11 @@ def _deliver(
     sent = failed = 0
     for grid, workers in recipients.items():
         for code, _name, phone in workers:
-            ok = sender.send(phone=phone, worker=code, message=message)
+            try:  # a plugged-in sender that fails marks its row failed, not the notice
+                ok = bool(sender.send(phone=phone, worker=code, message=message))
+            except Exception:  # any failure of a third-party sender
+                log.exception("notice %s: the sender failed for worker %s", nid, code)
+                ok = False
             sent, failed = sent + ok, failed + (not ok)
             session.execute(
                 text(
