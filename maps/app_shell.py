@@ -108,7 +108,14 @@ class AppPage:
         }
         config(self.m, self.ctx, kind, **cfg)
         figure(self.m).html.add_child(
-            Element("<script>" + own_js(script) + "</script>"), name="wangge_app_js"
+            Element(
+                "<script>"
+                + own_js("app_util.js")
+                + "</script><script>"
+                + own_js(script)
+                + "</script>"
+            ),
+            name="wangge_app_js",
         )
         return Rendered(self.m.get_root().render(), self.ctx.stats, tile_source(self.ctx.base.url))
 

@@ -7,49 +7,18 @@
    (maps/dispatch_app.py); runs after maps/wangge.js. */
 (function () {
   "use strict";
+  var U = window.WGU, esc = U.esc, byTest = U.byTest;  // maps/app_util.js
   var C = window.WANGGE;
   if (C.kind !== "console") return;
   var WG = window.WG;
   var E = (WG.console = { incidents: {}, markers: {}, selected: null, csrf: null, seen: null, polls: 0, busy: 0 });
 
-  function byTest(id) { return document.querySelector('[data-testid="' + id + '"]'); }
-  function esc(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
   function when(iso) { return iso ? String(iso).replace("T", " ").slice(0, 16) : "—"; }
-  function say(text, error) {
-    var m = byTest("message");
-    m.textContent = text;
-    m.className = "wg-message" + (error ? " error" : "");
-  }
-  function api(method, path, body) {
-    var h = { Accept: "application/json" };
-    if (method !== "GET") h["X-CSRF-Token"] = E.csrf || "";
-    if (body !== undefined) h["Content-Type"] = "application/json";
-    return fetch(path, { method: method, headers: h, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) })
-      .then(function (r) {
-        return r.text().then(function (t) {
-          var b = null;
-          try { b = t ? JSON.parse(t) : null; } catch (e) { b = { message: t }; }
-          return { ok: r.ok, status: r.status, body: b || {} };
-        });
-      }, function (err) { return { ok: false, status: 0, body: { message: "无法连接服务器 (cannot reach the server): " + err } }; });
-  }
-  function reason(res) {
-    var b = res.body || {}, t = b.message || b.detail || "HTTP " + res.status;
-    return typeof t === "string" ? t : JSON.stringify(t);
-  }
+  var say = U.say, reason = U.reason;
+  function api(method, path, body) { return U.call(method, path, { body: body, csrf: E.csrf }); }
   function failed(res) {
     say(reason(res) + (res.status === 401 ? "\n请重新登录 (sign in again)" : ""), true);
-    if (res.status === 401 && !byTest("login-again")) {
-      var a = document.createElement("a");
-      a.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
-      a.textContent = "重新登录 (sign in again)";
-      a.setAttribute("data-testid", "login-again");
-      byTest("message").after(a);
-    }
+    if (res.status === 401) U.signInAgain();
   }
   function statusName(s) { return C.statuses[s] || s; }
   function options(map, all) {

@@ -7,6 +7,7 @@
    after maps/wangge.js, which made window.WG and the base layer. */
 (function () {
   "use strict";
+  var U = window.WGU, esc = U.esc, byTest = U.byTest;  // maps/app_util.js
   var C = window.WANGGE;
   if (C.kind !== "editor") return;
   var WG = window.WG;
@@ -20,40 +21,12 @@
 
   // --- small helpers ------------------------------------------------------------------------
   function $(id) { return document.getElementById(id); }
-  function byTest(id) { return document.querySelector('[data-testid="' + id + '"]'); }
-  function esc(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
   function short(code) { var p = String(code).split("-"); return p.length >= 3 ? p.slice(-2).join("-") : code; }
   function bandOf(h) { return h < E.band[0] ? "under" : h > E.band[1] ? "over" : "in"; }
-  function say(text, error) {
-    var m = byTest("message");
-    m.textContent = text;
-    m.className = "wg-message" + (error ? " error" : "");
-  }
-  function api(method, path, body, ifMatch) {
-    var h = { Accept: "application/json" };
-    if (method !== "GET") h["X-CSRF-Token"] = E.csrf || "";
-    if (body !== undefined) h["Content-Type"] = "application/json";
-    if (ifMatch && E.revision != null) h["If-Match"] = '"' + E.revision + '"';
-    return fetch((C.api || "") + path, {
-      method: method, headers: h, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).then(function (r) {
-      return r.text().then(function (t) {
-        var b = null;
-        try { b = t ? JSON.parse(t) : null; } catch (e) { b = { message: t }; }
-        return { ok: r.ok, status: r.status, body: b || {} };
-      });
-    }, function (err) {
-      return { ok: false, status: 0, body: { message: "无法连接服务器 (cannot reach the server): " + err } };
-    });
-  }
-  function reason(res) {
-    var b = res.body || {}, t = b.message || b.detail || "HTTP " + res.status;
-    return typeof t === "string" ? t : JSON.stringify(t);
+  var say = U.say, reason = U.reason;
+  function api(method, path, body, ifMatch) {  // with the CSRF token, and If-Match for edits
+    var rev = ifMatch && E.revision != null ? '"' + E.revision + '"' : null;
+    return U.call(method, path, { body: body, csrf: E.csrf, api: C.api, headers: { "If-Match": rev } });
   }
   function failed(res) {
     if (res.status === 401) {
@@ -63,14 +36,7 @@
       say(reason(res), true);
     }
   }
-  function signInAgain() {
-    if (byTest("login-again")) return;
-    var a = document.createElement("a");
-    a.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
-    a.textContent = "重新登录 (sign in again)";
-    a.setAttribute("data-testid", "login-again");
-    byTest("message").after(a);
-  }
+  var signInAgain = U.signInAgain;
 
   // --- the side panel -----------------------------------------------------------------------
   function panel() {

@@ -7,6 +7,7 @@
    maps/wangge.js, which made window.WG (WG.map: the Leaflet map) and the base layer. */
 (function () {
   "use strict";
+  var U = window.WGU, esc = U.esc, byTest = U.byTest;  // maps/app_util.js
   var C = window.WANGGE;
   if (C.kind !== "resident_app") return;
   var WG = window.WG;
@@ -17,43 +18,16 @@
   var results = null, marker = null;
 
   // --- small helpers ------------------------------------------------------------------------
-  function byTest(id) { return document.querySelector('[data-testid="' + id + '"]'); }
-  function esc(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
-  function say(text, error) {
-    var m = byTest("message");
-    m.textContent = text || "";
-    m.className = error ? "error" : "";
-  }
+  var say = U.say;
   function show(id, on) { byTest(id).classList.toggle("wg-hidden", !on); }
   function reason(res) {
-    var b = res.body || {}, t = b.message || b.detail || "HTTP " + res.status;
-    if (res.status === 429) t = "提交太频繁，请稍后再试 (too many reports, try again later): " + t;
-    return typeof t === "string" ? t : JSON.stringify(t);
+    var t = U.reason(res);
+    return res.status === 429 ? "提交太频繁，请稍后再试 (too many reports, try again later): " + t : t;
   }
   /* the public API, without the cookie: a signed-in staff browser reports as the public
      does (no CSRF token needed, no staff identity on a resident's report) */
   function call(method, path, body, headers) {
-    var h = Object.assign({ Accept: "application/json" }, headers || {});
-    var payload = body;
-    if (body !== undefined && !(body instanceof Blob)) {
-      h["Content-Type"] = "application/json";
-      payload = JSON.stringify(body);
-    }
-    return fetch((C.api || "") + path, {
-      method: method, headers: h, credentials: "omit", body: payload,
-    }).then(function (r) {
-      return r.text().then(function (t) {
-        var b = null;
-        try { b = t ? JSON.parse(t) : null; } catch (e) { b = { message: t }; }
-        return { ok: r.ok, status: r.status, body: b || {} };
-      });
-    }, function (err) {
-      return { ok: false, status: 0, body: { message: "无法连接服务器 (cannot reach the server): " + err } };
-    });
+    return U.call(method, path, { body: body, headers: headers, credentials: "omit", api: C.api });
   }
   function here(cb) {
     if (!navigator.geolocation) {

@@ -129,6 +129,13 @@ def resident_page(session: Session, *, community: str | None) -> Rendered:
     }
     config(m, ctx, "resident_app", **cfg)
     figure(m).html.add_child(
-        Element("<script>" + own_js("resident_app.js") + "</script>"), name="wangge_res_js"
+        Element(
+            "<script>"
+            + own_js("app_util.js")
+            + "</script><script>"
+            + own_js("resident_app.js")
+            + "</script>"
+        ),
+        name="wangge_res_js",
     )
     return Rendered(m.get_root().render(), ctx.stats, tile_source(ctx.base.url))

@@ -16,12 +16,8 @@
   var token = null;
   var BY = { reporter: "上报人 (you)", worker: "网格员 (grid worker)", dispatcher: "调度员 (dispatcher)", admin: "管理员 (admin)", system: "系统 (system)" };
 
+  var U = window.WGU, say = U.say;  // maps/app_util.js
   function $(id) { return document.getElementById(id); }
-  function say(text, error) {
-    var m = $("wg-message");
-    m.textContent = text || "";
-    m.className = error ? "error" : "";
-  }
   function when(iso) {
     if (!iso) return "";
     var d = new Date(iso);
@@ -50,21 +46,11 @@
     return null;
   }
 
-  function api(method, path, body) {
-    var h = { Accept: "application/json" };
-    if (method === "GET") h["X-Reporter-Token"] = token;
-    if (body !== undefined) h["Content-Type"] = "application/json";
-    return fetch((C.api || "") + path, {
-      method: method, headers: h, credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).then(function (r) {
-      return r.text().then(function (t) {
-        var b = null;
-        try { b = t ? JSON.parse(t) : null; } catch (e) { b = { message: t }; }
-        return { ok: r.ok, status: r.status, body: b || {} };
-      });
-    }, function (err) {
-      return { ok: false, status: 0, body: { message: "无法连接服务器 (cannot reach the server): " + err } };
+  function api(method, path, body) {  // no cookie, no cache, no referrer; the token in a header
+    return U.call(method, path, {
+      body: body, api: C.api, credentials: "omit",
+      headers: { "X-Reporter-Token": method === "GET" ? token : null },
+      fetch: { cache: "no-store", referrerPolicy: "no-referrer" },
     });
   }
 

@@ -93,6 +93,7 @@ def track_page(
         f'<style nonce="{nonce}">{TRACK_CSS}</style></head><body>'
         + BODY.replace("{home}", esc(home))
         + f'<script nonce="{nonce}">window.WANGGE = {cfg};</script>'
+        + f'<script nonce="{nonce}">{own_js("app_util.js")}</script>'
         + f'<script nonce="{nonce}">{own_js("track.js")}</script>'
         + "</body></html>"
     )

@@ -6,43 +6,14 @@
    window.WANGGE (maps/worker_app.py); runs after maps/wangge.js, which made window.WG. */
 (function () {
   "use strict";
+  var U = window.WGU, esc = U.esc, byTest = U.byTest;  // maps/app_util.js
   var C = window.WANGGE;
   if (C.kind !== "worker") return;
   var WG = window.WG;
   var W = (WG.worker = { grid: null, grids: [], incidents: [], households: [], notices: [], csrf: null, layer: null });
 
-  function byTest(id) { return document.querySelector('[data-testid="' + id + '"]'); }
-  function esc(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
-  function say(text, error) {
-    var m = byTest("message");
-    m.textContent = text;
-    m.className = error ? "error" : "";
-  }
-  function api(method, path, body) {
-    var h = { Accept: "application/json" };
-    if (method !== "GET") h["X-CSRF-Token"] = W.csrf || "";
-    if (body !== undefined) h["Content-Type"] = "application/json";
-    return fetch((C.api || "") + path, {
-      method: method, headers: h, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).then(function (r) {
-      return r.text().then(function (t) {
-        var b = null;
-        try { b = t ? JSON.parse(t) : null; } catch (e) { b = { message: t }; }
-        return { ok: r.ok, status: r.status, body: b || {} };
-      });
-    }, function (err) {
-      return { ok: false, status: 0, body: { message: "无法连接服务器 (cannot reach the server): " + err } };
-    });
-  }
-  function reason(res) {
-    var b = res.body || {}, t = b.message || b.detail || "HTTP " + res.status;
-    return typeof t === "string" ? t : JSON.stringify(t);
-  }
+  var say = U.say, reason = U.reason;
+  function api(method, path, body) { return U.call(method, path, { body: body, csrf: W.csrf, api: C.api }); }
   function today() { return new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10); }
   function options(map) {
     return Object.keys(map).map(function (k) { return '<option value="' + esc(k) + '">' + esc(map[k]) + " (" + esc(k) + ")</option>"; }).join("");

@@ -102,7 +102,12 @@ def _render(ctx: MapContext, title: str, kind: str, script: str, **cfg: Any) -> 
     m = new_map(ctx, title, map_center(ctx), ())
     figure(m).header.add_child(Element(f"<style>{APP_CSS}</style>"), name="wangge_app_css")
     config(m, ctx, kind, base=base_layer(ctx, footprints=False) if ctx.community else None, **cfg)
-    figure(m).html.add_child(Element("<script>" + own_js(script) + "</script>"), name=kind)
+    figure(m).html.add_child(
+        Element(
+            "<script>" + own_js("app_util.js") + "</script><script>" + own_js(script) + "</script>"
+        ),
+        name=kind,
+    )
     return Rendered(m.get_root().render(), ctx.stats, tile_source(ctx.base.url))
 
 

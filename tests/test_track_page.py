@@ -255,7 +255,8 @@ def test_the_page_is_public_strict_and_keeps_no_token(base):
     assert r.headers["referrer-policy"] == "no-referrer"
     assert r.headers["cache-control"] == "no-store"
     nonce = csp.split("'nonce-", 1)[1].split("'", 1)[0]
-    assert r.text.count(f'<script nonce="{nonce}">') == 2 and r.text.count("<script") == 2
+    # the configuration, maps/app_util.js and maps/track.js: each with the nonce, no other
+    assert r.text.count(f'<script nonce="{nonce}">') == 3 and r.text.count("<script") == 3
     again = httpx.get(base + "/app/track", timeout=30).headers["content-security-policy"]
     assert again != csp  # a fresh nonce each time
     assert re.search(r"<[^>]*\son[a-z]+\s*=", r.text) is None  # no inline event handlers
