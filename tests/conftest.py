@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -43,12 +44,12 @@ import hypothesis  # noqa: F401
 import psycopg
 import pytest
 import uvicorn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.settings import get_settings
-from geo.store.db import make_engine, migrate
+from geo.store.db import make_engine, migrate, session_scope
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = f"wt_{os.getpid()}"
@@ -347,6 +348,17 @@ def changed_tables(before_url: str, after_url: str) -> list[str]:
             if before[t] != after[t]
         ]
     )
+
+
+def run_sql(url: str, query: str, **params: Any) -> list[Any]:
+    """One statement on database ``url`` in its own transaction (committed); its rows, if any."""
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as s:
+            result = s.execute(text(query), params)
+            return list(result.all()) if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
 # --- the API over real HTTP -------------------------------------------------------------

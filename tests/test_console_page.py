@@ -15,13 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from geo.runtime.auth import create_user
 from geo.store.db import make_engine, session_scope
 
 from . import test_maps
-from .conftest import serve_app
+from .conftest import run_sql, serve_app
 from .test_maps import Page
 
 browser = test_maps.browser
@@ -33,14 +32,7 @@ PW = "console-password-1"
 ADDRESS = "吉福社区云锦城市花园3栋2单元"
 
 
-def _sql(db: str, q: str, **params: Any) -> list[Any]:
-    engine = make_engine(db)
-    try:
-        with session_scope(engine) as s:
-            result = s.execute(text(q), params)
-            return list(result.all()) if result.returns_rows else []
-    finally:
-        engine.dispose()
+_sql = run_sql
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,16 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import text
 
 from geo.runtime.auth import create_user
 from geo.store.db import make_engine, session_scope
 
 from . import test_maps
-from .conftest import serve_app
+from .conftest import run_sql, serve_app
 from .test_maps import Page
 from .test_resident_page import PHONE, Device, _tap_point
 
@@ -34,14 +32,7 @@ DISPATCHER, OTHER = "全程调度员", "全程他格网格员"
 PW = "flow-password-1"
 
 
-def _sql(db: str, q: str, **params: Any) -> list[Any]:
-    engine = make_engine(db)
-    try:
-        with session_scope(engine) as s:
-            result = s.execute(text(q), params)
-            return list(result.all()) if result.returns_rows else []
-    finally:
-        engine.dispose()
+_sql = run_sql
 
 
 @pytest.fixture(scope="module")

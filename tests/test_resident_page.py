@@ -13,12 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from geo.store.db import make_engine, session_scope
 
 from . import test_maps
-from .conftest import serve_app
+from .conftest import run_sql, serve_app
 from .test_maps import Page
 from .test_service_search import _offering
 
@@ -81,14 +80,7 @@ def base(db: str) -> Iterator[str]:
         yield url
 
 
-def _sql(db: str, q: str, **params: Any) -> list[Any]:
-    engine = make_engine(db)
-    try:
-        with session_scope(engine) as s:
-            result = s.execute(text(q), params)
-            return list(result.all()) if result.returns_rows else []
-    finally:
-        engine.dispose()
+_sql = run_sql
 
 
 @pytest.fixture(params=["phone", "desktop"])

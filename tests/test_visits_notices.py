@@ -21,20 +21,13 @@ from geo.runtime.auth import Principal, create_user
 from geo.settings import Settings
 from geo.store.db import make_engine, session_scope
 
-from .conftest import serve_app
+from .conftest import run_sql, serve_app
 
 pytestmark = pytest.mark.db
 STREET = "510107013"
 
 
-def _sql(db: str, q: str, **params: Any) -> list[Any]:
-    engine = make_engine(db)
-    try:
-        with session_scope(engine) as s:
-            result = s.execute(text(q), params)
-            return list(result.all()) if result.returns_rows else []
-    finally:
-        engine.dispose()
+_sql = run_sql
 
 
 def _whole_grids(db: str) -> list[str]:
