@@ -15,6 +15,7 @@ import re
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -335,3 +336,11 @@ def get_settings() -> Settings:
     """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing
     the environment)."""
     return Settings()
+
+
+def public_path() -> str:
+    """The path prefix the browser reaches the app under (``WANGGE_PUBLIC_URL``'s path, e.g.
+    ``/gis``; empty when served at the root): every link and request a page makes starts
+    with it."""
+    url = get_settings().public_url
+    return urlsplit(url).path.rstrip("/") if url else ""

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import NotFoundError
 from geo.runtime.auth import Principal
-from geo.settings import get_settings
+from geo.settings import get_settings, public_path
 from maps import queries
 from maps.assets import own_js
 from maps.basemap_layer import base_layer
@@ -89,7 +89,7 @@ class AppPage:
         if base.gcj02:  # the API's coordinates would not line up with GCJ-02 tiles
             base = basemap("none")
         self.principal = principal
-        self.ctx = MapContext(session, self.community, base, "", 20_000, principal)
+        self.ctx = MapContext(session, self.community, base, public_path(), 20_000, principal)
         self.m = new_map(self.ctx, title, map_center(self.ctx), groups)
         figure(self.m).header.add_child(
             Element(f"<style>{PANEL_CSS}{css}</style>"), name="wangge_app_css"

@@ -44,10 +44,10 @@
       return { ok: false, status: 0, body: { message: "无法连接服务器 (cannot reach the server): " + err } };
     });
   }
-  function signInAgain() {  // after a 401: a link to the sign-in form that comes back here
+  function signInAgain(prefix) {  // after a 401: a link to the sign-in form that comes back here
     if (byTest("login-again") || !byTest("message")) return;
     var a = document.createElement("a");
-    a.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    a.href = (prefix || "") + "/login?next=" + encodeURIComponent(location.pathname + location.search);
     a.textContent = "重新登录 (sign in again)";
     a.setAttribute("data-testid", "login-again");
     byTest("message").after(a);

@@ -15,10 +15,10 @@
 
   function when(iso) { return iso ? String(iso).replace("T", " ").slice(0, 16) : "—"; }
   var say = U.say, reason = U.reason;
-  function api(method, path, body) { return U.call(method, path, { body: body, csrf: E.csrf }); }
+  function api(method, path, body) { return U.call(method, path, { body: body, csrf: E.csrf, api: C.api }); }
   function failed(res) {
     say(reason(res) + (res.status === 401 ? "\n请重新登录 (sign in again)" : ""), true);
-    if (res.status === 401) U.signInAgain();
+    if (res.status === 401) U.signInAgain(C.api);
   }
   function statusName(s) { return C.statuses[s] || s; }
   function options(map, all) {
@@ -54,7 +54,7 @@
     byTest("filter-grid").addEventListener("change", function () { load(true); });
     byTest("locate-submit").addEventListener("click", locateTyped);
     byTest("locate-input").addEventListener("keydown", function (ev) { if (ev.key === "Enter") locateTyped(); });
-    byTest("logout").addEventListener("click", function () { api("POST", "/logout").then(function () { location.href = "/login"; }); });
+    byTest("logout").addEventListener("click", function () { api("POST", "/logout").then(function () { location.href = (C.api || "") + "/login"; }); });
     byTest("incident-list").addEventListener("click", function (ev) {
       var li = ev.target.closest("li[data-code]");
       if (li) open(li.dataset.code, true);
@@ -164,7 +164,7 @@
         return esc(g) + ' <button data-testid="reassign-grid" data-grid="' + esc(g) + '">改派到此网格 (reassign here)</button>';
       }).join("<br>") + "</dd>" : "") +
       (i.photos && i.photos.length ? "<dt>照片 (photos)</dt><dd>" + i.photos.map(function (n) {
-        return '<img data-testid="detail-photo" alt="照片 ' + n + '" src="/incidents/' + encodeURIComponent(i.code) + "/photos/" + n + '">';
+        return '<img data-testid="detail-photo" alt="照片 ' + n + '" src="' + (C.api || "") + "/incidents/" + encodeURIComponent(i.code) + "/photos/" + n + '">';
       }).join("") + "</dd>" : "") +
       "<dt>经过 (history)</dt><dd><ol data-testid=\"detail-history\">" + (i.history || []).map(function (h) {
         return "<li>" + esc(when(h.at)) + " " + esc(statusName(h.to_status)) + (h.actor ? " · " + esc(h.actor) : "") + (h.note ? " · " + esc(h.note) : "") + "</li>";

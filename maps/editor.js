@@ -36,7 +36,7 @@
       say(reason(res), true);
     }
   }
-  var signInAgain = U.signInAgain;
+  function signInAgain() { U.signInAgain(C.api); }
 
   // --- the side panel -----------------------------------------------------------------------
   function panel() {
@@ -630,7 +630,7 @@
     }).then(done, done);
   }
   function logout() {
-    api("POST", "/logout").then(function () { location.href = "/login"; });
+    api("POST", "/logout").then(function () { location.href = (C.api || "") + "/login"; });
   }
 
   // --- start --------------------------------------------------------------------------------

@@ -284,7 +284,7 @@
     });
   }
   function receipt(inc, photo) {
-    var link = "/app/track#" + encodeURIComponent(inc.code) + "." + encodeURIComponent(inc.reporter_token);
+    var link = (C.api || "") + "/app/track#" + encodeURIComponent(inc.code) + "." + encodeURIComponent(inc.reporter_token);
     R.receipt = { code: inc.code, photo: photo ? photo.ok : null };
     var box = byTest("report-receipt");
     box.innerHTML = "<h3>已收到您的上报 (report received)</h3>" +

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import NotFoundError
-from geo.settings import get_settings
+from geo.settings import get_settings, public_path
 from geo.store.models import INCIDENT_CATEGORIES
 from maps.assets import own_js
 from maps.basemap_layer import base_layer
@@ -116,7 +116,7 @@ def resident_page(session: Session, *, community: str | None) -> Rendered:
     base = basemap(get_settings().basemap)
     if base.gcj02:  # the API's coordinates would not line up with GCJ-02 tiles
         base = basemap("none")
-    ctx = MapContext(session, chosen, base, "", 20_000, None)
+    ctx = MapContext(session, chosen, base, public_path(), 20_000, None)
     m = new_map(ctx, "社区服务与事件上报 (services and reports)", map_center(ctx), ())
     figure(m).header.add_child(Element(f"<style>{RESIDENT_CSS}</style>"), name="wangge_res_css")
     cfg: dict[str, Any] = {

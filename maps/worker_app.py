@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from geo.errors import NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
 from geo.runtime.auth import Principal
-from geo.settings import get_settings
+from geo.settings import get_settings, public_path
 from geo.store.models import INCIDENT_CATEGORIES, OPINIONS
 from maps import queries
 from maps.assets import own_js
@@ -95,7 +95,7 @@ def _context(session: Session, principal: Principal, community: str | None) -> M
     base = basemap(get_settings().basemap)
     if base.gcj02:  # the API's coordinates would not line up with GCJ-02 tiles
         base = basemap("none")
-    return MapContext(session, community, base, "", 20_000, principal)
+    return MapContext(session, community, base, public_path(), 20_000, principal)
 
 
 def _render(ctx: MapContext, title: str, kind: str, script: str, **cfg: Any) -> Rendered:

@@ -81,6 +81,32 @@ def test_the_editor_asks_for_a_sign_in_and_a_planner(base):
         assert missing.status_code == 404 and "999999999999" in missing.json()["message"]
 
 
+def test_pages_make_their_requests_under_the_public_path(base, monkeypatch):
+    """Behind a reverse proxy at /gis (WANGGE_PUBLIC_URL), every page's requests and links
+    start with /gis: the configuration's api prefix is it (the scripts put it before every
+    path), and the sign-in form sends the planner to /gis/app/planner."""
+    from geo.settings import get_settings
+
+    def api_of(html: str) -> str:
+        return html.split("window.WANGGE = {", 1)[1].split('"api":', 1)[1].split(",", 1)[0]
+
+    with httpx.Client(base_url=base, timeout=30) as c:
+        assert c.post("/login", data={"name": PLANNER, "password": PW[PLANNER]}).status_code == 303
+        for path in ("/app/planner", "/app/resident", "/maps/resident"):
+            assert api_of(c.get(path).text) == '""', path
+        monkeypatch.setenv("WANGGE_PUBLIC_URL", "http://wangge.example.org/gis")
+        get_settings.cache_clear()
+        try:
+            for path in ("/app/planner", "/app/resident", "/maps/resident"):
+                assert api_of(c.get(path).text) == '"/gis"', path
+            c.cookies.clear()
+            r = c.post("/login", data={"name": PLANNER, "password": PW[PLANNER]})
+            assert r.headers["location"] == "/gis/app/planner"
+        finally:
+            monkeypatch.delenv("WANGGE_PUBLIC_URL")
+            get_settings.cache_clear()
+
+
 # --- in Chromium ---------------------------------------------------------------------------
 def _sign_in(browser, base: str, path: str = "/app/planner") -> Page:
     page = Page(browser)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 from typing import Annotated
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,7 +23,7 @@ from api.urls import is_https
 from geo.errors import InputError, PermissionDenied
 from geo.runtime.sessions import COOKIE, csrf_token, lookup
 from geo.runtime.signin import FAILED, sign_in, sign_out
-from geo.settings import get_settings
+from geo.settings import public_path
 from maps.policy import csp_hash
 
 router = APIRouter(tags=["sign-in"])
@@ -72,8 +72,7 @@ def site_path(path: str) -> str:
 
 
 def _prefix() -> str:
-    url = get_settings().public_url
-    return urlsplit(url).path.rstrip("/") if url else ""
+    return public_path()
 
 
 def local_next(value: str | None) -> str | None:

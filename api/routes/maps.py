@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from api.caches import app_cache
 from api.deps import SessionDep, require_role
 from geo.runtime.auth import Principal
-from geo.settings import get_settings
+from geo.settings import get_settings, public_path
 from geo.store.dataversion import data_versions
 from maps.build import Rendered, render_map
 from maps.policy import new_nonce
@@ -40,11 +40,15 @@ def _page(r: Rendered, *, private: bool) -> HTMLResponse:
 @router.get("/resident", response_class=HTMLResponse)
 def resident(request: Request, session: SessionDep, community: Community = None) -> HTMLResponse:
     """居民服务地图 (resident service map): public. 404 naming an unknown community."""
-    version = (tuple(data_versions(session, RESIDENT_DATA).items()), get_settings().basemap)
+    version = (
+        tuple(data_versions(session, RESIDENT_DATA).items()),
+        get_settings().basemap,
+        public_path(),  # the page's links and requests start with it
+    )
     r = app_cache(request, "pages").get(
         ("resident", community),
         version,
-        lambda: render_map(session, "resident", community=community, api=""),
+        lambda: render_map(session, "resident", community=community, api=public_path()),
     )
     return _page(r, private=False)
 
@@ -65,7 +69,7 @@ def planner(
         session,
         "planner",
         community=community,
-        api="",
+        api=public_path(),
         plan=plan,
         embed_limit=embed_limit,
         principal=who,  # opens on the planner's scope, if it has one
@@ -82,5 +86,5 @@ def dispatcher(
     """事件调度地图 (incident dispatch map): dispatchers and grid workers, each with the
     incidents of its own scope (a grid worker its grids, a dispatcher its street, an admin
     all). 404 naming an unknown community."""
-    r = render_map(session, "dispatcher", community=community, api="", principal=who)
+    r = render_map(session, "dispatcher", community=community, api=public_path(), principal=who)
     return _page(r, private=True)
