@@ -21,13 +21,13 @@ from geo.settings import get_settings, public_path
 from maps import queries
 from maps.assets import own_js
 from maps.basemap_layer import base_layer
-from maps.basemaps import basemap
+from maps.basemaps import Basemap, basemap
 from maps.build import Rendered
 from maps.page import MapContext, config, figure, map_center, new_map
 from maps.page import text as esc
 from maps.policy import tile_source
 
-__all__ = ["PANEL_CSS", "AppPage", "app_page"]
+__all__ = ["PANEL_CSS", "AppPage", "app_basemap", "app_page", "communities"]
 
 PANEL_CSS = """
 .folium-map { position: absolute !important; left: 0; top: 0; bottom: 0;
@@ -48,7 +48,15 @@ PANEL_CSS = """
 """
 
 
-def _communities(session: Session) -> list[dict[str, str]]:
+def app_basemap() -> Basemap:
+    """The configured tile base map, or none when it is in GCJ-02 (the API's coordinates would
+    not line up with it): the base map of every app page."""
+    base = basemap(get_settings().basemap)
+    return basemap("none") if base.gcj02 else base
+
+
+def communities(session: Session) -> list[dict[str, str]]:
+    """Every community, code and (escaped) name, by code: an app page's community list."""
     rows = session.execute(text("SELECT code, name FROM community ORDER BY code")).all()
     return [{"code": r[0], "name": esc(r[1])} for r in rows]
 
@@ -82,14 +90,13 @@ class AppPage:
         groups: tuple[str, ...] = (),
         css: str = "",
     ) -> None:
-        self.communities = _communities(session)
+        self.communities = communities(session)
         codes = [c["code"] for c in self.communities]
         self.community = _default_community(session, principal, codes, community)
-        base = basemap(get_settings().basemap)
-        if base.gcj02:  # the API's coordinates would not line up with GCJ-02 tiles
-            base = basemap("none")
         self.principal = principal
-        self.ctx = MapContext(session, self.community, base, public_path(), 20_000, principal)
+        self.ctx = MapContext(
+            session, self.community, app_basemap(), public_path(), 20_000, principal
+        )
         self.m = new_map(self.ctx, title, map_center(self.ctx), groups)
         figure(self.m).header.add_child(
             Element(f"<style>{PANEL_CSS}{css}</style>"), name="wangge_app_css"

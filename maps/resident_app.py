@@ -14,18 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from branca.element import Element
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import NotFoundError
-from geo.settings import get_settings, public_path
+from geo.settings import public_path
 from geo.store.models import INCIDENT_CATEGORIES
+from maps.app_shell import app_basemap
+from maps.app_shell import communities as community_list
 from maps.assets import own_js
 from maps.basemap_layer import base_layer
-from maps.basemaps import basemap
 from maps.build import Rendered
 from maps.page import MapContext, config, figure, map_center, new_map
-from maps.page import text as esc
 from maps.policy import tile_source
 
 __all__ = ["MAX_PHOTO_BYTES", "RESIDENT_CSS", "resident_page"]
@@ -92,11 +91,6 @@ PRIVACY = (
 )
 
 
-def _communities(session: Session) -> list[dict[str, str]]:
-    rows = session.execute(text("SELECT code, name FROM community ORDER BY code")).all()
-    return [{"code": r[0], "name": esc(r[1])} for r in rows]
-
-
 def categories() -> list[dict[str, str]]:
     """The incident categories from the vocabulary (the page's fallback when the server has
     no ``GET /incidents/categories``)."""
@@ -108,15 +102,12 @@ def categories() -> list[dict[str, str]]:
 
 def resident_page(session: Session, *, community: str | None) -> Rendered:
     """The residents' page for ``community`` (default: the first); 404 naming an unknown one."""
-    communities = _communities(session)
+    communities = community_list(session)
     codes = [c["code"] for c in communities]
     if community is not None and community not in codes:
         raise NotFoundError(f"社区不存在 (no such community): {community!r}")
     chosen = community or (codes[0] if codes else None)
-    base = basemap(get_settings().basemap)
-    if base.gcj02:  # the API's coordinates would not line up with GCJ-02 tiles
-        base = basemap("none")
-    ctx = MapContext(session, chosen, base, public_path(), 20_000, None)
+    ctx = MapContext(session, chosen, app_basemap(), public_path(), 20_000, None)
     m = new_map(ctx, "社区服务与事件上报 (services and reports)", map_center(ctx), ())
     figure(m).header.add_child(Element(f"<style>{RESIDENT_CSS}</style>"), name="wangge_res_css")
     cfg: dict[str, Any] = {

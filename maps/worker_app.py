@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from geo.errors import NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
 from geo.runtime.auth import Principal
-from geo.settings import get_settings, public_path
+from geo.settings import public_path
 from geo.store.models import INCIDENT_CATEGORIES, OPINIONS
 from maps import queries
+from maps.app_shell import app_basemap
 from maps.assets import own_js
 from maps.basemap_layer import base_layer
-from maps.basemaps import basemap
 from maps.build import Rendered
 from maps.page import MapContext, config, figure, geojson, map_center, new_map
 from maps.page import text as esc
@@ -92,10 +92,7 @@ def _micro_under(session: Session, grid: str) -> list[str]:
 
 
 def _context(session: Session, principal: Principal, community: str | None) -> MapContext:
-    base = basemap(get_settings().basemap)
-    if base.gcj02:  # the API's coordinates would not line up with GCJ-02 tiles
-        base = basemap("none")
-    return MapContext(session, community, base, public_path(), 20_000, principal)
+    return MapContext(session, community, app_basemap(), public_path(), 20_000, principal)
 
 
 def _render(ctx: MapContext, title: str, kind: str, script: str, **cfg: Any) -> Rendered:
