@@ -34,7 +34,7 @@
     d.className = "wg-panel";
     d.innerHTML =
       "<h3>事件调度台 <small>incident console</small></h3>" +
-      '<div class="row">' + C.user.name + " (" + esc(C.user.role) + ') <button data-testid="logout">退出 (sign out)</button></div>' +
+      '<div class="row">' + esc(C.user.name) + " (" + esc(C.user.role) + ') <button data-testid="logout">退出 (sign out)</button></div>' +
       '<div class="wg-message" data-testid="message" role="status" aria-live="polite"></div>' +
       "<h4>定位 (locate)</h4>" +
       '<div class="row"><input id="wg-locate-input" data-testid="locate-input" placeholder="地址，或 经度,纬度；或点击地图 (an address, lon,lat, or click the map)">' +

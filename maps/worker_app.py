@@ -23,7 +23,6 @@ from maps.assets import own_js
 from maps.basemap_layer import base_layer
 from maps.build import Rendered
 from maps.page import MapContext, config, figure, geojson, map_center, new_map
-from maps.page import text as esc
 from maps.policy import tile_source
 
 __all__ = ["APP_CSS", "notices_page", "worker_page"]
@@ -133,7 +132,7 @@ def worker_page(session: Session, principal: Principal, *, grid: str | None) -> 
         "worker",
         "worker_app.js",
         grids=geojson(ctx, _grid_rows(session, codes), ["code", "name", "households"]),
-        user={"name": esc(principal.name), "role": principal.role},
+        user={"name": principal.name, "role": principal.role},
         opinions={k: v[0] for k, v in OPINIONS.items()},
         categories={k: v[0] for k, v in INCIDENT_CATEGORIES.items()},
     )
@@ -167,5 +166,5 @@ def notices_page(session: Session, principal: Principal) -> Rendered:
         "notices_app.js",
         grids=geojson(ctx, _grid_rows(session, codes), ["code", "name", "households"]),
         street=principal.street_code,
-        user={"name": esc(principal.name), "role": principal.role},
+        user={"name": principal.name, "role": principal.role},
     )
