@@ -20,6 +20,7 @@ from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
 from geo.runtime.auth import Principal
 from geo.store.audit import audit
+from geo.store.versions.read import micro_grids_under
 
 __all__ = ["check_reach_scope", "emergency_reach", "list_households"]
 
@@ -81,18 +82,10 @@ def list_households(
 
 
 def _micro_codes(session: Session, code: str) -> list[str]:
-    rows = session.execute(
-        text("""
-        WITH RECURSIVE t AS (
-          SELECT g.id, g.code, g.level FROM grid g JOIN grid_version v ON v.id = g.version_id
-            AND v.status = 'published' WHERE g.code = :c
-          UNION ALL SELECT g.id, g.code, g.level FROM grid g JOIN t ON g.parent_id = t.id)
-        SELECT code, level FROM t"""),
-        {"c": code},
-    ).all()
-    if not rows:
+    codes = micro_grids_under(session, code)
+    if codes is None:
         raise NotFoundError(f"网格不存在 (no such grid): {code!r}")
-    return sorted({c for c, lv in rows if lv == "micro"})
+    return codes
 
 
 def _grid_streets(session: Session, grids: list[str]) -> dict[str, str]:

@@ -21,6 +21,7 @@ from geo.locate import Locator
 from geo.runtime.auth import Principal
 from geo.store.audit import audit
 from geo.store.models import INCIDENT_CATEGORIES, OPINIONS
+from geo.store.versions.read import micro_grids_under
 
 __all__ = ["list_visits", "parse_category", "parse_opinion", "record_visit"]
 
@@ -197,13 +198,8 @@ def list_visits(
     where, params, personal = _scope(session, principal)
     conds = [where]
     if grid:
-        conds.append(
-            "v.grid_code IN (WITH RECURSIVE t AS (SELECT g.id, g.code FROM grid g JOIN "
-            "grid_version gv ON gv.id = g.version_id AND gv.status = 'published' WHERE "
-            "g.code = :grid UNION ALL SELECT g.id, g.code FROM grid g JOIN t ON g.parent_id "
-            "= t.id) SELECT code FROM t)"
-        )
-        params["grid"] = grid
+        conds.append("v.grid_code = ANY(:under)")
+        params["under"] = micro_grids_under(session, grid) or []
         if (
             principal.role == "worker"
             and grid != principal.grid_code
