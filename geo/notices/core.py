@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
 from geo.incidents.rules import TZ, clock
-from geo.people import _grid_streets, _micro_codes, _street_grids, check_reach_scope
+from geo.people import check_reach_scope, grid_streets, micro_codes, street_grids
 from geo.runtime.auth import Principal
 from geo.store.audit import audit
 
@@ -63,12 +63,12 @@ def _scope_micro(
         raise PermissionDenied(f"角色 {principal.role} 无权发送应急通知 (may not send notices)")
     check_reach_scope(session, principal, grids=grids, street=street)
     if street:
-        tops = _street_grids(session, street)
+        tops = street_grids(session, street)
         streets = {street}
     else:
         tops = list(grids or [])
-        streets = set(_grid_streets(session, tops).values())
-    micro = sorted({m for g in tops for m in _micro_codes(session, g)})
+        streets = set(grid_streets(session, tops).values())
+    micro = sorted({m for g in tops for m in micro_codes(session, g)})
     if not micro:
         raise InputError(f"范围内没有微网格 (no micro-grid in scope): {street or grids}")
     return micro, streets.pop() if len(streets) == 1 else None
