@@ -127,7 +127,7 @@ def test_a_visit_by_the_grid_worker_is_stored_and_others_are_refused(base, world
     db, (g1, _, g3) = world["db"], world["g"]
     h1, h3 = world["house"][g1], world["house"][g3]
     with _c(base, world, "w1") as w1:
-        r = w1.post("/visits", json={"household": h1, "note": "家中一切正常", "opinion": "表扬"})
+        r = w1.post("/visits", json={"household": h1, "note": "家中一切正常", "opinion": "表扬　"})
         assert r.status_code == 201, r.text
         v = r.json()
         assert (v["household"], v["grid"], v["opinion"]) == (h1, g1, "praise")
