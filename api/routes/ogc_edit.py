@@ -19,6 +19,7 @@ from api.errors import error_body
 from api.urls import public_base, public_url
 from geo import ogc
 from geo import plans as gp
+from geo.errors import NotFoundError
 from geo.plans import ogc as gpo
 from geo.runtime.auth import Principal
 
@@ -94,8 +95,6 @@ def _feature(session: Any, request: Request, plan_id: int, fid: str) -> dict[str
         session, c, bbox=None, crs=None, limit=1, offset=0, filters={}, feature_id=fid
     )
     if not fc["features"]:
-        from geo.errors import NotFoundError
-
         raise NotFoundError(f"{c.id} 中没有要素 (no feature) {fid!r}")
     f: dict[str, Any] = fc["features"][0]
     f["links"] = [{"rel": "self", "type": GEOJSON, "href": public_url(request, {})}]
