@@ -69,6 +69,7 @@ bench: setup
 	$(BIN)/python bench/partition.py --city 2870 --json bench/results/partition.json | tee bench/results/partition.txt
 	$(BIN)/python bench/stability.py --json bench/results/stability.json | tee bench/results/stability.txt
 	$(BIN)/python bench/load.py --json bench/results/load.json | tee bench/results/load.txt
+	$(BIN)/python bench/openloop.py --json bench/results/openloop.json | tee bench/results/openloop.txt
 	$(BIN)/python bench/city.py --sizes 10,40,100 --json bench/results/city.json | tee bench/results/city.txt
 
 # The crash test of tests/test_faults.py with the setting older clusters had
