@@ -72,7 +72,12 @@ def run_size(n: int, seed: int, engines: list[str]) -> dict:
             done = partition_many(url, codes, **kw)
             wall = time.perf_counter() - t0
             errors = [d for d in done if "error" in d]
+            stages: dict[str, float] = {}
+            for d in done:
+                for k, v in d.get("stages", {}).items():
+                    stages[k] = stages.get(k, 0.0) + v
             out[label] = {
+                "stages": {k: round(v, 3) for k, v in stages.items()},
                 "wall_s": round(wall, 2),
                 "micro_grids": sum(d.get("micro_grids", 0) for d in done),
                 "failed": len(errors),
@@ -92,6 +97,44 @@ def run_size(n: int, seed: int, engines: list[str]) -> dict:
         engine.dispose()
         cluster.drop_database(name)
     return out
+
+
+STAGES = (
+    "read",
+    "prepare",
+    "search",
+    "polygons",
+    "validate",
+    "write grids",
+    "assign",
+    "write assignments",
+    "commit",
+)
+
+
+def print_stages(rows: list[dict]) -> None:
+    """Where the time goes, per stage (geo.core.stages, summed over the communities of a run:
+    with two Dask workers the sum is about twice the wall time), for the first engine of each
+    size: seconds, share and milliseconds a community."""
+    for r in rows:
+        label = next((k for k in ENGINES if k in r), None)
+        if label is None:
+            continue
+        st = r[label]["stages"]
+        total = sum(st.values()) or 1.0
+        print(f"\n  stages, {r['communities']:,} communities ({label}, summed over them):")
+        print(f"  {'stage':<18} {'seconds':>9} {'share':>7} {'ms/community':>13}")
+        for name in [*STAGES, *sorted(set(st) - set(STAGES))]:
+            v = st.get(name, 0.0)
+            print(
+                f"  {name:<18} {v:>9.2f} {100 * v / total:>6.1f}% "
+                f"{1000 * v / r['communities']:>13.1f}"
+            )
+        outside = r[label]["wall_s"] * (2 if label == "dask_2" else 1) - total
+        print(
+            f"  {'(sum)':<18} {total:>9.2f}   (wall {r[label]['wall_s']:.1f} s)\n"
+            f"  outside the stages: ≈ {max(outside, 0):.1f} s of worker time (scheduling, ...)"
+        )
 
 
 def main() -> None:
@@ -127,6 +170,7 @@ def main() -> None:
             f"{wall(r, 'local'):>8} {wall(r, 'dask_1'):>9} {wall(r, 'dask_2'):>9} "
             f"{ratio:>9} {per_c:>17}"
         )
+    print_stages(rows)
     last = rows[-1]
     best = min(last[k]["wall_s"] for k in ENGINES if k in last)
     total = best + last["write_s"]
@@ -140,8 +184,8 @@ def main() -> None:
     else:
         whole = total / last["communities"] * 4000
         print(
-            f"  extrapolated to 4,000 communities (linear in communities, from the largest "
-            f"run): {whole / 60:.0f} min for writing + partitioning + assignment — "
+            f"  extrapolated to 4,000 communities (linear, from the largest run):\n"
+            f"  {whole / 60:.0f} min for writing + partitioning + assignment — "
             f"target 5 min {'met' if whole <= 300 else 'MISSED'}"
         )
     if args.json:

@@ -83,6 +83,22 @@ def test_local_and_dask_engines_agree_and_a_failure_is_retried_alone(city_db, tm
     local = partition_many(url, codes, engine="local")
     assert all("error" not in r and r["errors"] == 0 for r in local)
     assert sum(r["assigned"] for r in local) == counts["households"]
+    # where each community's time went (geo.core.stages): every stage of the path, each
+    # counted once, adding up to no more than the community's time
+    for r in local:
+        st = r["stages"]
+        assert set(st) == {
+            "read",
+            "prepare",
+            "search",
+            "polygons",
+            "validate",
+            "write grids",
+            "assign",
+            "write assignments",
+            "commit",
+        }, st
+        assert all(v >= 0 for v in st.values()) and sum(st.values()) <= r["seconds"] + 1e-3
     marker = tmp_path / "failed-once"
     seen = []
     dask = partition_many(
@@ -177,3 +193,24 @@ def test_dask_tasks_carry_no_password(server, empty_template):
     finally:
         with pytest.raises(StopIteration):
             next(gen)
+
+
+def test_stages_count_their_own_time_only():
+    import time as _time
+
+    from geo.core.stages import stage, timing
+
+    with stage("ignored"):  # nobody is timing: nothing kept anywhere
+        pass
+    t0 = _time.perf_counter()
+    with timing() as t, stage("outer"):
+        _time.sleep(0.05)
+        with stage("inner"):
+            _time.sleep(0.1)
+        with stage("inner"):
+            _time.sleep(0.1)
+    wall = _time.perf_counter() - t0
+    assert set(t) == {"outer", "inner"}
+    assert t["inner"] >= 0.2 and t["outer"] >= 0.05, t
+    # the inner stages' time is not counted in the outer one too
+    assert t["inner"] + t["outer"] <= wall, (t, wall)

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.core.kernels import INSIDE, NEAREST
+from geo.core.stages import stage
 from geo.errors import NotFoundError
 from geo.locate.index import Locator, Resolved
 from geo.store.audit import audit
@@ -320,14 +321,15 @@ def _require_community(session: Session, code: str) -> None:
 
 def _write_grid_ids(session: Session, table: str, ids: np.ndarray, grid_ids: np.ndarray) -> None:
     """Set ``grid_id`` of the rows of ``table`` (-1: none), touching only the rows it changes."""
-    session.execute(
-        text(
-            f"UPDATE {table} t SET grid_id = NULLIF(u.g, -1) FROM unnest(CAST(:ids AS bigint[]), "
-            f"CAST(:gids AS bigint[])) AS u(i, g) WHERE t.id = u.i AND "
-            f"t.grid_id IS DISTINCT FROM NULLIF(u.g, -1)"
-        ),
-        {"ids": ids.tolist(), "gids": grid_ids.tolist()},
-    )
+    with stage("write assignments"):
+        session.execute(
+            text(
+                f"UPDATE {table} t SET grid_id = NULLIF(u.g, -1) FROM unnest(CAST(:ids AS bigint[]), "
+                f"CAST(:gids AS bigint[])) AS u(i, g) WHERE t.id = u.i AND "
+                f"t.grid_id IS DISTINCT FROM NULLIF(u.g, -1)"
+            ),
+            {"ids": ids.tolist(), "gids": grid_ids.tolist()},
+        )
 
 
 def _audit(session: Session, actor: str, action: str, entity: str, report: AssignReport) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from shapely import Geometry
 
+from geo.core.stages import stage
 from geo.core.tessellate import dissolve
 from geo.partition.model import Atom, CompoundGrid, MicroGrid, PartitionResult
 from geo.partition.prepared import Prepared
@@ -52,7 +53,8 @@ def _group_zone(
         cg.status, cg.reason = "no_households", "没有楼栋 (no buildings)"
         return cg
     zone_atoms = [prep.atoms[i] for i in idx]
-    sol = solve_zone(g, prep.lo, prep.hi, zone_rng(seed, zcode))
+    with stage("search"):
+        sol = solve_zone(g, prep.lo, prep.hi, zone_rng(seed, zcode))
     cg.status, cg.reason, cg.proven = sol.status, sol.reason, sol.proven
     if zcode in prep.merged:
         cg.status = "merged" if sol.status == "ok" else sol.status
@@ -65,12 +67,13 @@ def _group_zone(
         key=lambda grp: zone_atoms[grp[0]].key,
     )
     cells = [prep.cells[i] for i in idx]
-    cg.micro = [
-        _micro_grid(
-            f"{zcode}-M{n:02d}", zcode, [zone_atoms[i] for i in grp], [cells[i] for i in grp]
-        )
-        for n, grp in enumerate(groups, 1)
-    ]
+    with stage("polygons"):
+        cg.micro = [
+            _micro_grid(
+                f"{zcode}-M{n:02d}", zcode, [zone_atoms[i] for i in grp], [cells[i] for i in grp]
+            )
+            for n, grp in enumerate(groups, 1)
+        ]
     owners: dict[str, set[int]] = {}
     for n, grp in enumerate(groups):
         for i in grp:

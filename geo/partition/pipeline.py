@@ -23,6 +23,7 @@ from typing import Any
 
 from shapely import Geometry
 
+from geo.core.stages import stage
 from geo.core.tessellate import dissolve
 from geo.core.validate import ValidationReport, validate_grids
 from geo.partition.cells import atom_cells
@@ -55,13 +56,14 @@ def run(
         separate=separate,
         params=params,
     )
-    report = validate_grids(
-        result.records(),
-        units=inp.units,
-        households=inp.households,
-        min_households=lo,
-        max_households=hi,
-    )
+    with stage("validate"):
+        report = validate_grids(
+            result.records(),
+            units=inp.units,
+            households=inp.households,
+            min_households=lo,
+            max_households=hi,
+        )
     return result, report
 
 
@@ -79,7 +81,8 @@ def partition(
     ``separate(a, b)`` true keeps buildings a and b in different micro-grids. ``params``
     recorded with the result (default: the band, the seed and ``allow_cross_compound``)."""
     lo, hi = size_band(*(band or (None, None)))
-    prep = prepare(inp, (lo, hi), allow_cross_compound=allow_cross_compound)
+    with stage("prepare"):
+        prep = prepare(inp, (lo, hi), allow_cross_compound=allow_cross_compound)
     if params is None:
         params = {"min": lo, "max": hi, "seed": seed, "allow_cross_compound": allow_cross_compound}
     return group_community(prep, seed=seed, params=params, separate=separate)

@@ -39,12 +39,13 @@ def partition_one(
 
     ``fail_once`` (a file path; tests only) makes the first attempt fail after the work is
     done but before it is committed, as a crashed worker would."""
+    from geo.core.stages import timing
     from geo.store.db import get_engine, session_scope, with_password
     from geo.store.versions import partition_and_store
 
     t0 = time.perf_counter()
     engine = get_engine(with_password(url))
-    with session_scope(engine) as session:
+    with timing() as stages, session_scope(engine) as session:
         result, report, version = partition_and_store(
             session,
             code,
@@ -56,6 +57,8 @@ def partition_one(
         if fail_once and not Path(fail_once).exists():
             Path(fail_once).write_text(code)
             raise RuntimeError(f"injected failure for {code} (worker pid {os.getpid()})")
+        done = time.perf_counter()
+    stages["commit"] = time.perf_counter() - done
     s = result.summary()
     return {
         "community": code,
@@ -66,6 +69,7 @@ def partition_one(
         "errors": len(report.errors),
         "assigned": (result.assignment or {}).get("households_assigned"),
         "seconds": round(time.perf_counter() - t0, 3),
+        "stages": {k: round(v, 4) for k, v in stages.items()},
         "pid": os.getpid(),
     }
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.core.stages import stage
 from geo.core.validate import ValidationReport
 from geo.partition import PartitionResult, pipeline
 from geo.store.versions.community import load_community
@@ -30,7 +31,8 @@ def partition_and_store(
     """Partition one community in the band (each bound missing: from the settings,
     :func:`geo.settings.band`), validate, and (unless ``write`` is false, or validation
     finds errors) write it as the new current version. Returns (result, report, version)."""
-    inp = load_community(session, code)
+    with stage("read"):
+        inp = load_community(session, code)
     result, report = pipeline.run(
         inp,
         band=(min_households, max_households),
@@ -46,8 +48,10 @@ def partition_and_store(
             ),
             {"c": inp.id},
         ).scalar()
-        version = write_version(session, inp.id, result, actor=actor, source="partition")
-        result.assignment = reassign_after(session, code, previous, actor=actor)
+        with stage("write grids"):
+            version = write_version(session, inp.id, result, actor=actor, source="partition")
+        with stage("assign"):
+            result.assignment = reassign_after(session, code, previous, actor=actor)
     return result, report, version
 
 
