@@ -141,7 +141,10 @@ def _memberships(
             "JOIN building b ON b.id = h.building_id "
             "JOIN grid_member m ON m.unit_id = h.unit_id AND (m.floor_min IS NULL OR "
             "h.floor BETWEEN m.floor_min AND m.floor_max) JOIN grid g ON g.id = m.grid_id "
-            f"JOIN grid_version v ON v.id = g.version_id AND {which} WHERE TRUE" + cond
+            # the versions of the household's own community only: without it the planner
+            # walked every published version's members for each community (a city's worth)
+            "JOIN grid_version v ON v.id = g.version_id AND v.community_id = b.community_id "
+            f"AND {which} WHERE TRUE" + cond
         ),
         params | {"member_version": version},
     )
