@@ -34,6 +34,7 @@ from api.routes import (
     maps,
     notices,
     ogc,
+    open311,
     people,
     plans,
     services,
@@ -133,6 +134,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(app_track.router)
     app.include_router(app_resident.router)
     app.include_router(communities.router)
+    app.include_router(open311.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)
     app.add_middleware(SecurityHeaders)  # every answer, a 413 included
