@@ -42,6 +42,8 @@ def keys(db):
         out["dispatcher"] = {"Authorization": f"Bearer {tok}"}
         _, out["public_app"] = add_app(s, "居民随手拍")
         _, out["staff_app"] = add_app(s, "街道调度台", user="o311调度")
+        create_user(session=s, name="o311他格", role="worker", grid_code="510107013001-C05")
+        _, out["other_worker_app"] = add_app(s, "他格网格员", user="o311他格")
         gone, out["revoked_app"] = add_app(s, "旧应用")
         revoke_app(s, str(gone.id))
     engine.dispose()
@@ -234,6 +236,26 @@ def test_a_staff_linked_app_sees_more_and_the_read_is_audited(api, db, keys):
         len(run_sql(db, "SELECT 1 FROM audit_log WHERE action = 'open311_read' AND id > :n", n=n))
         == 2
     )
+
+
+def test_an_app_of_another_grid_gets_the_public_view(api, db, keys):
+    lon, lat = _point(db)  # in C02
+    r = api.post(
+        f"{V2}/requests.json",
+        data={"service_code": "noise", "lat": lat, "long": lon, "description": "C02 的噪音"},
+    )
+    code = r.json()[0]["service_request_id"]
+    n = run_sql(db, "SELECT coalesce(max(id), 0) FROM audit_log")[0][0]
+    key = keys["other_worker_app"]
+    (req,) = api.get(f"{V2}/requests/{code}.json", params={"api_key": key}).json()
+    assert "description" not in req and req["position_precision_m"] == 50
+    listed = api.get(f"{V2}/requests.json", params={"api_key": key}).json()
+    assert code not in {q["service_request_id"] for q in listed}  # its grids only
+    assert all(q["description"] != "C02 的噪音" for q in listed)
+    rows = run_sql(
+        db, "SELECT detail FROM audit_log WHERE action = 'open311_read' AND id > :n", n=n
+    )
+    assert all(code not in row[0]["codes"] for row in rows)
 
 
 def test_unknown_or_revoked_keys_are_refused_and_store_nothing(api, db, keys):
