@@ -425,6 +425,24 @@ BOMB = (
             "lon/lat or address",
         ),
         ("multipart/form-data; boundary=x", "--x--", 400, "Content-Type"),
+        (
+            "application/x-www-form-urlencoded",
+            "service_code=noise&lat=30.6283&long=104.0242&description=a%00b",
+            400,
+            "nothing stored",
+        ),
+        (
+            "application/json",
+            '{"service_code": "noise", "lat": 30.6283, "long": 104.0242, "description": "\\ud800"}',
+            400,
+            "Unicode",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "service_code=noise&lat=30.6283&long=104.0242&description=%FF",
+            400,
+            "form body does not parse",
+        ),
     ],
 )
 def test_bad_posts_store_nothing(api, db, content_type, body, status, said):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -71,6 +72,11 @@ def _answer(fmt: str, kind: str, work: Callable[[], Any], status: int = 200) -> 
         return _error(status_for(exc), exc.message, fmt)
     except HTTPException as exc:
         return _error(exc.status_code, str(exc.detail), fmt, dict(exc.headers or {}))
+    except UnicodeError:
+        return _error(400, "文本含无效字符 (the text holds invalid Unicode)", fmt)
+    except DataError as exc:  # a value the database refuses (a NUL character)
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
+        return _error(400, f"数据无效，未保存 (a value was refused, nothing stored): {reason}", fmt)
     return Response(_serialise(fmt, kind, content), status, media_type=FORMATS[fmt])
 
 
@@ -151,7 +157,35 @@ def _post(request: Request, body: bytes) -> Any:
     ]
 
 
-@router.post("/requests.{fmt}")
+_FIELDS = {
+    "service_code": {"type": "string", "examples": ["cooking_fumes", "油烟扰民"]},
+    "lat": {"type": "number", "description": "WGS84"},
+    "long": {"type": "number", "description": "WGS84"},
+    "address_string": {"type": "string"},
+    "description": {"type": "string", "maxLength": 2000},
+    "media_url": {"type": "string", "maxLength": 2000},
+    "email": {"type": "string"},
+    "phone": {"type": "string"},
+    "first_name": {"type": "string"},
+    "last_name": {"type": "string"},
+    "device_id": {"type": "string"},
+    "account_id": {"type": "string"},
+    "api_key": {"type": "string"},
+    "jurisdiction_id": {"type": "string"},
+}
+_BODY = {"type": "object", "properties": _FIELDS, "required": ["service_code"]}
+POST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": _BODY},
+            "application/json": {"schema": _BODY},
+        },
+    }
+}
+
+
+@router.post("/requests.{fmt}", openapi_extra=POST_BODY)
 async def create_request(request: Request, fmt: str) -> Response:
     """提交诉求 (file a request): form-encoded (or JSON, or XML) ``service_code``, ``lat``/
     ``long`` (WGS84) or ``address_string``, ``description``, ``media_url``, reporter contact,

@@ -92,7 +92,11 @@ def parse_body(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str
 def _form(text: str) -> dict[str, Any]:
     try:
         pairs = parse_qs(
-            text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=MAX_FIELDS
+            text,
+            keep_blank_values=True,
+            strict_parsing=bool(text),
+            max_num_fields=MAX_FIELDS,
+            errors="strict",  # a %-escape that is not UTF-8 is an error, not U+FFFD
         )
     except ValueError as exc:
         raise InputError(f"表单无法解析 (form body does not parse): {exc}") from None
