@@ -219,7 +219,7 @@ def test_a_staff_linked_app_sees_more_and_the_read_is_audited(api, db, keys):
     (pub,) = api.get(f"{V2}/requests/{code}.json", params={"api_key": keys["public_app"]}).json()
     assert "description" not in pub
     n = run_sql(db, "SELECT coalesce(max(id), 0) FROM audit_log")[0][0]
-    r = api.get(f"{V2}/requests/{code}.json", params={"api_key": keys["staff_app"]})
+    r = api.get(f"{V2}/requests/{code}.json", headers={"X-Api-Key": keys["staff_app"]})
     (req,) = r.json()
     assert req["description"] == "深夜装修噪音" and req["media_url"].startswith("http://photos")
     assert _metres(lon, lat, req["long"], req["lat"]) <= 1 and "position_precision_m" not in req

@@ -80,6 +80,12 @@ def _answer(fmt: str, kind: str, work: Callable[[], Any], status: int = 200) -> 
     return Response(_serialise(fmt, kind, content), status, media_type=FORMATS[fmt])
 
 
+def _key(request: Request) -> str | None:
+    """The app's key: the header ``X-Api-Key`` (kept out of access logs), else the query's
+    ``api_key`` (as Open311 clients send it)."""
+    return request.headers.get("x-api-key") or request.query_params.get("api_key")
+
+
 def _caller(session: Session, key: str | None) -> AppCaller | None:
     return authenticate_app(session, key) if key else None
 
@@ -138,7 +144,7 @@ def service(request: Request, service_code: str, fmt: str) -> Response:
 
 def _post(request: Request, body: bytes) -> Any:
     fields, attributes = parse_body(request.headers.get("content-type", ""), body)
-    key = fields.pop("api_key", None) or request.query_params.get("api_key")
+    key = fields.pop("api_key", None) or _key(request)
     s = get_settings()
     caller = _in_session(request, lambda session: _caller(session, key))
     if caller is None and not s.open311_keyless:
@@ -202,7 +208,7 @@ def requests(request: Request, fmt: str) -> Response:
 
     def work(session: Session) -> Any:
         check_jurisdiction(q.get("jurisdiction_id"))
-        caller = _caller(session, q.get("api_key"))
+        caller = _caller(session, _key(request))
         keys = ("service_request_id", "service_code", "start_date", "end_date", "status")
         return list_requests(session, caller, {k: q.get(k) for k in keys})
 
@@ -216,7 +222,7 @@ def one_request(request: Request, service_request_id: str, fmt: str) -> Response
 
     def work(session: Session) -> Any:
         check_jurisdiction(q.get("jurisdiction_id"))
-        return read_request(session, service_request_id, _caller(session, q.get("api_key")))
+        return read_request(session, service_request_id, _caller(session, _key(request)))
 
     return _answer(fmt, "requests", lambda: _in_session(request, work))
 
