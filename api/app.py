@@ -35,6 +35,7 @@ from api.routes import (
     notices,
     ogc,
     ogc_edit,
+    open311,
     people,
     plans,
     services,
@@ -135,6 +136,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(app_track.router)
     app.include_router(app_resident.router)
     app.include_router(communities.router)
+    app.include_router(open311.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)
     app.add_middleware(SecurityHeaders)  # every answer, a 413 included

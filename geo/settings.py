@@ -163,6 +163,25 @@ class Settings(BaseSettings):
         description="Public incident reports accepted per minute by the whole service, from "
         "all clients together: the backstop when clients rotate their addresses.",
     )
+    open311_jurisdiction: str = Field(
+        default="wangge.local",
+        min_length=1,
+        max_length=100,
+        description="The one Open311 jurisdiction_id this service answers for (another "
+        "value is a 400 naming it).",
+    )
+    open311_keyless: bool = Field(
+        default=True,
+        description="Whether Open311 POST requests without an api_key are taken (residents' "
+        "apps; the public report limits apply). False: an api_key from `wangge apps add` is "
+        "required.",
+    )
+    open311_app_rate_per_minute: int = Field(
+        default=60,
+        ge=1,
+        description="Open311 reports accepted per registered app (api_key) per minute: each "
+        "app its own bucket, apart from the per-address one of keyless clients.",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are "

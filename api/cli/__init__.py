@@ -5,7 +5,7 @@ otherwise starts the project's own local PostGIS (``wangge db up``) and brings t
 date first. Errors print a message naming the bad value or row and exit with status 1.
 
 One module per command group (``db``, ``data``, ``grids``, ``plans``, ``maps``, ``serve``,
-``users``, ``network``, ``incidents``, ``notices``); this one puts them together in the order ``--help``
+``users``, ``network``, ``incidents``, ``notices``, ``apps``); this one puts them together in the order ``--help``
 lists them.
 """
 
@@ -17,7 +17,7 @@ from api.cli.console import settings_or_exit
 
 settings_or_exit()
 
-from api.cli import data, db, grids, incidents, maps, network, notices, plans, serve, users  # noqa: E402  (after the settings are checked: the models read them when imported)
+from api.cli import apps, data, db, grids, incidents, maps, network, notices, plans, serve, users  # noqa: E402  (after the settings are checked: the models read them when imported)
 
 __all__ = ["app", "main"]
 
@@ -44,6 +44,7 @@ app.add_typer(network.app, name="network")
 app.add_typer(incidents.app, name="incidents")
 app.add_typer(notices.app, name="notices")
 app.add_typer(plans.app, name="plan")
+app.add_typer(apps.app, name="apps")
 
 
 def main() -> None:

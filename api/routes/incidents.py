@@ -87,19 +87,26 @@ def _rate_limit(request: Request, principal: PrincipalDep, client: ClientDep) ->
     ``geo.incidents.count_public_report``)."""
     if principal.role != "public":
         return
+    limit_public_report(request, client)
+
+
+def limit_public_report(request: Request, client: str, per_client: int | None = None) -> None:
+    """Count a report from ``client`` against ``per_client`` (default
+    ``report_rate_per_minute``) a minute and the service's ceiling: a 429 when over either
+    (the one limit of ``POST /incidents`` and Open311's ``POST requests``)."""
     s = get_settings()
+    per_client = per_client or s.report_rate_per_minute
     with request.app.state.sessionmaker() as session, session.begin():
         over = count_public_report(
             session,
             client,
-            per_client=s.report_rate_per_minute,
+            per_client=per_client,
             ceiling=s.report_ceiling_per_minute,
         )
     if over == "client":
         raise HTTPException(
             status_code=429,
-            detail=f"上报过于频繁，请稍后再试 (too many reports: {s.report_rate_per_minute} a "
-            "minute)",
+            detail=f"上报过于频繁，请稍后再试 (too many reports: {per_client} a minute)",
             headers={"Retry-After": "60"},
         )
     if over == "service":

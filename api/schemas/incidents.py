@@ -154,6 +154,7 @@ class IncidentStaffRow(BaseModel):
 class ReporterContact(BaseModel):
     name: str | None
     phone: str | None
+    email: str | None = Field(default=None, description="given through Open311, if any")
 
 
 class AllowedStep(BaseModel):

@@ -78,11 +78,13 @@ def read_incident(
         inc = load(session, ref, numeric=True, now=now)
         require_scope(session, principal, inc)
         rep = session.execute(
-            text("SELECT name, phone FROM incident_reporter WHERE incident_id = :i"),
+            text("SELECT name, phone, email FROM incident_reporter WHERE incident_id = :i"),
             {"i": inc["id"]},
         ).first()
         reporter = {"name": rep[0], "phone": rep[1]} if rep else None
-        if rep and (rep[0] or rep[1]):
+        if rep and rep[2]:  # an e-mail given through Open311
+            reporter = (reporter or {}) | {"email": rep[2]}
+        if rep and (rep[0] or rep[1] or rep[2]):
             actor = f"{principal.role}:{principal.name}"
             audit(session, actor, "read_personal", "incident_reporter", str(inc["id"]), {})
         out = staff_view(inc, history(session, inc["id"]), reporter)

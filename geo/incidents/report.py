@@ -48,6 +48,7 @@ def create_incident(
     address: str | None = None,
     reporter_name: str | None = None,
     reporter_phone: str | None = None,
+    reporter_email: str | None = None,
     floor: int | None = None,
     actor: str = "public",
     rooms: bool = False,
@@ -58,9 +59,12 @@ def create_incident(
     split by floors, ``floor`` (or, with ``rooms`` — staff entering a report — the
     household's floor of an address) picks the floor group; without one, the lowest floors'
     group answers and the others are co-owners. Without ``rooms`` a room in the address is
-    not looked up (see :func:`geo.locate.locate_address`)."""
+    not looked up (see :func:`geo.locate.locate_address`). ``reporter_email`` (from Open311)
+    is kept with the name and phone."""
     category = category_key(category)  # the key, the Chinese label or the English one
     description = _checked(description, reporter_name, reporter_phone, floor)
+    if reporter_email is not None and len(reporter_email) > 254:
+        raise InputError(f"email 过长 (too long): {len(reporter_email)} > 254")
     located = _place(session, locator, lon, lat, crs, address, floor, rooms)
     now = now or clock()
     dup = _possible_duplicate(session, category, located, now)
@@ -81,10 +85,16 @@ def create_incident(
     _store_co_owners(session, iid, co_owners)
     session.execute(
         text(
-            "INSERT INTO incident_reporter (incident_id, name, phone, token_hash) "
-            "VALUES (:i, :n, :p, :t)"
+            "INSERT INTO incident_reporter (incident_id, name, phone, email, token_hash) "
+            "VALUES (:i, :n, :p, :e, :t)"
         ),
-        {"i": iid, "n": reporter_name, "p": reporter_phone, "t": token_digest(token)},
+        {
+            "i": iid,
+            "n": reporter_name,
+            "p": reporter_phone,
+            "e": reporter_email,
+            "t": token_digest(token),
+        },
     )
     note = "上报 (reported)"
     if dup:

@@ -18,7 +18,7 @@ Tables::
                          ├─< grid_version ─< grid (community > compound > micro) ─< grid_member
                          ├─< plan            (a draft grid_version against a base version)
     facility, open_resource, road, worker, incident ─< incident_event, incident_reporter,
-    department, app_user, audit_log
+    department, app_user, audit_log, open311_app ─< open311_request (→ incident)
     visit (→ incident), notice ─< notice_target, notice_outbox
 
 Personal data (names and phones of residents and reporters) lives in ``household_person`` and
@@ -38,6 +38,7 @@ from geo.store.models.incidents import (
     IncidentReporter,
     ReportHit,
 )
+from geo.store.models.open311 import Open311App, Open311Request
 from geo.store.models.operations import (
     AppUser,
     AuditLog,
@@ -110,6 +111,8 @@ __all__ = [
     "Notice",
     "NoticeOutbox",
     "NoticeTarget",
+    "Open311App",
+    "Open311Request",
     "OpenResource",
     "Plan",
     "PlanEdit",

@@ -132,6 +132,7 @@ class IncidentReporter(Base):
     )
     name: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))  # given through Open311 (0019)
     token_hash: Mapped[str | None] = mapped_column(String(64))  # lets the reporter confirm
 
 
