@@ -279,11 +279,11 @@ def _intersects(args: list[Any], f: FilterSQL) -> str:
             f"'geometry', not {_show(prop)})"
         )
     geom = _geometry(literal, f)
-    ewkt = f.bind(f"SRID={f.srid};{shapely.to_wkt(geom, rounding_precision=-1)}")
-    lit = f"ST_GeomFromEWKT({ewkt})"
+    wkb = f.bind(shapely.to_wkb(geom))  # exact coordinates, unlike text
+    lit = f"ST_GeomFromWKB({wkb}, {int(f.srid)})"
     if f.srid != f.storage_srid:
         lit = f"ST_Transform({lit}, {int(f.storage_srid)})"
-    return f"({f.geometry} && {lit} AND ST_Intersects({f.geometry}, {lit}))"
+    return f"ST_Intersects({f.geometry}, {lit})"  # which uses the spatial index itself
 
 
 def _geometry(node: Any, f: FilterSQL) -> shapely.Geometry:
