@@ -24,6 +24,7 @@ from typing import Any
 
 import cql2
 import shapely
+from shapely.errors import ShapelyError
 from shapely.geometry import box, shape
 
 from geo.errors import InputError
@@ -160,6 +161,8 @@ def _one(args: list[Any], op: str) -> Any:
 
 
 def _show(node: Any) -> str:
+    if isinstance(node, float) and node.is_integer() and abs(node) < 1e15:
+        node = int(node)  # the parser gives every number as a float
     return json.dumps(node, ensure_ascii=False)[:200]
 
 
@@ -221,12 +224,19 @@ def _value(node: Any, fld: Field, f: FilterSQL, op: str, *, mapped: bool = True)
                 f"整数属性只能与数字比较 (an integer property compares with numbers, "
                 f"not {_show(node)})"
             )
-        return f.bind(int(node) if float(node).is_integer() else float(node))
+        whole = float(node).is_integer() and abs(node) < 2**63
+        return f.bind(int(node) if whole else float(node))
     if not isinstance(node, str):
         raise InputError(
             f"文本属性只能与字符串比较 (a string property compares with strings, not "
-            f"{_show(node)}: quote it, e.g. '{node}')"
+            f"{_show(node)}: quote it, e.g. '{_show(node)}')"
         )
+    if op == "LIKE" and (len(node) - len(node.rstrip("\\"))) % 2:
+        raise InputError(
+            f"LIKE 模式以转义符结尾 (a LIKE pattern ends with its escape character \\): {_show(node)}"
+        )
+    if "\x00" in node:
+        raise InputError(f"字符串含 NUL 字符 (a string holds a NUL character): {_show(node)}")
     return f.bind(fld.value(node) if mapped and fld.value is not None else node)
 
 
@@ -307,7 +317,7 @@ def _geometry(node: Any, f: FilterSQL) -> shapely.Geometry:
                 geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
         else:
             raise ValueError("not a geometry")
-    except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.ShapelyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, ShapelyError) as exc:
         raise InputError(
             f"S_INTERSECTS 的几何无效 (invalid geometry literal in S_INTERSECTS): "
             f"{_show(node)}: {exc}"
@@ -321,6 +331,11 @@ def _checked(geom: shapely.Geometry, node: Any, f: FilterSQL) -> shapely.Geometr
     coords = shapely.get_coordinates(geom)
     if not all(math.isfinite(v) for v in coords.ravel()):
         raise InputError(f"S_INTERSECTS 的坐标无效 (coordinates not finite): {_show(node)}")
+    if not geom.is_valid:
+        raise InputError(
+            f"S_INTERSECTS 的几何无效 (invalid geometry literal: {shapely.is_valid_reason(geom)}): "
+            f"{_show(node)}"
+        )
     x0, y0, x1, y1 = (float(v) for v in geom.bounds)
     in_domain = f.in_domain or _lonlat
     if not in_domain(f.srid, (x0, y0, x1, y1)):

@@ -24,9 +24,9 @@ from .conftest import ROOT, fingerprint, free_port, run_sql
 pytestmark = pytest.mark.db
 EPSG4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
 EPSG4544 = "http://www.opengis.net/def/crs/EPSG/0/4544"
-# the buildings of the fixture with the bounding box of the whole sample's centre
+# the tables behind the collections, with the joins their properties come from
 B = "FROM building t JOIN community c ON c.id = t.community_id LEFT JOIN compound p ON p.id = t.compound_id"
-I = "FROM incident t"
+INC = "FROM incident t"
 G = (
     "FROM grid t JOIN grid_version v ON v.id = t.version_id WHERE v.status = 'published' "
     "AND t.level = 'micro'"
@@ -131,13 +131,13 @@ CASES = [
     (
         "incidents",
         "category = '油烟扰民'",
-        f"SELECT t.code {I} WHERE t.category = 'cooking_fumes'",
+        f"SELECT t.code {INC} WHERE t.category = 'cooking_fumes'",
         {"op": "=", "args": [{"property": "category"}, "油烟扰民"]},
     ),
     (
         "incidents",
         "category IN ('noise', '油烟扰民') AND status <> 'closed'",
-        f"SELECT t.code {I} WHERE t.category IN ('noise', 'cooking_fumes') AND t.status <> 'closed'",
+        f"SELECT t.code {INC} WHERE t.category IN ('noise', 'cooking_fumes') AND t.status <> 'closed'",
         None,
     ),
     (
@@ -323,6 +323,14 @@ BAD = [
     ),
     ("(" * 200 + "households > 1" + ")" * 200, {}, ["nested"]),
     ("geometry = 'x'", {}, ["S_INTERSECTS"]),
+    (
+        "S_INTERSECTS(geometry, POLYGON((104 30, 105 31, 105 30, 104 31, 104 30)))",
+        {},
+        ["Self-intersection"],
+    ),
+    ("name LIKE 'a\\'", {}, ["escape"]),  # a pattern ending in its escape character
+    ("name = 'a\x00b'", {}, ["NUL"]),
+    ("households IN (" + ", ".join(["1"] * 1001) + ")", {}, ["1000"]),
 ]
 
 
