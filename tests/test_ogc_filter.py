@@ -292,6 +292,22 @@ def test_conformance_and_queryables(http):
             for name, value in props.items():
                 if value is not None:
                     assert isinstance(value, int) == (q[name]["type"] == "integer"), (cid, name)
+    # the landing page's service-desc: the OpenAPI document of /ogc, paths relative to it
+    land = {link["rel"]: link for link in http.get("/ogc").json()["links"]}
+    assert land["service-desc"]["href"].endswith("/ogc/api")
+    doc = http.get("/ogc/api")
+    assert doc.headers["content-type"].startswith("application/vnd.oai.openapi+json")
+    doc = doc.json()
+    assert doc["servers"][0]["url"].endswith("/ogc")
+    for path in ("/collections/{collectionId}/items", "/collections/buildings/items"):
+        params = {p["name"]: p for p in doc["paths"][path]["get"]["parameters"]}
+        assert {"cql2-text", "cql2-json", "cql-text"} <= set(
+            params["filter-lang"]["schema"]["enum"]
+        )
+        assert {"filter", "filter-crs", "bbox", "limit"} <= set(params)
+    params = {p["name"] for p in doc["paths"]["/collections/buildings/items"]["get"]["parameters"]}
+    assert {"households", "use", "name"} <= params
+    assert set(doc["paths"]) >= {f"/collections/{cid}/items" for cid in COLLECTIONS}
     inc = http.get("/ogc/collections/incidents/queryables").json()["properties"]
     assert {"category", "status"} <= set(inc)
     assert not {"description", "address", "position", "reporter_name", "reporter_phone"} & set(inc)
