@@ -85,7 +85,8 @@ CONFORMANCE = [
 # integer properties of the collections whose spec declares no attributes (grids, floor units);
 # the others' types come from their attributes (a building's floors is a number, a
 # micro-grid's floors the text 1–12层)
-INTEGER = {"households", "unit_no", "version"}
+INTEGER = {"households", "unit_no", "version", "buildings"}
+BOOLEAN = {"locked"}  # a draft micro-grid's (geo.plans.ogc)
 
 INCIDENTS_PUBLIC = LayerSpec(
     kind="incidents",
@@ -197,6 +198,7 @@ def filter_fields(c: Collection) -> dict[str, ogcfilter.Field]:
         if not sep:
             sql, alias = expr, expr.split(".")[-1]
         kind = "integer" if _integer(c.spec, alias) else "string"
+        kind = "boolean" if alias in BOOLEAN else kind
         out[alias] = ogcfilter.Field(sql, kind, values.get(alias))
     return out
 

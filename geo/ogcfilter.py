@@ -42,7 +42,7 @@ SUPPORTED = "=, <>, <, <=, >, >=, IS NULL, AND, OR, NOT, LIKE, IN, BETWEEN, CASE
 @dataclass(frozen=True)
 class Field:
     """A queryable: the SQL expression behind it (from the collection's own select list) and
-    its type (``integer`` or ``string``); ``value`` maps a literal compared with it by ``=``,
+    its type (``integer``, ``string`` or ``boolean``); ``value`` maps a literal compared with it by ``=``,
     ``<>`` or ``IN`` (e.g. an incident category's Chinese label to its key)."""
 
     sql: str
@@ -216,8 +216,15 @@ def _value(node: Any, fld: Field, f: FilterSQL, op: str, *, mapped: bool = True)
             "不支持属性之间比较、函数或算术 (no property-property comparison, function or "
             "arithmetic)"
         )
+    if fld.type == "boolean":
+        if not isinstance(node, bool):
+            raise InputError(
+                f"布尔属性只能与 true/false 比较 (a boolean property compares with TRUE or FALSE, "
+                f"not {_show(node)})"
+            )
+        return f.bind(node)
     if isinstance(node, bool):
-        raise InputError(f"没有布尔属性 (no queryable is boolean): {op} {_show(node)}")
+        raise InputError(f"该属性不是布尔型 (not a boolean property): {op} {_show(node)}")
     if fld.type == "integer":
         if isinstance(node, str) or not math.isfinite(node):
             raise InputError(
@@ -254,7 +261,7 @@ def _like(args: list[Any], f: FilterSQL) -> str:
     if len(args) != 2:
         raise InputError("LIKE 需要两个参数 (LIKE takes two arguments)")
     sql, fld = _operand_property(args[0], f, "LIKE")
-    if fld.type == "integer":
+    if fld.type != "string":
         raise InputError(f"LIKE 只用于文本属性 (LIKE takes a string property): {_show(args[0])}")
     return f"({sql} LIKE {_value(args[1], fld, f, 'LIKE', mapped=False)})"
 
