@@ -261,7 +261,7 @@ def _like(args: list[Any], f: FilterSQL) -> str:
     if len(args) != 2:
         raise InputError("LIKE 需要两个参数 (LIKE takes two arguments)")
     sql, fld = _operand_property(args[0], f, "LIKE")
-    if fld.type != "string":
+    if fld.type not in ("string", "casei"):
         raise InputError(f"LIKE 只用于文本属性 (LIKE takes a string property): {_show(args[0])}")
     return f"({sql} LIKE {_value(args[1], fld, f, 'LIKE', mapped=False)})"
 

@@ -146,6 +146,18 @@ CASES = [
         "SELECT t.code FROM facility t WHERE t.kind = 'party_service_centre' OR t.name LIKE '%卫生%'",
         None,
     ),
+    (  # as QGIS writes it: every comparison in brackets, a name with "_" in double quotes
+        "buildings",
+        "((\"community_code\" = '510107013001') AND (NOT ((households < 30))))",
+        f"SELECT t.code {B} WHERE c.code = '510107013001' AND NOT t.households < 30",
+        None,
+    ),
+    (  # ... and ILIKE as CASEI ... LIKE CASEI
+        "buildings",
+        "((CASEI(\"use\") LIKE CASEI('RES%')) AND (floors IS NOT NULL) AND (units >= 2))",
+        f"SELECT t.code {B} WHERE t.use ILIKE 'res%' AND t.units >= 2",
+        None,
+    ),
 ]
 
 
