@@ -103,7 +103,7 @@ def parse(text: str, lang: str | None) -> Any:
                 json.loads(text)
             except ValueError as exc:
                 raise InputError(
-                    f"filter 不是有效的 JSON (filter is not valid JSON): {exc}; {text!r}"
+                    f"filter 不是有效的 JSON (filter is not valid JSON): {exc}; {text[:200]!r}"
                 ) from exc
             expr = cql2.parse_json(text)
         else:
@@ -114,9 +114,9 @@ def parse(text: str, lang: str | None) -> Any:
     except BaseException as exc:  # the parser's errors (a Rust panic is a BaseException)
         if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
             raise
-        where = str(exc).strip().replace("\n", " ")
+        where = " ".join(str(exc).split())[:400]
         raise InputError(
-            f"filter 无法解析 (filter does not parse as {lang}): {text!r}: {where}"
+            f"filter 无法解析 (filter does not parse as {lang}): {text[:200]!r}: {where}"
         ) from exc
 
 
@@ -136,6 +136,8 @@ def _predicate(node: Any, f: FilterSQL, depth: int) -> str:
     args = node.get("args") or []
     if op in ("and", "or"):
         parts = [_predicate(a, f, depth + 1) for a in args]
+        if not parts:
+            raise InputError(f"{op.upper()} 需要条件 ({op.upper()} takes conditions)")
         return "(" + f" {op.upper()} ".join(parts) + ")"
     if op == "not":
         return f"(NOT {_predicate(_one(args, op), f, depth + 1)})"

@@ -351,6 +351,7 @@ BAD = [
     ),
     ("(" * 200 + "households > 1" + ")" * 200, {}, ["nested"]),
     ("geometry = 'x'", {}, ["S_INTERSECTS"]),
+    ('{"op": "and", "args": []}', {"filter-lang": "cql2-json"}, ["AND"]),
     (
         "S_INTERSECTS(geometry, POLYGON((104 30, 105 31, 105 30, 104 31, 104 30)))",
         {},
