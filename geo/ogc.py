@@ -26,7 +26,9 @@ from pyproj.exceptions import ProjError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo import ogcfilter
 from geo.errors import InputError, NotFoundError
+from geo.incidents.categories import category_key
 from geo.settings import get_settings
 from geo.store.dataversion import data_versions
 from geo.store.features import feature_collection
@@ -38,9 +40,12 @@ __all__ = [
     "COLLECTIONS",
     "CONFORMANCE",
     "CRS84",
+    "CqlFilter",
     "collection_info",
     "extent",
     "extent_versions",
+    "filter_condition",
+    "filter_fields",
     "items",
     "parse_bbox",
     "parse_crs_uri",
@@ -64,11 +69,24 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/optimistic-locking-etags",
+    # Part 3 (filtering) and CQL2: the classes QGIS checks before it sends a CQL2 filter
+    # (filter, features-filter, basic-cql2, cql2-text), and those it then uses
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
 ]
 # integer properties of the collections whose spec declares no attributes (grids, floor units);
 # the others' types come from their attributes (a building's floors is a number, a
 # micro-grid's floors the text 1–12层)
-INTEGER = {"households", "unit_no", "version"}
+INTEGER = {"households", "unit_no", "version", "buildings"}
+BOOLEAN = {"locked"}  # a draft micro-grid's (geo.plans.ogc)
 
 INCIDENTS_PUBLIC = LayerSpec(
     kind="incidents",
@@ -166,16 +184,34 @@ def _props(c: Collection) -> list[str]:
     return [e.rsplit(" AS ", 1)[-1].split(".")[-1] for e in c.spec.select]
 
 
+# literals a filter compares with a property by =, <> or IN, as people write them (by table)
+FILTER_VALUES = {"incident": {"category": category_key}}
+
+
+def filter_fields(c: Collection) -> dict[str, ogcfilter.Field]:
+    """The queryables a CQL2 filter may name: each property's SQL expression from the
+    collection's own select list, and its type."""
+    values = FILTER_VALUES.get(c.spec.table, {})
+    out = {}
+    for expr in c.spec.select:
+        sql, sep, alias = expr.rpartition(" AS ")
+        if not sep:
+            sql, alias = expr, expr.split(".")[-1]
+        kind = "integer" if _integer(c.spec, alias) else "string"
+        kind = "boolean" if alias in BOOLEAN else kind
+        out[alias] = ogcfilter.Field(sql, kind, values.get(alias))
+    return out
+
+
 def queryables(c: Collection, base: str) -> dict[str, Any]:
     props: dict[str, Any] = {
-        name: {"type": "integer" if _integer(c.spec, name) else "string", "title": name}
-        for name in _props(c)
-        if "(" not in name
+        name: {"type": f.type, "title": name} for name, f in filter_fields(c).items()
     }
     props["geometry"] = {
         "$ref": "https://geojson.org/schema/Point.json"
         if c.spec.geom == "point"
-        else "https://geojson.org/schema/MultiPolygon.json"
+        else "https://geojson.org/schema/MultiPolygon.json",
+        "x-ogc-role": "primary-geometry",
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -297,9 +333,11 @@ def items(
     offset: int,
     filters: dict[str, str],
     feature_id: str | None = None,
+    cql: CqlFilter | None = None,
 ) -> tuple[dict[str, Any], str]:
     """A page of items (or one, by ``feature_id``), and the Content-Crs URI. ``bbox``: as
-    :func:`parse_bbox` gives it."""
+    :func:`parse_bbox` gives it; ``cql``: a CQL2 filter (with ``filters`` and ``bbox``, by
+    AND)."""
     uri, srid, flip = parse_crs_uri(crs)
     box, bbox_srid = bbox if bbox is not None else (None, None)
     if bbox_srid == 4326:
@@ -310,6 +348,7 @@ def items(
             raise InputError(
                 f"不能按 {name!r} 筛选 (not a queryable of {c.id}): 可用 (use) {sorted(known)}"
             )
+    where, params = filter_condition(c, cql)
     fc = feature_collection(
         session=session,
         kind=c.spec,
@@ -317,13 +356,45 @@ def items(
         limit=limit,
         offset=offset,
         filters=filters,
-        where=c.where,
+        where=where,
+        params=params,
         out_srid=None if srid == 4326 else srid,
         flip=flip,
         bbox_srid=bbox_srid,
         feature_id=feature_id,
     )
     return fc, uri
+
+
+@dataclass(frozen=True)
+class CqlFilter:
+    """A ``filter`` as the request gives it: the text, ``filter-lang`` and ``filter-crs``."""
+
+    text: str | None
+    lang: str | None = None
+    crs: str | None = None
+
+
+def filter_condition(c: Collection, cql: CqlFilter | None) -> tuple[str | None, dict[str, Any]]:
+    """The collection's fixed condition AND the CQL2 filter's (400 naming what is wrong in
+    it), and the filter's bound parameters."""
+    if cql is None:
+        return c.where, {}
+    _uri, srid, flip = parse_crs_uri(cql.crs, "filter-crs")
+    if cql.text is None:  # filter-lang and filter-crs are checked all the same
+        ogcfilter.check_lang(cql.lang)
+        return c.where, {}
+    storage = get_settings().storage_srid
+    f = ogcfilter.FilterSQL(
+        geometry=f"t.{c.spec.geom_column}",
+        fields=filter_fields(c),
+        storage_srid=storage,
+        srid=storage if srid == 4326 else srid,  # CRS84 coincides with CGCS2000
+        flip=flip,
+        in_domain=_in_domain,
+    )
+    sql = ogcfilter.to_sql(ogcfilter.parse(cql.text, cql.lang), f)
+    return (sql if c.where is None else f"({c.where}) AND {sql}"), f.params
 
 
 def check_tile(z: int, x: int, y: int) -> None:

@@ -38,7 +38,17 @@ from geo.settings import get_settings
 
 router = APIRouter(tags=["ogc"])
 GEOJSON = "application/geo+json"
-RESERVED = {"bbox", "bbox-crs", "crs", "limit", "offset", "f"}
+RESERVED = {
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "limit",
+    "offset",
+    "f",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+}
 
 
 def _base(request: Request) -> str:
@@ -71,7 +81,7 @@ def landing(request: Request) -> dict[str, Any]:
             {
                 "rel": "service-desc",
                 "type": "application/vnd.oai.openapi+json;version=3.0",
-                "href": f"{root}/openapi.json",
+                "href": f"{base}/api",  # api/routes/ogc_api.py
                 "title": "OpenAPI",
             },
             {"rel": "service-doc", "type": "text/html", "href": f"{root}/docs", "title": "docs"},
@@ -155,8 +165,23 @@ def items(
     crs: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
+    filter_: Annotated[
+        str | None,
+        Query(
+            alias="filter",
+            max_length=8000,
+            description="CQL2 筛选 (a CQL2 filter, OGC API Features Part 3)",
+        ),
+    ] = None,
+    filter_lang: Annotated[
+        str | None, Query(alias="filter-lang", max_length=40, description="cql2-text | cql2-json")
+    ] = None,
+    filter_crs: Annotated[
+        str | None, Query(alias="filter-crs", max_length=200, description="CRS of geometries")
+    ] = None,
 ) -> Response:
-    """要素 (features); any other parameter named like a queryable filters by equality."""
+    """要素 (features); any other parameter named like a queryable filters by equality, and
+    ``filter`` (CQL2 text or JSON) by any condition on the queryables; all by AND."""
     c = resolve_collection(cid, request, session)
     limit = min(limit, get_settings().max_page_size)
     filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
@@ -168,6 +193,7 @@ def items(
         limit=limit,
         offset=offset,
         filters=filters,
+        cql=ogc.CqlFilter(filter_, filter_lang, filter_crs),
     )
     fc["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds")
     fc["links"] = _page_links(request, fc, limit, offset)

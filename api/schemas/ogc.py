@@ -68,10 +68,11 @@ class OgcQueryable(BaseModel):
     title: str | None = None
     ref: str | None = Field(default=None, alias="$ref")
     read_only: bool | None = Field(default=None, alias="readOnly")
+    role: str | None = Field(default=None, alias="x-ogc-role")  # primary-geometry
 
 
 class OgcQueryables(BaseModel):
-    """A JSON Schema of the properties the items can be filtered by (equality)."""
+    """A JSON Schema of the properties the items can be filtered by (equality, CQL2)."""
 
     json_schema: str = Field(alias="$schema")
     id: str = Field(alias="$id")
