@@ -37,6 +37,7 @@ from api.routes import (
     people,
     plans,
     services,
+    tilemeta,
     users,
     visits,
 )
@@ -123,6 +124,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(people.router)
     app.include_router(plans.router)
     app.include_router(maps.router)
+    app.include_router(tilemeta.router)  # before ogc's /tiles/{cid}/{z}/{x}/{y}.mvt
     app.include_router(ogc.router)
     app.include_router(users.router)
     app.include_router(visits.router)
