@@ -36,6 +36,7 @@ from api.routes import (
     ogc,
     people,
     plans,
+    reports,
     services,
     tilemeta,
     users,
@@ -135,6 +136,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(app_track.router)
     app.include_router(app_resident.router)
     app.include_router(communities.router)
+    app.include_router(reports.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)
     app.add_middleware(SecurityHeaders)  # every answer, a 413 included

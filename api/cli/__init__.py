@@ -17,7 +17,7 @@ from api.cli.console import settings_or_exit
 
 settings_or_exit()
 
-from api.cli import data, db, grids, incidents, maps, network, plans, serve, users  # noqa: E402  (after the settings are checked: the models read them when imported)
+from api.cli import data, db, grids, incidents, maps, network, plans, report, serve, users  # noqa: E402  (after the settings are checked: the models read them when imported)
 
 __all__ = ["app", "main"]
 
@@ -38,6 +38,7 @@ app.command()(grids.assign)
 app.command()(serve.demo)
 app.command("maps")(maps.maps_cmd)
 app.command()(serve.serve)
+app.command("report")(report.report_cmd)
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(network.app, name="network")
