@@ -83,13 +83,21 @@ def _area(level: str) -> str:
     )
 
 
+# the workers answering for each area's micro-grids: theirs, their compound and community
+# grids' (a worker of a compound grid answers for its micro-grids), their buildings' heads
 WORKERS = """
-wk AS (SELECT a.code, count(DISTINCT w.id) AS n FROM area a JOIN grid g ON g.id = a.gid
-  LEFT JOIN grid p1 ON p1.id = g.parent_id LEFT JOIN grid p2 ON p2.id = p1.parent_id
-  JOIN worker w ON w.grid_code IN (g.code, p1.code, p2.code) OR w.building_code IN (
-    SELECT b.code FROM grid_member m JOIN building_unit u ON u.id = m.unit_id
-    JOIN building b ON b.id = u.building_id WHERE m.grid_id = g.id)
-  GROUP BY a.code)"""
+wk AS (SELECT code, count(DISTINCT wid) AS n FROM (
+  SELECT a.code, w.id AS wid FROM area a JOIN grid g ON g.id = a.gid
+    JOIN worker w ON w.grid_code = g.code
+  UNION ALL SELECT a.code, w.id FROM area a JOIN grid g ON g.id = a.gid
+    JOIN grid p1 ON p1.id = g.parent_id JOIN worker w ON w.grid_code = p1.code
+  UNION ALL SELECT a.code, w.id FROM area a JOIN grid g ON g.id = a.gid
+    JOIN grid p1 ON p1.id = g.parent_id JOIN grid p2 ON p2.id = p1.parent_id
+    JOIN worker w ON w.grid_code = p2.code
+  UNION ALL SELECT a.code, w.id FROM area a JOIN grid_member m ON m.grid_id = a.gid
+    JOIN building_unit u ON u.id = m.unit_id JOIN building b ON b.id = u.building_id
+    JOIN worker w ON w.building_code = b.code) x
+  GROUP BY code)"""
 
 
 def _rows(session: Session, scope: Scope, sql: str, **params: Any) -> list[list[Any]]:
