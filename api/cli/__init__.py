@@ -5,7 +5,7 @@ otherwise starts the project's own local PostGIS (``wangge db up``) and brings t
 date first. Errors print a message naming the bad value or row and exit with status 1.
 
 One module per command group (``db``, ``data``, ``grids``, ``plans``, ``maps``, ``serve``,
-``users``, ``network``, ``incidents``); this one puts them together in the order ``--help``
+``users``, ``network``, ``incidents``, ``report``); this one puts them together in the order ``--help``
 lists them.
 """
 
