@@ -77,6 +77,20 @@ def _xlsx(report: Report) -> bytes:
     return out.getvalue()
 
 
+def _col_widths(report: Report, total: float) -> list[float]:
+    """Column widths (points) summing to ``total``, shared by each column's longest text
+    (headers wrap at their space: the longer of the Chinese and the English counts)."""
+    need = [
+        max(
+            [*(_width(part) for part in f"{zh} {en}".split(" ", 1)), 4]
+            + [_width(r[i]) for r in report.rows[:500] if r[i] is not None]
+        )
+        for i, (zh, en) in enumerate(report.columns)
+    ]
+    capped = [min(n, 40) for n in need]
+    return [total * n / sum(capped) for n in capped]
+
+
 def _pdf(report: Report) -> bytes:
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
@@ -100,7 +114,7 @@ def _pdf(report: Report) -> bytes:
     data += [[para(v, cell) for v in row] for row in report.rows]
     if not report.rows:
         data.append([para("无数据 (no rows)", cell)] + [para("", cell)] * (len(report.columns) - 1))
-    table = LongTable(data, repeatRows=1)
+    table = LongTable(data, colWidths=_col_widths(report, landscape(A4)[0] - 56), repeatRows=1)
     table.setStyle(
         [
             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#2c3e50")),
