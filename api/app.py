@@ -34,6 +34,7 @@ from api.routes import (
     maps,
     notices,
     ogc,
+    ogc_edit,
     people,
     plans,
     reports,
@@ -127,6 +128,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(tilemeta.router)  # before ogc's /tiles/{cid}/{z}/{x}/{y}.mvt
     app.include_router(ogc.router)
+    app.include_router(ogc_edit.router)
     app.include_router(users.router)
     app.include_router(visits.router)
     app.include_router(notices.router)

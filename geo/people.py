@@ -20,15 +20,23 @@ from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
 from geo.runtime.auth import Principal
 from geo.store.audit import audit
+from geo.store.versions.read import micro_grids_under
 
-__all__ = ["check_reach_scope", "emergency_reach", "list_households"]
+__all__ = [
+    "check_reach_scope",
+    "emergency_reach",
+    "grid_streets",
+    "list_households",
+    "micro_codes",
+    "street_grids",
+]
 
 
 def list_households(
     session: Session, principal: Principal, *, grid: str, limit: int = 500, offset: int = 0
 ) -> dict[str, Any]:
     """The households of a grid (any level) for a caller allowed to see them."""
-    micro = _micro_codes(session, grid)
+    micro = micro_codes(session, grid)
     personal = False
     if principal.role == "worker":
         own = set(own_grid_codes(session, principal))
@@ -80,22 +88,15 @@ def list_households(
     }
 
 
-def _micro_codes(session: Session, code: str) -> list[str]:
-    rows = session.execute(
-        text("""
-        WITH RECURSIVE t AS (
-          SELECT g.id, g.code, g.level FROM grid g JOIN grid_version v ON v.id = g.version_id
-            AND v.status = 'published' WHERE g.code = :c
-          UNION ALL SELECT g.id, g.code, g.level FROM grid g JOIN t ON g.parent_id = t.id)
-        SELECT code, level FROM t"""),
-        {"c": code},
-    ).all()
-    if not rows:
+def micro_codes(session: Session, code: str) -> list[str]:
+    """The micro-grids of a published grid (itself when it is one); an unknown code is a 404."""
+    codes = micro_grids_under(session, code)
+    if codes is None:
         raise NotFoundError(f"网格不存在 (no such grid): {code!r}")
-    return sorted({c for c, lv in rows if lv == "micro"})
+    return codes
 
 
-def _grid_streets(session: Session, grids: list[str]) -> dict[str, str]:
+def grid_streets(session: Session, grids: list[str]) -> dict[str, str]:
     """The street of each grid code (published versions); an unknown code is a 404."""
     rows: dict[str, str] = dict(
         session.execute(
@@ -132,7 +133,7 @@ def check_reach_scope(
         raise PermissionDenied(
             f"街道 {street} 不归你负责 (street {street} is not yours; yours: {own})"
         )
-    for grid, in_street in _grid_streets(session, grids or []).items():
+    for grid, in_street in grid_streets(session, grids or []).items():
         if in_street != own:
             raise PermissionDenied(
                 f"网格 {grid} 属于街道 {in_street}，不归你负责 (grid {grid} is in street "
@@ -164,8 +165,8 @@ def emergency_reach(
     if households_per_minute <= 0:
         raise InputError(f"households_per_minute 应大于 0 (must be > 0): {households_per_minute}")
     if street:
-        grids = _street_grids(session, street)
-    micro: list[str] = sorted({m for g in grids or [] for m in _micro_codes(session, g)})
+        grids = street_grids(session, street)
+    micro: list[str] = sorted({m for g in grids or [] for m in micro_codes(session, g)})
     rows = session.execute(
         text("""
         SELECT h.code, b.code, g.code, cg.code, c.code, c.name, s.code, s.name, s.district
@@ -198,7 +199,7 @@ def emergency_reach(
     }
 
 
-def _street_grids(session: Session, street: str) -> list[str]:
+def street_grids(session: Session, street: str) -> list[str]:
     """The community grids (current versions) of a street; an unknown street is a 404."""
     ok = session.execute(text("SELECT 1 FROM street WHERE code = :s"), {"s": street}).first()
     if not ok:

@@ -16,31 +16,25 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents import create_incident, own_grid_codes
+from geo.incidents.categories import category_key, vocabulary_key
 from geo.incidents.rules import TZ, clock
 from geo.locate import Locator
 from geo.runtime.auth import Principal
 from geo.store.audit import audit
-from geo.store.models import INCIDENT_CATEGORIES, OPINIONS
+from geo.store.models import OPINIONS
+from geo.store.versions.read import micro_grids_under
 
 __all__ = ["list_visits", "parse_category", "parse_opinion", "record_visit"]
 
 
-def _key(value: str | None, vocabulary: dict[str, tuple[str, str]], what: str) -> str:
-    """A vocabulary key from its key or its Chinese (or English) label."""
-    v = (value or "").strip()
-    for key, (zh, en) in vocabulary.items():
-        if v in (key, zh, en):
-            return key
-    choices = ", ".join(f"{k} {zh}" for k, (zh, _) in vocabulary.items())
-    raise InputError(f"未知{what} (unknown {what}) {value!r}; 可选 (one of): {choices}")
-
-
 def parse_opinion(value: str | None) -> str:
-    return _key(value, OPINIONS, "意见类别 opinion")
+    """An opinion's key from its key or its Chinese (or English) label."""
+    return vocabulary_key(value, OPINIONS, "意见类别 opinion")
 
 
 def parse_category(value: str | None) -> str:
-    return _key(value, INCIDENT_CATEGORIES, "事件类别 problem_category")
+    """A problem's incident category, typed as for incidents (:func:`category_key`)."""
+    return category_key(value or "")
 
 
 def _household(session: Session, code: str) -> Any:
@@ -197,13 +191,8 @@ def list_visits(
     where, params, personal = _scope(session, principal)
     conds = [where]
     if grid:
-        conds.append(
-            "v.grid_code IN (WITH RECURSIVE t AS (SELECT g.id, g.code FROM grid g JOIN "
-            "grid_version gv ON gv.id = g.version_id AND gv.status = 'published' WHERE "
-            "g.code = :grid UNION ALL SELECT g.id, g.code FROM grid g JOIN t ON g.parent_id "
-            "= t.id) SELECT code FROM t)"
-        )
-        params["grid"] = grid
+        conds.append("v.grid_code = ANY(:under)")
+        params["under"] = micro_grids_under(session, grid) or []
         if (
             principal.role == "worker"
             and grid != principal.grid_code

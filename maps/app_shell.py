@@ -24,7 +24,6 @@ from maps.basemap_layer import base_layer
 from maps.basemaps import Basemap, basemap
 from maps.build import Rendered
 from maps.page import MapContext, config, figure, map_center, new_map
-from maps.page import text as esc
 from maps.policy import tile_source
 
 __all__ = ["PANEL_CSS", "AppPage", "app_basemap", "app_page", "communities"]
@@ -56,9 +55,10 @@ def app_basemap() -> Basemap:
 
 
 def communities(session: Session) -> list[dict[str, str]]:
-    """Every community, code and (escaped) name, by code: an app page's community list."""
+    """Every community, code and name (as stored: the page's script escapes what it shows),
+    by code: an app page's community list."""
     rows = session.execute(text("SELECT code, name FROM community ORDER BY code")).all()
-    return [{"code": r[0], "name": esc(r[1])} for r in rows]
+    return [{"code": r[0], "name": r[1]} for r in rows]
 
 
 def _default_community(
@@ -110,7 +110,7 @@ class AppPage:
             "base": base_layer(self.ctx, footprints=False) if self.community else None,
             "communities": self.communities,
             "community": self.community,
-            "user": {"name": esc(self.principal.name), "role": self.principal.role},
+            "user": {"name": self.principal.name, "role": self.principal.role},
             **data,
         }
         config(self.m, self.ctx, kind, **cfg)

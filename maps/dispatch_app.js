@@ -11,7 +11,7 @@
   var C = window.WANGGE;
   if (C.kind !== "console") return;
   var WG = window.WG;
-  var E = (WG.console = { incidents: {}, markers: {}, selected: null, csrf: null, seen: null, polls: 0, busy: 0 });
+  var E = (WG.console = { incidents: {}, markers: {}, selected: null, csrf: null, seen: null, polls: 0, full: 0, busy: 0, latest: null, total: 0 });
 
   function when(iso) { return iso ? String(iso).replace("T", " ").slice(0, 16) : "—"; }
   var say = U.say, reason = U.reason;
@@ -34,7 +34,7 @@
     d.className = "wg-panel";
     d.innerHTML =
       "<h3>事件调度台 <small>incident console</small></h3>" +
-      '<div class="row">' + C.user.name + " (" + esc(C.user.role) + ') <button data-testid="logout">退出 (sign out)</button></div>' +
+      '<div class="row">' + esc(C.user.name) + " (" + esc(C.user.role) + ') <button data-testid="logout">退出 (sign out)</button></div>' +
       '<div class="wg-message" data-testid="message" role="status" aria-live="polite"></div>' +
       "<h4>定位 (locate)</h4>" +
       '<div class="row"><input id="wg-locate-input" data-testid="locate-input" placeholder="地址，或 经度,纬度；或点击地图 (an address, lon,lat, or click the map)">' +
@@ -62,22 +62,57 @@
   }
 
   // --- the queue ----------------------------------------------------------------------------
-  function query() {
-    var q = new URLSearchParams({ sort: "deadline", limit: "500" });
-    var s = byTest("filter-status").value, c = byTest("filter-category").value, g = byTest("filter-grid").value.trim();
-    if (s) q.set("status", s);
-    if (c) q.set("category", c);
-    if (g) q.set("grid", g);
-    if (byTest("filter-overdue").checked) q.set("overdue", "true");
+  // A whole reload at the start, on a filter change and every FULL_EVERY polls (scope changes,
+  // overdue flags that turn with the clock, the 500 limit); in between only what changed since
+  // the newest change seen (GET /incidents?since=, the whole scope: a change that takes an
+  // incident out of the filter must be seen too), merged into the list. The since time goes
+  // back OVERLAP_MS, so a change committed late with an earlier time is not missed.
+  var FULL_EVERY = 20, OVERLAP_MS = 30000;
+  function filters() {
+    return { status: byTest("filter-status").value, category: byTest("filter-category").value,
+      grid: byTest("filter-grid").value.trim(), overdue: byTest("filter-overdue").checked };
+  }
+  function query(since) {
+    var q = new URLSearchParams({ sort: "deadline", limit: "500" }), f = filters();
+    if (since) { q.set("since", since); return "/incidents?" + q.toString(); }
+    if (f.status) q.set("status", f.status);
+    if (f.category) q.set("category", f.category);
+    if (f.grid) q.set("grid", f.grid);
+    if (f.overdue) q.set("overdue", "true");
     return "/incidents?" + q.toString();
   }
+  function matches(i, f) {
+    return (!f.status || i.status === f.status) && (!f.category || i.category === f.category) &&
+      (!f.grid || i.micro_grid === f.grid || i.compound_grid === f.grid) && (!f.overdue || i.overdue);
+  }
+  function newest(list, upto) {
+    list.forEach(function (i) {
+      [i.reported_at, i.updated_at].forEach(function (t) { if (t && (!upto || Date.parse(t) > Date.parse(upto))) upto = t; });
+    });
+    return upto;
+  }
+  function sinceParam(t) { return t ? new Date(Date.parse(t) - OVERLAP_MS).toISOString() : null; }
   function dueOf(i) { return i.due || "9999"; }
   function load(reset) {
+    var full = reset || !E.latest || E.polls % FULL_EVERY === 0;
     E.busy += 1;
-    return api("GET", query()).then(function (res) {
+    return api("GET", query(full ? null : sinceParam(E.latest))).then(function (res) {
       E.busy -= 1;
       if (!res.ok) return failed(res);
-      var list = res.body.incidents.slice();
+      var got = res.body.incidents, f = filters(), list;
+      if (full) {
+        list = got.slice();
+        E.total = res.body.numberMatched;
+      } else {
+        var byCode = {};
+        Object.keys(E.incidents).forEach(function (code) { byCode[code] = E.incidents[code]; });
+        got.forEach(function (i) {
+          if (matches(i, f)) { if (!byCode[i.code]) E.total += 1; byCode[i.code] = i; }
+          else if (byCode[i.code]) { delete byCode[i.code]; E.total -= 1; }
+        });
+        list = Object.keys(byCode).map(function (code) { return byCode[code]; });
+      }
+      E.latest = newest(got, full ? null : E.latest) || E.latest;
       list.sort(function (a, b) {  // the deadline first, overdue first (as sort=deadline does)
         return (b.overdue - a.overdue) || (dueOf(a) < dueOf(b) ? -1 : dueOf(a) > dueOf(b) ? 1 : 0) || (a.reported_at < b.reported_at ? 1 : -1);
       });
@@ -87,6 +122,7 @@
       list.forEach(function (i) { E.seen[i.code] = 1; });
       draw(list, fresh);
       E.polls += 1;
+      E.full += full ? 1 : 0;
       if (E.selected && fresh[E.selected] === undefined && E.incidents[E.selected] && !E.detailBusy) {
         var now = E.incidents[E.selected];
         if (E.shownUpdated && now.updated_at !== E.shownUpdated) open(E.selected, false);
@@ -105,7 +141,7 @@
         '<br><span class="' + (i.overdue ? "overdue" : "") + '">' + (i.overdue ? "已超时 (overdue) " : "期限 (due) ") + esc(when(i.due)) + "</span> · " +
         esc(i.compound_name || i.micro_grid || "") + "</li>";
     }).join("");
-    byTest("incident-count").textContent = "(" + list.length + ")";
+    byTest("incident-count").textContent = "(" + list.length + (E.total > list.length ? " / " + E.total : "") + ")";
     for (var code in E.markers) if (!E.incidents[code]) { E.layer.removeLayer(E.markers[code]); delete E.markers[code]; }
     list.forEach(function (i) {
       var style = { radius: i.code === E.selected ? 10 : 7, color: i.overdue ? "#c0392b" : "#fff", weight: i.overdue ? 3 : 2,

@@ -42,14 +42,14 @@
   function panel() {
     var comms = C.communities.map(function (c) {
       return '<option value="' + esc(c.code) + '"' + (c.code === C.community ? " selected" : "") + ">" +
-        c.name + " (" + esc(c.code) + ")</option>";
+        esc(c.name) + " (" + esc(c.code) + ")</option>";
     }).join("");
     var d = document.createElement("div");
     d.id = "wg-editor";
     d.className = "wg-panel";
     d.innerHTML =
       '<h3>网格规划编辑器 <small>plan editor</small></h3>' +
-      '<div class="row">' + C.user.name + " (" + esc(C.user.role) + ') <button data-testid="logout">退出 (sign out)</button></div>' +
+      '<div class="row">' + esc(C.user.name) + " (" + esc(C.user.role) + ') <button data-testid="logout">退出 (sign out)</button></div>' +
       "<h4>社区与草稿 (community and draft)</h4>" +
       '<select data-testid="community-select" aria-label="社区 (community)">' + comms + "</select>" +
       '<div class="row"><select data-testid="plan-select" aria-label="草稿 (draft)"></select>' +

@@ -23,7 +23,7 @@
       return '<option value="' + esc(p.code) + '">' + esc(p.code) + " · " + p.households + " 户</option>";
     }).join("");
     d.innerHTML =
-      "<h3>应急通知 <span class=\"muted\">emergency notices · " + C.user.name + "</span></h3>" +
+      "<h3>应急通知 <span class=\"muted\">emergency notices · " + esc(C.user.name) + "</span></h3>" +
       '<div id="wg-message" data-testid="message"></div>' +
       "<h4>发送 (send)</h4>" +
       '<label for="wg-n-title">标题 (title)</label><input id="wg-n-title" maxlength="200" data-testid="notice-title">' +

@@ -23,7 +23,7 @@
     var d = document.createElement("div");
     d.id = "wg-app";
     d.innerHTML =
-      "<h3>网格员工作台 <span class=\"muted\">grid worker · " + C.user.name + "</span></h3>" +
+      "<h3>网格员工作台 <span class=\"muted\">grid worker · " + esc(C.user.name) + "</span></h3>" +
       '<div id="wg-message" data-testid="message"></div>' +
       "<h4>应急通知 (emergency notices)</h4><ul data-testid=\"notice-list\"></ul>" +
       "<h4>我的网格 (my grids)</h4><ul data-testid=\"worker-grids\"></ul>" +

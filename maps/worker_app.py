@@ -17,13 +17,13 @@ from geo.incidents import own_grid_codes
 from geo.runtime.auth import Principal
 from geo.settings import public_path
 from geo.store.models import INCIDENT_CATEGORIES, OPINIONS
+from geo.store.versions.read import micro_grids_under
 from maps import queries
 from maps.app_shell import app_basemap
 from maps.assets import own_js
 from maps.basemap_layer import base_layer
 from maps.build import Rendered
 from maps.page import MapContext, config, figure, geojson, map_center, new_map
-from maps.page import text as esc
 from maps.policy import tile_source
 
 __all__ = ["APP_CSS", "notices_page", "worker_page"]
@@ -76,16 +76,7 @@ def _grid_rows(session: Session, codes: list[str]) -> list[dict[str, Any]]:
 
 
 def _micro_under(session: Session, grid: str) -> list[str]:
-    rows = session.execute(
-        text("""
-        WITH RECURSIVE t AS (
-          SELECT g.id, g.code, g.level FROM grid g JOIN grid_version v ON v.id = g.version_id
-            AND v.status = 'published' WHERE g.code = :c
-          UNION ALL SELECT g.id, g.code, g.level FROM grid g JOIN t ON g.parent_id = t.id)
-        SELECT code FROM t WHERE level = 'micro' ORDER BY code"""),
-        {"c": grid},
-    ).scalars()
-    codes = sorted(set(rows))
+    codes = micro_grids_under(session, grid)
     if not codes:
         raise NotFoundError(f"网格不存在 (no such grid): {grid!r}")
     return codes
@@ -133,7 +124,7 @@ def worker_page(session: Session, principal: Principal, *, grid: str | None) -> 
         "worker",
         "worker_app.js",
         grids=geojson(ctx, _grid_rows(session, codes), ["code", "name", "households"]),
-        user={"name": esc(principal.name), "role": principal.role},
+        user={"name": principal.name, "role": principal.role},
         opinions={k: v[0] for k, v in OPINIONS.items()},
         categories={k: v[0] for k, v in INCIDENT_CATEGORIES.items()},
     )
@@ -167,5 +158,5 @@ def notices_page(session: Session, principal: Principal) -> Rendered:
         "notices_app.js",
         grids=geojson(ctx, _grid_rows(session, codes), ["code", "name", "households"]),
         street=principal.street_code,
-        user={"name": esc(principal.name), "role": principal.role},
+        user={"name": principal.name, "role": principal.role},
     )

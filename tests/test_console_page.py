@@ -218,3 +218,46 @@ def test_a_dispatcher_handles_a_new_report_in_the_console(base, browser, db):
             wpage.clean()
         finally:
             wpage.close()
+
+
+def test_the_console_polls_changes_only_and_merges_them(base, browser, db):
+    """Between whole reloads the console asks only for what changed (``since=``) and merges
+    it: with the status filter on 上报 (reported), a new report joins the list and one that
+    another hand accepts leaves it, both without a reload; the list is then what GET
+    /incidents?status=reported gives."""
+    page = _sign_in(browser, base, DISPATCHER)
+    p = page.page
+    asked: list[str] = []
+    p.on("request", lambda r: asked.append(r.url) if "/incidents?" in r.url else None)
+    try:
+        p.get_by_test_id("filter-status").select_option("reported")
+        p.wait_for_function("() => window.WG.console.full >= 2")  # the start and the filter
+        r = httpx.post(
+            base + "/incidents",
+            json={"category": "noise", "description": "合并测试", "address": ADDRESS},
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        code = r.json()["code"]
+        item = p.locator(f'[data-testid="incident-item"][data-code="{code}"]')
+        item.wait_for(timeout=5_000)
+        accepted = p.evaluate(
+            """async (code) => {
+              const s = await (await fetch('/session')).json();
+              const r = await fetch('/incidents/' + code + '/transitions', {method: 'POST',
+                headers: {'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf},
+                body: JSON.stringify({to: 'accepted', note: '另一窗口受理'})});
+              return r.status }""",
+            code,
+        )
+        assert accepted == 200
+        item.wait_for(state="detached", timeout=5_000)
+        polled = [u for u in asked if "since=" in u]
+        assert polled and all("status=" not in u for u in polled), asked
+        assert p.evaluate("window.WG.console.full") < p.evaluate("window.WG.console.polls")
+        status, answer = _api(p, "/incidents?status=reported&limit=500")
+        assert status == 200
+        assert sorted(_listed(p)) == sorted(i["code"] for i in answer["incidents"])
+        page.clean()
+    finally:
+        page.close()

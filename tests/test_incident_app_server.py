@@ -268,6 +268,8 @@ def test_bad_photos_are_refused_and_nothing_is_stored(api, db, tokens):
         (png_with_text(), "image/jpeg", token, 400, "image/jpeg"),  # not of the declared type
         (good, "image/jpeg", None, 403, "X-Reporter-Token"),
         (good, "image/jpeg", "rp_wrong", 403, "reporter token"),
+        # the caller is checked before the body is read: no token and 6 MB → 403, not 413
+        (b"\xff\xd8" + b"\0" * (6 * 1024 * 1024), "image/jpeg", None, 403, "X-Reporter-Token"),
     ]
     for body, ctype, tok, status, word in cases:
         headers = {"Content-Type": ctype} | ({"X-Reporter-Token": tok} if tok else {})

@@ -253,6 +253,51 @@ def test_imported_names_are_shown_as_text_in_every_map(browser, fresh_db, tmp_pa
             p.close()
 
 
+def test_app_pages_show_names_as_text(browser, fresh_db):
+    """The app pages take names from their config as stored and escape them in their
+    scripts: a community and users named ``<img src=x onerror=alert(1)>`` are shown as that
+    text on /app/planner, /app/dispatcher, /app/worker and /app/notices; no script runs and no
+    such img element exists."""
+    engine = make_engine(fresh_db)
+    with session_scope(engine) as s:
+        s.execute(
+            text("UPDATE community SET name = :n WHERE code = :c"), {"n": PAYLOAD, "c": COMMUNITY}
+        )
+        grid = s.execute(
+            text("SELECT min(code) FROM grid WHERE level = 'micro' AND code LIKE :c"),
+            {"c": COMMUNITY + "%"},
+        ).scalar_one()
+        tokens = {
+            role: create_user(session=s, name=PAYLOAD + role, role=role, **scope)[1]
+            for role, scope in (
+                ("planner", {}),
+                ("dispatcher", {"street_code": STREET}),
+                ("worker", {"grid_code": grid}),
+            )
+        }
+    engine.dispose()
+    with serve_app(fresh_db) as base:
+        for path, role in (
+            ("/app/planner", "planner"),
+            ("/app/dispatcher", "dispatcher"),
+            ("/app/worker", "worker"),
+            ("/app/notices", "dispatcher"),
+        ):
+            p = Page(browser, _auth(tokens[role]))
+            p.page.add_init_script(
+                "window.__alerts = []; window.alert = m => window.__alerts.push(String(m));"
+            )
+            page = p.open(base + path)
+            page.wait_for_timeout(300)
+            assert page.evaluate("window.__alerts") == [], path
+            assert page.evaluate("document.querySelectorAll('img[onerror]').length") == 0, path
+            shown = page.evaluate("document.body.innerText")
+            assert PAYLOAD + role in shown, (path, shown[:300])
+            if path == "/app/planner":
+                assert PAYLOAD in page.locator("[data-testid=community-select]").inner_text()
+            p.close()
+
+
 # --- item 15: a Content-Security-Policy without 'unsafe-inline' scripts -----------------------
 def _directives(policy: str) -> dict[str, list[str]]:
     out = {}

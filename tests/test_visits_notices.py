@@ -8,7 +8,7 @@ and judged late after its deadline (the clock injected)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -18,10 +18,10 @@ from geo.errors import InputError
 from geo.incidents.rules import clock
 from geo.notices import acknowledge, get_sender, read_notice
 from geo.runtime.auth import Principal, create_user
-from geo.settings import Settings
+from geo.settings import Settings, get_settings
 from geo.store.db import make_engine, session_scope
 
-from .conftest import run_sql, serve_app
+from .conftest import run_cli, run_sql, serve_app
 
 pytestmark = pytest.mark.db
 STREET = "510107013"
@@ -127,7 +127,7 @@ def test_a_visit_by_the_grid_worker_is_stored_and_others_are_refused(base, world
     db, (g1, _, g3) = world["db"], world["g"]
     h1, h3 = world["house"][g1], world["house"][g3]
     with _c(base, world, "w1") as w1:
-        r = w1.post("/visits", json={"household": h1, "note": "家中一切正常", "opinion": "表扬"})
+        r = w1.post("/visits", json={"household": h1, "note": "家中一切正常", "opinion": "表扬　"})
         assert r.status_code == 201, r.text
         v = r.json()
         assert (v["household"], v["grid"], v["opinion"]) == (h1, g1, "praise")
@@ -371,7 +371,6 @@ class RefusingSender:
 
 def test_a_plugged_in_sender_is_used_and_a_broken_one_stops_the_start(base, world, monkeypatch):
     from api.app import create_app
-    from geo.settings import get_settings
 
     db, (g1, g2, _) = world["db"], world["g"]
     monkeypatch.setenv("WANGGE_NOTICE_SENDER", "tests.test_visits_notices:RefusingSender")
@@ -393,6 +392,53 @@ def test_a_plugged_in_sender_is_used_and_a_broken_one_stops_the_start(base, worl
     get_settings.cache_clear()
     with pytest.raises(ValueError, match="sms"):
         create_app(db)
+
+
+class CommitSeeingSender:
+    """A sender that looks, from a connection of its own, whether the notice it delivers is
+    already committed (``WANGGE_NOTICE_SENDER=tests.test_visits_notices:CommitSeeingSender``)."""
+
+    name = "seeing"
+    url = ""
+    seen: ClassVar[list[int]] = []
+
+    def send(self, *, phone: str, worker: str, message: str) -> bool:
+        nid = int(message.split("【应急通知 ", 1)[1].split("】", 1)[0])
+        CommitSeeingSender.seen += [
+            _sql(self.url, "SELECT count(*) FROM notice WHERE id = :n", n=nid)[0][0]
+        ]
+        return True
+
+
+def test_messages_leave_only_after_the_notice_is_committed(base, world, monkeypatch):
+    from geo.notices import send_notice
+
+    db, (g1, g2, _) = world["db"], world["g"]
+    CommitSeeingSender.url, CommitSeeingSender.seen = db, []
+    monkeypatch.setenv("WANGGE_NOTICE_SENDER", "tests.test_visits_notices:CommitSeeingSender")
+    get_settings.cache_clear()
+    with _c(base, world, "disp") as d:
+        r = d.post("/notices", json={"title": "停水", "body": "明早停水", "grids": [g1, g2]})
+    assert r.status_code == 201 and r.json()["sent"] == r.json()["messages"] >= 3, r.text
+    # each message was handed over when another connection could already read the notice
+    assert CommitSeeingSender.seen == [1] * r.json()["messages"]
+    # a notice committed whose delivery never ran (the process stopped): pending until
+    # `wangge notices deliver`, which sends each once
+    monkeypatch.setenv("WANGGE_NOTICE_SENDER", "log")
+    get_settings.cache_clear()
+    engine = make_engine(db)
+    disp = Principal(id=None, name="vn-disp", role="dispatcher", street_code=STREET)
+    with session_scope(engine) as s:
+        nid = send_notice(s, disp, title="演练", body="应急演练", grids=[g1])["id"]
+    engine.dispose()
+    status = "SELECT status, count(*) FROM notice_outbox WHERE notice_id = :n GROUP BY status"
+    pending = _sql(db, status, n=nid)
+    assert pending and [p[0] for p in pending] == ["pending"], pending
+    ran = run_cli("notices", "deliver", url=db)
+    assert ran.code == 0 and f"已发送 (sent): {pending[0][1]}" in ran.out, ran
+    assert _sql(db, status, n=nid) == [("sent", pending[0][1])]
+    again = run_cli("notices", "deliver", url=db)
+    assert "已发送 (sent): 0" in again.out, again
 
 
 def test_a_deleted_community_takes_its_households_visits_with_it(fresh_db):

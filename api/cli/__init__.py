@@ -5,7 +5,7 @@ otherwise starts the project's own local PostGIS (``wangge db up``) and brings t
 date first. Errors print a message naming the bad value or row and exit with status 1.
 
 One module per command group (``db``, ``data``, ``grids``, ``plans``, ``maps``, ``serve``,
-``users``, ``network``, ``incidents``, ``report``); this one puts them together in the order ``--help``
+``users``, ``network``, ``incidents``, ``notices``, ``report``); this one puts them together in the order ``--help``
 lists them.
 """
 
@@ -17,7 +17,7 @@ from api.cli.console import settings_or_exit
 
 settings_or_exit()
 
-from api.cli import data, db, grids, incidents, maps, network, plans, report, serve, users  # noqa: E402  (after the settings are checked: the models read them when imported)
+from api.cli import data, db, grids, incidents, maps, network, notices, plans, report, serve, users  # noqa: E402  (after the settings are checked: the models read them when imported)
 
 __all__ = ["app", "main"]
 
@@ -43,6 +43,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(network.app, name="network")
 app.add_typer(incidents.app, name="incidents")
+app.add_typer(notices.app, name="notices")
 app.add_typer(plans.app, name="plan")
 
 

@@ -23,6 +23,7 @@ from geo.errors import InputError
 from geo.incidents import (
     add_photo,
     category_list,
+    check_upload,
     count_public_report,
     create_incident,
     escalate_overdue,
@@ -335,7 +336,14 @@ async def photo(
     """添加照片 (add a photo): the raw JPEG or PNG as the body, at most 5 MB and 3 photos an
     incident; by the reporter (header ``X-Reporter-Token``) or staff in scope. The image is
     re-encoded, so no metadata (EXIF and its GPS position, XMP, ICC, text chunks) is kept;
-    only staff in scope see it."""
+    only staff in scope see it. Who may add one is checked before the body is read."""
+    from starlette.concurrency import run_in_threadpool
+
+    def allowed() -> None:
+        with request.app.state.sessionmaker() as session, session.begin():
+            check_upload(session, incident_id, principal=principal, reporter_token=x_reporter_token)
+
+    await run_in_threadpool(allowed)
     data, mime = await _image_body(request, content_type)
 
     def work() -> dict[str, Any]:
@@ -348,8 +356,6 @@ async def photo(
                 principal=principal,
                 reporter_token=x_reporter_token,
             )
-
-    from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(work)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import SessionDep, require_role
 from api.schemas.notices import NoticeAck, NoticeCreate, NoticeList, NoticeRead, NoticeSent
-from geo.notices import acknowledge, list_notices, read_notice, send_notice
+from geo.notices import acknowledge, deliver, list_notices, read_notice, send_notice
 from geo.runtime.auth import Principal
 
 router = APIRouter(tags=["notices"])
@@ -17,21 +17,27 @@ router = APIRouter(tags=["notices"])
 @router.post("/notices", status_code=201, response_model=NoticeSent)
 def send(
     body: NoticeCreate,
-    session: SessionDep,
+    request: Request,
     principal: Annotated[Principal, Depends(require_role("dispatcher"))],
 ) -> dict[str, Any]:
     """发送应急通知 (send a notice) to a street or grids: a dispatcher of its own street (an
     admin: any). Fans out to every micro-grid in scope (a target each) and its workers with
-    a phone (an outbox message each, handed to ``WANGGE_NOTICE_SENDER``)."""
-    return send_notice(
-        session,
-        principal,
-        title=body.title,
-        body=body.body,
-        street=body.street,
-        grids=body.grids,
-        deadline_minutes=body.deadline_minutes,
-    )
+    a phone (an outbox message each). The notice is committed first; then its messages are
+    handed to ``WANGGE_NOTICE_SENDER`` one by one (``sent`` / ``failed``; any left pending by
+    a stop go with ``wangge notices deliver``)."""
+    sessions = request.app.state.sessionmaker
+    with sessions() as session, session.begin():
+        notice = send_notice(
+            session,
+            principal,
+            title=body.title,
+            body=body.body,
+            street=body.street,
+            grids=body.grids,
+            deadline_minutes=body.deadline_minutes,
+        )
+    sent, failed = deliver(sessions, notice["id"])
+    return notice | {"sent": sent, "failed": failed}
 
 
 @router.get("/notices", response_model=NoticeList, response_model_exclude_none=True)

@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 
 from api.caches import app_cache
 from api.deps import SessionDep
+from api.routes.ogc_edit import draft_infos, etag_headers, resolve_collection
+from api.routes.ogc_edit import queryables as collection_queryables
 from api.schemas.ogc import (
     OgcCollection,
     OgcCollections,
@@ -99,7 +101,8 @@ def collections(request: Request, session: SessionDep) -> dict[str, Any]:
     base = _base(request)
     return {
         "links": [{"rel": "self", "type": "application/json", "href": f"{base}/collections"}],
-        "collections": _infos(request, session, list(ogc.COLLECTIONS.values())),
+        "collections": _infos(request, session, list(ogc.COLLECTIONS.values()))
+        + draft_infos(request, session),
         "crs": list(ogc.SUPPORTED_CRS),
     }
 
@@ -108,7 +111,10 @@ def collections(request: Request, session: SessionDep) -> dict[str, Any]:
     "/ogc/collections/{cid}", response_model=OgcCollection, response_model_exclude_none=True
 )
 def collection(cid: str, request: Request, session: SessionDep) -> dict[str, Any]:
-    return _infos(request, session, [ogc.collection(cid)])[0]
+    c = resolve_collection(cid, request, session)
+    if c.id not in ogc.COLLECTIONS:  # a draft's: its extent is not cached
+        return ogc.collection_info(c, _base(request), ogc.extent(session, c))
+    return _infos(request, session, [c])[0]
 
 
 class SchemaJSONResponse(JSONResponse):
@@ -121,8 +127,8 @@ class SchemaJSONResponse(JSONResponse):
     response_model_exclude_none=True,
     response_class=SchemaJSONResponse,
 )
-def queryables(cid: str, request: Request) -> dict[str, Any]:
-    return ogc.queryables(ogc.collection(cid), _base(request))
+def queryables(cid: str, request: Request, session: SessionDep) -> dict[str, Any]:
+    return collection_queryables(resolve_collection(cid, request, session), request)
 
 
 def _page_links(
@@ -151,7 +157,7 @@ def items(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """要素 (features); any other parameter named like a queryable filters by equality."""
-    c = ogc.collection(cid)
+    c = resolve_collection(cid, request, session)
     limit = min(limit, get_settings().max_page_size)
     filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
     fc, uri = ogc.items(
@@ -165,7 +171,8 @@ def items(
     )
     fc["timeStamp"] = datetime.now(UTC).isoformat(timespec="seconds")
     fc["links"] = _page_links(request, fc, limit, offset)
-    return JSONResponse(fc, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})
+    headers = {"Content-Crs": f"<{uri}>", **etag_headers(request)}
+    return JSONResponse(fc, media_type=GEOJSON, headers=headers)
 
 
 @router.get("/ogc/collections/{cid}/items/{fid}", response_class=JSONResponse)
@@ -176,7 +183,7 @@ def item(
     session: SessionDep,
     crs: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    c = ogc.collection(cid)
+    c = resolve_collection(cid, request, session)
     fc, uri = ogc.items(
         session, c, bbox=None, crs=crs, limit=1, offset=0, filters={}, feature_id=fid
     )
@@ -190,7 +197,8 @@ def item(
         {"rel": "self", "type": GEOJSON, "href": public_url(request)},
         {"rel": "collection", "type": "application/json", "href": f"{base}/collections/{cid}"},
     ]
-    return JSONResponse(f, media_type=GEOJSON, headers={"Content-Crs": f"<{uri}>"})
+    headers = {"Content-Crs": f"<{uri}>", **etag_headers(request)}
+    return JSONResponse(f, media_type=GEOJSON, headers=headers)
 
 
 log = logging.getLogger("wangge.api")

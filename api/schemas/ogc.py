@@ -67,6 +67,7 @@ class OgcQueryable(BaseModel):
     type: str | None = None
     title: str | None = None
     ref: str | None = Field(default=None, alias="$ref")
+    read_only: bool | None = Field(default=None, alias="readOnly")
 
 
 class OgcQueryables(BaseModel):

@@ -46,7 +46,7 @@ chain, workers) and :mod:`~geo.incidents.reassign` (moving one to another micro-
 from geo.incidents.access import own_grid_codes
 from geo.incidents.categories import category_key, category_list
 from geo.incidents.lifecycle import escalate_overdue, transition
-from geo.incidents.photos import add_photo, read_photo
+from geo.incidents.photos import add_photo, check_upload, read_photo
 from geo.incidents.ratelimit import count_public_report
 from geo.incidents.reading import get_incident, list_incidents, read_incident
 from geo.incidents.reassign import reassign
@@ -60,6 +60,7 @@ __all__ = [
     "add_photo",
     "category_key",
     "category_list",
+    "check_upload",
     "count_public_report",
     "create_incident",
     "deadlines",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from geo.errors import PermissionDenied
 from geo.incidents.rules import WHO
 from geo.runtime.auth import Principal, hash_token
+from geo.store.versions.read import micro_grids_under
 
 __all__ = [
     "authorise",
@@ -49,16 +50,7 @@ def own_grid_codes(session: Session, principal: Principal) -> list[str]:
     it (a worker of a compound grid answers for its micro-grids)."""
     if not principal.grid_code:
         return []
-    rows = session.execute(
-        text("""
-        WITH RECURSIVE t AS (
-          SELECT g.id, g.code, g.level FROM grid g JOIN grid_version v ON v.id = g.version_id
-            AND v.status = 'published' WHERE g.code = :c
-          UNION ALL SELECT g.id, g.code, g.level FROM grid g JOIN t ON g.parent_id = t.id)
-        SELECT code FROM t WHERE level = 'micro'"""),
-        {"c": principal.grid_code},
-    ).scalars()
-    return sorted(set(rows))
+    return micro_grids_under(session, principal.grid_code) or []
 
 
 def require_scope(session: Session, principal: Principal, inc: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from geo.errors import InputError
 from geo.store.models.vocabularies import INCIDENT_CATEGORIES, INCIDENT_CATEGORY_GROUPS
 
-__all__ = ["category_key", "category_list"]
+__all__ = ["category_key", "category_list", "vocabulary_key"]
 
 
 def _fold(value: str) -> str:
@@ -38,6 +38,17 @@ def category_key(value: str) -> str:
             detail={"value": value, "labels": [zh for zh, _en in INCIDENT_CATEGORIES.values()]},
         )
     return key
+
+
+def vocabulary_key(value: str | None, vocabulary: dict[str, tuple[str, str]], what: str) -> str:
+    """The key of another vocabulary (key → Chinese, English label) for what a person typed,
+    folded as categories are; InputError naming ``what`` and the value otherwise."""
+    typed = _fold(value or "")
+    for key, (zh, en) in vocabulary.items():
+        if typed in {_fold(key), _fold(zh), _fold(en), _fold(en.replace(" ", "_"))}:
+            return key
+    choices = ", ".join(f"{k} {zh}" for k, (zh, _) in vocabulary.items())
+    raise InputError(f"未知{what} (unknown {what}) {value!r}; 可选 (one of): {choices}")
 
 
 def category_list() -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_PHOTO_BYTES",
     "PHOTO_TYPES",
     "add_photo",
+    "check_upload",
     "clean_image",
     "photo_numbers",
     "read_photo",
@@ -89,12 +90,7 @@ def add_photo(
     actor = _uploader(session, inc, principal, reporter_token)
     clean, width, height = clean_image(data, mime)
     session.execute(text("SELECT 1 FROM incident WHERE id = :i FOR UPDATE"), {"i": inc["id"]})
-    have = photo_numbers(session, inc["id"])
-    if len(have) >= MAX_PHOTOS:
-        raise ConflictError(
-            f"每个事件最多 {MAX_PHOTOS} 张照片 (at most {MAX_PHOTOS} photos an incident): "
-            f"{inc['code']} 已有 (has) {len(have)}"
-        )
+    have = _room_for_one(session, inc)
     n = max(have, default=0) + 1
     digest = hashlib.sha256(clean).hexdigest()
     session.execute(
@@ -122,6 +118,28 @@ def add_photo(
         {"n": n, "bytes": len(clean), "sha256": digest},
     )
     return {"photo": n, "bytes": len(clean), "width": width, "height": height}
+
+
+def check_upload(
+    session: Session, ref: str, *, principal: Principal, reporter_token: str | None
+) -> None:
+    """What :func:`add_photo` checks before the image matters — the incident exists, the
+    caller may add to it, it has room for one more — so that an upload is refused before
+    its body (up to 5 MB) is read. :func:`add_photo` checks again under the row lock."""
+    inc = load(session, ref, numeric=principal.has_role(*STAFF_ROLES), now=clock())
+    _uploader(session, inc, principal, reporter_token)
+    _room_for_one(session, inc)
+
+
+def _room_for_one(session: Session, inc: dict[str, Any]) -> list[int]:
+    """The incident's photo numbers; 409 when it already has :data:`MAX_PHOTOS`."""
+    have = photo_numbers(session, inc["id"])
+    if len(have) >= MAX_PHOTOS:
+        raise ConflictError(
+            f"每个事件最多 {MAX_PHOTOS} 张照片 (at most {MAX_PHOTOS} photos an incident): "
+            f"{inc['code']} 已有 (has) {len(have)}"
+        )
+    return have
 
 
 def _uploader(

@@ -1,6 +1,6 @@
 """Emergency notices (应急通知): sending along the reach tree, acknowledgements, the live
-share (:mod:`~geo.notices.core`), and the pluggable senders of the outbox
-(:mod:`~geo.notices.sender`)."""
+share (:mod:`~geo.notices.core`), the outbox delivered after commit
+(:mod:`~geo.notices.outbox`) and its pluggable senders (:mod:`~geo.notices.sender`)."""
 
 from geo.notices.core import (
     FULL_MOBILISATION_H,
@@ -9,6 +9,7 @@ from geo.notices.core import (
     read_notice,
     send_notice,
 )
+from geo.notices.outbox import deliver
 from geo.notices.sender import LogSender, Sender, get_sender
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "LogSender",
     "Sender",
     "acknowledge",
+    "deliver",
     "get_sender",
     "list_notices",
     "read_notice",

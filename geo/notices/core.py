@@ -1,7 +1,8 @@
 """Emergency notices (应急通知): sent by a dispatcher to its street or grids in it (an admin:
 anywhere), fanned out along the reach tree to every micro-grid in scope — a target per
 micro-grid with the households it holds, a message per worker with a phone in the outbox,
-delivered by the configured :class:`~geo.notices.sender.Sender` — then acknowledged per
+delivered after commit by :mod:`geo.notices.outbox` through the configured
+:class:`~geo.notices.sender.Sender` — then acknowledged per
 micro-grid by its worker with the households reached (never more than it holds). The
 dispatcher's live view: the share reached, whether every grid acknowledged within the
 notice's deadline (5 minutes by default), the full mobilisation due 3 hours after sending,
@@ -22,8 +23,7 @@ from sqlalchemy.orm import Session
 from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
 from geo.incidents.rules import TZ, clock
-from geo.notices.sender import Sender, get_sender
-from geo.people import _grid_streets, _micro_codes, _street_grids, check_reach_scope
+from geo.people import check_reach_scope, grid_streets, micro_codes, street_grids
 from geo.runtime.auth import Principal
 from geo.store.audit import audit
 
@@ -63,12 +63,12 @@ def _scope_micro(
         raise PermissionDenied(f"角色 {principal.role} 无权发送应急通知 (may not send notices)")
     check_reach_scope(session, principal, grids=grids, street=street)
     if street:
-        tops = _street_grids(session, street)
+        tops = street_grids(session, street)
         streets = {street}
     else:
         tops = list(grids or [])
-        streets = set(_grid_streets(session, tops).values())
-    micro = sorted({m for g in tops for m in _micro_codes(session, g)})
+        streets = set(grid_streets(session, tops).values())
+    micro = sorted({m for g in tops for m in micro_codes(session, g)})
     if not micro:
         raise InputError(f"范围内没有微网格 (no micro-grid in scope): {street or grids}")
     return micro, streets.pop() if len(streets) == 1 else None
@@ -114,42 +114,25 @@ def _recipients(session: Session, micro: list[str]) -> dict[str, list[tuple[str,
     return out
 
 
-def _deliver(
-    session: Session,
-    nid: int,
-    message: str,
-    recipients: dict[str, list[tuple[str, str, str]]],
-    sender: Sender,
-    now: datetime,
-) -> tuple[int, int]:
-    """An outbox row per recipient, handed to the sender and marked sent or failed; the
-    numbers sent and failed."""
-    sent = failed = 0
-    for grid, workers in recipients.items():
-        for code, _name, phone in workers:
-            try:  # a plugged-in sender that fails marks its row failed, not the notice
-                ok = bool(sender.send(phone=phone, worker=code, message=message))
-            except Exception:  # any failure of a third-party sender
-                log.exception("notice %s: the sender failed for worker %s", nid, code)
-                ok = False
-            sent, failed = sent + ok, failed + (not ok)
-            session.execute(
-                text(
-                    "INSERT INTO notice_outbox (notice_id, grid_code, worker_code, phone, "
-                    "message, status, sender, sent_at) VALUES (:n, :g, :w, :p, :m, :s, :by, :at)"
-                ),
-                {
-                    "n": nid,
-                    "g": grid,
-                    "w": code,
-                    "p": phone,
-                    "m": message,
-                    "s": "sent" if ok else "failed",
-                    "by": sender.name,
-                    "at": now if ok else None,
-                },
-            )
-    return sent, failed
+def _queue(
+    session: Session, nid: int, message: str, recipients: dict[str, list[tuple[str, str, str]]]
+) -> int:
+    """A pending outbox row per recipient (delivered after commit by
+    :func:`geo.notices.outbox.deliver`); their number."""
+    rows = [
+        {"n": nid, "g": grid, "w": code, "p": phone, "m": message}
+        for grid, workers in recipients.items()
+        for code, _name, phone in workers
+    ]
+    if rows:
+        session.execute(
+            text(
+                "INSERT INTO notice_outbox (notice_id, grid_code, worker_code, phone, message, "
+                "status) VALUES (:n, :g, :w, :p, :m, 'pending')"
+            ),
+            rows,
+        )
+    return len(rows)
 
 
 def send_notice(
@@ -162,10 +145,10 @@ def send_notice(
     grids: list[str] | None = None,
     deadline_minutes: int = 5,
     now: datetime | None = None,
-    sender: Sender | None = None,
 ) -> dict[str, Any]:
-    """Store a notice, its targets and outbox, and hand each message to the sender (marked
-    sent or failed). One transaction: a refused notice stores nothing."""
+    """Store a notice, its targets and its outbox (pending: nothing leaves before the
+    caller commits; then :func:`geo.notices.outbox.deliver`). One transaction: a refused
+    notice stores nothing."""
     title, body = _checked(title, body, deadline_minutes)
     micro, in_street = _scope_micro(session, principal, street, grids)
     now = now or clock()
@@ -190,9 +173,7 @@ def send_notice(
         text("INSERT INTO notice_target (notice_id, grid_code, households) VALUES (:n, :g, :h)"),
         [{"n": nid, "g": m, "h": households[m]} for m in micro],
     )
-    sent, failed = _deliver(
-        session, nid, f"【应急通知 {nid}】{title}：{body}", recipients, sender or get_sender(), now
-    )
+    messages = _queue(session, nid, f"【应急通知 {nid}】{title}：{body}", recipients)
     without = [m for m in micro if not recipients[m]]
     audit(
         session,
@@ -200,7 +181,7 @@ def send_notice(
         "notice_send",
         "notice",
         nid,
-        {"street": street, "grids": grids, "targets": len(micro), "messages": sent + failed},
+        {"street": street, "grids": grids, "targets": len(micro), "messages": messages},
     )
     return {
         "id": nid,
@@ -208,9 +189,7 @@ def send_notice(
         "sent_at": _iso(now),
         "targets": len(micro),
         "households": sum(households.values()),
-        "messages": sent + failed,
-        "sent": sent,
-        "failed": failed,
+        "messages": messages,
         "without_worker": without,
     }
 

@@ -15,6 +15,7 @@ from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents.access import own_grid_codes
 from geo.incidents.rules import TZ, clock
 from geo.runtime.auth import Principal
+from geo.store.versions import micro_grids_under
 
 __all__ = ["LEVELS", "READERS", "Period", "Scope", "parse_period", "resolve_scope"]
 
@@ -91,14 +92,6 @@ MICRO = (
     "AND v.status = 'published' JOIN community c ON c.id = v.community_id "
     "JOIN street s ON s.id = c.street_id WHERE g.level = 'micro'"
 )
-UNDER = """
-WITH RECURSIVE t AS (
-  SELECT g.id, g.level FROM grid g JOIN grid_version v ON v.id = g.version_id
-    AND v.status = 'published' WHERE g.code = :code
-  UNION ALL SELECT g.id, g.level FROM grid g JOIN t ON g.parent_id = t.id)
-SELECT g.id, g.code FROM grid g JOIN t ON t.id = g.id WHERE t.level = 'micro'"""
-
-
 EXISTS = {
     "street": "SELECT 1 FROM street WHERE code = :code",
     "community": "SELECT 1 FROM community WHERE code = :code",
@@ -123,7 +116,12 @@ def _micro(session: Session, kind: str, code: str | None) -> list[Any]:
     if code is None:
         return list(session.execute(text(MICRO + " ORDER BY g.code")).all())
     if kind == "grid":
-        return list(session.execute(text(UNDER + " ORDER BY g.code"), {"code": code}).all())
+        codes = micro_grids_under(session, code) or []
+        return list(
+            session.execute(
+                text(MICRO + " AND g.code = ANY(:codes) ORDER BY g.code"), {"codes": codes}
+            ).all()
+        )
     column = "s.code" if kind == "street" else "c.code"
     return list(
         session.execute(text(f"{MICRO} AND {column} = :code ORDER BY g.code"), {"code": code}).all()

@@ -20,7 +20,7 @@ from geo.store.versions.partitioning import (
     preview_reassign,
     reassign_after,
 )
-from geo.store.versions.read import load_version
+from geo.store.versions.read import load_version, micro_grids_under
 from geo.store.versions.write import write_version
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "grid_features",
     "load_community",
     "load_version",
+    "micro_grids_under",
     "partition_and_store",
     "preview_reassign",
     "reassign_after",

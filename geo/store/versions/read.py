@@ -13,7 +13,7 @@ from geo.core.validate import GridRecord
 from geo.errors import NotFoundError
 from geo.store.wkb import wkb_metric
 
-__all__ = ["load_version"]
+__all__ = ["load_version", "micro_grids_under"]
 
 
 def load_version(
@@ -76,3 +76,20 @@ def _version_row(session: Session, code: str, version: int | None) -> dict[str, 
         what = "现行版本 (current version)" if version is None else f"版本 (version) {version}"
         raise NotFoundError(f"社区 {code} 没有{what} (community {code} has no such version)")
     return dict(row)
+
+
+def micro_grids_under(session: Session, code: str) -> list[str] | None:
+    """The micro-grid codes of the published grid ``code`` — itself when it is one, every
+    micro-grid under it otherwise — sorted; None when no published grid has that code."""
+    rows = session.execute(
+        text("""
+        WITH RECURSIVE t AS (
+          SELECT g.id, g.code, g.level FROM grid g JOIN grid_version v ON v.id = g.version_id
+            AND v.status = 'published' WHERE g.code = :c
+          UNION ALL SELECT g.id, g.code, g.level FROM grid g JOIN t ON g.parent_id = t.id)
+        SELECT code, level FROM t"""),
+        {"c": code},
+    ).all()
+    if not rows:
+        return None
+    return sorted({c for c, level in rows if level == "micro"})
