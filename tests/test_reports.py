@@ -451,3 +451,14 @@ def test_spreadsheets_never_run_an_imported_formula(tmp_path: Path):
     assert ws["C2"].value == 3 and ws["C2"].data_type == "n"
     rows = _csv_rows(render(report, "csv"))
     assert rows[1] == ["G-1", "'" + evil, "3"] and rows[2][1] == "-12"
+
+
+def test_a_pdf_of_a_whole_city_is_refused_before_it_is_drawn():
+    from geo.errors import InputError
+    from geo.reports import render
+    from geo.reports.writers import PDF_MAX_ROWS
+
+    rows = [[f"G-{i}", "网格", i] for i in range(PDF_MAX_ROWS + 1)]
+    with pytest.raises(InputError, match=str(PDF_MAX_ROWS + 1)):
+        render(_report(rows), "pdf")
+    assert render(_report(rows), "csv").count(b"\r\n") == PDF_MAX_ROWS + 2

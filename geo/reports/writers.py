@@ -23,6 +23,7 @@ FORMATS = {
     "pdf": "application/pdf",
 }
 PDF_FONT = "STSong-Light"
+PDF_MAX_ROWS = 5000  # about 130 pages; a city's micro-grids go to XLSX or CSV
 
 
 def filename(report: Report, fmt: str) -> str:
@@ -92,6 +93,11 @@ def _col_widths(report: Report, total: float) -> list[float]:
 
 
 def _pdf(report: Report) -> bytes:
+    if len(report.rows) > PDF_MAX_ROWS:
+        raise InputError(
+            f"PDF 最多 {PDF_MAX_ROWS} 行 (a PDF holds at most {PDF_MAX_ROWS} rows; this report has "
+            f"{len(report.rows)}): 请用 xlsx 或 csv，或缩小范围 (use xlsx or csv, or a smaller scope)"
+        )
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
