@@ -39,7 +39,9 @@ from api.routes import (
     open311,
     people,
     plans,
+    reports,
     services,
+    tilemeta,
     users,
     visits,
 )
@@ -126,6 +128,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(people.router)
     app.include_router(plans.router)
     app.include_router(maps.router)
+    app.include_router(tilemeta.router)  # before ogc's /tiles/{cid}/{z}/{x}/{y}.mvt
     app.include_router(ogc.router)
     app.include_router(ogc_edit.router)
     app.include_router(ogc_api.router)
@@ -139,6 +142,7 @@ def create_app(url: str | None = None) -> FastAPI:
     app.include_router(app_resident.router)
     app.include_router(communities.router)
     app.include_router(open311.router)
+    app.include_router(reports.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SlowRequestLog, seconds=settings.slow_request_s)
     app.add_middleware(SecurityHeaders)  # every answer, a 413 included

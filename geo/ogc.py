@@ -51,6 +51,7 @@ __all__ = [
     "parse_crs_uri",
     "queryables",
     "tile",
+    "tile_fields",
 ]
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -407,9 +408,10 @@ def check_tile(z: int, x: int, y: int) -> None:
 
 
 def tile(session: Session, c: Collection, z: int, x: int, y: int) -> bytes:
-    """A Mapbox vector tile (EPSG:3857 tiling) of a collection: layer name = collection id."""
+    """A Mapbox vector tile (EPSG:3857 tiling) of a collection: layer name = collection id,
+    each feature with an integer id (:func:`_feature_id`) besides its properties."""
     check_tile(z, x, y)
-    cols = ", ".join(_mvt_column(c.spec, e) for e in c.spec.select)
+    cols = ", ".join([_feature_id(c), *(_mvt_column(c.spec, e) for e in c.spec.select)])
     where = f"AND {c.where}" if c.where else ""
     g = f"t.{c.spec.geom_column}"
     sql = (
@@ -418,7 +420,8 @@ def tile(session: Session, c: Collection, z: int, x: int, y: int) -> bytes:
         f"AS geom FROM {c.spec.table} t {c.spec.joins} CROSS JOIN b WHERE "
         f"{g} && ST_Transform(ST_Expand(b.env, (ST_XMax(b.env) - ST_XMin(b.env)) / 64), "
         f"{get_settings().storage_srid}) {where}) "
-        "SELECT ST_AsMVT(q, :layer, 4096, 'geom') FROM q WHERE geom IS NOT NULL"
+        "SELECT ST_AsMVT(q, :layer, 4096, 'geom', '" + FEATURE_ID + "') FROM q "
+        "WHERE geom IS NOT NULL"
     )
     data = session.execute(text(sql), {"z": z, "x": x, "y": y, "layer": c.id}).scalar()
     return bytes(data or b"")
@@ -430,3 +433,23 @@ def _mvt_column(spec: LayerSpec, expr: str) -> str:
     if not sql:
         sql, alias = expr, expr.split(".")[-1]
     return f"{sql} AS {alias}" if _integer(spec, alias) else f"CAST({sql} AS text) AS {alias}"
+
+
+# the column ST_AsMVT takes each feature's id from (not written as a property)
+FEATURE_ID = "wg_feature_id"
+
+
+def _feature_id(c: Collection) -> str:
+    """Each tile feature's integer id, stable while the row lives (for MapLibre's
+    feature-state): the row's id — but for incidents, whose numeric ids are for staff only
+    (the public finds them by their random code), 52 bits of the code's MD5 (a JavaScript
+    number holds them exactly)."""
+    if c.spec.table == "incident":
+        return f"('x' || left(md5(t.code), 13))::bit(52)::bigint AS {FEATURE_ID}"
+    return f"t.id AS {FEATURE_ID}"
+
+
+def tile_fields(c: Collection) -> dict[str, str]:
+    """The properties a collection's tile features carry, as TileJSON describes them
+    (``Number`` or ``String``: :func:`_mvt_column` makes every other type text)."""
+    return {name: "Number" if _integer(c.spec, name) else "String" for name in _props(c)}

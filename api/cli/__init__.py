@@ -5,7 +5,7 @@ otherwise starts the project's own local PostGIS (``wangge db up``) and brings t
 date first. Errors print a message naming the bad value or row and exit with status 1.
 
 One module per command group (``db``, ``data``, ``grids``, ``plans``, ``maps``, ``serve``,
-``users``, ``network``, ``incidents``, ``notices``, ``apps``); this one puts them together in the order ``--help``
+``users``, ``network``, ``incidents``, ``notices``, ``apps``, ``report``); this one puts them together in the order ``--help``
 lists them.
 """
 
@@ -17,7 +17,20 @@ from api.cli.console import settings_or_exit
 
 settings_or_exit()
 
-from api.cli import apps, data, db, grids, incidents, maps, network, notices, plans, serve, users  # noqa: E402  (after the settings are checked: the models read them when imported)
+from api.cli import (  # noqa: E402  (after the settings are checked: the models read them when imported)
+    apps,
+    data,
+    db,
+    grids,
+    incidents,
+    maps,
+    network,
+    notices,
+    plans,
+    report,
+    serve,
+    users,
+)
 
 __all__ = ["app", "main"]
 
@@ -38,6 +51,7 @@ app.command()(grids.assign)
 app.command()(serve.demo)
 app.command("maps")(maps.maps_cmd)
 app.command()(serve.serve)
+app.command("report")(report.report_cmd)
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(network.app, name="network")
