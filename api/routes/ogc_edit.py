@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from api.deps import SessionDep, get_principal, require_role
@@ -159,8 +160,17 @@ async def put_item(
     derived properties sent back unchanged are ignored, changed → 409. ``If-Match`` (the
     ETag) another revision → 412."""
     body = await _body(request)
-    return _write(
-        request, session, plan_id, fid, body, False, content_crs=content_crs, if_match=if_match
+    # the edit's database work off the event loop (other requests go on meanwhile)
+    return await run_in_threadpool(
+        _write,
+        request,
+        session,
+        plan_id,
+        fid,
+        body,
+        False,
+        content_crs=content_crs,
+        if_match=if_match,
     )
 
 
@@ -176,8 +186,16 @@ async def patch_item(
     """A JSON merge patch (RFC 7396, ``application/merge-patch+json`` or
     ``application/json``): only the members sent change, by the same rules as PUT."""
     body = await _body(request)
-    return _write(
-        request, session, plan_id, fid, body, True, content_crs=content_crs, if_match=if_match
+    return await run_in_threadpool(
+        _write,
+        request,
+        session,
+        plan_id,
+        fid,
+        body,
+        True,
+        content_crs=content_crs,
+        if_match=if_match,
     )
 
 
