@@ -17,7 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors
 from api.headers import SecurityHeaders
-from api.middleware import BodySizeLimit, SlowRequestLog
+from api.middleware import BodySizeLimit, SlowRequestLog, mask_keys_in_access_log
 from api.routes import app as app_pages
 from api.routes import (
     app_resident,
@@ -80,6 +80,7 @@ def create_app(url: str | None = None) -> FastAPI:
     running local cluster)."""
     settings = get_settings()
     get_sender(settings.notice_sender)  # an unknown or broken sender stops the start, named
+    mask_keys_in_access_log()  # Open311 apps' api_key=… never in the access log
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 
-__all__ = ["BodySizeLimit", "SlowRequestLog"]
+__all__ = ["BodySizeLimit", "MaskKeys", "SlowRequestLog", "mask_keys_in_access_log"]
 
 log = logging.getLogger("wangge.api")
 
@@ -99,6 +100,28 @@ class SlowRequestLog:
                     status,
                     took,
                 )
+
+
+_KEY_IN_QUERY = re.compile(r"(?i)((?:^|[?&])api_key=)[^&\s]*")
+
+
+class MaskKeys(logging.Filter):
+    """Masks an ``api_key=…`` query parameter (an Open311 app's key, as clients send it) in
+    the lines of uvicorn's access log: a key never lands in a log file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _KEY_IN_QUERY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+def mask_keys_in_access_log() -> None:
+    """Install :class:`MaskKeys` on uvicorn's access logger (once)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, MaskKeys) for f in access.filters):
+        access.addFilter(MaskKeys())
 
 
 class _TooLarge(Exception):

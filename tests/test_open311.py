@@ -256,6 +256,29 @@ def test_an_app_of_another_grid_gets_the_public_view(api, db, keys):
         db, "SELECT detail FROM audit_log WHERE action = 'open311_read' AND id > :n", n=n
     )
     assert all(code not in row[0]["codes"] for row in rows)
+    # its numeric id is no request to this app (ids are walkable; codes are not)
+    iid = run_sql(db, "SELECT id FROM incident WHERE code = :c", c=code)[0][0]
+    r = api.get(f"{V2}/requests/{iid}.json", headers={"X-Api-Key": key})
+    assert r.status_code == 404 and r.json()[0]["code"] == 404
+    r = api.get(f"{V2}/requests/{iid}.json", headers={"X-Api-Key": keys["staff_app"]})
+    assert r.status_code == 200 and r.json()[0]["service_request_id"] == code  # in its scope
+
+
+def test_a_control_character_in_a_text_keeps_the_xml_well_formed(api, db, keys):
+    lon, lat = _point(db)
+    r = api.post(
+        f"{V2}/requests.json",
+        data={"service_code": "noise", "lat": lat, "long": lon, "description": "铃\u0007声\u000b"},
+    )
+    assert r.status_code == 201, r.text
+    code = r.json()[0]["service_request_id"]
+    for path in (f"{V2}/requests/{code}.xml", f"{V2}/requests.xml"):
+        r = api.get(path, headers={"X-Api-Key": keys["staff_app"]})
+        assert r.status_code == 200
+        root = ET.fromstring(r.content)  # parses
+        mine = [el for el in root.findall("request") if el.findtext("service_request_id") == code]
+        said = mine[0].findtext("description") if mine else ""
+        assert said.startswith("铃\ufffd声") and "\u0007" not in said, said
 
 
 def test_unknown_or_revoked_keys_are_refused_and_store_nothing(api, db, keys):
@@ -337,6 +360,9 @@ def test_status_follows_the_lifecycle(api, db, keys):
         ({"status": "pending"}, "pending"),
         ({"service_code": "unicorns"}, "unicorns"),
         ({"jurisdiction_id": "other.city"}, "other.city"),
+        # 90 days past the calendar's ends (once a 500)
+        ({"start_date": "9999-12-31"}, "out of range"),
+        ({"end_date": "0001-01-01"}, "out of range"),
     ],
 )
 def test_bad_list_queries_are_a_400(api, params, said):
@@ -388,6 +414,14 @@ BOMB = (
         ("application/json", '["noise"]', 400, "object"),
         ("text/xml", "<request><service_code>noise</service_code>", 400, "XML body does not parse"),
         ("text/xml", BOMB, 400, "XML body does not parse"),
+        (  # a DTD, even without entities
+            "text/xml",
+            '<?xml version="1.0"?><!DOCTYPE request [<!ELEMENT request ANY>]><request>'
+            "<service_code>noise</service_code><lat>30.62</lat><long>104.02</long>"
+            "<description>x</description></request>",
+            400,
+            "XML body does not parse",
+        ),
         (
             "application/x-www-form-urlencoded",
             "service_code=noise&lat=39.9&long=116.39&description=x",
@@ -530,3 +564,34 @@ def test_apps_commands(db):
     ) == [(True,)]
     r = run_cli("apps", "add", "x", "--user", "nobody-here", url=db)
     assert r.code == 1 and "nobody-here" in r.err
+    r = run_cli("apps", "add", "2", url=db)  # `revoke 2` would mean the app of id 2
+    assert r.code == 1 and "digits" in r.err
+
+
+def test_a_key_in_the_query_string_is_masked_in_the_access_log():
+    import logging
+
+    from api.middleware import MaskKeys
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        (
+            "127.0.0.1:5000",
+            "GET",
+            "/open311/v2/requests.json?status=open&api_key=o311_SECRET",
+            "1.1",
+            200,
+        ),
+        None,
+    )
+    assert MaskKeys().filter(record)
+    line = record.getMessage()
+    assert "SECRET" not in line and "api_key=***" in line and "status=open" in line
+    from api.app import create_app
+
+    create_app("postgresql+psycopg://nobody@127.0.0.1:1/none")  # installs it (no connection)
+    assert any(isinstance(f, MaskKeys) for f in logging.getLogger("uvicorn.access").filters)

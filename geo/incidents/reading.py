@@ -23,7 +23,7 @@ from geo.settings import get_settings
 from geo.store.audit import audit
 from geo.store.models import INCIDENT_STATUSES
 
-__all__ = ["get_incident", "list_incidents", "read_incident"]
+__all__ = ["get_incident", "incident_scope", "list_incidents", "read_incident"]
 
 # the deadline of the tier each open status waits on (see rules.TIER; null once ended)
 DUE = (
@@ -119,7 +119,7 @@ def list_incidents(
     now = now or clock()
     if sort not in (None, "newest", "deadline"):
         raise InputError(f"未知排序 (unknown sort) {sort!r}; 可选 (one of): newest, deadline")
-    conds, params = _scope(session, principal)
+    conds, params = incident_scope(session, principal)
     params |= {"limit": limit, "offset": offset}
     if since is not None:
         conds.append("(i.reported_at >= :since OR i.updated_at >= :since)")
@@ -160,7 +160,7 @@ def list_incidents(
     }
 
 
-def _scope(session: Session, principal: Principal) -> tuple[list[str], dict[str, Any]]:
+def incident_scope(session: Session, principal: Principal) -> tuple[list[str], dict[str, Any]]:
     """The condition (and its parameters) on the incidents a principal may list: a grid
     worker's grids and those it co-owns, a dispatcher's street, everything for an admin."""
     if principal.role == "worker":

@@ -45,6 +45,8 @@ def add_app(session: Session, name: str, user: str | None = None) -> tuple[Open3
     name = name.strip()
     if not name or len(name) > 100:
         raise InputError(f"应用名应为 1–100 个字符 (app name must be 1–100 characters): {name!r}")
+    if name.isdigit():  # `wangge apps revoke 2` means the app of id 2
+        raise InputError(f"应用名不能全为数字 (an app name cannot be all digits): {name!r}")
     if session.execute(select(Open311App.id).where(Open311App.name == name)).first():
         raise ConflictError(f"应用名已存在 (app name already taken): {name!r}")
     user_id = None

@@ -8,6 +8,7 @@ XML element names follow GeoReport v2: ``<services><service>``, ``<service_reque
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qs
 from xml.etree import ElementTree as ET
@@ -32,6 +33,11 @@ ITEMS = {"attributes": "attribute", "values": "value", "endpoints": "endpoint", 
 MAX_FIELDS = 200
 
 
+# characters XML 1.0 cannot hold (C0 controls but tab, newline, return; U+FFFE, U+FFFF;
+# lone surrogates): replaced in answers, so one stored text cannot break a whole XML list
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
 def _put(parent: ET.Element, name: str, value: Any) -> None:
     """``value`` as the element ``name`` under ``parent`` (lists by :data:`ITEMS`, objects as
     nested elements, booleans as true/false, None as an empty element)."""
@@ -45,7 +51,7 @@ def _put(parent: ET.Element, name: str, value: Any) -> None:
     elif isinstance(value, bool):
         el.text = "true" if value else "false"
     elif value is not None:
-        el.text = str(value)
+        el.text = _XML_FORBIDDEN.sub("\ufffd", str(value))
 
 
 def to_xml(root: str, item: str | None, content: Any) -> bytes:
@@ -120,7 +126,7 @@ def _xml(text: str) -> dict[str, Any]:
     """``<request><service_code>…</service_code>…<attribute><floor>3</floor></attribute>
     </request>`` as fields (defusedxml: entities and DTDs refused)."""
     try:
-        root = SafeET.fromstring(text)
+        root = SafeET.fromstring(text, forbid_dtd=True)
     except (ET.ParseError, DefusedXmlException) as exc:
         raise InputError(f"XML 无法解析 (XML body does not parse): {exc}") from None
     out: dict[str, Any] = {}

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents.access import require_scope
 from geo.incidents.categories import category_key
-from geo.incidents.reading import _scope
+from geo.incidents.reading import incident_scope
 from geo.incidents.records import SELECT, load, staff_row
 from geo.incidents.report import create_incident
 from geo.incidents.rules import OPEN, STAFF_ROLES, TZ, clock
@@ -268,6 +268,8 @@ def read_request(session: Session, ref: str, caller: AppCaller | None) -> list[d
         try:
             require_scope(session, caller.principal, inc)
         except PermissionDenied:
+            if ref.strip().isdigit():  # numeric ids are for staff in scope only
+                raise NotFoundError(f"没有该诉求 (no such request): {ref!r}") from None
             return [_view(inc, None)]
         _audit_read(session, caller, [inc])
         return [_view(inc, _extras(session, [inc["id"]]).get(inc["id"], {}))]
@@ -304,11 +306,16 @@ def _span(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     """The requested_datetime span: at most :data:`MAX_DAYS`, the last 90 days by default."""
     s, e = _when("start_date", start), _when("end_date", end)
     days = timedelta(days=MAX_DAYS)
-    if s is None:
-        e = e or clock()
-        s = e - days
-    elif e is None:
-        e = s + days
+    try:
+        if s is None:
+            e = e or clock()
+            s = e - days
+        elif e is None:
+            e = s + days
+    except OverflowError:  # 90 days before year 1 or after 9999
+        raise InputError(
+            f"日期超出范围 (start_date/end_date out of range): {start!r} .. {end!r}"
+        ) from None
     if e < s:
         raise InputError(f"end_date {end!r} 早于 start_date {start!r} (end before start)")
     if e - s > days:
@@ -344,7 +351,9 @@ def list_requests(
     view)."""
     staff = _staff(caller)
     conds, args = (
-        _scope(session, caller.principal) if staff and caller and caller.principal else ([], {})
+        incident_scope(session, caller.principal)
+        if staff and caller and caller.principal
+        else ([], {})
     )
     conds = list(conds) or ["TRUE"]
     ids = [c.strip() for c in (params.get("service_request_id") or "").split(",") if c.strip()]
