@@ -193,11 +193,14 @@ def filter_fields(c: Collection) -> dict[str, ogcfilter.Field]:
     """The queryables a CQL2 filter may name: each property's SQL expression from the
     collection's own select list, and its type."""
     values = FILTER_VALUES.get(c.spec.table, {})
+    lists = {a.name for a in c.spec.attrs if a.type is list}
     out = {}
     for expr in c.spec.select:
         sql, sep, alias = expr.rpartition(" AS ")
         if not sep:
             sql, alias = expr, expr.split(".")[-1]
+        if alias in lists:  # text[] (services): compared as its items joined by 、
+            sql = f"array_to_string({sql}, '、')"
         kind = "integer" if _integer(c.spec, alias) else "string"
         kind = "boolean" if alias in BOOLEAN else kind
         out[alias] = ogcfilter.Field(sql, kind, values.get(alias))

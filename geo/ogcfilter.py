@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,13 @@ class FilterSQL:
         return f":{name}"
 
 
+MAX_UNARY = 16
+_UNARY_RUN = re.compile(
+    rf"(?:[-+]\s*){{{MAX_UNARY + 1},}}|(?:\bNOT\b\s*){{{MAX_UNARY + 1},}}", re.IGNORECASE
+)
+_STRINGS = re.compile(r"'(?:[^']|'')*'")  # CQL2 text's string literals ('' inside one)
+
+
 def _depth(text: str) -> int:
     depth = deepest = 0
     for ch in text:
@@ -97,6 +105,12 @@ def parse(text: str, lang: str | None) -> Any:
         raise InputError("filter 为空 (empty filter)")
     if _depth(text) > MAX_DEPTH:
         raise InputError(f"filter 嵌套过深 (filter nested deeper than {MAX_DEPTH} levels)")
+    if _UNARY_RUN.search(_STRINGS.sub("''", text)):
+        # each sign or NOT is a level of the parser's recursion without a bracket: thousands
+        # of them overflowed its (Rust) stack and took the whole process down
+        raise InputError(
+            f"filter 含过多连续的正负号或 NOT (more than {MAX_UNARY} signs or NOTs in a row)"
+        )
     try:
         if lang == "cql2-json":
             try:
@@ -318,7 +332,14 @@ def _geometry(node: Any, f: FilterSQL) -> shapely.Geometry:
                 b = [b[1], b[0], b[3], b[2]]
             if b[0] > b[2] or b[1] > b[3]:
                 raise ValueError("min > max")
-            geom = box(*b)
+            # a box without area (a point or a line: a legal BBOX) as what it is
+            geom = (
+                box(*b)
+                if b[0] < b[2] and b[1] < b[3]
+                else shapely.Point(b[0], b[1])
+                if (b[0], b[1]) == (b[2], b[3])
+                else shapely.LineString([(b[0], b[1]), (b[2], b[3])])
+            )
         elif isinstance(node, dict) and "type" in node:
             geom = shape(node)
             geom = shapely.force_2d(geom)

@@ -178,6 +178,13 @@ def test_patch_if_match_and_derived_properties(env):
     )
     assert r.status_code == 412, r.text
     assert r.json()["code"] == "precondition_failed" and r.headers["etag"] == f'"plan-{pid}-r2"'
+    # If-Match compares strongly: the current tag made weak does not match (RFC 9110)
+    r = c.patch(
+        url,
+        json={"properties": {"locked": False}},
+        headers=planner | MERGE_PATCH | {"If-Match": f'W/"plan-{pid}-r2"'},
+    )
+    assert r.status_code == 412, r.text
     assert _draft_bytes(engine, pid) == before and _revision(c, headers, pid) == rev
     # a locked grid refuses a new boundary (the plans API's rule), nothing changed
     drawn = _buffered(engine, pid, target, 6.0)
@@ -263,12 +270,20 @@ def test_bad_geometry_post_and_delete_change_nothing(env):
     r = c.delete(f"{items}/{many}", headers=planner)
     assert r.status_code == 409 and all(n in r.json()["message"] for n in near[many]), r.text
     assert _draft_bytes(engine, pid) == before and _revision(c, headers, pid) == rev
-    # the fixture has micro-grids with one neighbour: merged into it
-    single = next(code for code, n in sorted(near.items()) if len(n) == 1)
+    # the fixture has micro-grids with one neighbour: merged into it when the merge removes
+    # the one deleted (merge keeps the smaller code); else 409 naming the one to delete
+    singles = [(code, n[0]) for code, n in sorted(near.items()) if len(n) == 1]
+    smaller = [(s, n) for s, n in singles if s < n]
+    larger = [(s, n) for s, n in singles if s > n]
+    assert smaller and larger, singles
+    r = c.delete(f"{items}/{smaller[0][0]}", headers=planner)
+    assert r.status_code == 409 and r.json()["detail"]["delete_instead"] == smaller[0][1], r.text
+    assert _draft_bytes(engine, pid) == before and _revision(c, headers, pid) == rev
+    single = larger[0][0]
     hh = {k: f["properties"]["households"] for k, f in _micro(c, headers, pid).items()}
     r = c.delete(f"{items}/{single}", headers=planner)
     assert r.status_code == 200, r.text
-    kept, gone = sorted([single, near[single][0]])
+    kept, gone = near[single][0], single
     after = _micro(c, headers, pid)
     assert gone not in after and after[kept]["properties"]["households"] == hh[kept] + hh[gone]
     assert r.json()["kept"] == kept and r.headers["etag"] == f'"plan-{pid}-r{rev + 1}"'
@@ -290,6 +305,14 @@ def test_who_may_call_and_closed_plans(env):
     assert c.options(f"/ogc/collections/{cid}/items").status_code == 401
     assert c.patch(item, json=body).status_code == 401
     assert c.patch(item, json=body, headers=headers["dispatcher"]).status_code == 403
+    # who is calling is checked before the body is read: anonymous is a 401 whatever it sends
+    for content, kind in ((b"[" * 100_000, "application/json"), (b"x", "text/plain")):
+        for send in (c.put, c.patch):
+            r = send(item, content=content, headers={"Content-Type": kind})
+            assert r.status_code == 401, (kind, r.status_code, r.text[:200])
+    # a body nested too deep for the JSON parser is a 400, not a 500
+    r = c.patch(item, content=b"[" * 100_000, headers=planner | MERGE_PATCH)
+    assert r.status_code == 400, r.text[:200]
     bad = {"Authorization": "Bearer wg_not-a-token"}
     assert c.get(item, headers=bad).status_code == 401
     assert [x["id"] for x in c.get("/ogc/collections", headers=bad).json()["collections"]] == list(

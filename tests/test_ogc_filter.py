@@ -6,6 +6,7 @@ text, bad filter-lang or filter-crs) refused with a 400 that names the problem, 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -146,6 +147,18 @@ CASES = [
         "SELECT t.code FROM facility t WHERE t.kind = 'party_service_centre' OR t.name LIKE '%卫生%'",
         None,
     ),
+    (  # a list property (services, text[]): compared as its items joined by 、 (once a 500)
+        "facilities",
+        "services LIKE '%党员活动%'",
+        "SELECT t.code FROM facility t WHERE '党员活动' = ANY(t.services)",
+        None,
+    ),
+    (  # a BBOX without area (here a point) is a legal one (once a 400)
+        "facilities",
+        "S_INTERSECTS(geometry, BBOX(104.0246499, 30.6287642, 104.0246499, 30.6287642))",
+        "SELECT t.code FROM facility t WHERE t.code = '510107013001-F01'",
+        None,
+    ),
     (  # as QGIS writes it: every comparison in brackets, a name with "_" in double quotes
         "buildings",
         "((\"community_code\" = '510107013001') AND (NOT ((households < 30))))",
@@ -275,7 +288,7 @@ def test_spatial_filter_in_projected_crs_and_on_incidents_public_position(http, 
     assert code not in _codes(http, "incidents", filter=around(xlon, xlat))
 
 
-def test_conformance_and_queryables(http):
+def test_conformance_and_queryables(http, fixture_url):
     conf = set(http.get("/ogc/conformance").json()["conformsTo"])
     assert conf == set(CONFORMANCE)
     # what QGIS checks before it sends a CQL2 filter, and what it then uses
@@ -320,6 +333,19 @@ def test_conformance_and_queryables(http):
     params = {p["name"] for p in doc["paths"]["/collections/buildings/items"]["get"]["parameters"]}
     assert {"households", "use", "name"} <= params
     assert set(doc["paths"]) >= {f"/collections/{cid}/items" for cid in COLLECTIONS}
+    # OpenAPI 3.0: every {name} of a path template is a declared path parameter
+    for path, item in doc["paths"].items():
+        named = set(re.findall(r"{(\w+)}", path))
+        for op in item.values():
+            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert declared == named, (path, declared, named)
+    # a list property's equality parameter is one of its items
+    listed = _codes(http, "facilities", services="党员活动")
+    assert listed == sorted(
+        r[0]
+        for r in run_sql(fixture_url, "SELECT code FROM facility WHERE '党员活动' = ANY(services)")
+    )
+    assert listed
     inc = http.get("/ogc/collections/incidents/queryables").json()["properties"]
     assert {"category", "status"} <= set(inc)
     assert not {"description", "address", "position", "reporter_name", "reporter_phone"} & set(inc)
@@ -505,3 +531,20 @@ def test_filter_on_a_draft_plans_collection(module_db):
         assert bad.status_code == 400 and "TRUE or FALSE" in bad.json()["message"]
         # anonymous: no draft, whatever the filter
         assert c.get(url, params={"filter": "households > 0"}).status_code == 401
+
+
+def test_a_run_of_signs_is_refused_before_the_parser_sees_it(fixture_url):
+    """Thousands of unary minus signs (or NOTs) in a row overflowed the CQL2 parser's stack
+    and killed the whole API process; now a 400, and the process answers on. A string
+    literal full of dashes is still a value."""
+    from .conftest import serve_app_process
+
+    with serve_app_process(fixture_url) as base, httpx.Client(base_url=base, timeout=60) as c:
+        for cql in ("households > " + "-" * 7900 + "1", "NOT " * 1500 + "households > 1"):
+            r = c.get("/ogc/collections/buildings/items", params={"filter": cql})
+            assert r.status_code == 400 and "in a row" in r.json()["message"], r.text[:300]
+        assert c.get("/ping").status_code == 200
+        r = c.get(
+            "/ogc/collections/buildings/items", params={"filter": "name = '" + "-" * 40 + "'"}
+        )
+        assert r.status_code == 200 and r.json()["numberMatched"] == 0

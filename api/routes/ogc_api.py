@@ -89,13 +89,16 @@ def _collection_items(c: ogc.Collection) -> dict[str, Any]:
     return _items_path(params, f"{c.title}: 要素 (features)")
 
 
-def _simple(summary: str, media: str = "application/json") -> dict[str, Any]:
-    return {
-        "get": {
-            "summary": summary,
-            "responses": {"200": {"description": summary, "content": {media: {}}}},
-        }
+def _simple(
+    summary: str, media: str = "application/json", parameters: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    get: dict[str, Any] = {
+        "summary": summary,
+        "responses": {"200": {"description": summary, "content": {media: {}}}},
     }
+    if parameters:
+        get["parameters"] = parameters
+    return {"get": get}
 
 
 def document(base: str) -> dict[str, Any]:
@@ -117,8 +120,10 @@ def document(base: str) -> dict[str, Any]:
         "/": _simple("OGC API landing page"),
         "/conformance": _simple("conformance classes"),
         "/collections": _simple("collections"),
-        "/collections/{collectionId}": _simple("one collection"),
-        "/collections/{collectionId}/queryables": _simple("queryables", "application/schema+json"),
+        "/collections/{collectionId}": _simple("one collection", parameters=cid),
+        "/collections/{collectionId}/queryables": _simple(
+            "queryables", "application/schema+json", parameters=cid
+        ),
         "/collections/{collectionId}/items": _items_path(_items_parameters(), "要素 (features)"),
         "/collections/{collectionId}/items/{featureId}": one,
     }

@@ -123,10 +123,16 @@ async def _body(request: Request) -> Any:
     raw = await request.body()
     try:
         return json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise HTTPException(
             400, f"请求体不是有效的 JSON (the body is not valid JSON): {exc}"
         ) from None
+
+
+def _may_edit(request: Request, session: Any, plan_id: int) -> None:
+    """A planner (or admin) editing a draft that is still one: 401 / 403 / 404 otherwise."""
+    _caller(request)
+    gpo.draft_collection(session, plan_id)
 
 
 def _write(
@@ -159,6 +165,7 @@ async def put_item(
     """A GeoJSON Feature: a new boundary → the plan's redraw; ``locked`` → lock / unlock;
     derived properties sent back unchanged are ignored, changed → 409. ``If-Match`` (the
     ETag) another revision → 412."""
+    await run_in_threadpool(_may_edit, request, session, plan_id)  # before the body is read
     body = await _body(request)
     # the edit's database work off the event loop (other requests go on meanwhile)
     return await run_in_threadpool(
@@ -185,6 +192,7 @@ async def patch_item(
 ) -> Response:
     """A JSON merge patch (RFC 7396, ``application/merge-patch+json`` or
     ``application/json``): only the members sent change, by the same rules as PUT."""
+    await run_in_threadpool(_may_edit, request, session, plan_id)  # before the body is read
     body = await _body(request)
     return await run_in_threadpool(
         _write,

@@ -153,7 +153,8 @@ def check_if_match(session: Session, plan_id: int, if_match: str | None) -> int:
     revs = []
     for part in if_match.split(","):
         tag = part.strip()
-        tag = tag[2:].strip() if tag[:2] in ("W/", "w/") else tag
+        if tag[:2] in ("W/", "w/"):  # If-Match compares strongly (RFC 9110 13.1.1): no match
+            continue
         m = _TAG.match(tag.strip('"'))
         if m and (m.group(1) is None or int(m.group(1)) == plan_id):
             revs.append(m.group(2))
@@ -356,6 +357,15 @@ def delete(
             f"has no single target; merge it instead: POST /plans/{plan_id}/merge "
             f'{{"grids": ["{fid}", "<neighbour>"]}})',
             detail={"neighbours": near},
+        )
+    if fid < near[0]:  # merge keeps the smaller code: fid would stay and its neighbour go
+        raise ConflictError(
+            f"微网格 {fid} 与唯一相邻的 {near[0]} 合并时保留的是 {fid}（编码较小），删除它会删掉 "
+            f"{near[0]}，未做任何更改 (deleting {fid} would merge it with its one neighbour "
+            f"{near[0]} and keep {fid}, the smaller code — the feature deleted would stay; "
+            f"delete {near[0]} instead, or POST /plans/{plan_id}/merge "
+            f'{{"grids": ["{fid}", "{near[0]}"]}})',
+            detail={"neighbours": near, "delete_instead": near[0]},
         )
     return merge_grids(session, plan_id, grids=[fid, near[0]], actor=actor)
 

@@ -120,9 +120,11 @@ def feature_collection(
     if feature_id is not None:
         conds.append(f"t.{spec.key} = :feature_id")
         params["feature_id"] = feature_id
+    lists = {a.name for a in spec.attrs if a.type is list}
     for i, (name, value) in enumerate((filters or {}).items()):
         column = _filter_column(spec, name)
-        conds.append(f"{column} = :f{i}")
+        # a list attribute (services) is matched by one of its items: ?services=党员活动
+        conds.append(f":f{i} = ANY({column})" if name in lists else f"{column} = :f{i}")
         params[f"f{i}"] = value
     cond = " AND ".join(conds)
     base = f"FROM {spec.table} t {spec.joins} WHERE {cond}"
