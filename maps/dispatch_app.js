@@ -106,9 +106,12 @@
       } else {
         var byCode = {};
         Object.keys(E.incidents).forEach(function (code) { byCode[code] = E.incidents[code]; });
+        // the total is kept up to date only while the list holds every match (past the 500
+        // shown, a change may concern one not in it: the next whole reload counts again)
+        var complete = E.total <= Object.keys(byCode).length;
         got.forEach(function (i) {
-          if (matches(i, f)) { if (!byCode[i.code]) E.total += 1; byCode[i.code] = i; }
-          else if (byCode[i.code]) { delete byCode[i.code]; E.total -= 1; }
+          if (matches(i, f)) { if (!byCode[i.code] && complete) E.total += 1; byCode[i.code] = i; }
+          else if (byCode[i.code]) { delete byCode[i.code]; if (complete) E.total -= 1; }
         });
         list = Object.keys(byCode).map(function (code) { return byCode[code]; });
       }

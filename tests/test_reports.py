@@ -369,6 +369,9 @@ def test_bad_input_is_named(world):
         ({"level": "district"}, 400, "district"),
         ({"format": "docx"}, 400, "docx"),
         ({"street": STREET, "grid": world["g1"]}, 400, STREET),
+        # the calendar's ends (once a 500: a day added past 9999-12-31)
+        ({"from": "9999-12-31", "to": "9999-12-31"}, 400, "9999-12-31"),
+        ({"to": "0001-01-05"}, 400, "0001-01-05"),
     ]:
         with _client(world["base"], world["tokens"]["admin"]) as c:
             r = c.get("/reports/households", params=params)
@@ -451,6 +454,20 @@ def test_spreadsheets_never_run_an_imported_formula(tmp_path: Path):
     assert ws["C2"].value == 3 and ws["C2"].data_type == "n"
     rows = _csv_rows(render(report, "csv"))
     assert rows[1] == ["G-1", "'" + evil, "3"] and rows[2][1] == "-12"
+    # a control character (a notice title, a name) cannot break the spreadsheet (once a 500)
+    bell = _report([["G-3", "演练\u0007铃", 1]])
+    path.write_bytes(render(bell, "xlsx"))
+    assert load_workbook(path).active["B2"].value == "演练\ufffd铃"
+
+
+def test_a_file_name_is_ascii_whatever_the_code():
+    from dataclasses import replace
+
+    from geo.reports.writers import filename
+
+    report = _report([["G-1", "x", 1]])
+    name = filename(replace(report, scope=replace(report.scope, code="街道9")), "csv")
+    assert name.isascii() and name.startswith("report-") and name.endswith(".csv"), name
 
 
 def test_a_pdf_of_a_whole_city_is_refused_before_it_is_drawn():

@@ -394,6 +394,18 @@ def test_a_plugged_in_sender_is_used_and_a_broken_one_stops_the_start(base, worl
         create_app(db)
 
 
+class UnbuildableSender:
+    """A sender whose construction fails (a gateway login refused)."""
+
+    name = "unbuildable"
+
+    def __init__(self) -> None:
+        raise RuntimeError("短信网关登录失败 (gateway login refused)")
+
+    def send(self, *, phone: str, worker: str, message: str) -> bool:  # pragma: no cover
+        return True
+
+
 class CommitSeeingSender:
     """A sender that looks, from a connection of its own, whether the notice it delivers is
     already committed (``WANGGE_NOTICE_SENDER=tests.test_visits_notices:CommitSeeingSender``)."""
@@ -420,8 +432,17 @@ def test_messages_leave_only_after_the_notice_is_committed(base, world, monkeypa
     with _c(base, world, "disp") as d:
         r = d.post("/notices", json={"title": "停水", "body": "明早停水", "grids": [g1, g2]})
     assert r.status_code == 201 and r.json()["sent"] == r.json()["messages"] >= 3, r.text
+    assert r.json()["pending"] == r.json()["failed"] == 0
     # each message was handed over when another connection could already read the notice
     assert CommitSeeingSender.seen == [1] * r.json()["messages"]
+    # a sender that cannot be built refuses the notice before anything is stored (a retry
+    # then sends it once, not twice)
+    notices = _count(db, "notice")
+    monkeypatch.setenv("WANGGE_NOTICE_SENDER", "tests.test_visits_notices:UnbuildableSender")
+    get_settings.cache_clear()
+    with _c(base, world, "disp") as d:
+        r = d.post("/notices", json={"title": "停电", "body": "今晚停电", "grids": [g1]})
+    assert r.status_code >= 400 and _count(db, "notice") == notices, r.text
     # a notice committed whose delivery never ran (the process stopped): pending until
     # `wangge notices deliver`, which sends each once
     monkeypatch.setenv("WANGGE_NOTICE_SENDER", "log")

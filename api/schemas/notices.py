@@ -27,6 +27,7 @@ class NoticeSent(BaseModel):
     messages: int
     sent: int
     failed: int
+    pending: int = 0  # left for `wangge notices deliver` (delivery stopped by an error)
     without_worker: list[str]
 
 

@@ -9,7 +9,7 @@ from geo.notices.core import (
     read_notice,
     send_notice,
 )
-from geo.notices.outbox import deliver
+from geo.notices.outbox import deliver, outbox_counts
 from geo.notices.sender import LogSender, Sender, get_sender
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "deliver",
     "get_sender",
     "list_notices",
+    "outbox_counts",
     "read_notice",
     "send_notice",
 ]

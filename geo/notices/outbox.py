@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from geo.incidents.rules import clock
 from geo.notices.sender import Sender, get_sender
 
-__all__ = ["deliver"]
+__all__ = ["deliver", "outbox_counts"]
 
 log = logging.getLogger("wangge.notices")
 
@@ -68,3 +68,15 @@ def deliver(
                 },
             )
             sent, failed = sent + ok, failed + (not ok)
+
+
+def outbox_counts(sessions: Callable[[], Session], notice_id: int) -> dict[str, int]:
+    """The notice's messages by state: ``sent``, ``failed``, ``pending``."""
+    with sessions() as session:
+        rows = session.execute(
+            text("SELECT status, count(*) FROM notice_outbox WHERE notice_id = :n GROUP BY status"),
+            {"n": notice_id},
+        ).all()
+    counts = {"sent": 0, "failed": 0, "pending": 0}
+    counts.update({str(status): int(n) for status, n in rows})
+    return counts

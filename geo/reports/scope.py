@@ -52,11 +52,17 @@ class Period:
 
 def _day(value: str, what: str) -> date:
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise InputError(
             f"{what} 不是日期 (not a date, use YYYY-MM-DD): {value!r}", detail={"field": what}
         ) from None
+    if not 1900 <= day.year <= 2200:  # the date arithmetic stays in the calendar
+        raise InputError(
+            f"{what} 超出范围 (date out of range, years 1900–2200): {value!r}",
+            detail={"field": what},
+        )
+    return day
 
 
 def parse_period(start: str | None, end: str | None) -> Period:

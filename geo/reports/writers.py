@@ -30,7 +30,7 @@ def filename(report: Report, fmt: str) -> str:
     """``report-households-community-510107013001-2026-11-02_2026-12-01.xlsx`` (ASCII)."""
     s, p = report.scope, report.period
     where = s.code or "all"
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in where)
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "_" for ch in where)
     return f"report-{report.kind}-{s.level}-{safe}-{p.first}_{p.last}.{fmt}"
 
 
@@ -50,6 +50,7 @@ def _width(value: Any) -> int:
 
 def _xlsx(report: Report) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -63,7 +64,10 @@ def _xlsx(report: Report) -> bytes:
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in report.rows:
-        ws.append(row)
+        # characters a spreadsheet cannot hold (C0 controls) would fail the whole report
+        ws.append(
+            [ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v for v in row]
+        )
         for cell in ws[ws.max_row]:
             if cell.data_type == "f":  # text starting with "=" is text, never a formula
                 cell.data_type = "s"
