@@ -35,6 +35,7 @@ from geo.core.rings import covers
 __all__ = ["Flat", "Grid", "build_grid", "flatten"]
 
 MAX_SIDE = 8192  # cells along one side of the grid, at most
+POLYGON = 3  # shapely's type id
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,18 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
 
 
 def flatten(polygons: Sequence[Geometry] | np.ndarray) -> Flat:
-    """Polygon → parts → rings (shell first) → coordinates, vectorised."""
+    """Polygon → parts → rings (shell first) → coordinates, vectorised (polygons without
+    holes, the usual case, straight from their coordinates)."""
     polys = np.asarray(polygons, dtype=object)
     n = len(polys)
-    parts, part_of = shapely.get_parts(polys, return_index=True)
-    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    if n and (shapely.get_type_id(polys) == POLYGON).all():
+        parts, part_of = polys, np.arange(n)
+    else:
+        parts, part_of = shapely.get_parts(polys, return_index=True)
+    if len(parts) and (shapely.get_num_interior_rings(parts) == 0).all():
+        rings, ring_of = parts, np.arange(len(parts))
+    else:
+        rings, ring_of = shapely.get_rings(parts, return_index=True)
     coords, coord_of = shapely.get_coordinates(rings, return_index=True)
     b = shapely.bounds(polys) if n else np.zeros((0, 4))
     return Flat(
@@ -148,12 +156,20 @@ def _classify(bx0, by0, bx1, by1, box_start, poly_part, part_ring, ring_start, x
         for r in range(r0, r1):
             for i in range(ring_start[r], ring_start[r + 1] - 1):
                 _mark(xs[i], ys[i], xs[i + 1], ys[i + 1], g, box, out)
-        for k in range(out.shape[0]):
-            if out[k] == 0:
-                cx = x0 + (ix0 + k % w + 0.5) * size
-                cy = y0 + (iy0 + k // w + 0.5) * size
-                if covers(p, poly_part, part_ring, ring_start, xs, ys, cx, cy):
-                    out[k] = 2
+        # untouched cells side by side in a row lie on the same side of every edge: the
+        # centre of the first of a run answers for the run
+        for row in range(iy1 - iy0 + 1):
+            cy = y0 + (iy0 + row + 0.5) * size
+            state = -1
+            for col in range(w):
+                k = row * w + col
+                if out[k] == 1:
+                    state = -1
+                    continue
+                if state < 0:
+                    cx = x0 + (ix0 + col + 0.5) * size
+                    state = 2 if covers(p, poly_part, part_ring, ring_start, xs, ys, cx, cy) else 0
+                out[k] = state
 
 
 @numba.njit(cache=True)
@@ -171,20 +187,23 @@ def _table(order, rank, bx0, by0, bx1, by1, box_start, kind, g):
             fill = counts[:-1].copy()
         for p in order:
             ix0, ix1 = _span(bx0[p], bx1[p], x0, inv, nx)
-            iy0, _ = _span(by0[p], by1[p], y0, inv, ny)
-            w = ix1 - ix0 + 1
-            for k in range(box_start[p + 1] - box_start[p]):
-                v = kind[box_start[p] + k]
-                c = (iy0 + k // w) * nx + ix0 + k % w
-                if step == 0:
-                    if v == 2 and sure[c] < 0:
-                        sure[c] = p
-                elif v == 1 and (sure[c] < 0 or rank[p] < rank[sure[c]]):
-                    if step == 1:
-                        counts[c + 1] += 1
-                    else:
-                        items[fill[c]] = p
-                        fill[c] += 1
+            iy0, iy1 = _span(by0[p], by1[p], y0, inv, ny)
+            k = box_start[p]
+            if k == box_start[p + 1]:
+                continue  # empty
+            for cy in range(iy0, iy1 + 1):
+                for c in range(cy * nx + ix0, cy * nx + ix1 + 1):
+                    v = kind[k]
+                    k += 1
+                    if step == 0:
+                        if v == 2 and sure[c] < 0:
+                            sure[c] = p
+                    elif v == 1 and (sure[c] < 0 or rank[p] < rank[sure[c]]):
+                        if step == 1:
+                            counts[c + 1] += 1
+                        else:
+                            items[fill[c]] = p
+                            fill[c] += 1
     return counts, items, sure
 
 

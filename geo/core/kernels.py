@@ -55,7 +55,7 @@ class Located:
 
 
 # --- compiled kernels ----------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _cell(x, y, g0x, g0y, inv, nx, ny):
     """The cell of a point, -1 for none (outside the grid, NaN)."""
     if not (math.isfinite(x) and math.isfinite(y)):
@@ -67,7 +67,7 @@ def _cell(x, y, g0x, g0y, inv, nx, ny):
     return int(fy) * nx + int(fx)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _in_cell(c, x, y, cell_ptr, cell_items, sure, bx0, by0, bx1, by1, rings):
     """The covering polygon of smallest rank for a point of cell ``c``: the first candidate
     that covers it, else the polygon that holds the cell (or -1)."""
@@ -96,52 +96,55 @@ def _locate_few(px, py, frame, table, bounds, rings, out):
         )
 
 
-PER_CELL = 1 / 16  # polygons per cell of the grid, by default
+PER_CELL = 1 / 64  # polygons per cell of the grid, by default (64 cells a polygon)
 CHUNK = 1 << 16  # points a thread takes at a time
+SLICES = 16  # the grouping splits the points in at most this many slices
 BLOCK_SHIFT = 4  # points are grouped by blocks of 16 x 16 cells
 
 
 @numba.njit(cache=True, parallel=True)
 def _group(px, py, frame):
-    """Points grouped by block of cells (a counting sort, parallel by chunks): the sorted
+    """Points grouped by block of cells (a counting sort, parallel by slices): the sorted
     coordinates, where each point went, and how many have a cell (those come first)."""
     g0x, g0y, inv, nx, ny = frame
     n = px.shape[0]
     bnx = (nx >> BLOCK_SHIFT) + 1
     nblocks = bnx * ((ny >> BLOCK_SHIFT) + 1) + 1  # the last: no cell
-    chunks = (n + CHUNK - 1) // CHUNK
+    slices = max(1, min(SLICES, n // CHUNK))
+    step = (n + slices - 1) // slices
     block = np.empty(n, dtype=np.int32)
-    hist = np.zeros((chunks, nblocks), dtype=np.int64)
-    for ch in prange(chunks):
-        for i in range(ch * CHUNK, min(n, (ch + 1) * CHUNK)):
-            c = _cell(px[i], py[i], g0x, g0y, inv, nx, ny)
-            b = (
-                nblocks - 1
-                if c < 0
-                else ((c // nx) >> BLOCK_SHIFT) * bnx + ((c % nx) >> BLOCK_SHIFT)
-            )
+    hist = np.zeros((nblocks, slices), dtype=np.int64)
+    for sl in prange(slices):
+        for i in range(sl * step, min(n, (sl + 1) * step)):
+            b = nblocks - 1
+            x = px[i]
+            y = py[i]
+            if math.isfinite(x) and math.isfinite(y):
+                fx = (x - g0x) * inv
+                fy = (y - g0y) * inv
+                if 0.0 <= fx < nx and 0.0 <= fy < ny:
+                    b = (int(fy) >> BLOCK_SHIFT) * bnx + (int(fx) >> BLOCK_SHIFT)
             block[i] = b
-            hist[ch, b] += 1
-    left = 0
-    for ch in range(chunks):
-        left += hist[ch, nblocks - 1]
+            hist[b, sl] += 1
     total = 0
     for b in range(nblocks):
-        for ch in range(chunks):
-            k = hist[ch, b]
-            hist[ch, b] = total
+        for sl in range(slices):
+            k = hist[b, sl]
+            hist[b, sl] = total
             total += k
+    m = hist[nblocks - 1, 0]  # the points with a cell come first
     sx = np.empty(n, dtype=np.float64)
     sy = np.empty(n, dtype=np.float64)
     src = np.empty(n, dtype=np.int64)
-    for ch in prange(chunks):
-        for i in range(ch * CHUNK, min(n, (ch + 1) * CHUNK)):
-            j = hist[ch, block[i]]
-            hist[ch, block[i]] = j + 1
+    for sl in prange(slices):
+        for i in range(sl * step, min(n, (sl + 1) * step)):
+            b = block[i]
+            j = hist[b, sl]
+            hist[b, sl] = j + 1
             sx[j] = px[i]
             sy[j] = py[i]
             src[i] = j
-    return sx, sy, src, n - left
+    return sx, sy, src, m
 
 
 @numba.njit(cache=True, parallel=True)

@@ -19,7 +19,7 @@ import numba
 __all__ = ["covers", "ring_position"]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def ring_position(xs, ys, start, end, px, py):
     """-1 outside, 0 on the boundary, 1 inside one ring (PostGIS's winding number)."""
     wn = 0
@@ -46,7 +46,7 @@ def ring_position(xs, ys, start, end, px, py):
     return 1 if wn != 0 else -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def covers(poly, poly_part, part_ring, ring_start, xs, ys, px, py):
     """Whether polygon ``poly`` covers the point: inside one of its parts, or on any of its
     rings."""
