@@ -137,10 +137,11 @@ def _mark(xa, ya, xb, yb, g, box, out):
 
 
 @numba.njit(cache=True, parallel=True)
-def _classify(bx0, by0, bx1, by1, box_start, poly_part, part_ring, ring_start, xs, ys, g, kind):
+def _classify(bx0, by0, bx1, by1, box_start, rings, g, kind):
     """For every polygon, every cell of its bounding box: 1 touched, 2 inside, 0 outside.
     ``g`` is (x0, y0, inv, nx, ny)."""
     x0, y0, inv, nx, ny = g[0], g[1], g[2], int(g[3]), int(g[4])
+    poly_part, part_ring, ring_start, xs, ys = rings
     size = 1.0 / inv
     for p in prange(bx0.shape[0]):
         if box_start[p + 1] == box_start[p]:
@@ -238,7 +239,7 @@ def build_grid(flat: Flat, rank_order: np.ndarray, per_cell: float) -> Grid:
     boxes = np.where(real, boxes, 0)
     box_start = _offsets(boxes)
     kind = np.empty(int(box_start[-1]), dtype=np.int8)
-    _classify(flat.bx0, flat.by0, flat.bx1, flat.by1, box_start, *flat.rings(), g, kind)
+    _classify(flat.bx0, flat.by0, flat.bx1, flat.by1, box_start, flat.rings(), g, kind)
     rank = np.empty(n, dtype=np.int64)
     rank[rank_order] = np.arange(n)
     order = np.asarray(rank_order, dtype=np.int64)
