@@ -225,7 +225,7 @@ def build_grid(flat: Flat, rank_order: np.ndarray, per_cell: float) -> Grid:
     n = len(flat.bx0)
     if not np.isfinite(flat.bx0).any():
         empty = np.zeros(0, dtype=np.int32)
-        return Grid(0.0, 0.0, 1.0, 1, 1, np.zeros(2, np.int64), empty, np.full(1, -1, np.int32))
+        return Grid(0.0, 0.0, 1.0, 1, 1, np.zeros(2, np.int32), empty, np.full(1, -1, np.int32))
     x0, y0, inv, nx, ny = _frame(flat, per_cell)
     g = np.array([x0, y0, inv, nx, ny], dtype=np.float64)
 
@@ -246,4 +246,6 @@ def build_grid(flat: Flat, rank_order: np.ndarray, per_cell: float) -> Grid:
     ptr, items, sure = _table(
         order, rank, flat.bx0, flat.by0, flat.bx1, flat.by1, box_start, kind, g
     )
+    if ptr[-1] < 2**31:  # 4 bytes a cell, not 8
+        ptr = ptr.astype(np.int32)
     return Grid(x0, y0, inv, nx, ny, ptr, items, sure)
