@@ -113,7 +113,7 @@ def _group(px, py, frame):
     slices = max(1, min(SLICES, n // CHUNK))
     step = (n + slices - 1) // slices
     block = np.empty(n, dtype=np.int32)
-    hist = np.zeros((nblocks, slices), dtype=np.int64)
+    hist = np.zeros((slices, nblocks), dtype=np.int64)  # a row a slice: stays in cache
     for sl in prange(slices):
         for i in range(sl * step, min(n, (sl + 1) * step)):
             b = nblocks - 1
@@ -125,22 +125,30 @@ def _group(px, py, frame):
                 if 0.0 <= fx < nx and 0.0 <= fy < ny:
                     b = (int(fy) >> BLOCK_SHIFT) * bnx + (int(fx) >> BLOCK_SHIFT)
             block[i] = b
-            hist[b, sl] += 1
+            hist[sl, b] += 1
+    # where each slice's points of each block go: blocks in order, slices in order within
+    run = np.zeros(nblocks, dtype=np.int64)
+    for sl in range(slices):
+        run += hist[sl]
     total = 0
     for b in range(nblocks):
-        for sl in range(slices):
-            k = hist[b, sl]
-            hist[b, sl] = total
-            total += k
-    m = hist[nblocks - 1, 0]  # the points with a cell come first
+        k = run[b]
+        run[b] = total
+        total += k
+    m = run[nblocks - 1]  # the points with a cell come first
+    for sl in range(slices):
+        for b in range(nblocks):
+            k = hist[sl, b]
+            hist[sl, b] = run[b]
+            run[b] += k
     sx = np.empty(n, dtype=np.float64)
     sy = np.empty(n, dtype=np.float64)
     src = np.empty(n, dtype=np.int64)
     for sl in prange(slices):
         for i in range(sl * step, min(n, (sl + 1) * step)):
             b = block[i]
-            j = hist[b, sl]
-            hist[b, sl] = j + 1
+            j = hist[sl, b]
+            hist[sl, b] = j + 1
             sx[j] = px[i]
             sy[j] = py[i]
             src[i] = j
@@ -150,15 +158,16 @@ def _group(px, py, frame):
 @numba.njit(cache=True, parallel=True)
 def _locate_grouped(sx, sy, m, frame, table, bounds, rings, res):
     """Look the grouped points up in order, chunk by chunk (the first ``m`` have a cell)."""
-    g0x, g0y, inv, nx, ny = frame
+    g0x, g0y, inv, nx, _ = frame
     cell_ptr, cell_items, sure = table
     bx0, by0, bx1, by1 = bounds
     for ch in prange((m + CHUNK - 1) // CHUNK):
         for j in range(ch * CHUNK, min(m, (ch + 1) * CHUNK)):
             x = sx[j]
             y = sy[j]
+            # the first m are finite and in the grid (_group checked): the cell at once
             res[j] = _in_cell(
-                _cell(x, y, g0x, g0y, inv, nx, ny),
+                int((y - g0y) * inv) * nx + int((x - g0x) * inv),
                 x,
                 y,
                 cell_ptr,
