@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import numba
 import numpy as np
 import pytest
 import shapely
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from geo.core.crs import wgs84_to_bd09, wgs84_to_gcj02
 from geo.core.kernels import INSIDE, NEAREST, OUTSIDE, PolygonIndex
+from geo.core.rings import covers
 from geo.locate import Locator, assign_households, sql_covering
 from geo.runtime.auth import create_user
 from geo.store.db import make_engine, session_scope
@@ -65,6 +67,98 @@ def test_holes_and_multipolygons():
     idx = PolygonIndex([ring, multi, box(4, 4, 6, 6)])
     got = idx.covering([5, 4, 1, 22.5, 21.5, 20.5], [5, 5, 1, 0.5, 0.5, 0.5]).tolist()
     assert got == [2, 0, 0, 1, -1, 1]  # the hole's edge belongs to both: smaller rank (0) wins
+
+
+# --- the cell table against a brute force and shapely --------------------------------------
+@numba.njit(cache=True)
+def _brute(order, poly_part, part_ring, ring_start, xs, ys, px, py):
+    """Every polygon in rank order, no grid: the first that covers each point."""
+    out = np.full(px.shape[0], -1, dtype=np.int64)
+    for i in range(px.shape[0]):
+        for p in order:
+            if covers(p, poly_part, part_ring, ring_start, xs, ys, px[i], py[i]):
+                out[i] = p
+                break
+    return out
+
+
+def _irregular(rng) -> list:
+    """Jittered Voronoi cells (irregular, mostly 5–8 sides) clipped to a frame, one cut by a
+    concave notch, one with a hole that lies inside cells, a multipolygon, a big polygon
+    that overlaps many (so ranks decide) and a small one nested inside another cell."""
+    frame = box(104.00, 30.60, 104.02, 30.62)
+    seeds = shapely.multipoints(rng.uniform([104.00, 30.60], [104.02, 30.62], (60, 2)))
+    cells = [
+        c
+        for c in shapely.intersection(
+            shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=frame)), frame
+        )
+        if c.area > 0
+    ]
+    c0 = cells[0]
+    cells[0] = c0.difference(shapely.affinity.scale(c0, 0.5, 0.15)).buffer(0)
+    c1 = cells[1]
+    cells[1] = c1.difference(c1.centroid.buffer(0.15 * np.sqrt(c1.area), quad_segs=3))
+    cells.append(
+        shapely.MultiPolygon(
+            [box(104.021, 30.60, 104.022, 30.601), box(104.023, 30.60, 104.024, 30.601)]
+        )
+    )
+    cells.append(
+        shapely.Polygon(
+            [(104.003, 30.603), (104.017, 30.604), (104.012, 30.618), (104.006, 30.611)]
+        )
+    )
+    c2 = cells[2].centroid
+    cells.append(shapely.Polygon([(c2.x, c2.y), (c2.x + 2e-4, c2.y), (c2.x + 1e-4, c2.y + 2e-4)]))
+    return cells
+
+
+def _edge_probes(cells, idx, rng, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random points, every vertex, points on axis-aligned edges (exactly representable),
+    points on the grid's cell corners, outside, and NaN; and which are exactly on a boundary
+    (vertices, axis-aligned edges: the doubles are exact there)."""
+    rand = rng.uniform([103.999, 30.599], [104.025, 30.621], (n, 2))
+    verts = np.unique(shapely.get_coordinates(np.asarray(cells, dtype=object)), axis=0)
+    flat = np.column_stack([rng.uniform(104.0, 104.02, 200), np.full(200, 30.60)])
+    g = idx._grid
+    corners = np.column_stack(
+        [g.x0 + rng.integers(0, g.nx, 400) / g.inv, g.y0 + rng.integers(0, g.ny, 400) / g.inv]
+    )
+    odd = np.array([[np.nan, 30.61], [104.01, np.inf], [104.5, 30.61], [103.0, 31.0]])
+    on = np.concatenate([np.zeros(n, bool), np.ones(len(verts) + 200, bool), np.zeros(404, bool)])
+    return np.vstack([rand, verts, flat, corners, odd]), on
+
+
+@pytest.mark.parametrize(("seed", "per_cell"), [(1, 1 / 64), (2, 1 / 256), (3, 1 / 4)])
+def test_the_cell_table_matches_a_brute_force_and_shapely(seed, per_cell):
+    rng = np.random.default_rng(seed)
+    cells = _irregular(rng)
+    ranks = rng.permutation(len(cells))
+    idx = PolygonIndex(cells, ranks, per_cell=per_cell)
+    if per_cell < 1 / 16:  # the shortcut is exercised: many cells answer without a test
+        assert (idx._grid.sure >= 0).mean() > 0.3
+    pts, on = _edge_probes(cells, idx, rng, 20_000)
+    got = idx.covering(pts[:, 0], pts[:, 1])  # in bulk (grouped by blocks of cells)
+    want = _brute(idx.rank_order, *idx._flat.rings(), pts[:, 0], pts[:, 1])
+    assert np.array_equal(got, want)
+    few = [idx.covering(pts[i : i + 50, 0], pts[i : i + 50, 1]) for i in range(0, len(pts), 50)]
+    assert np.array_equal(np.concatenate(few), want)  # a few points at a time: the same
+    # shapely (exact predicates) agrees on the boundary points and on every point farther
+    # than 1e-9 degrees from any boundary
+    geoms = np.asarray(cells, dtype=object)
+    points = shapely.points(pts)
+    edges = shapely.union_all(shapely.boundary(geoms))
+    finite = np.isfinite(pts).all(axis=1)
+    check = finite.copy()
+    check[finite] = on[finite] | ~shapely.dwithin(edges, points[finite], 1e-9)
+    cov = shapely.covers(geoms[:, None], points[None, check])
+    rank = np.empty(len(cells), dtype=np.int64)
+    rank[idx.rank_order] = np.arange(len(cells))
+    best = np.where(cov, rank[:, None], len(cells)).min(axis=0)
+    ref = np.where(best < len(cells), idx.rank_order[np.minimum(best, len(cells) - 1)], -1)
+    assert np.array_equal(got[check], ref)
+    assert check.sum() > 19_000 and (got[on] >= 0).all() and (got == -1).sum() > 100
 
 
 # --- both engines, on random cities -------------------------------------------------------
