@@ -54,29 +54,23 @@ def fixture_database() -> str:
 def api_server(
     url: str, port: int, env: dict[str, str] | None = None, workers: int = 1
 ) -> Iterator[str]:
-    """The API served by uvicorn on loopback (``workers`` processes, no access log),
+    """The API served as a user serves it — ``wangge serve --workers N`` on loopback (its
+    output, the access log among it, to wangge-bench-serve.log in the temporary folder) —
     answering /ping; yields its base URL and stops it afterwards."""
+    import tempfile
+
     import httpx
 
+    root = Path(__file__).resolve().parent.parent
+    log = (Path(tempfile.gettempdir()) / "wangge-bench-serve.log").open("ab")
+    command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers)]
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--workers",
-            str(workers),
-        ],
-        cwd=Path(__file__).resolve().parent.parent,
+        command,
+        cwd=root,
         env=dict(os.environ) | {"WANGGE_DATABASE_URL": url} | (env or {}),
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -90,3 +84,4 @@ def api_server(
     finally:
         server.terminate()
         server.wait(30)
+        log.close()

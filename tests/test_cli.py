@@ -209,3 +209,27 @@ def test_a_bad_setting_is_a_message_not_a_traceback(cli):
     bad = cli("users", "list", env={"WANGGE_MIN_HOUSEHOLDS": "60", "WANGGE_DATABASE_URL": secret})
     assert bad.code == 1 and "WANGGE_MIN_HOUSEHOLDS (60)" in bad.err
     assert "Traceback" not in bad.err and "S3CRETpw" not in bad.err + bad.out
+
+
+def test_several_workers_share_a_socket_without_nagle():
+    """`wangge serve --workers N` listens on a socket with TCP_NODELAY, which the connections
+    it accepts inherit (uvicorn's own had none: every answer on a kept-alive connection then
+    waited 40 ms for the client's delayed ACK)."""
+    import socket
+
+    import uvicorn
+
+    from api.cli.serve import listening_socket
+
+    config = uvicorn.Config("api.app:create_app", factory=True, host="127.0.0.1", port=0)
+    sock = listening_socket(config)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        sock.listen()  # as each worker's server does
+        client = socket.create_connection(sock.getsockname()[:2])
+        accepted, _ = sock.accept()
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        client.close()
+        accepted.close()
+    finally:
+        sock.close()

@@ -4,6 +4,7 @@ partitioned, summarised, its maps written, then served)."""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from api.cli.maps import write_map_files
 from api.cli.reports import print_partition
 from geo.settings import get_settings
 
-__all__ = ["demo", "serve"]
+__all__ = ["demo", "listening_socket", "serve"]
 
 
 @friendly
@@ -121,7 +122,9 @@ def serve(
         )
         return
     os.environ["WANGGE_DATABASE_URL"] = url  # each worker process builds its own app
-    uvicorn.run(
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
         "api.app:create_app",
         factory=True,
         host=host,
@@ -131,3 +134,17 @@ def serve(
         proxy_headers=False,
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
+    # what uvicorn.run does for several workers, with the listening socket fixed first
+    Multiprocess(config, sockets=[listening_socket(config)]).run()
+
+
+def listening_socket(config: Any) -> socket.socket:
+    """The socket several uvicorn workers share, with TCP_NODELAY (which the connections it
+    accepts inherit). uvicorn makes it without IPPROTO_TCP, so asyncio does not turn Nagle's
+    algorithm off for its connections: each answer written in two parts then waited for the
+    client's delayed ACK — 44 ms for every /ping on a kept-alive connection with 2 workers
+    against 1.7 ms with one (bench/openloop.py)."""
+    sock: socket.socket = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
