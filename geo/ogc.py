@@ -187,6 +187,8 @@ def _props(c: Collection) -> list[str]:
 
 # literals a filter compares with a property by =, <> or IN, as people write them (by table)
 FILTER_VALUES = {"incident": {"category": category_key}}
+# properties published as text but compared as what they are (CQL2 TIMESTAMP / DATE literals)
+TIMESTAMPS = {"incident": {"reported_at": "t.reported_at"}}
 
 
 def filter_fields(c: Collection) -> dict[str, ogcfilter.Field]:
@@ -203,13 +205,16 @@ def filter_fields(c: Collection) -> dict[str, ogcfilter.Field]:
             sql = f"array_to_string({sql}, '、')"
         kind = "integer" if _integer(c.spec, alias) else "string"
         kind = "boolean" if alias in BOOLEAN else kind
+        if alias in TIMESTAMPS.get(c.spec.table, {}):
+            sql, kind = TIMESTAMPS[c.spec.table][alias], "timestamp"
         out[alias] = ogcfilter.Field(sql, kind, values.get(alias))
     return out
 
 
 def queryables(c: Collection, base: str) -> dict[str, Any]:
     props: dict[str, Any] = {
-        name: {"type": f.type, "title": name} for name, f in filter_fields(c).items()
+        name: ogcfilter.json_schema(f.type) | {"title": name}
+        for name, f in filter_fields(c).items()
     }
     props["geometry"] = {
         "$ref": "https://geojson.org/schema/Point.json"

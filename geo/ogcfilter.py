@@ -21,6 +21,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import cql2
@@ -43,7 +44,7 @@ SUPPORTED = "=, <>, <, <=, >, >=, IS NULL, AND, OR, NOT, LIKE, IN, BETWEEN, CASE
 @dataclass(frozen=True)
 class Field:
     """A queryable: the SQL expression behind it (from the collection's own select list) and
-    its type (``integer``, ``string`` or ``boolean``); ``value`` maps a literal compared with it by ``=``,
+    its type (``integer``, ``string``, ``boolean`` or ``timestamp``); ``value`` maps a literal compared with it by ``=``,
     ``<>`` or ``IN`` (e.g. an incident category's Chinese label to its key)."""
 
     sql: str
@@ -68,6 +69,8 @@ class FilterSQL:
         self.params[name] = value
         return f":{name}"
 
+
+BEIJING = timezone(timedelta(hours=8))  # the service's day (no summer time)
 
 MAX_UNARY = 16
 _UNARY_RUN = re.compile(
@@ -220,8 +223,36 @@ def _operand_property(node: Any, f: FilterSQL, op: str) -> tuple[str, Field]:
     return (f"({fld.sql})" if "(" in fld.sql else fld.sql), fld
 
 
+def json_schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of a queryable of type ``kind`` (for /queryables and /ogc/api)."""
+    return {"type": "string", "format": "date-time"} if kind == "timestamp" else {"type": kind}
+
+
+def _instant(node: Any, op: str) -> datetime:
+    """A CQL2 ``TIMESTAMP('…Z')`` or ``DATE('…')`` literal (or an ISO 8601 string) as an
+    aware time; a date is its first moment in Beijing time (the service's day)."""
+    if isinstance(node, dict) and len(node) == 1 and ("timestamp" in node or "date" in node):
+        text = str(node.get("timestamp") or node.get("date"))
+    elif isinstance(node, str):
+        text = node
+    else:
+        raise InputError(
+            f"时间属性只能与 TIMESTAMP('…') 或 DATE('…') 比较 (a timestamp property compares "
+            f"with TIMESTAMP or DATE literals, not {_show(node)})"
+        )
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"{op}: 不是 ISO 8601 时间 (not an ISO 8601 time): {_show(node)}"
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=BEIJING)
+
+
 def _value(node: Any, fld: Field, f: FilterSQL, op: str, *, mapped: bool = True) -> str:
     """A literal compared with ``fld``, bound as a parameter of the field's type."""
+    if fld.type == "timestamp":
+        return f.bind(_instant(node, op))
     if fld.type == "casei":
         if isinstance(node, dict) and str(node.get("op", "")).lower() == "casei":
             node = _one(node.get("args") or [], "CASEI")
@@ -232,6 +263,11 @@ def _value(node: Any, fld: Field, f: FilterSQL, op: str, *, mapped: bool = True)
             "不支持属性之间比较、函数或算术 (no property-property comparison, function or "
             "arithmetic)"
         )
+    return _plain(node, fld, f, op, mapped)
+
+
+def _plain(node: Any, fld: Field, f: FilterSQL, op: str, mapped: bool) -> str:
+    """A boolean, number or string literal compared with ``fld``, bound."""
     if fld.type == "boolean":
         if not isinstance(node, bool):
             raise InputError(

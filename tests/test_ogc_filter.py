@@ -147,6 +147,19 @@ CASES = [
         "SELECT t.code FROM facility t WHERE t.kind = 'party_service_centre' OR t.name LIKE '%卫生%'",
         None,
     ),
+    (  # Basic CQL2's temporal literals on a time published as text (once a 400)
+        "incidents",
+        "reported_at >= TIMESTAMP('2026-11-01T00:00:00Z')",
+        f"SELECT t.code {INC} WHERE t.reported_at >= '2026-11-01T00:00:00Z'",
+        {"op": ">=", "args": [{"property": "reported_at"}, {"timestamp": "2026-11-01T00:00:00Z"}]},
+    ),
+    (  # a DATE is its first moment in Beijing time
+        "incidents",
+        "reported_at < DATE('2026-11-01') AND status <> 'closed'",
+        f"SELECT t.code {INC} WHERE t.reported_at < '2026-11-01T00:00:00+08:00' "
+        "AND t.status <> 'closed'",
+        None,
+    ),
     (  # a list property (services, text[]): compared as its items joined by 、 (once a 500)
         "facilities",
         "services LIKE '%党员活动%'",
@@ -548,3 +561,15 @@ def test_a_run_of_signs_is_refused_before_the_parser_sees_it(fixture_url):
             "/ogc/collections/buildings/items", params={"filter": "name = '" + "-" * 40 + "'"}
         )
         assert r.status_code == 200 and r.json()["numberMatched"] == 0
+
+
+def test_a_time_compares_with_time_literals_only(http):
+    for cql, word in (
+        ("reported_at > 5", "TIMESTAMP"),
+        ("reported_at > TIMESTAMP('yesterday')", "ISO 8601"),
+        ("reported_at LIKE '2026%'", "LIKE"),
+    ):
+        r = http.get("/ogc/collections/incidents/items", params={"filter": cql})
+        assert r.status_code == 400 and word in r.json()["message"], (cql, r.text)
+    q = http.get("/ogc/collections/incidents/queryables").json()["properties"]
+    assert q["reported_at"]["type"] == "string" and q["reported_at"]["format"] == "date-time"

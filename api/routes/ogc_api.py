@@ -85,7 +85,7 @@ def _collection_items(c: ogc.Collection) -> dict[str, Any]:
     params = [p for p in _items_parameters() if p["name"] != "collectionId"]
     for name, f in ogc.filter_fields(c).items():
         if "(" not in f.sql:  # computed properties filter through ``filter`` only
-            params.append(_query(name, {"type": f.type}, f"{name} = 值 (equals)"))
+            params.append(_query(name, ogcfilter.json_schema(f.type), f"{name} = 值 (equals)"))
     return _items_path(params, f"{c.title}: 要素 (features)")
 
 

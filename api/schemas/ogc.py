@@ -65,6 +65,7 @@ class OgcQueryable(BaseModel):
     """A property to filter by (``type``, ``title``), or the geometry (``$ref``)."""
 
     type: str | None = None
+    format: str | None = None  # date-time for a time
     title: str | None = None
     ref: str | None = Field(default=None, alias="$ref")
     read_only: bool | None = Field(default=None, alias="readOnly")
