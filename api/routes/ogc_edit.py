@@ -165,20 +165,7 @@ async def put_item(
     """A GeoJSON Feature: a new boundary → the plan's redraw; ``locked`` → lock / unlock;
     derived properties sent back unchanged are ignored, changed → 409. ``If-Match`` (the
     ETag) another revision → 412."""
-    await run_in_threadpool(_may_edit, request, session, plan_id)  # before the body is read
-    body = await _body(request)
-    # the edit's database work off the event loop (other requests go on meanwhile)
-    return await run_in_threadpool(
-        _write,
-        request,
-        session,
-        plan_id,
-        fid,
-        body,
-        False,
-        content_crs=content_crs,
-        if_match=if_match,
-    )
+    return await _edit(request, session, plan_id, fid, False, if_match, content_crs)
 
 
 @router.patch(ITEM, summary="修改草稿微网格 (merge-patch a draft micro-grid)")
@@ -192,7 +179,21 @@ async def patch_item(
 ) -> Response:
     """A JSON merge patch (RFC 7396, ``application/merge-patch+json`` or
     ``application/json``): only the members sent change, by the same rules as PUT."""
-    await run_in_threadpool(_may_edit, request, session, plan_id)  # before the body is read
+    return await _edit(request, session, plan_id, fid, True, if_match, content_crs)
+
+
+async def _edit(
+    request: Request,
+    session: Any,
+    plan_id: int,
+    fid: str,
+    partial: bool,
+    if_match: str | None,
+    content_crs: str | None,
+) -> Response:
+    """PUT or PATCH (``partial``): the caller and the draft checked before the body is read,
+    the edit's database work off the event loop (other requests go on meanwhile)."""
+    await run_in_threadpool(_may_edit, request, session, plan_id)
     body = await _body(request)
     return await run_in_threadpool(
         _write,
@@ -201,7 +202,7 @@ async def patch_item(
         plan_id,
         fid,
         body,
-        True,
+        partial,
         content_crs=content_crs,
         if_match=if_match,
     )
