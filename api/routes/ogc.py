@@ -55,16 +55,22 @@ def _base(request: Request) -> str:
     return public_base(request) + "/ogc"
 
 
-def _infos(request: Request, session: Any, cs: list[ogc.Collection]) -> list[dict[str, Any]]:
-    """The collections' descriptions, each extent from the cache while its data is unchanged."""
+def cached_extents(
+    request: Request, session: Any, cs: list[ogc.Collection]
+) -> list[list[float] | None]:
+    """Each collection's extent, from the app's ``ogc-extents`` cache while its data is
+    unchanged (also the bounds of its TileJSON)."""
     versions = ogc.extent_versions(session, cs)
     cache = app_cache(request, "ogc-extents")
+    return [cache.get(c.id, versions[c.id], functools.partial(ogc.extent, session, c)) for c in cs]
+
+
+def _infos(request: Request, session: Any, cs: list[ogc.Collection]) -> list[dict[str, Any]]:
+    """The collections' descriptions, each extent from the cache while its data is unchanged."""
     base = _base(request)
     return [
-        ogc.collection_info(
-            c, base, cache.get(c.id, versions[c.id], functools.partial(ogc.extent, session, c))
-        )
-        for c in cs
+        ogc.collection_info(c, base, bbox)
+        for c, bbox in zip(cs, cached_extents(request, session, cs), strict=True)
     ]
 
 

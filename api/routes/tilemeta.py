@@ -7,14 +7,11 @@ shared with ``/ogc/collections``)."""
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.caches import app_cache
 from api.deps import SessionDep
+from api.routes.ogc import cached_extents
 from api.urls import public_base
 from geo import ogc
 from maps.tilestyle import style, tilejson
@@ -34,8 +31,5 @@ def tile_style(request: Request) -> JSONResponse:
 def tile_json(cid: str, request: Request, session: SessionDep) -> JSONResponse:
     """瓦片描述 (TileJSON 3.0.0: the tile URL template, bounds, zooms, the layer's fields)."""
     c = ogc.collection(cid)
-    version = ogc.extent_versions(session, [c])[c.id]
-    bounds: Any = app_cache(request, "ogc-extents").get(
-        c.id, version, functools.partial(ogc.extent, session, c)
-    )
+    (bounds,) = cached_extents(request, session, [c])
     return JSONResponse(tilejson(c, public_base(request), bounds), headers=CACHE)
