@@ -16,8 +16,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from geo.incidents import count_public_report
 from geo.runtime.auth import ANONYMOUS, Principal, TokenRejected, authenticate
 from geo.runtime.sessions import COOKIE, csrf_token, lookup
+from geo.settings import get_settings
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SESSION_ENDED = {
@@ -92,7 +94,40 @@ def client_of(request: Request, principal: PrincipalDep) -> str:
     :func:`api.app.create_app`); never a header an untrusted client chose."""
     if principal.id is not None:
         return f"user:{principal.id}"
+    return client_addr(request)
+
+
+def client_addr(request: Request) -> str:
+    """The public client's address key (``addr:IP``), as :func:`client_of` gives it."""
     return "addr:" + (request.client.host if request.client else "?")
+
+
+def limit_public_report(request: Request, client: str, per_client: int | None = None) -> None:
+    """Count a report from ``client`` against ``per_client`` (default
+    ``report_rate_per_minute``) a minute and the service's ceiling: a 429 when over either
+    (the one limit of ``POST /incidents`` and Open311's ``POST requests``)."""
+    s = get_settings()
+    per_client = per_client or s.report_rate_per_minute
+    with request.app.state.sessionmaker() as session, session.begin():
+        over = count_public_report(
+            session,
+            client,
+            per_client=per_client,
+            ceiling=s.report_ceiling_per_minute,
+        )
+    if over == "client":
+        raise HTTPException(
+            status_code=429,
+            detail=f"上报过于频繁，请稍后再试 (too many reports: {per_client} a minute)",
+            headers={"Retry-After": "60"},
+        )
+    if over == "service":
+        raise HTTPException(
+            status_code=429,
+            detail="全站上报已达每分钟上限，请稍后再试 (the service takes at most "
+            f"{s.report_ceiling_per_minute} public reports a minute; try again shortly)",
+            headers={"Retry-After": "60"},
+        )
 
 
 ClientDep = Annotated[str, Depends(client_of)]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ClientDep, PrincipalDep, SessionDep, require_role
+from api.deps import ClientDep, PrincipalDep, SessionDep, limit_public_report, require_role
 from api.routes.locate import get_locator
 from api.schemas.incidents import (
     Categories,
@@ -24,7 +24,6 @@ from geo.incidents import (
     add_photo,
     category_list,
     check_upload,
-    count_public_report,
     create_incident,
     escalate_overdue,
     list_incidents,
@@ -38,7 +37,6 @@ from geo.incidents.photos import MAX_PHOTO_BYTES, PHOTO_TYPES
 from geo.incidents.rules import TZ
 from geo.runtime.auth import Principal
 from geo.runtime.idempotency import idempotent
-from geo.settings import get_settings
 from geo.store.features import parse_bbox
 
 router = APIRouter(tags=["incidents"])
@@ -88,34 +86,6 @@ def _rate_limit(request: Request, principal: PrincipalDep, client: ClientDep) ->
     if principal.role != "public":
         return
     limit_public_report(request, client)
-
-
-def limit_public_report(request: Request, client: str, per_client: int | None = None) -> None:
-    """Count a report from ``client`` against ``per_client`` (default
-    ``report_rate_per_minute``) a minute and the service's ceiling: a 429 when over either
-    (the one limit of ``POST /incidents`` and Open311's ``POST requests``)."""
-    s = get_settings()
-    per_client = per_client or s.report_rate_per_minute
-    with request.app.state.sessionmaker() as session, session.begin():
-        over = count_public_report(
-            session,
-            client,
-            per_client=per_client,
-            ceiling=s.report_ceiling_per_minute,
-        )
-    if over == "client":
-        raise HTTPException(
-            status_code=429,
-            detail=f"上报过于频繁，请稍后再试 (too many reports: {per_client} a minute)",
-            headers={"Retry-After": "60"},
-        )
-    if over == "service":
-        raise HTTPException(
-            status_code=429,
-            detail="全站上报已达每分钟上限，请稍后再试 (the service takes at most "
-            f"{s.report_ceiling_per_minute} public reports a minute; try again shortly)",
-            headers={"Retry-After": "60"},
-        )
 
 
 @router.post(

@@ -20,8 +20,8 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import client_addr, limit_public_report
 from api.errors import status_for
-from api.routes.incidents import limit_public_report
 from api.routes.locate import get_locator
 from api.urls import public_base
 from geo.errors import PermissionDenied, WanggeError
@@ -152,7 +152,7 @@ def _post(request: Request, body: bytes) -> Any:
             "需要 api_key (an api_key is required: WANGGE_OPEN311_KEYLESS is false)"
         )
     if caller is None:
-        limit_public_report(request, "addr:" + (request.client.host if request.client else "?"))
+        limit_public_report(request, client_addr(request))
     else:
         limit_public_report(request, f"app:{caller.id}", s.open311_app_rate_per_minute)
     locator = get_locator(request)

@@ -13,7 +13,6 @@ clock without waiting."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +28,6 @@ from geo.store.audit import audit
 
 __all__ = ["FULL_MOBILISATION_H", "acknowledge", "list_notices", "read_notice", "send_notice"]
 
-log = logging.getLogger("wangge.notices")
 
 FULL_MOBILISATION_H = 3  # every household reached within 3 hours (全员动员)
 

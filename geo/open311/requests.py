@@ -9,6 +9,7 @@ duplicate. Times are ISO 8601 in Beijing time (``+08:00``)."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -143,8 +144,6 @@ def file_request(
 
 
 def _json(values: dict[str, str]) -> str:
-    import json
-
     return json.dumps(values, ensure_ascii=False)
 
 
