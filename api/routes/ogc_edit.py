@@ -90,8 +90,7 @@ def _actor(p: Principal) -> str:
     return f"{p.role}:{p.name}"
 
 
-def _feature(session: Any, request: Request, plan_id: int, fid: str) -> dict[str, Any]:
-    c = gpo.draft_collection(session, plan_id)
+def _feature(session: Any, request: Request, c: ogc.Collection, fid: str) -> dict[str, Any]:
     fc, _ = ogc.items(
         session, c, bbox=None, crs=None, limit=1, offset=0, filters={}, feature_id=fid
     )
@@ -129,23 +128,29 @@ async def _body(request: Request) -> Any:
         ) from None
 
 
-def _may_edit(request: Request, session: Any, plan_id: int) -> None:
-    """A planner (or admin) editing a draft that is still one: 401 / 403 / 404 otherwise."""
-    _caller(request)
-    gpo.draft_collection(session, plan_id)
+def _may_edit(request: Request, session: Any, plan_id: int) -> tuple[Principal, ogc.Collection]:
+    """The planner (or admin) calling and the draft's collection, while the plan is still a
+    draft: 401 / 403 / 404 otherwise."""
+    return _caller(request), gpo.draft_collection(session, plan_id)
 
 
 def _write(
-    request: Request, session: Any, plan_id: int, fid: str, body: Any, partial: bool, **kw: Any
+    request: Request,
+    session: Any,
+    checked: tuple[Principal, ogc.Collection],
+    plan_id: int,
+    fid: str,
+    body: Any,
+    partial: bool,
+    **kw: Any,
 ) -> Response:
-    who = _caller(request)
-    gpo.draft_collection(session, plan_id)  # 404 once it is no longer a draft
+    who, c = checked
     try:
         gpo.update(session, plan_id, fid, body, partial=partial, actor=_actor(who), **kw)
     except gpo.PreconditionFailed as exc:
         return _refused(exc)
     rev = gp.revision(session, plan_id)
-    feature = _feature(session, request, plan_id, fid)
+    feature = _feature(session, request, c, fid)
     return JSONResponse(
         feature,
         media_type=GEOJSON,
@@ -193,12 +198,13 @@ async def _edit(
 ) -> Response:
     """PUT or PATCH (``partial``): the caller and the draft checked before the body is read,
     the edit's database work off the event loop (other requests go on meanwhile)."""
-    await run_in_threadpool(_may_edit, request, session, plan_id)
+    checked = await run_in_threadpool(_may_edit, request, session, plan_id)
     body = await _body(request)
     return await run_in_threadpool(
         _write,
         request,
         session,
+        checked,
         plan_id,
         fid,
         body,
@@ -214,8 +220,7 @@ def delete_item(
 ) -> Response:
     """Merged into its neighbour when it has exactly one (the smaller code stays, as merge
     keeps it); else 409 naming the neighbours and the merge to send."""
-    who = _caller(request)
-    gpo.draft_collection(session, plan_id)
+    who, _ = _may_edit(request, session, plan_id)
     try:
         out = gpo.delete(session, plan_id, fid, if_match=if_match, actor=_actor(who))
     except gpo.PreconditionFailed as exc:
@@ -227,14 +232,12 @@ def delete_item(
 def post_item(plan_id: int, request: Request, session: SessionDep) -> Response:
     """Always 409: a new micro-grid comes from a split (listed in OPTIONS so that QGIS
     enables editing, which it does only when it sees POST there)."""
-    _caller(request)
-    gpo.draft_collection(session, plan_id)
+    _may_edit(request, session, plan_id)
     raise gpo.refuse_create(plan_id)
 
 
 def _options(request: Request, session: Any, plan_id: int, allow: str) -> Response:
-    _caller(request)
-    gpo.draft_collection(session, plan_id)
+    _may_edit(request, session, plan_id)
     return Response(status_code=204, headers={"Allow": allow})
 
 
@@ -256,6 +259,6 @@ def head_items(plan_id: int, request: Request, session: SessionDep) -> Response:
 
 @router.head(ITEM, include_in_schema=False)
 def head_item(plan_id: int, fid: str, request: Request, session: SessionDep) -> Response:
-    resolve_collection(f"plan-{plan_id}-micro", request, session)
-    _feature(session, request, plan_id, fid)
+    c = resolve_collection(f"plan-{plan_id}-micro", request, session)
+    _feature(session, request, c, fid)
     return Response(headers=etag_headers(request), media_type=GEOJSON)

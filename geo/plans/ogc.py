@@ -172,13 +172,9 @@ def check_if_match(session: Session, plan_id: int, if_match: str | None) -> int:
 
 def queryables(c: ogc.Collection, base: str) -> dict[str, Any]:
     """The collection's queryables with the types and which properties are read-only."""
-    out = ogc.queryables(c, base)
-    props = out["properties"]
-    for name in ("households", "buildings"):
-        props[name] = {"type": "integer", "title": name, "readOnly": True}
-    for name in ("code", "name", "parent_code"):
-        props[name] = {"type": "string", "title": name, "readOnly": True}
-    props["locked"] = {"type": "boolean", "title": "locked"}
+    out = ogc.queryables(c, base)  # typed already (integer, string, boolean locked)
+    for name in ("households", "buildings", "code", "name", "parent_code"):
+        out["properties"][name]["readOnly"] = True
     return out
 
 
