@@ -19,7 +19,12 @@ it (tests) and is measured beside it (``bench/assign.py``).
 
 from __future__ import annotations
 
-from geo.locate.bulk import assign_households, assign_incidents, would_assign
+from geo.locate.bulk import (
+    assign_households,
+    assign_households_of,
+    assign_incidents,
+    would_assign,
+)
 from geo.locate.index import Locator, current_key
 from geo.locate.lookup import locate_address, locate_point, parse_point, worker_view
 from geo.locate.reassign import preview_changed, reassign_changed
@@ -28,6 +33,7 @@ from geo.locate.sql import sql_covering
 __all__ = [
     "Locator",
     "assign_households",
+    "assign_households_of",
     "assign_incidents",
     "current_key",
     "locate_address",

@@ -21,12 +21,14 @@ from geo.core.kernels import INSIDE, NEAREST
 from geo.core.stages import stage
 from geo.errors import NotFoundError
 from geo.locate.index import Locator, Resolved
-from geo.store.audit import audit
+from geo.store.audit import audit, audit_many
+from geo.store.bulk import copy_rows, staging
 
 __all__ = [
     "AssignReport",
     "Progress",
     "assign_households",
+    "assign_households_of",
     "assign_incidents",
     "would_assign",
     "write_floor_co_owners",
@@ -82,6 +84,59 @@ def assign_households(
     _audit(session, actor, "assign", "household", report)
     step("完成 (done)", 4, 4)
     return report
+
+
+def assign_households_of(
+    session: Session, jobs: Sequence[tuple[str, int, Locator]], *, actor: str = "engine"
+) -> dict[str, AssignReport]:
+    """:func:`assign_households` of several communities at once — ``jobs``: (code, id, the
+    locator of its grids) — with one reading of their households and memberships and one
+    write for them all; each community's households resolved against its own grids, as
+    :func:`assign_households` does, and audited on its own. Reports by community code."""
+    t0 = time.perf_counter()
+    reports = {code: AssignReport("households") for code, _, _ in jobs}
+    if not jobs:
+        return reports
+    cond = " AND b.community_id = ANY(:batch)"
+    params: dict[str, Any] = {"batch": [cid for _, cid, _ in jobs]}
+    rows = session.execute(
+        text(
+            "SELECT h.id, h.code, b.code, h.unit_id, h.floor, ST_X(h.position), ST_Y(h.position), "
+            "h.grid_id, b.community_id FROM household h JOIN building b ON b.id = h.building_id "
+            "WHERE TRUE" + cond + " ORDER BY b.community_id, h.id"
+        ),
+        params,
+    ).all()
+    member = _memberships(session, cond, params)
+    by_community: dict[int, list[Any]] = {}
+    for r in rows:
+        by_community.setdefault(r[8], []).append(r)
+    ids: list[np.ndarray] = []
+    finals: list[np.ndarray] = []
+    for code, cid, locator in jobs:
+        mine = by_community.get(cid, [])
+        report = reports[code]
+        report.total = len(mine)
+        if not mine:
+            continue
+        x = np.array([r[5] for r in mine], dtype=float)
+        y = np.array([r[6] for r in mine], dtype=float)
+        loc = locator.resolve(x, y, [r[4] for r in mine])
+        final = _reconcile(locator, mine, loc, member, report)
+        old = np.array([r[7] if r[7] is not None else -1 for r in mine], dtype=np.int64)
+        report.changed = int((old != final).sum())
+        ids.append(np.array([r[0] for r in mine], dtype=np.int64))
+        finals.append(final)
+    if ids:
+        _write_grid_ids(session, "household", np.concatenate(ids), np.concatenate(finals))
+    seconds = round(time.perf_counter() - t0, 3)
+    for report in reports.values():
+        report.seconds = seconds
+    audit_many(
+        session,
+        [(actor, "assign", "household", None, _detail(r)) for r in reports.values() if r.total],
+    )
+    return reports
 
 
 def _resolve_households(
@@ -322,21 +377,44 @@ def _require_community(session: Session, code: str) -> None:
         raise NotFoundError(f"社区不存在 (no such community): {code!r}")
 
 
+# above this many rows the new grid ids go through a TEMP staging table filled with COPY
+# rather than as two array parameters
+_STAGED = 5_000
+
+
 def _write_grid_ids(session: Session, table: str, ids: np.ndarray, grid_ids: np.ndarray) -> None:
     """Set ``grid_id`` of the rows of ``table`` (-1: none), touching only the rows it changes."""
     with stage("write assignments"):
+        if len(ids) <= _STAGED:
+            source = "unnest(CAST(:ids AS bigint[]), CAST(:gids AS bigint[])) AS u(i, g)"
+            params = {"ids": ids.tolist(), "gids": grid_ids.tolist()}
+        else:
+            name = staging(session, "wg_new_grid", "i bigint PRIMARY KEY, g bigint")
+            order = np.argsort(ids, kind="stable")
+            copy_rows(
+                session,
+                name,
+                ("i", "g"),
+                zip(ids[order].tolist(), grid_ids[order].tolist(), strict=True),
+            )
+            session.execute(text(f"ANALYZE {name}"))
+            source, params = f"{name} u", {}
         session.execute(
             text(
-                f"UPDATE {table} t SET grid_id = NULLIF(u.g, -1) FROM unnest(CAST(:ids AS bigint[]), "
-                f"CAST(:gids AS bigint[])) AS u(i, g) WHERE t.id = u.i AND "
-                f"t.grid_id IS DISTINCT FROM NULLIF(u.g, -1)"
+                f"UPDATE {table} t SET grid_id = NULLIF(u.g, -1) FROM {source} WHERE t.id = u.i "
+                "AND t.grid_id IS DISTINCT FROM NULLIF(u.g, -1)"
             ),
-            {"ids": ids.tolist(), "gids": grid_ids.tolist()},
+            params,
         )
 
 
-def _audit(session: Session, actor: str, action: str, entity: str, report: AssignReport) -> None:
-    """The report in the audit log, with the number of disagreements (not the list)."""
+def _detail(report: AssignReport) -> dict[str, Any]:
+    """The report as the audit log keeps it: the number of disagreements, not the list."""
     detail = report.as_dict()
     detail["disagreements"] = len(report.disagreements)
-    audit(session, actor, action, entity, detail=detail)
+    return detail
+
+
+def _audit(session: Session, actor: str, action: str, entity: str, report: AssignReport) -> None:
+    """The report in the audit log."""
+    audit(session, actor, action, entity, detail=_detail(report))

@@ -3,6 +3,7 @@ cell (floors are not places), so a position there cannot tell them apart; a floo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-__all__ = ["FloorGroups", "load_floor_groups"]
+__all__ = ["FloorGroups", "floor_groups", "load_floor_groups"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,20 @@ def load_floor_groups(
         ),
         params,
     ).all()
+    return floor_groups((uid, gid, lo, hi, bytes(cell)) for uid, gid, lo, hi, cell in rows)
+
+
+def floor_groups(
+    rows: Iterable[tuple[int, int, int, int, bytes | str]],
+) -> tuple[list[FloorGroups], list[Any]]:
+    """The floor groups and cells (as :func:`load_floor_groups` gives them) of the members
+    ``rows`` (unit id, grid id, floor_min, floor_max, cell as WKB or hex EWKB) of units split
+    by floors, in the order of unit id then floor_min."""
     groups: dict[int, list[tuple[int, int, int]]] = {}
-    wkb: dict[int, bytes] = {}
+    wkb: dict[int, bytes | str] = {}
     for uid, gid, lo, hi, cell in rows:
         groups.setdefault(uid, []).append((gid, lo, hi))
-        wkb.setdefault(uid, bytes(cell))
+        wkb.setdefault(uid, cell)
     units = sorted(groups)
     cells = list(shapely.from_wkb([wkb[u] for u in units])) if units else []
     return [FloorGroups(u, tuple(groups[u])) for u in units], cells

@@ -9,9 +9,9 @@ the floor rule (:mod:`geo.locate.floors`).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -22,9 +22,12 @@ from geo.core.crs import from_metric, to_metric
 from geo.core.kernels import INSIDE, PolygonIndex
 from geo.core.tessellate import slice_polygon
 from geo.locate.addresses import AddressIndex
-from geo.locate.floors import FloorGroups, load_floor_groups
+from geo.locate.floors import FloorGroups, floor_groups, load_floor_groups
 from geo.settings import get_settings
 from geo.store.models import WORKER_ROLES
+
+if TYPE_CHECKING:
+    from geo.store.versions.write import Written
 
 __all__ = ["IndexedBuilding", "IndexedGrid", "Locator", "Resolved", "current_key"]
 
@@ -132,6 +135,31 @@ class Locator:
         )
         loc.addresses = AddressIndex.build(buildings)  # once per data version
         return loc
+
+    @classmethod
+    def of_written(cls, written: Written) -> Locator:
+        """The locator of one community's version just written (:func:`geo.store.versions.
+        write.write_versions`) once it is current, built from the rows written rather than
+        read back: the same grids, boundaries (the bytes stored) and floor groups as
+        :meth:`load` would give — enough to assign (no buildings, workers, addresses)."""
+        by_code = sorted(written.grids, key=lambda g: g[3])  # code order, as COLLATE "C"
+        grids, micro_ids, micro_geoms = _grids_of(
+            (g[0], g[3], g[4], g[2], g[7], g[5], g[8]) for g in by_code
+        )
+        split = sorted((m for m in written.members if m[5] is not None), key=lambda m: (m[1], m[2]))
+        floors, cells = floor_groups((m[1], m[0], m[2], m[3], m[5]) for m in split)  # type: ignore[misc]
+        return cls(
+            (),
+            grids,
+            micro_ids,
+            PolygonIndex(micro_geoms),
+            [],
+            PolygonIndex([]),
+            {},
+            {},
+            floors,
+            PolygonIndex(cells),
+        )
 
     def resolve(
         self,
@@ -260,9 +288,18 @@ def _load_grids(
         ),
         scope.params,
     ).all()
+    return _grids_of((r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6])) for r in rows)
+
+
+def _grids_of(
+    rows: Iterable[tuple[int, str, str | None, str, int, int | None, bytes | str]],
+) -> tuple[dict[int, IndexedGrid], np.ndarray, list[Any]]:
+    """The grids of ``rows`` (id, code, name, level, households, parent id, boundary as WKB
+    or hex EWKB; in code order) by id, and the micro-grids' ids and boundaries."""
+    rows = list(rows)
     grids = {r[0]: IndexedGrid(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
     micro_rows = [r for r in rows if r[3] == "micro"]
-    geoms = list(shapely.from_wkb([bytes(r[6]) for r in micro_rows])) if micro_rows else []
+    geoms = list(shapely.from_wkb([r[6] for r in micro_rows])) if micro_rows else []
     micro_ids = np.array([r[0] for r in micro_rows], dtype=np.int64)
     return grids, micro_ids, geoms
 

@@ -1,10 +1,17 @@
-"""Partitioning and assignment of many communities, one task per community, locally or on a
-Dask cluster (``dask.distributed``).
+"""Partitioning and assignment of many communities, in batches, locally or on a Dask
+cluster (``dask.distributed``).
 
-Each task opens its own connection and does one community in one transaction (partition,
-validate, write the version, assign its households and incidents), so a failed community is
-retried on its own — the others, already committed, are not redone — and the result is the
-same whichever engine ran it: the partitioner is deterministic for a given input and seed.
+A batch (:func:`partition_batch`) is a few dozen communities done together in one
+transaction: their inputs read with one query per table, each partitioned and validated on
+its own, the valid ones written as new versions with one COPY per table, their households
+assigned in process all at once and written with one UPDATE, then one commit. A community
+whose partition fails, or does not validate, is reported with its error and writes nothing;
+should the batch's writing fail, every community is written again alone, each in its own
+savepoint, so one bad community cannot take the others down, nor be half-written. A failed
+batch is retried as a whole (the others, already committed, are not redone); the result is
+the same whichever engine ran it, whatever the batch size: the partitioner is deterministic
+for a given input and seed, and one community alone goes through the same code
+(:func:`partition_one`, a batch of one).
 
 A task names its database by a URL without the password: tasks travel through the scheduler
 (and its logs, dashboards, spilled state), a secret should not. Each worker fills the password
@@ -21,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["partition_many", "partition_one"]
+__all__ = ["partition_batch", "partition_many", "partition_one"]
 
 
 def partition_one(
@@ -59,6 +66,109 @@ def partition_one(
             raise RuntimeError(f"injected failure for {code} (worker pid {os.getpid()})")
         done = time.perf_counter()
     stages["commit"] = time.perf_counter() - done
+    return _summary(code, result, report, version) | {
+        "seconds": round(time.perf_counter() - t0, 3),
+        "stages": {k: round(v, 4) for k, v in stages.items()},
+        "pid": os.getpid(),
+    }
+
+
+def partition_batch(
+    url: str,
+    codes: Sequence[str],
+    *,
+    min_households: int | None = None,
+    max_households: int | None = None,
+    seed: int = 0,
+    fail_once: str | None = None,
+) -> list[dict[str, Any]]:
+    """Partition and assign the communities of ``codes`` together in one transaction (see
+    the module's docstring); a summary of each back, in the order of ``codes``, as
+    :func:`partition_one` gives it — its ``stages`` and ``seconds`` the batch's shared evenly
+    among its communities (``batch_seconds``: the whole batch's) — or with an ``error``.
+
+    The batch is written with ``synchronous_commit = off``: it can be run again (a commit a
+    crash lost leaves its communities as they were; ``--unpartitioned`` finds them).
+    ``fail_once`` (a file path; tests only) makes the first attempt fail after the work is done
+    but before it is committed, as a crashed worker would."""
+    from sqlalchemy import text
+
+    from geo.core.stages import stage, timing
+    from geo.partition import pipeline
+    from geo.store.db import get_engine, session_scope, with_password
+    from geo.store.versions import load_communities
+
+    t0 = time.perf_counter()
+    engine = get_engine(with_password(url))
+    out: dict[str, dict[str, Any]] = {}
+    with timing() as stages, session_scope(engine) as session:
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+        with stage("read"):
+            inputs = load_communities(session, codes, skip_missing=True)
+        valid = []
+        for code in codes:
+            if code not in inputs:
+                out[code] = {
+                    "community": code,
+                    "error": f"社区不存在 (no such community): {code!r}",
+                }
+                continue
+            try:
+                result, report = pipeline.run(
+                    inputs[code], band=(min_households, max_households), seed=seed
+                )
+            except Exception as exc:
+                out[code] = {"community": code, "error": repr(exc)}
+                continue
+            out[code] = _summary(code, result, report, None)
+            if report.ok:
+                valid.append((inputs[code], result))
+        for inp, result, version in _store(session, valid, out):
+            out[inp.code] = _summary(inp.code, result, None, version) | {
+                "errors": out[inp.code]["errors"]
+            }
+        if fail_once and not Path(fail_once).exists():
+            Path(fail_once).write_text(",".join(codes))
+            raise RuntimeError(f"injected failure for {codes[0]}… (worker pid {os.getpid()})")
+        done = time.perf_counter()
+    stages["commit"] = time.perf_counter() - done
+    seconds = time.perf_counter() - t0
+    share = {k: round(v / len(codes), 4) for k, v in stages.items()}
+    for r in out.values():
+        r |= {
+            "seconds": round(seconds / len(codes), 3),
+            "batch_seconds": round(seconds, 3),
+            "stages": share,
+            "pid": os.getpid(),
+        }
+    return [out[c] for c in codes]
+
+
+def _store(session: Any, valid: list[Any], out: dict[str, dict[str, Any]]) -> list[Any]:
+    """Write the valid partitions of a batch (:func:`geo.store.versions.store_partitions`):
+    all at once, or, should that fail, each alone in its own savepoint, a community that still
+    fails reported in ``out`` with its error. (input, result, version id) of each written."""
+    from geo.store.versions import store_partitions
+
+    try:
+        with session.begin_nested():
+            written = store_partitions(session, valid, actor="engine")
+        return [(i, r, w.version) for (i, r), w in zip(valid, written, strict=True)]
+    except Exception:
+        pass
+    stored = []
+    for inp, result in valid:
+        try:
+            with session.begin_nested():
+                (w,) = store_partitions(session, [(inp, result)], actor="engine")
+            stored.append((inp, result, w.version))
+        except Exception as exc:
+            out[inp.code] = {"community": inp.code, "error": repr(exc)}
+    return stored
+
+
+def _summary(code: str, result: Any, report: Any, version: int | None) -> dict[str, Any]:
+    """What :func:`partition_one` and :func:`partition_batch` tell of one community."""
     s = result.summary()
     return {
         "community": code,
@@ -66,11 +176,8 @@ def partition_one(
         "micro_grids": s["micro_grids"],
         "in_band": s["in_band"],
         "households": s["households"],
-        "errors": len(report.errors),
+        "errors": len(report.errors) if report is not None else 0,
         "assigned": (result.assignment or {}).get("households_assigned"),
-        "seconds": round(time.perf_counter() - t0, 3),
-        "stages": {k: round(v, 4) for k, v in stages.items()},
-        "pid": os.getpid(),
     }
 
 
@@ -80,66 +187,119 @@ def partition_many(
     *,
     engine: str = "local",
     scheduler: str | None = None,
-    workers: int = 2,
+    workers: int | None = None,
     retries: int = 2,
+    batch: int = 50,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     **kw: Any,
 ) -> list[dict[str, Any]]:
-    """Every community of ``codes``: ``engine="local"`` one after the other here, ``"dask"``
-    as tasks on the cluster at ``scheduler`` (a LocalCluster of ``workers`` processes when
-    none is given), each retried up to ``retries`` times. Results in the order of ``codes``;
-    a community that still fails is reported with its error, never silently dropped.
+    """Every community of ``codes``, in batches of ``batch`` (:func:`partition_batch`; 1:
+    one community a task, :func:`partition_one`): ``engine="local"`` here — one after the
+    other in this process, or on ``workers`` processes of a pool —, ``"dask"`` as tasks on the
+    cluster at ``scheduler`` (a LocalCluster of ``workers`` processes, 2 by default, when none
+    is given); a failed batch retried up to ``retries`` times. Results in the order of
+    ``codes``; a community that still fails is reported with its error, never silently
+    dropped.
 
     The tasks get ``url`` without its password; the workers of the LocalCluster started here
     get it as ``PGPASSWORD`` in their environment (set by their nanny, never sent to the
     scheduler); the workers of a given ``scheduler`` must have it in their own configuration.
     The band's missing bounds are filled in here, once, from this process's settings
     (:func:`geo.settings.band`): every task uses the same band."""
+    from geo.errors import InputError
     from geo.settings import band
 
     kw["min_households"], kw["max_households"] = band(
         kw.pop("min_households", None), kw.pop("max_households", None)
     )
+    if batch < 1:
+        raise InputError(f"batch 应为正整数 (batch must be a positive integer): {batch!r}")
+    chunks = [list(codes[i : i + batch]) for i in range(0, len(codes), batch)]
+    task: Callable[..., Any] = partition_batch if batch > 1 else _one_as_batch
     if engine == "local":
-        return _run_local(url, codes, retries, progress, kw)
+        return _run_local(url, codes, chunks, task, workers or 1, retries, progress, kw)
     if engine != "dask":
-        from geo.errors import InputError
-
         raise InputError(f"engine 应为 local 或 dask (engine must be local or dask): {engine!r}")
-    return _run_dask(url, codes, scheduler, workers, retries, progress, kw)
+    return _run_dask(url, codes, chunks, task, scheduler, workers or 2, retries, progress, kw)
+
+
+def _one_as_batch(url: str, codes: Sequence[str], **kw: Any) -> list[dict[str, Any]]:
+    """:func:`partition_one` of the one community of ``codes``, as a batch's answer."""
+    (code,) = codes
+    return [partition_one(url, code, **kw)]
 
 
 _Progress = Callable[[int, int, dict[str, Any]], None] | None
 
 
+def _failed(chunk: Sequence[str], exc: BaseException, attempts: int) -> list[dict[str, Any]]:
+    return [{"community": c, "error": repr(exc), "attempts": attempts} for c in chunk]
+
+
 def _run_local(
-    url: str, codes: Sequence[str], retries: int, progress: _Progress, kw: dict[str, Any]
+    url: str,
+    codes: Sequence[str],
+    chunks: list[list[str]],
+    task: Callable[..., list[dict[str, Any]]],
+    workers: int,
+    retries: int,
+    progress: _Progress,
+    kw: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """The communities one after the other in this process, each retried on its own."""
+    """The batches one after the other in this process (``workers`` 1) or on a pool of
+    ``workers`` processes (started fresh: no connection of this one is inherited), each
+    retried on its own."""
     done: dict[str, dict[str, Any]] = {}
-    for i, code in enumerate(codes, 1):
-        for attempt in range(retries + 1):
-            try:
-                done[code] = partition_one(url, code, **kw) | {"attempts": attempt + 1}
-                break
-            except Exception as exc:
-                if attempt == retries:
-                    done[code] = {"community": code, "error": repr(exc), "attempts": attempt + 1}
-        if progress:
-            progress(i, len(codes), done[code])
+
+    def finished(results: list[dict[str, Any]]) -> None:
+        for r in results:
+            done[r["community"]] = r
+            if progress:
+                progress(len(done), len(codes), r)
+
+    if workers <= 1:
+        for chunk in chunks:
+            for attempt in range(retries + 1):
+                try:
+                    results = [r | {"attempts": attempt + 1} for r in task(url, chunk, **kw)]
+                    break
+                except Exception as exc:
+                    results = _failed(chunk, exc, attempt + 1)
+            finished(results)
+        return [done[c] for c in codes]
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: dict[Future[Any], tuple[list[str], int]] = {
+            pool.submit(task, url, chunk, **kw): (chunk, 1) for chunk in chunks
+        }
+        while pending:
+            ready, _ = wait(pending, return_when="FIRST_COMPLETED")
+            for fut in ready:
+                chunk, attempt = pending.pop(fut)
+                try:
+                    finished([r | {"attempts": attempt} for r in fut.result()])
+                except Exception as exc:
+                    if attempt > retries:
+                        finished(_failed(chunk, exc, attempt))
+                    else:
+                        pending[pool.submit(task, url, chunk, **kw)] = (chunk, attempt + 1)
     return [done[c] for c in codes]
 
 
 def _run_dask(
     url: str,
     codes: Sequence[str],
+    chunks: list[list[str]],
+    task: Callable[..., list[dict[str, Any]]],
     scheduler: str | None,
     workers: int,
     retries: int,
     progress: _Progress,
     kw: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """The communities as tasks on the Dask cluster at ``scheduler`` (a LocalCluster of
+    """The batches as tasks on the Dask cluster at ``scheduler`` (a LocalCluster of
     ``workers`` processes, given the password in their environment, when none is given)."""
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -160,24 +320,26 @@ def _run_dask(
     try:
         futures = {
             client.submit(
-                partition_one,
+                task,
                 public_url,
-                code,
+                chunk,
                 retries=retries,
                 pure=False,
-                key=f"partition-{code}",
+                key=f"partition-{chunk[0]}-{len(chunk)}",
                 **kw,
-            ): code
-            for code in codes
+            ): chunk
+            for chunk in chunks
         }
-        for i, fut in enumerate(as_completed(futures), 1):
-            code = futures[fut]
+        for fut in as_completed(futures):
+            chunk = futures[fut]
             try:
-                done[code] = fut.result()
+                results = fut.result()
             except Exception as exc:
-                done[code] = {"community": code, "error": repr(exc)}
-            if progress:
-                progress(i, len(codes), done[code])
+                results = _failed(chunk, exc, retries + 1)
+            for r in results:
+                done[r["community"]] = r
+                if progress:
+                    progress(len(done), len(codes), r)
     finally:
         client.close()
         if cluster is not None:

@@ -12,16 +12,17 @@ layer` (the grids as a feature layer).
 """
 
 from geo.partition import CommunityInput
-from geo.store.versions.community import community_codes, load_community
+from geo.store.versions.community import community_codes, load_communities, load_community
 from geo.store.versions.floors import FLOOR_UNITS, FloorGroup, FloorUnit, floor_units
 from geo.store.versions.layer import GRIDS, grid_features
 from geo.store.versions.partitioning import (
     partition_and_store,
     preview_reassign,
     reassign_after,
+    store_partitions,
 )
 from geo.store.versions.read import load_version, micro_grids_under
-from geo.store.versions.write import write_version
+from geo.store.versions.write import Written, write_version, write_versions
 
 __all__ = [
     "FLOOR_UNITS",
@@ -29,14 +30,18 @@ __all__ = [
     "CommunityInput",
     "FloorGroup",
     "FloorUnit",
+    "Written",
     "community_codes",
     "floor_units",
     "grid_features",
+    "load_communities",
     "load_community",
     "load_version",
     "micro_grids_under",
     "partition_and_store",
     "preview_reassign",
     "reassign_after",
+    "store_partitions",
     "write_version",
+    "write_versions",
 ]

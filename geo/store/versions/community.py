@@ -1,8 +1,12 @@
-"""Loading a community for partitioning: its boundary, compounds, buildings with their units
-(and households per floor), roads and ways, and households, in the metric CRS."""
+"""Loading communities for partitioning: each one's boundary, compounds, buildings with their
+units (and households per floor), roads and ways, and households, in the metric CRS — one
+query per table for a whole batch of communities (:func:`load_communities`), the same code
+for one (:func:`load_community`)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from shapely import Geometry
@@ -14,7 +18,7 @@ from geo.errors import NotFoundError
 from geo.partition import BuildingIn, CommunityInput, CompoundIn, UnitIn
 from geo.store.wkb import wkb_metric
 
-__all__ = ["community_codes", "load_community"]
+__all__ = ["community_codes", "load_communities", "load_community"]
 
 
 def community_codes(session: Session, *, unpartitioned: bool = False) -> list[str]:
@@ -33,84 +37,108 @@ def community_codes(session: Session, *, unpartitioned: bool = False) -> list[st
 
 def load_community(session: Session, code: str) -> CommunityInput:
     """Everything the partitioner needs about one community, in the metric CRS."""
-    row = session.execute(
-        text("SELECT id, ST_AsBinary(boundary) FROM community WHERE code = :c"), {"c": code}
-    ).first()
-    if row is None:
-        raise NotFoundError(f"社区不存在 (no such community): {code!r}")
-    cid = int(row[0])
-    buildings, units = _buildings(session, cid)
-    ways, roads, road_names = _ways(session, cid)
-    return CommunityInput(
-        code,
-        wkb_metric([row], 1)[0],
-        _compounds(session, cid),
-        buildings,
-        roads,
-        road_names,
-        ways,
-        units,
-        _households(session, cid),
-        cid,
-    )
+    return load_communities(session, [code])[code]
 
 
-def _compounds(session: Session, cid: int) -> list[CompoundIn]:
+def load_communities(
+    session: Session, codes: Sequence[str], *, skip_missing: bool = False
+) -> dict[str, CommunityInput]:
+    """:func:`load_community` of every community of ``codes`` (by code), one query per table
+    for them all. An unknown code is refused, naming it (left out with ``skip_missing``)."""
+    rows = session.execute(
+        text("SELECT id, code, ST_AsBinary(boundary) FROM community WHERE code = ANY(:c)"),
+        {"c": list(codes)},
+    ).all()
+    missing = sorted(set(codes) - {r[1] for r in rows})
+    if missing and not skip_missing:
+        raise NotFoundError(f"社区不存在 (no such community): {', '.join(map(repr, missing))}")
+    ids = [int(r[0]) for r in rows]
+    p = {"ids": ids}
+    compounds = _compounds(session, p)
+    buildings = _buildings(session, p)
+    ways = _ways(session, p)
+    households = _households(session, p)
+    out: dict[str, CommunityInput] = {}
+    for (cid, code, _), boundary in zip(rows, wkb_metric(rows, 2), strict=True):
+        way, road, road_names = ways.get(cid, ([], [], []))
+        bs, us = buildings.get(cid, ([], {}))
+        out[code] = CommunityInput(
+            code,
+            boundary,
+            compounds.get(cid, []),
+            bs,
+            road,
+            road_names,
+            way,
+            us,
+            households.get(cid, []),
+            int(cid),
+        )
+    return out
+
+
+def _compounds(session: Session, p: dict[str, Any]) -> dict[int, list[CompoundIn]]:
     rows = session.execute(
         text(
-            "SELECT code, name, ST_AsBinary(boundary) FROM compound WHERE community_id = :i "
-            "ORDER BY code"
+            "SELECT community_id, code, name, ST_AsBinary(boundary) FROM compound "
+            "WHERE community_id = ANY(:ids) ORDER BY community_id, code"
         ),
-        {"i": cid},
+        p,
     ).all()
-    return [CompoundIn(r[0], r[1], g) for r, g in zip(rows, wkb_metric(rows, 2), strict=True)]
+    out: dict[int, list[CompoundIn]] = defaultdict(list)
+    for r, g in zip(rows, wkb_metric(rows, 3), strict=True):
+        out[r[0]].append(CompoundIn(r[1], r[2], g))
+    return out
 
 
-def _buildings(session: Session, cid: int) -> tuple[list[BuildingIn], dict[int, UnitRecord]]:
-    """The community's buildings with their units, and its units as validation sees them."""
+_Buildings = tuple[list[BuildingIn], dict[int, UnitRecord]]
+
+
+def _buildings(session: Session, p: dict[str, Any]) -> dict[int, _Buildings]:
+    """Each community's buildings with their units, and its units as validation sees them."""
     b_rows = session.execute(
         text(
-            "SELECT b.id, b.code, p.code, ST_AsBinary(b.footprint) FROM building b "
-            "LEFT JOIN compound p ON p.id = b.compound_id WHERE b.community_id = :i "
-            "ORDER BY b.code"
+            "SELECT b.id, b.code, p.code, ST_AsBinary(b.footprint), b.community_id FROM building b "
+            "LEFT JOIN compound p ON p.id = b.compound_id WHERE b.community_id = ANY(:ids) "
+            "ORDER BY b.community_id, b.code"
         ),
-        {"i": cid},
+        p,
     ).all()
     unit_rows = session.execute(
         text(
-            "SELECT u.id, u.building_id, u.unit_no, u.floors, u.households FROM building_unit u "
-            "JOIN building b ON b.id = u.building_id WHERE b.community_id = :i "
-            "ORDER BY u.building_id, u.unit_no"
+            "SELECT u.id, u.building_id, u.unit_no, u.floors, u.households, b.community_id "
+            "FROM building_unit u JOIN building b ON b.id = u.building_id "
+            "WHERE b.community_id = ANY(:ids) ORDER BY u.building_id, u.unit_no"
         ),
-        {"i": cid},
+        p,
     ).all()
-    per_floor = _per_floor(session, cid)
+    per_floor = _per_floor(session, p)
     units_by_building: dict[int, list[UnitIn]] = {}
-    units: dict[int, UnitRecord] = {}
+    out: dict[int, _Buildings] = {}
     code_of = {r[0]: r[1] for r in b_rows}
-    for uid, bid, unit_no, floors, households in unit_rows:
+    for uid, bid, unit_no, floors, households, cid in unit_rows:
         counts = per_floor.get(uid, {})
         pf = None
         if counts and None not in counts and sum(counts.values()) == households:
             pf = tuple(counts.get(f, 0) for f in range(1, floors + 1))
         units_by_building.setdefault(bid, []).append(UnitIn(uid, unit_no, floors, households, pf))
+        units = out.setdefault(cid, ([], {}))[1]
         units[uid] = UnitRecord(uid, code_of[bid], unit_no, floors, households)
-    buildings = [
-        BuildingIn(r[1], fp, r[2], tuple(units_by_building.get(r[0], ())))
-        for r, fp in zip(b_rows, wkb_metric(b_rows, 3), strict=True)
-    ]
-    return buildings, units
+    for r, fp in zip(b_rows, wkb_metric(b_rows, 3), strict=True):
+        building = BuildingIn(r[1], fp, r[2], tuple(units_by_building.get(r[0], ())))
+        out.setdefault(r[4], ([], {}))[0].append(building)
+    return out
 
 
-def _per_floor(session: Session, cid: int) -> dict[int, dict[int | None, int]]:
+def _per_floor(session: Session, p: dict[str, Any]) -> dict[int, dict[int | None, int]]:
     """Unit id → floor → households there (floor None: households without a floor)."""
     rows = session.execute(
         text(
             "SELECT h.unit_id, h.floor, count(*) FROM household h JOIN building b "
-            "ON b.id = h.building_id WHERE b.community_id = :i AND h.unit_id IS NOT NULL "
+            "ON b.id = h.building_id WHERE b.community_id = ANY(:ids) AND h.unit_id IS NOT NULL "
             "GROUP BY 1, 2"
         ),
-        {"i": cid},
+        p,
     ).all()
     per_floor: dict[int, dict[int | None, int]] = {}
     for uid, floor, n in rows:
@@ -118,32 +146,43 @@ def _per_floor(session: Session, cid: int) -> dict[int, dict[int | None, int]]:
     return per_floor
 
 
-def _ways(session: Session, cid: int) -> tuple[list[Geometry], list[Geometry], list[str]]:
-    """Every line of the road layer near the community (the ways), the roads among them (not
-    footways) and the roads' names."""
+_Ways = tuple[list[Geometry], list[Geometry], list[str]]
+
+
+def _ways(session: Session, p: dict[str, Any]) -> dict[int, _Ways]:
+    """Each community's ways (every line of the road layer near it), the roads among them
+    (not footways) and the roads' names."""
     rows = session.execute(
         text(
-            "SELECT name, ST_AsBinary(geom), kind FROM road WHERE "
-            "ST_Intersects(geom, ST_Buffer((SELECT boundary FROM community WHERE id = :i), "
-            "0.002)) ORDER BY code"
+            "SELECT c.id, r.name, ST_AsBinary(r.geom), r.kind FROM community c JOIN road r ON "
+            "ST_Intersects(r.geom, ST_Buffer(c.boundary, 0.002)) WHERE c.id = ANY(:ids) "
+            "ORDER BY c.id, r.code"
         ),
-        {"i": cid},
+        p,
     ).all()
-    ways = list(wkb_metric(rows, 1))
-    roads = [w for w, r in zip(ways, rows, strict=True) if r[2] != "footway"]
-    names = [r[0] or "" for r in rows if r[2] != "footway"]
-    return ways, roads, names
+    out: dict[int, _Ways] = {}
+    for r, way in zip(rows, wkb_metric(rows, 2), strict=True):
+        ways, roads, names = out.setdefault(r[0], ([], [], []))
+        ways.append(way)
+        if r[3] != "footway":
+            roads.append(way)
+            names.append(r[1] or "")
+    return out
 
 
-def _households(session: Session, cid: int) -> list[tuple[str, int, int | None]]:
-    """(code, unit id, floor) of the community's households in a unit."""
-    rows: list[Any] = list(
-        session.execute(
-            text(
-                "SELECT h.code, h.unit_id, h.floor FROM household h JOIN building b "
-                "ON b.id = h.building_id WHERE b.community_id = :i AND h.unit_id IS NOT NULL"
-            ),
-            {"i": cid},
-        ).all()
-    )
-    return [(r[0], r[1], r[2]) for r in rows]
+def _households(
+    session: Session, p: dict[str, Any]
+) -> dict[int, list[tuple[str, int, int | None]]]:
+    """(code, unit id, floor) of each community's households in a unit."""
+    rows = session.execute(
+        text(
+            "SELECT b.community_id, h.code, h.unit_id, h.floor FROM household h JOIN building b "
+            "ON b.id = h.building_id WHERE b.community_id = ANY(:ids) AND h.unit_id IS NOT NULL "
+            "ORDER BY b.community_id, h.id"
+        ),
+        p,
+    ).all()
+    out: dict[int, list[tuple[str, int, int | None]]] = defaultdict(list)
+    for cid, code, uid, floor in rows:
+        out[cid].append((code, uid, floor))
+    return out

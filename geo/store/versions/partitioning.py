@@ -3,6 +3,7 @@ new version, and re-assign its households and incidents."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -10,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from geo.core.stages import stage
 from geo.core.validate import ValidationReport
-from geo.partition import PartitionResult, pipeline
+from geo.partition import CommunityInput, PartitionResult, pipeline
 from geo.store.versions.community import load_community
-from geo.store.versions.write import write_version
+from geo.store.versions.write import Written, write_versions
 
-__all__ = ["partition_and_store", "preview_reassign", "reassign_after"]
+__all__ = ["partition_and_store", "preview_reassign", "reassign_after", "store_partitions"]
 
 
 def partition_and_store(
@@ -41,18 +42,73 @@ def partition_and_store(
     )
     version = None
     if write and report.ok:
-        assert inp.id is not None  # loaded from the database
-        previous = session.execute(
-            text(
-                "SELECT number FROM grid_version WHERE community_id = :c AND status = 'published'"
-            ),
-            {"c": inp.id},
-        ).scalar()
-        with stage("write grids"):
-            version = write_version(session, inp.id, result, actor=actor, source="partition")
-        with stage("assign"):
-            result.assignment = reassign_after(session, code, previous, actor=actor)
+        (written,) = store_partitions(session, [(inp, result)], actor=actor)
+        version = written.version
     return result, report, version
+
+
+def store_partitions(
+    session: Session, items: Sequence[tuple[CommunityInput, PartitionResult]], *, actor: str
+) -> list[Written]:
+    """Write each partition of ``items`` (a community as loaded, its validated result) as its
+    community's new current version and re-assign its households and incidents (setting
+    ``result.assignment``) — one write of the grids for them all and one assignment of
+    the households of those partitioned for the first time; what was written, in order."""
+    if not items:
+        return []
+    ids = [inp.id for inp, _ in items]
+    assert all(i is not None for i in ids)  # loaded from the database
+    previous: dict[int, int] = dict(
+        session.execute(
+            text(
+                "SELECT community_id, number FROM grid_version WHERE community_id = ANY(:c) "
+                "AND status = 'published'"
+            ),
+            {"c": ids},
+        ).all()
+    )
+    with stage("write grids"):
+        written = write_versions(
+            session, [(int(inp.id or 0), r) for inp, r in items], actor=actor, source="partition"
+        )
+    with stage("assign"):
+        _assign(session, items, written, previous, actor=actor)
+    return written
+
+
+def _assign(
+    session: Session,
+    items: Sequence[tuple[CommunityInput, PartitionResult]],
+    written: Sequence[Written],
+    previous: dict[int, int],
+    *,
+    actor: str,
+) -> None:
+    """:func:`reassign_after` of each new version, with a locator of the grids just written;
+    the households of the communities partitioned for the first time all at once."""
+    from geo.locate import Locator, assign_households_of, assign_incidents, reassign_changed
+
+    first: list[tuple[str, int, Locator]] = []
+    for (inp, result), w in zip(items, written, strict=True):
+        locator = Locator.of_written(w)
+        before = previous.get(w.community_id)
+        if before is None:
+            first.append((inp.code, w.community_id, locator))
+            inc = assign_incidents(session, locator, community=inp.code, actor=actor)
+            result.assignment = {"incidents_assigned": inc.total}
+        else:
+            result.assignment = reassign_changed(
+                session, locator, inp.code, before, w.number, actor=actor
+            )
+    reports = assign_households_of(session, first, actor=actor)
+    for inp, result in items:
+        if inp.code in reports:
+            hh = reports[inp.code]
+            result.assignment = {
+                "households_assigned": hh.total,
+                "incidents_assigned": (result.assignment or {})["incidents_assigned"],
+                "disagreements": len(hh.disagreements),
+            }
 
 
 def reassign_after(
