@@ -108,6 +108,20 @@ def _move_a_building(url: str, code: str) -> None:
     engine.dispose()
 
 
+def _assigned_as_from_the_database(url: str, done: list[dict[str, Any]]) -> None:
+    from geo.locate import Locator, assign_households
+
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        for r in done:
+            locator = Locator.load(s, community=r["community"])
+            report = assign_households(s, locator, community=r["community"])
+            assert report.total == r["assigned"] > 0
+            assert report.changed == 0 and report.outside == 0, report
+        s.rollback()
+    engine.dispose()
+
+
 def test_a_batch_gives_what_each_community_alone_gives(two_cities):
     alone, batched = two_cities
     one = partition_many(alone, CODES, batch=1)
@@ -120,6 +134,9 @@ def test_a_batch_gives_what_each_community_alone_gives(two_cities):
     assert len(a["grids"]) > 4 * 20 and any(m[2] is not None for m in a["members"])
     assert all(a["households"].values())  # every household assigned
     assert a == b
+    # the locator and memberships built from the rows written are those read back: the
+    # assignment from the database (Locator.load, memberships by SQL) changes nothing
+    _assigned_as_from_the_database(batched, many)
     # again, after a building moved (a new version: only the changed area re-assigned), the
     # batch this time on a pool of two local processes
     for url in (alone, batched):

@@ -86,35 +86,41 @@ def assign_households(
     return report
 
 
+# (grid id, unit id, floor_min, floor_max, ...): a membership row of a current version
+MemberRow = Sequence[Any]
+
+
 def assign_households_of(
-    session: Session, jobs: Sequence[tuple[str, int, Locator]], *, actor: str = "engine"
+    session: Session,
+    jobs: Sequence[tuple[str, int, Locator, Sequence[MemberRow]]],
+    *,
+    actor: str = "engine",
 ) -> dict[str, AssignReport]:
     """:func:`assign_households` of several communities at once — ``jobs``: (code, id, the
-    locator of its grids) — with one reading of their households and memberships and one
-    write for them all; each community's households resolved against its own grids, as
-    :func:`assign_households` does, and audited on its own. Reports by community code."""
+    locator of its current grids, the memberships of its current version) — with one
+    reading of their households and one write for them all; each community's households
+    resolved against its own grids and memberships, as :func:`assign_households` does, and
+    audited on its own. Reports by community code."""
     t0 = time.perf_counter()
-    reports = {code: AssignReport("households") for code, _, _ in jobs}
+    reports = {code: AssignReport("households") for code, *_ in jobs}
     if not jobs:
         return reports
-    cond = " AND b.community_id = ANY(:batch)"
-    params: dict[str, Any] = {"batch": [cid for _, cid, _ in jobs]}
     rows = session.execute(
         text(
             "SELECT h.id, h.code, b.code, h.unit_id, h.floor, ST_X(h.position), ST_Y(h.position), "
             "h.grid_id, b.community_id FROM household h JOIN building b ON b.id = h.building_id "
-            "WHERE TRUE" + cond + " ORDER BY b.community_id, h.id"
+            "WHERE b.community_id = ANY(:batch) ORDER BY b.community_id, h.id"
         ),
-        params,
+        {"batch": [job[1] for job in jobs]},
     ).all()
-    member = _memberships(session, cond, params)
     by_community: dict[int, list[Any]] = {}
     for r in rows:
         by_community.setdefault(r[8], []).append(r)
     ids: list[np.ndarray] = []
     finals: list[np.ndarray] = []
-    for code, cid, locator in jobs:
+    for code, cid, locator, members in jobs:
         mine = by_community.get(cid, [])
+        member = _members_of(mine, members)
         report = reports[code]
         report.total = len(mine)
         if not mine:
@@ -204,6 +210,25 @@ def _memberships(
         params | {"member_version": version},
     )
     return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def _members_of(
+    rows: Sequence[Sequence[Any]], members: Sequence[MemberRow]
+) -> dict[int, tuple[int, bool]]:
+    """:func:`_memberships` of the households ``rows`` (id, code, building, unit id, floor,
+    ...) from a version's membership rows rather than the database: the micro-grid whose
+    unit (and floor range) holds each, and whether by floors."""
+    by_unit: dict[int, list[tuple[int, int | None, int | None]]] = {}
+    for m in members:
+        by_unit.setdefault(m[1], []).append((m[0], m[2], m[3]))
+    out: dict[int, tuple[int, bool]] = {}
+    for r in rows:
+        for gid, lo, hi in by_unit.get(r[3], ()):
+            if lo is None:
+                out[r[0]] = (gid, False)
+            elif r[4] is not None and hi is not None and lo <= r[4] <= hi:
+                out[r[0]] = (gid, True)
+    return out
 
 
 def _reconcile(

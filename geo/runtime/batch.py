@@ -98,6 +98,8 @@ def partition_batch(
     from geo.store.db import get_engine, session_scope, with_password
     from geo.store.versions import load_communities
 
+    if not codes:
+        return []
     t0 = time.perf_counter()
     engine = get_engine(with_password(url))
     out: dict[str, dict[str, Any]] = {}

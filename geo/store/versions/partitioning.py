@@ -88,12 +88,12 @@ def _assign(
     the households of the communities partitioned for the first time all at once."""
     from geo.locate import Locator, assign_households_of, assign_incidents, reassign_changed
 
-    first: list[tuple[str, int, Locator]] = []
+    first: list[tuple[str, int, Locator, list[Any]]] = []
     for (inp, result), w in zip(items, written, strict=True):
         locator = Locator.of_written(w)
         before = previous.get(w.community_id)
         if before is None:
-            first.append((inp.code, w.community_id, locator))
+            first.append((inp.code, w.community_id, locator, list(w.members)))
             inc = assign_incidents(session, locator, community=inp.code, actor=actor)
             result.assignment = {"incidents_assigned": inc.total}
         else:
