@@ -193,3 +193,16 @@ def test_a_failing_community_does_not_take_its_batch_down(two_cities, server):
     partition_many(other, [CODES[0], CODES[2]], batch=1)
     a, b = _state(url), _state(other)
     assert a["grids"] == b["grids"] and a["members"] == b["members"]
+
+
+def test_the_cli_partitions_in_batches_on_a_pool(cli, two_cities):
+    """`wangge partition --batch 3 --workers 2`: the city in batches on two local processes,
+    the same grids as one transaction a community; a bad --engine is refused by name."""
+    url, other = two_cities
+    ran = cli("partition", "--batch", "3", "--workers", "2", url=url)
+    assert ran.code == 0, ran.err
+    assert "4 完成 (done), 0 失败 (failed)" in ran.out
+    partition_many(other, CODES, batch=1)
+    assert _state(url) == _state(other)
+    bad = cli("partition", "--engine", "spark", url=url)
+    assert bad.code != 0 and "spark" in bad.err + bad.out

@@ -51,15 +51,23 @@ def partition(
     report: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
     engine_name: Annotated[
         str,
-        typer.Option(
-            "--engine", help="local | dask: one task per community (each partitioned and assigned)"
-        ),
+        typer.Option("--engine", help="local (here) | dask (a cluster): where the batches run"),
     ] = "local",
     scheduler: Annotated[
         str | None,
         typer.Option(help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a LocalCluster)"),
     ] = None,
-    workers: Annotated[int, typer.Option(help="LocalCluster worker processes")] = 2,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="processes: local 1 (in this one), dask's LocalCluster 2"),
+    ] = None,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            help="communities a transaction (local 1: each reported in full; dask 50); "
+            "a batch is read, written and assigned in bulk"
+        ),
+    ] = None,
 ) -> None:
     """划分网格 (partition): community → compound grids → micro-grids of --min to --max households.
 
@@ -76,10 +84,26 @@ def partition(
     engine = database()
     with session_scope(engine) as session:
         codes = [community] if community else community_codes(session)
-    if engine_name == "dask" or scheduler:
+    dask = engine_name == "dask" or scheduler is not None
+    if engine_name not in ("local", "dask"):
+        raise InputError(f"--engine 应为 local 或 dask (must be local or dask): {engine_name!r}")
+    if dask or (batch or 1) > 1 or (workers or 1) > 1:
         if dry_run or allow_cross_compound:
-            raise WanggeError("--engine dask 不支持 --dry-run / --allow-cross-compound")
-        _partition_many(engine, codes, scheduler, workers, lo, hi, seed, report)
+            raise WanggeError(
+                "--engine dask / --batch / --workers 不支持 --dry-run / --allow-cross-compound"
+            )
+        _partition_many(
+            engine,
+            codes,
+            "dask" if dask else "local",
+            scheduler,
+            workers,
+            batch or 50,
+            lo,
+            hi,
+            seed,
+            report,
+        )
         return
     results, failures = _partition_each(
         engine, codes, lo, hi, seed=seed, allow_cross_compound=allow_cross_compound, dry_run=dry_run
@@ -188,8 +212,10 @@ def _reason(exc: BaseException) -> str:
 def _partition_many(
     engine: Engine,
     codes: list[str],
+    where: str,
     scheduler: str | None,
-    workers: int,
+    workers: int | None,
+    batch: int,
     lo: int,
     hi: int,
     seed: int,
@@ -199,13 +225,14 @@ def _partition_many(
 
     url = engine.url.render_as_string(hide_password=False)
     with progress_bar() as bar:
-        task = bar.add_task(f"划分 (partitioning, dask) {len(codes)} 个社区", total=len(codes))
+        task = bar.add_task(f"划分 (partitioning, {where}) {len(codes)} 个社区", total=len(codes))
         done = partition_many(
             url,
             codes,
-            engine="dask",
+            engine=where,
             scheduler=scheduler,
             workers=workers,
+            batch=batch,
             min_households=lo,
             max_households=hi,
             seed=seed,
