@@ -150,10 +150,13 @@ def run_size(n: int, seed: int, engines: list[str]) -> dict:
                 flush=True,
             )
         if any(k in out for k in ENGINES):  # partitioned: one community again, alone
-            out["again_s"] = round(again(url, codes[len(codes) // 2]), 3)
+            # the first in this process pays its imports and kernel compilation (cold); the
+            # second is what a running service or worker takes (warm)
+            out["again_cold_s"] = round(again(url, codes[len(codes) // 2]), 3)
+            out["again_s"] = round(again(url, codes[len(codes) // 2 + 1]), 3)
             print(
                 f"  {n:>5} communities  one community again (a building moved): "
-                f"{out['again_s']:.2f} s (target < 2 s)",
+                f"{out['again_s']:.2f} s warm, {out['again_cold_s']:.2f} s cold (target < 2 s)",
                 flush=True,
             )
     finally:
@@ -256,8 +259,9 @@ def main() -> None:
                 print(f"  peak memory ({k}): {last[k]['peak_mib']} MiB (target < 1,536 a worker)")
         if "again_s" in last:
             print(
-                f"  one community again after a building moved: {last['again_s']:.2f} s — "
-                f"target 2 s {'met' if last['again_s'] < 2 else 'MISSED'}"
+                f"  one community again after a building moved: {last['again_s']:.2f} s "
+                f"(first in a process {last['again_cold_s']:.2f} s) — target 2 s "
+                f"{'met' if last['again_s'] < 2 else 'MISSED'}"
             )
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))

@@ -412,7 +412,7 @@ def _write_grid_ids(session: Session, table: str, ids: np.ndarray, grid_ids: np.
     with stage("write assignments"):
         if len(ids) <= _STAGED:
             source = "unnest(CAST(:ids AS bigint[]), CAST(:gids AS bigint[])) AS u(i, g)"
-            params = {"ids": ids.tolist(), "gids": grid_ids.tolist()}
+            params: dict[str, Any] = {"ids": ids.tolist(), "gids": grid_ids.tolist()}
         else:
             name = staging(session, "wg_new_grid", "i bigint PRIMARY KEY, g bigint")
             order = np.argsort(ids, kind="stable")
@@ -424,12 +424,14 @@ def _write_grid_ids(session: Session, table: str, ids: np.ndarray, grid_ids: np.
             )
             session.execute(text(f"ANALYZE {name}"))
             source, params = f"{name} u", {}
+        # the id range bounds the planner's scan of the table (a city's households, not the
+        # whole table, hashed for each batch)
         session.execute(
             text(
                 f"UPDATE {table} t SET grid_id = NULLIF(u.g, -1) FROM {source} WHERE t.id = u.i "
-                "AND t.grid_id IS DISTINCT FROM NULLIF(u.g, -1)"
+                "AND t.id BETWEEN :lo AND :hi AND t.grid_id IS DISTINCT FROM NULLIF(u.g, -1)"
             ),
-            params,
+            params | {"lo": int(ids.min()), "hi": int(ids.max())},
         )
 
 
