@@ -22,7 +22,7 @@ from geo.core.stages import stage
 from geo.errors import NotFoundError
 from geo.locate.index import Locator, Resolved
 from geo.store.audit import audit, audit_many
-from geo.store.bulk import copy_rows, staging
+from geo.store.bulk import copy_rows, fetch_rows, staging
 
 __all__ = [
     "AssignReport",
@@ -105,14 +105,13 @@ def assign_households_of(
     reports = {code: AssignReport("households") for code, *_ in jobs}
     if not jobs:
         return reports
-    rows = session.execute(
-        text(
-            "SELECT h.id, h.code, b.code, h.unit_id, h.floor, ST_X(h.position), ST_Y(h.position), "
-            "h.grid_id, b.community_id FROM household h JOIN building b ON b.id = h.building_id "
-            "WHERE b.community_id = ANY(:batch) ORDER BY b.community_id, h.id"
-        ),
+    rows = fetch_rows(
+        session,
+        "SELECT h.id, h.code, b.code, h.unit_id, h.floor, ST_X(h.position), ST_Y(h.position), "
+        "h.grid_id, b.community_id FROM household h JOIN building b ON b.id = h.building_id "
+        "WHERE b.community_id = ANY(%(batch)s) ORDER BY b.community_id, h.id",
         {"batch": [job[1] for job in jobs]},
-    ).all()
+    )
     by_community: dict[int, list[Any]] = {}
     for r in rows:
         by_community.setdefault(r[8], []).append(r)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-__all__ = ["copy_rows", "reserve_ids", "staging"]
+__all__ = ["copy_rows", "fetch_rows", "reserve_ids", "staging"]
 
 
 def reserve_ids(session: Session, table: str, n: int) -> list[int]:
@@ -49,3 +49,14 @@ def staging(session: Session, name: str, columns: str) -> str:
     )
     session.execute(text(f"DELETE FROM {name}"))  # used before in this transaction
     return name
+
+
+def fetch_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (parameters as ``%(name)s``) as plain tuples, straight from the
+    driver on the session's connection, in its transaction: for reads of many thousand rows,
+    where building SQLAlchemy rows costs more than the query."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None  # a live psycopg connection
+    with raw.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from geo.core.validate import UnitRecord
 from geo.errors import NotFoundError
 from geo.partition import BuildingIn, CommunityInput, CompoundIn, UnitIn
+from geo.store.bulk import fetch_rows
 from geo.store.wkb import wkb_metric
 
 __all__ = ["community_codes", "load_communities", "load_community"]
@@ -55,9 +56,9 @@ def load_communities(
     ids = [int(r[0]) for r in rows]
     p = {"ids": ids}
     compounds = _compounds(session, p)
-    buildings = _buildings(session, p)
-    ways = _ways(session, p)
     households = _households(session, p)
+    buildings = _buildings(session, p, _per_floor(households))
+    ways = _ways(session, p)
     out: dict[str, CommunityInput] = {}
     for (cid, code, _), boundary in zip(rows, wkb_metric(rows, 2), strict=True):
         way, road, road_names = ways.get(cid, ([], [], []))
@@ -94,8 +95,11 @@ def _compounds(session: Session, p: dict[str, Any]) -> dict[int, list[CompoundIn
 _Buildings = tuple[list[BuildingIn], dict[int, UnitRecord]]
 
 
-def _buildings(session: Session, p: dict[str, Any]) -> dict[int, _Buildings]:
-    """Each community's buildings with their units, and its units as validation sees them."""
+def _buildings(
+    session: Session, p: dict[str, Any], per_floor: dict[int, dict[int | None, int]]
+) -> dict[int, _Buildings]:
+    """Each community's buildings with their units (``per_floor``: unit id → floor →
+    households), and its units as validation sees them."""
     b_rows = session.execute(
         text(
             "SELECT b.id, b.code, p.code, ST_AsBinary(b.footprint), b.community_id FROM building b "
@@ -112,7 +116,6 @@ def _buildings(session: Session, p: dict[str, Any]) -> dict[int, _Buildings]:
         ),
         p,
     ).all()
-    per_floor = _per_floor(session, p)
     units_by_building: dict[int, list[UnitIn]] = {}
     out: dict[int, _Buildings] = {}
     code_of = {r[0]: r[1] for r in b_rows}
@@ -130,19 +133,15 @@ def _buildings(session: Session, p: dict[str, Any]) -> dict[int, _Buildings]:
     return out
 
 
-def _per_floor(session: Session, p: dict[str, Any]) -> dict[int, dict[int | None, int]]:
+def _per_floor(
+    households: dict[int, list[tuple[str, int, int | None]]],
+) -> dict[int, dict[int | None, int]]:
     """Unit id → floor → households there (floor None: households without a floor)."""
-    rows = session.execute(
-        text(
-            "SELECT h.unit_id, h.floor, count(*) FROM household h JOIN building b "
-            "ON b.id = h.building_id WHERE b.community_id = ANY(:ids) AND h.unit_id IS NOT NULL "
-            "GROUP BY 1, 2"
-        ),
-        p,
-    ).all()
     per_floor: dict[int, dict[int | None, int]] = {}
-    for uid, floor, n in rows:
-        per_floor.setdefault(uid, {})[floor] = int(n)
+    for rows in households.values():
+        for _, uid, floor in rows:
+            counts = per_floor.setdefault(uid, {})
+            counts[floor] = counts.get(floor, 0) + 1
     return per_floor
 
 
@@ -174,14 +173,13 @@ def _households(
     session: Session, p: dict[str, Any]
 ) -> dict[int, list[tuple[str, int, int | None]]]:
     """(code, unit id, floor) of each community's households in a unit."""
-    rows = session.execute(
-        text(
-            "SELECT b.community_id, h.code, h.unit_id, h.floor FROM household h JOIN building b "
-            "ON b.id = h.building_id WHERE b.community_id = ANY(:ids) AND h.unit_id IS NOT NULL "
-            "ORDER BY b.community_id, h.id"
-        ),
+    rows = fetch_rows(
+        session,
+        "SELECT b.community_id, h.code, h.unit_id, h.floor FROM household h JOIN building b "
+        "ON b.id = h.building_id WHERE b.community_id = ANY(%(ids)s) AND h.unit_id IS NOT NULL "
+        "ORDER BY b.community_id, h.id",
         p,
-    ).all()
+    )
     out: dict[int, list[tuple[str, int, int | None]]] = defaultdict(list)
     for cid, code, uid, floor in rows:
         out[cid].append((code, uid, floor))
