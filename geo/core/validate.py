@@ -211,9 +211,10 @@ def check_coverage(parent: GridRecord, kids: list[GridRecord], tol: float) -> li
             )
     out += _shared_cells(kids, tol_p)
     # overlaps between siblings: none, except the cell of a unit split by floors, which every
-    # grid holding some of its floors covers whole
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="intersects")
+    # grid holding some of its floors covers whole. A valid coverage (GEOS: no overlaps, the
+    # edges of neighbours matching) has none to look for, pair by pair
+    valid = bool(shapely.coverage_is_valid(geoms))
+    left, right = ([], []) if valid else shapely.STRtree(geoms).query(geoms, predicate="intersects")
     for i, j in zip(left, right, strict=True):
         if i >= j:
             continue
@@ -233,11 +234,7 @@ def check_coverage(parent: GridRecord, kids: list[GridRecord], tol: float) -> li
                 )
             )
     # gaps
-    union = (
-        shapely.coverage_union_all(geoms)
-        if shapely.coverage_is_valid(geoms)
-        else (shapely.union_all(geoms))
-    )
+    union = shapely.coverage_union_all(geoms) if valid else shapely.union_all(geoms)
     gap = shapely.difference(parent.geometry, union)
     gap_area = float(shapely.area(gap))
     if gap_area > tol_p:
