@@ -47,7 +47,7 @@ class SyntheticCommunity:
     buildings: list[BuildingIn]
 
     @property
-    def household_count(self) -> int:
+    def households(self) -> int:
         return sum(b.households for b in self.buildings)
 
     @property
