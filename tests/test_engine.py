@@ -27,7 +27,7 @@ def city_db(server, empty_template):
     city = list(synthetic_city(3, seed=5, households=500))
     engine = make_engine(url)
     with session_scope(engine) as s:
-        counts = write_city(s, city)
+        counts = write_city(s, city, chunk=2)  # two chunks: one of two communities, one of one
     engine.dispose()
     yield url, city, counts
     with pytest.raises(StopIteration):
@@ -47,8 +47,43 @@ def test_synthetic_city_in_postgis_and_geoparquet(city_db, tmp_path):
             )
         ).one()
         units = s.execute(text("SELECT sum(households) FROM building_unit")).scalar_one()
+        # ids follow the city's order in every table; each row points at its own parents
+        communities = s.execute(text("SELECT code FROM community ORDER BY id")).scalars().all()
+        buildings = s.execute(text("SELECT code FROM building ORDER BY id")).scalars().all()
+        crossed = s.execute(
+            text(
+                "SELECT count(*) FROM household h JOIN building_unit u ON u.id = h.unit_id "
+                "JOIN building b ON b.id = u.building_id JOIN compound p ON p.id = b.compound_id "
+                "WHERE h.building_id <> b.id OR p.community_id <> b.community_id "
+                "OR h.code NOT LIKE b.code || '-U' || u.unit_no || '-' || h.room "
+                "OR h.room NOT LIKE h.floor || '__' OR h.floor NOT BETWEEN 1 AND u.floors"
+            )
+        ).scalar_one()
+        per_unit = s.execute(
+            text(
+                "SELECT count(*) FROM building_unit u WHERE u.households <> (SELECT count(*) "
+                "FROM household h WHERE h.unit_id = u.id)"
+            )
+        ).scalar_one()
+        in_order = s.execute(
+            text(
+                "SELECT bool_and(ordered) FROM (SELECT h.id > lag(h.id) OVER w "
+                "OR lag(h.id) OVER w IS NULL AS ordered FROM household h JOIN building_unit u "
+                "ON u.id = h.unit_id WINDOW w AS (ORDER BY u.id, h.floor, h.room)) o"
+            )
+        ).scalar_one()
+        srids = s.execute(
+            text(
+                "SELECT array_agg(DISTINCT ST_SRID(position)) || array_agg(DISTINCT "
+                "ST_SRID(b.footprint)) FROM household h JOIN building b ON b.id = h.building_id"
+            )
+        ).scalar_one()
     engine.dispose()
     assert n == counts["households"] == units and bad == 0
+    assert communities == [c.code for c in city]
+    assert buildings == [b.code for c in city for b in c.buildings]
+    assert crossed == 0 and per_unit == 0 and in_order is True
+    assert srids == [4490, 4490]
     files = write_geoparquet(city, tmp_path)
     b = gpd.read_parquet(files["buildings"])
     assert len(b) == counts["buildings"] and b.crs.to_epsg() == 4490

@@ -13,7 +13,7 @@ district, communities side by side on a grid.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -124,25 +124,8 @@ def _community(
 
 
 # --- writing a synthetic city to PostGIS and GeoParquet ----------------------------------------
-def _storage_hex(geoms: list) -> list[str]:
-    import shapely
-
-    from geo.core.crs import from_metric
-    from geo.settings import get_settings
-
-    back = from_metric(np.asarray(geoms, dtype=object))
-    multi = [g if g.geom_type != "Polygon" else shapely.MultiPolygon([g]) for g in back]
-    arr = shapely.set_srid(np.asarray(multi, dtype=object), get_settings().storage_srid)
-    return list(shapely.to_wkb(arr, hex=True, include_srid=True))
-
-
-def _unit_points(b: BuildingIn) -> list:
-    """The centre of each unit's slice of an (axis-aligned) synthetic footprint."""
-    from shapely.geometry import Point
-
-    x0, y0, x1, y1 = b.footprint.bounds
-    n = len(b.units)
-    return [Point(x0 + (u + 0.5) * (x1 - x0) / n, (y0 + y1) / 2) for u in range(n)]
+CHUNK = 250  # communities written a COPY (about 440,000 households, some 50 MB of COPY text)
+TABLES = ("communities", "compounds", "buildings", "units", "households")
 
 
 def write_city(
@@ -150,162 +133,262 @@ def write_city(
     city: list[SyntheticCommunity],
     *,
     street: tuple[str, str] = ("SYNSTREET", "合成街道"),
+    chunk: int = CHUNK,
 ) -> dict[str, int]:
     """Store synthetic communities in PostGIS (street, communities, compounds, buildings,
-    units, households), in the caller's transaction. Returns row counts."""
-    from sqlalchemy import text
+    units, households), in the caller's transaction. Returns row counts.
 
-    sid = session.execute(
-        text(
-            "INSERT INTO street (code, name, district, city) VALUES (:c, :n, '合成区', '成都市') "
-            "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id"
-        ),
-        {"c": street[0], "n": street[1]},
-    ).scalar_one()
-    counts = {"communities": 0, "compounds": 0, "buildings": 0, "units": 0, "households": 0}
-    for comm in city:
-        cid, comp_ids = _insert_community(session, comm, sid)
-        rows = _building_rows(session, comm, cid, comp_ids)
-        _copy_rows(session, rows)
-        counts["communities"] += 1
-        counts["compounds"] += len(comm.compounds)
-        counts["buildings"] += len(rows.buildings)
-        counts["units"] += len(rows.units)
-        counts["households"] += len(rows.households)
-    # fresh statistics for the planner right after a bulk load, rather than whenever
-    # autovacuum gets round to it: in the whole-city run the per-community household queries
-    # ran as parallel scans while autovacuum was still analysing the household table, and the
-    # time per community doubled between 1,000 and 4,000 communities
-    for table in ("community", "compound", "building", "building_unit", "household"):
-        session.execute(text(f"ANALYZE {table}"))
+    ``chunk`` communities at a time: their ids reserved from the tables' own sequences (one
+    query a table, in the city's order), then one COPY a table in the order the foreign keys
+    need, geometries as hex EWKB (no WKT parser on the server) and each household's line
+    made from its unit's parts.
+    """
+    if chunk < 1:
+        raise ValueError(f"每批社区数须至少为 1 / chunk must be at least 1 community, got {chunk}")
+    street_id = _street_id(session, street)
+    counts = dict.fromkeys(TABLES, 0)
+    for start in range(0, len(city), chunk):
+        part = _chunk(session, city[start : start + chunk], street_id)
+        _copy_chunk(session, part)
+        for table, n in part.counts.items():
+            counts[table] += n
+    _analyze(session)
     return counts
 
 
-def _insert_community(
-    session: Session, comm: SyntheticCommunity, street_id: int
-) -> tuple[int, dict[str, int]]:
-    """The community's row and its compounds' (one INSERT each: a few per community); their
-    ids, the compounds' by code."""
+def _street_id(session: Session, street: tuple[str, str]) -> int:
     from sqlalchemy import text
 
-    cid = session.execute(
-        text(
-            "INSERT INTO community (code, name, street_id, boundary) VALUES (:c, :n, :s, "
-            "ST_GeomFromEWKB(decode(:g, 'hex'))) RETURNING id"
-        ),
-        {
-            "c": comm.code,
-            "n": f"合成社区{comm.code[3:]}",
-            "s": street_id,
-            "g": _storage_hex([comm.boundary])[0],
-        },
-    ).scalar_one()
-    comp_ids: dict[str, int] = {}
-    for c, g in zip(
-        comm.compounds, _storage_hex([c.boundary for c in comm.compounds]), strict=True
-    ):
-        comp_ids[c.code] = session.execute(
+    return int(
+        session.execute(
             text(
-                "INSERT INTO compound (code, name, community_id, boundary) VALUES (:c, :n, :i, "
-                "ST_GeomFromEWKB(decode(:g, 'hex'))) RETURNING id"
+                "INSERT INTO street (code, name, district, city) VALUES (:c, :n, '合成区', "
+                "'成都市') ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name RETURNING id"
             ),
-            {"c": c.code, "n": c.name, "i": cid, "g": g},
+            {"c": street[0], "n": street[1]},
         ).scalar_one()
-    return cid, comp_ids
+    )
 
 
-BuildingRow = tuple[int, str, str, int, int, str, int, int, int, str]
-UnitRow = tuple[int, int, int, int, int]
-HouseholdRow = tuple[str, int, int, int, str, int, str]
+def _analyze(session: Session) -> None:
+    """Fresh statistics for the planner right after a bulk load, rather than whenever
+    autovacuum gets round to it: in the whole-city run the per-community household queries
+    ran as parallel scans while autovacuum was still analysing the household table, and the
+    time per community doubled between 1,000 and 4,000 communities."""
+    from sqlalchemy import text
+
+    for table in ("community", "compound", "building", "building_unit", "household"):
+        session.execute(text(f"ANALYZE {table}"))
 
 
 @dataclass
-class _Rows:
-    """A community's buildings, units and households as the COPY rows of their tables."""
+class _Chunk:
+    """A chunk of communities as COPY text: (COPY statement, pieces of text) a table, in the
+    order the foreign keys need, and the rows a table."""
 
-    buildings: list[BuildingRow]
-    units: list[UnitRow]
-    households: list[HouseholdRow]
+    copies: list[tuple[str, Iterable[str]]]
+    counts: dict[str, int]
 
 
-def _building_rows(
-    session: Session, comm: SyntheticCommunity, cid: int, comp_ids: dict[str, int]
-) -> _Rows:
-    """The rows of the community's buildings, units and households (a household per room,
-    at its unit's point), with ids reserved from the sequences so that every row can be
-    written with COPY (no round trip per building or unit)."""
+def _chunk(session: Session, comms: list[SyntheticCommunity], street_id: int) -> _Chunk:
+    """The COPY text of a chunk of communities, with their ids reserved."""
+    compounds = [(i, p) for i, c in enumerate(comms) for p in c.compounds]
+    buildings = [(i, b) for i, c in enumerate(comms) for b in c.buildings]
+    cids = _reserve(session, "community", len(comms))
+    pids = _reserve(session, "compound", len(compounds))
+    bids = _reserve(session, "building", len(buildings))
+    n_units = sum(len(b.units) for _, b in buildings)
+    units = _Units.of([b for _, b in buildings], bids, _reserve(session, "building_unit", n_units))
+    community_lines = [
+        f"{cid}\t{_text(c.code)}\t{_text(f'合成社区{c.code[3:]}')}\t{street_id}\t{g}\n"
+        for c, cid, g in zip(comms, cids, _storage_hex([c.boundary for c in comms]), strict=True)
+    ]
+    compound_of = {(i, p.code): pid for (i, p), pid in zip(compounds, pids, strict=True)}
+    compound_lines = [
+        f"{pid}\t{_text(p.code)}\t{_text(p.name)}\t{cids[i]}\t{g}\n"
+        for (i, p), pid, g in zip(
+            compounds, pids, _storage_hex([p.boundary for _, p in compounds]), strict=True
+        )
+    ]
+    building_lines = [
+        f"{bid}\t{_text(b.code)}\t{int(b.code.rsplit('-B', 1)[1])}栋\t{cids[i]}\t"
+        f"{compound_of[i, b.compound] if b.compound is not None else NULL}\tresidential\t"
+        f"{max(u.floors for u in b.units)}\t{len(b.units)}\t{b.households}\t{g}\n"
+        for (i, b), bid, g in zip(
+            buildings, bids, _storage_hex([b.footprint for _, b in buildings]), strict=True
+        )
+    ]
+    return _Chunk(
+        [
+            (
+                "COPY community (id, code, name, street_id, boundary) FROM STDIN",
+                community_lines,
+            ),
+            (
+                "COPY compound (id, code, name, community_id, boundary) FROM STDIN",
+                compound_lines,
+            ),
+            (
+                "COPY building (id, code, name, community_id, compound_id, use, floors, units, "
+                "households, footprint) FROM STDIN",
+                building_lines,
+            ),
+            (
+                "COPY building_unit (id, building_id, unit_no, floors, households) FROM STDIN",
+                units.lines(),
+            ),
+            (
+                "COPY household (code, building_id, unit_id, floor, room, members, position) "
+                "FROM STDIN",
+                units.household_lines(),
+            ),
+        ],
+        {
+            "communities": len(comms),
+            "compounds": len(compounds),
+            "buildings": len(buildings),
+            "units": len(units.ids),
+            "households": units.household_count(),
+        },
+    )
+
+
+NULL = "\\N"  # NULL in COPY text
+
+
+def _text(value: str) -> str:
+    """A value escaped for COPY text (backslash, tab, newline, carriage return)."""
+    if not any(ch in value for ch in "\\\t\n\r"):
+        return value
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+@dataclass
+class _Units:
+    """The units of a chunk's buildings, flat, in building order: their building's code and
+    id, number, floors, households and position (hex EWKB of the point at the centre of the
+    unit's slice of the footprint); their own ids once reserved."""
+
+    building_codes: list[str]
+    building_ids: list[int]
+    numbers: list[int]
+    floors: list[int]
+    households: list[int]
+    per_floor: list[int]
+    positions: list[str]
+    ids: list[int]
+
+    @classmethod
+    def of(cls, buildings: list[BuildingIn], building_ids: list[int], ids: list[int]) -> _Units:
+        units = [
+            (b, bid, u) for b, bid in zip(buildings, building_ids, strict=True) for u in b.units
+        ]
+        return cls(
+            [_text(b.code) for b, _, _ in units],
+            [bid for _, bid, _ in units],
+            [u.unit_no for _, _, u in units],
+            [u.floors for _, _, u in units],
+            [u.households for _, _, u in units],
+            [u.households // u.floors for _, _, u in units],
+            _unit_positions(buildings),
+            ids,
+        )
+
+    def household_count(self) -> int:
+        """A household a room: ``per_floor`` rooms on each floor."""
+        return sum(f * k for f, k in zip(self.floors, self.per_floor, strict=True))
+
+    def lines(self) -> list[str]:
+        return [
+            f"{uid}\t{bid}\t{no}\t{floors}\t{households}\n"
+            for uid, bid, no, floors, households in zip(
+                self.ids, self.building_ids, self.numbers, self.floors, self.households, strict=True
+            )
+        ]
+
+    def household_lines(self) -> Iterator[str]:
+        """Each unit's households (rooms ``{floor}{k:02d}``, two members, at the unit's
+        point), a piece of COPY text a unit."""
+        rooms: dict[tuple[int, int], list[tuple[str, int]]] = {}
+        for code, bid, uid, no, floors, per_floor, position in zip(
+            self.building_codes,
+            self.building_ids,
+            self.ids,
+            self.numbers,
+            self.floors,
+            self.per_floor,
+            self.positions,
+            strict=True,
+        ):
+            plan = rooms.get((floors, per_floor))
+            if plan is None:
+                plan = rooms[floors, per_floor] = [
+                    (f"{f}{k:02d}", f)
+                    for f in range(1, floors + 1)
+                    for k in range(1, per_floor + 1)
+                ]
+            head, mid, tail = f"{code}-U{no}-", f"\t{bid}\t{uid}\t", f"\t2\t{position}\n"
+            yield "".join([f"{head}{room}{mid}{f}\t{room}{tail}" for room, f in plan])
+
+
+def _unit_points_xy(buildings: list[BuildingIn]) -> tuple[np.ndarray, np.ndarray]:
+    """The centre of each unit's slice of its (axis-aligned) synthetic footprint, for every
+    unit of the buildings in order (metric CRS)."""
+    import shapely
+
+    n = np.fromiter((len(b.units) for b in buildings), dtype=np.int64, count=len(buildings))
+    bounds = shapely.bounds(np.asarray([b.footprint for b in buildings], dtype=object))
+    at = np.repeat(np.arange(len(buildings)), n)
+    u = np.arange(at.size) - np.repeat(np.cumsum(n) - n, n)
+    x0, y0, x1, y1 = bounds.reshape(-1, 4)[at].T
+    return x0 + (u + 0.5) * (x1 - x0) / n[at], (y0 + y1) / 2
+
+
+def _unit_positions(buildings: list[BuildingIn]) -> list[str]:
+    """Every unit's point (:func:`_unit_points_xy`) as hex EWKB in the storage CRS."""
+    import shapely
+
     from geo.core.crs import from_metric
 
-    hexes = _storage_hex([b.footprint for b in comm.buildings]) if comm.buildings else []
-    n_units = sum(len(b.units) for b in comm.buildings)
-    bids = _reserve(session, "building", len(comm.buildings))
-    uids = iter(_reserve(session, "building_unit", n_units))
-    srid = _srid()
-    rows = _Rows([], [], [])
-    for b, g, bid in zip(comm.buildings, hexes, bids, strict=True):
-        assert b.compound is not None  # every synthetic building stands in a compound
-        floors = max(u.floors for u in b.units)
-        name = f"{int(b.code.rsplit('-B', 1)[1])}栋"
-        compound_id = comp_ids[b.compound]
-        rows.buildings.append(
-            (
-                bid,
-                b.code,
-                name,
-                cid,
-                compound_id,
-                "residential",
-                floors,
-                len(b.units),
-                b.households,
-                g,
-            )
-        )
-        pts = from_metric(np.asarray(_unit_points(b), dtype=object))
-        for u, p in zip(b.units, pts, strict=True):
-            uid = next(uids)
-            rows.units.append((uid, bid, u.unit_no, u.floors, u.households))
-            position = f"SRID={srid};POINT({float(p.x)!r} {float(p.y)!r})"
-            per_floor = u.households // u.floors
-            for f in range(1, u.floors + 1):
-                for k in range(1, per_floor + 1):
-                    room = f"{f}{k:02d}"
-                    code = f"{b.code}-U{u.unit_no}-{room}"
-                    rows.households.append((code, bid, uid, f, room, 2, position))
-    return rows
+    if not buildings:
+        return []
+    xs, ys = _unit_points_xy(buildings)
+    points = shapely.set_srid(from_metric(shapely.points(xs, ys)), _srid())
+    return list(shapely.to_wkb(points, hex=True, include_srid=True))
 
 
-def _copy_rows(session: Session, rows: _Rows) -> None:
-    """Buildings, units and households written with COPY (the households are the bulk of the
-    rows: an order of magnitude faster than INSERTs)."""
+def _storage_hex(geoms: list) -> list[str]:
+    """Areas (metric CRS) as hex EWKB multipolygons in the storage CRS."""
+    import shapely
+
+    from geo.core.crs import from_metric
+
+    if not geoms:
+        return []
+    back = from_metric(np.asarray(geoms, dtype=object))
+    multi = [g if g.geom_type != "Polygon" else shapely.MultiPolygon([g]) for g in back]
+    arr = shapely.set_srid(np.asarray(multi, dtype=object), _srid())
+    return list(shapely.to_wkb(arr, hex=True, include_srid=True))
+
+
+def _copy_chunk(session: Session, part: _Chunk) -> None:
+    """One COPY a table, the text streamed as it is made (a writer thread sends it, so the
+    server takes one piece while the next is made)."""
+    from psycopg.copy import QueuedLibpqWriter
+
     raw = session.connection().connection.driver_connection
     assert raw is not None  # a live psycopg connection
     with raw.cursor() as cur:
-        with cur.copy(
-            "COPY building (id, code, name, community_id, compound_id, use, floors, units, "
-            "households, footprint) FROM STDIN"
-        ) as copy:
-            for building in rows.buildings:
-                copy.write_row(building)
-        with cur.copy(
-            "COPY building_unit (id, building_id, unit_no, floors, households) FROM STDIN"
-        ) as copy:
-            for unit in rows.units:
-                copy.write_row(unit)
-    if rows.households:
-        with (
-            raw.cursor() as cur,
-            cur.copy(
-                "COPY household (code, building_id, unit_id, floor, room, members, position) "
-                "FROM STDIN"
-            ) as copy,
-        ):
-            for household in rows.households:
-                copy.write_row(household)
+        for statement, pieces in part.copies:
+            with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+                for piece in pieces:
+                    copy.write(piece)
 
 
-def _reserve(session, table: str, n: int) -> list[int]:
-    """``n`` ids from the table's own sequence."""
+def _reserve(session: Session, table: str, n: int) -> list[int]:
+    """``n`` ids from the table's own sequence, in one query."""
     from sqlalchemy import text
 
     if n == 0:
@@ -313,7 +396,8 @@ def _reserve(session, table: str, n: int) -> list[int]:
     return list(
         session.execute(
             text(
-                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :n)"
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM "
+                "generate_series(1, :n)"
             ),
             {"n": n},
         ).scalars()
