@@ -249,3 +249,47 @@ def test_stages_count_their_own_time_only():
     assert t["inner"] >= 0.2 and t["outer"] >= 0.05, t
     # the inner stages' time is not counted in the outer one too
     assert t["inner"] + t["outer"] <= wall, (t, wall)
+
+
+def _household_schema(url: str) -> list[tuple]:
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        rows = s.execute(
+            text(
+                "SELECT 'index', indexname, indexdef FROM pg_indexes WHERE tablename = 'household' "
+                "UNION ALL SELECT 'key', conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'household'::regclass ORDER BY 1, 2"
+            )
+        ).all()
+    engine.dispose()
+    return [tuple(r) for r in rows]
+
+
+def test_a_load_into_an_empty_table_builds_its_keys_and_indexes_after(server, empty_template):
+    """write_city into an empty household table drops its foreign keys and secondary indexes
+    for the load and makes them again after it: the same names and definitions, the keys
+    checked (a household whose unit is missing is refused and nothing is left)."""
+    from .conftest import _clone
+
+    gen = _clone(server, empty_template)
+    url = next(gen)
+    try:
+        before = _household_schema(url)
+        assert any("gist" in r[2] for r in before) and any(r[0] == "key" for r in before)
+        engine = make_engine(url)
+        with session_scope(engine) as s:
+            write_city(s, list(synthetic_city(2, seed=3, households=300)))
+        assert _household_schema(url) == before
+        with session_scope(engine) as s:  # the keys hold again
+            with pytest.raises(Exception, match="fk_household"), s.begin_nested():
+                s.execute(
+                    text(
+                        "UPDATE household SET unit_id = -1 WHERE id = (SELECT min(id) FROM household)"
+                    )
+                )
+            n = s.execute(text("SELECT count(*) FROM household")).scalar_one()
+        engine.dispose()
+        assert n > 0
+    finally:
+        with pytest.raises(StopIteration):
+            next(gen)

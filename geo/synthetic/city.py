@@ -14,6 +14,7 @@ district, communities side by side on a grid.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -147,13 +148,60 @@ def write_city(
         raise ValueError(f"每批社区数须至少为 1 / chunk must be at least 1 community, got {chunk}")
     street_id = _street_id(session, street)
     counts = dict.fromkeys(TABLES, 0)
-    for start in range(0, len(city), chunk):
-        part = _chunk(session, city[start : start + chunk], street_id)
-        _copy_chunk(session, part)
-        for table, n in part.counts.items():
-            counts[table] += n
+    with _households_checked_after(session):
+        for start in range(0, len(city), chunk):
+            part = _chunk(session, city[start : start + chunk], street_id)
+            _copy_chunk(session, part)
+            for table, n in part.counts.items():
+                counts[table] += n
     _analyze(session)
     return counts
+
+
+@contextmanager
+def _households_checked_after(session: Session) -> Iterator[None]:
+    """Into an empty household table, as its owner: its foreign keys and its indexes other
+    than the primary key and the unique code dropped for the load and made again after it,
+    with the same names and definitions (PostgreSQL's advice for populating a table: one
+    build and one check instead of one a row — the household table's keys and GiST index
+    were most of the time of a city's load). In the caller's transaction, so a load that
+    fails, or rows a key refuses, leave nothing; otherwise (rows there already, another
+    role) a plain load."""
+    from sqlalchemy import text
+
+    owner = session.execute(
+        text(
+            "SELECT NOT EXISTS (SELECT 1 FROM household) AND (pg_has_role(c.relowner, 'USAGE') "
+            "OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) "
+            "FROM pg_class c WHERE c.oid = 'household'::regclass"
+        )
+    ).scalar_one()
+    if not owner:
+        yield
+        return
+    keys = session.execute(
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'household'::regclass AND contype = 'f' ORDER BY conname"
+        )
+    ).all()
+    indexes = session.execute(
+        text(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c "
+            "ON c.oid = i.indexrelid WHERE i.indrelid = 'household'::regclass AND NOT "
+            "i.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE "
+            "k.conindid = i.indexrelid) ORDER BY 1"
+        )
+    ).all()
+    for name, _ in keys:
+        session.execute(text(f'ALTER TABLE household DROP CONSTRAINT "{name}"'))
+    for name, _ in indexes:
+        session.execute(text(f'DROP INDEX "{name}"'))
+    yield
+    for _, definition in indexes:
+        session.execute(text(definition))
+    for name, definition in keys:
+        session.execute(text(f'ALTER TABLE household ADD CONSTRAINT "{name}" {definition}'))
 
 
 def _street_id(session: Session, street: tuple[str, str]) -> int:
