@@ -269,6 +269,21 @@ def _run_local(
                     results = _failed(chunk, exc, attempt + 1)
             finished(results)
         return [done[c] for c in codes]
+    _run_pool(url, chunks, task, workers, retries, kw, finished)
+    return [done[c] for c in codes]
+
+
+def _run_pool(
+    url: str,
+    chunks: list[list[str]],
+    task: Callable[..., list[dict[str, Any]]],
+    workers: int,
+    retries: int,
+    kw: dict[str, Any],
+    finished: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """The batches on a pool of ``workers`` fresh processes, each retried on its own;
+    ``finished`` told the results of each batch as it ends."""
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor, wait
 
@@ -283,11 +298,12 @@ def _run_local(
                 try:
                     finished([r | {"attempts": attempt} for r in fut.result()])
                 except Exception as exc:
-                    if attempt > retries:
-                        finished(_failed(chunk, exc, attempt))
-                    else:
+                    try:  # a pool a worker died in (BrokenProcessPool) takes no more work
+                        if attempt > retries:
+                            raise exc
                         pending[pool.submit(task, url, chunk, **kw)] = (chunk, attempt + 1)
-    return [done[c] for c in codes]
+                    except Exception as last:
+                        finished(_failed(chunk, last, attempt))
 
 
 def _run_dask(
