@@ -198,16 +198,38 @@
           (f.properties.households != null ? " · " + f.properties.households + " 户" : ""));
       },
     }).addTo(o.group || WG.map);
-    WG.remote[key] = { layer: layer, count: undefined };
+    var state = (WG.remote[key] = { layer: layer, count: undefined, pending: 0 });
+    /* Answers may come back in any order: each request is numbered, and only the answer to the
+       latest one (no move or zoom since it was asked) fills the layer; an older one is dropped.
+       Zoomed out below o.minZoom, the requests still out are aborted and the layer emptied. */
+    var asked = 0, out = [];
+    function settle(ctl) {
+      out.splice(out.indexOf(ctl), 1);
+      state.pending = out.length;
+    }
     function load() {
-      if (o.minZoom && WG.map.getZoom() < o.minZoom) { layer.clearLayers(); WG.remote[key].count = 0; return; }
+      var n = ++asked;
+      if (o.minZoom && WG.map.getZoom() < o.minZoom) {
+        out.slice().forEach(function (ctl) { ctl.abort(); });
+        layer.clearLayers();
+        state.count = 0;
+        return;
+      }
       var b = WG.map.getBounds();
       var q = "bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",") + "&limit=5000";
-      fetch((C.api || "") + path + (path.indexOf("?") >= 0 ? "&" : "?") + q).then(function (r) { return r.json(); }).then(function (fc) {
-        layer.clearLayers();
-        layer.addData(fc);
-        WG.remote[key].count = fc.features.length;
-      });
+      var ctl = new AbortController();
+      out.push(ctl);
+      state.pending = out.length;
+      fetch((C.api || "") + path + (path.indexOf("?") >= 0 ? "&" : "?") + q, { signal: ctl.signal })
+        .then(function (r) { return r.json(); })
+        .then(function (fc) {
+          if (n !== asked) return; // the map moved since: a newer request fills the layer
+          layer.clearLayers();
+          layer.addData(fc);
+          state.count = fc.features.length;
+        })
+        .catch(function (e) { if (e.name !== "AbortError") throw e; })
+        .finally(function () { settle(ctl); });
     }
     WG.map.on("moveend", load);
     load();

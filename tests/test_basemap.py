@@ -11,6 +11,7 @@ import geopandas as gpd
 import httpx
 import pytest
 import shapely
+from playwright.sync_api import Request, Route
 from shapely import affinity
 from sqlalchemy import text
 
@@ -340,11 +341,11 @@ def test_notice_boards_draw_the_base_layer(session, tmp_path):
     assert png.stat().st_size > 50_000
 
 
-def test_footprints_of_a_large_area_load_by_bbox_when_zoomed_in(browser, session, api_base):  # noqa: F811
-    """Above ``embed_limit`` buildings a served map embeds no footprint: its script loads
-    those in view from ``/buildings`` from zoom 16 on, into the base layer's pane, and none
-    when zoomed out. (The page is this map rendered with a limit of 10, answered by the test
-    on the API's own origin; every other request goes to the real API.)"""
+def _large_map(browser, session, api_base):  # noqa: F811
+    """The dispatcher's map rendered with an embed limit of 10 (so it loads its footprints by
+    bbox), answered by the test on the API's own origin; every other request goes to the real
+    API. Opened, with its first footprints in, and every ``/buildings`` request answered; with
+    the holder of its ``/buildings`` requests."""
     from maps.build import render_map
     from maps.policy import new_nonce
 
@@ -357,20 +358,163 @@ def test_footprints_of_a_large_area_load_by_bbox_when_zoomed_in(browser, session
             body=body, content_type="text/html", headers={"Content-Security-Policy": csp}
         ),
     )
+    held = _HeldAnswers(p)
     page = p.open(api_base + "/maps/large")
     assert page.evaluate("WANGGE.base.footprints") is None
     assert page.evaluate("WANGGE.base.footprints_remote") == "/buildings"
     assert page.evaluate("WG.map.getZoom()") >= 16
     page.wait_for_function("() => WG.remote.base_footprints.count > 0", timeout=20_000)
-    bounds = page.evaluate("WG.map.getBounds().toBBoxString()")
+    held.quiet()
+    return p, page, held
+
+
+def _api_footprints(api_base: str, bounds: str) -> list[str]:
+    """The codes of the buildings ``/buildings`` gives for a view's ``toBBoxString()``, rounded as
+    the page rounds it."""
     bbox = ",".join(f"{float(v):.6f}" for v in bounds.split(","))
     with httpx.Client(base_url=api_base) as c:
-        want = c.get("/buildings", params={"bbox": bbox, "limit": 5000}).json()["features"]
+        got = c.get("/buildings", params={"bbox": bbox, "limit": 5000}).json()["features"]
+    return sorted(f["properties"]["code"] for f in got)
+
+
+def _shown_footprints(page) -> list[str]:
+    return sorted(
+        page.evaluate(
+            "WG.remote.base_footprints.layer.getLayers().map(l => l.feature.properties.code)"
+        )
+    )
+
+
+class _HeldAnswers:
+    """The page's ``/buildings`` requests, every one recorded, and held unanswered while
+    ``hold`` is set until ``release()`` sends them on to the API; ``settled`` are those whose
+    answer arrived in the page or that the page gave up (aborted)."""
+
+    def __init__(self, p: Page):
+        self.page = p.page
+        self.hold = False
+        self.seen: list[Request] = []
+        self.held: list[Route] = []
+        self.settled: list[Request] = []
+        self.page.route(lambda url: "/buildings?" in url, self._route)
+        for event in ("requestfinished", "requestfailed"):
+            self.page.on(event, self._settle)
+
+    def _route(self, route: Route) -> None:
+        self.seen.append(route.request)
+        if self.hold:
+            self.held.append(route)
+        else:
+            route.continue_()
+
+    def _settle(self, request: Request) -> None:
+        if "/buildings?" in request.url:
+            self.settled.append(request)
+
+    def wait(self, what, timeout_ms: int = 20_000) -> None:
+        """Let Playwright dispatch the page's events until ``what()`` holds."""
+        for _ in range(timeout_ms // 50):
+            if what():
+                return
+            self.page.wait_for_timeout(50)
+        seen, settled = [r.url for r in self.seen], [r.url for r in self.settled]
+        raise AssertionError(
+            f"等待 /buildings 超时 (timed out): 请求 (seen) {seen}, 已完成 (settled) {settled}"
+        )
+
+    def quiet(self) -> None:
+        """Every request seen so far settled."""
+        self.wait(lambda: all(r in self.settled for r in self.seen))
+
+    def release(self) -> list[str]:
+        """Send the held requests on (one the page aborted meanwhile stays failed); wait until
+        each is settled, then for the page to have handled what came back."""
+        urls = [r.request.url for r in self.held]
+        for route in self.held:
+            route.continue_()
+        self.held = []
+        self.quiet()
+        # the answer's body is in: its JSON is parsed and handled in the page's next tasks
+        self.page.evaluate("new Promise(done => setTimeout(done, 300))")
+        return urls
+
+
+def test_footprints_of_a_large_area_load_by_bbox_when_zoomed_in(browser, session, api_base):  # noqa: F811
+    """Above ``embed_limit`` buildings a served map embeds no footprint: its script loads
+    those in view from ``/buildings`` from zoom 16 on, into the base layer's pane, and none
+    when zoomed out."""
+    p, page, held = _large_map(browser, session, api_base)
+    want = _api_footprints(api_base, page.evaluate("WG.map.getBounds().toBBoxString()"))
     assert page.evaluate("WG.remote.base_footprints.count") == len(want) > 0
+    assert _shown_footprints(page) == want
     assert page.evaluate("WG.map.getPane('wgBase').querySelectorAll('path').length") >= len(want)
     assert page.evaluate("WG.base.group.hasLayer(WG.remote.base_footprints.layer)")
+    asked = len(held.seen)
     page.evaluate("WG.map.setZoom(14, {animate: false})")
     page.wait_for_function("() => WG.remote.base_footprints.count === 0", timeout=20_000)
     assert page.evaluate("WG.remote.base_footprints.layer.getLayers().length") == 0
+    assert len(held.seen) == asked  # zoomed out: nothing asked
+    p.clean()
+    p.close()
+
+
+def test_zooming_out_while_footprints_load_leaves_none(browser, session, api_base):  # noqa: F811
+    """Zoomed in, then out below zoom 16 before ``/buildings`` answers: the request is aborted
+    and its answer, however late, puts no footprint back."""
+    p, page, held = _large_map(browser, session, api_base)
+    held.hold = True
+    page.evaluate("WG.map.setZoom(17, {animate: false})")
+    held.wait(lambda: len(held.held) == 1)
+    page.evaluate("WG.map.setZoom(14, {animate: false})")
+    assert page.evaluate("WG.remote.base_footprints.count") == 0
+    assert page.evaluate("WG.remote.base_footprints.layer.getLayers().length") == 0
+    held.hold = False
+    late = held.release()
+    assert page.evaluate("WG.remote.base_footprints.layer.getLayers().length") == 0
+    assert page.evaluate("WG.remote.base_footprints.count") == 0
+    assert page.evaluate("WG.map.getPane('wgBase').querySelectorAll('path').length") > 0  # roads
+    # the zoom-out gave the late request up: the one failed request, and no other
+    assert p.failed == late and len(late) == 1 and "bbox=" in late[0]
+    assert page.evaluate("WG.remote.base_footprints.pending") == 0
+    # zoomed in again, it loads afresh
+    page.evaluate("WG.map.setZoom(16, {animate: false})")
+    page.wait_for_function("() => WG.remote.base_footprints.count > 0", timeout=20_000)
+    want = _api_footprints(api_base, page.evaluate("WG.map.getBounds().toBBoxString()"))
+    assert _shown_footprints(page) == want
+    p.failed.clear()
+    p.clean()
+    p.close()
+
+
+def test_a_late_answer_for_an_old_view_is_dropped(browser, session, api_base):  # noqa: F811
+    """Two moves: the first view's ``/buildings`` answer arrives after the second's. The map
+    shows the second view's footprints, not the late ones of a view it has left."""
+    p, page, held = _large_map(browser, session, api_base)
+    page.evaluate("WG.map.setZoom(18, {animate: false})")
+    held.quiet()
+    sw = page.evaluate("WG.map.getBounds().getSouthWest()")
+    ne = page.evaluate("WG.map.getBounds().getNorthEast()")
+    with httpx.Client(base_url=api_base) as c:
+        every = c.get("/buildings", params={"limit": 5000}).json()
+    w, s, e, n = shapely.geometry.shape(
+        {"type": "GeometryCollection", "geometries": [f["geometry"] for f in every["features"]]}
+    ).bounds
+    # the buildings spread wider and taller than a view at zoom 18: views on two corners differ
+    assert e - w > ne["lng"] - sw["lng"] and n - s > ne["lat"] - sw["lat"]
+    held.hold = True
+    page.evaluate(f"WG.map.fitBounds([[{s}, {w}], [{s}, {w}]], {{maxZoom: 18, animate: false}})")
+    held.wait(lambda: len(held.held) == 1)
+    old = _api_footprints(api_base, page.evaluate("WG.map.getBounds().toBBoxString()"))
+    held.hold = False
+    page.evaluate(f"WG.map.fitBounds([[{n}, {e}], [{n}, {e}]], {{maxZoom: 18, animate: false}})")
+    new = _api_footprints(api_base, page.evaluate("WG.map.getBounds().toBBoxString()"))
+    assert old and new and old != new
+    page.wait_for_function(f"() => WG.remote.base_footprints.count === {len(new)}", timeout=20_000)
+    assert _shown_footprints(page) == new
+    late = held.release()
+    assert len(late) == 1 and p.failed == []  # answered, not aborted: dropped when it came
+    assert _shown_footprints(page) == new
+    assert page.evaluate("WG.remote.base_footprints.pending") == 0
+    assert page.evaluate("WG.remote.base_footprints.count") == len(new)
     p.clean()
     p.close()
