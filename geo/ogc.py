@@ -82,6 +82,9 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    # S_INTERSECTS under its draft name: QGIS's OAPIF provider sends spatial filters when it
+    # sees this or basic-spatial-functions (releases before the final name check this only)
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-operators",
 ]
 # integer properties of the collections whose spec declares no attributes (grids, floor units);
 # the others' types come from their attributes (a building's floors is a number, a

@@ -6,12 +6,13 @@ condition itself. Property names come only from the collection's queryables (:cl
 each is a fixed SQL expression of the collection's select list, never text from the request);
 every value becomes a bound parameter with a unique name (``:cql_1``…), never SQL text.
 
-Supported: basic CQL2 (``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``, ``IS NULL``, ``AND``,
-``OR``, ``NOT``, string/number/boolean literals), advanced comparison operators (``LIKE``,
-``IN``, ``BETWEEN``), case-insensitive comparison (``CASEI``) and ``S_INTERSECTS`` of the
-geometry with any geometry literal or ``BBOX`` (in ``filter-crs``). Anything else (temporal,
-array and other spatial functions, arithmetic, property-to-property comparisons) is a 400
-that names it. An integer property compares with numbers only; a string property with strings.
+Supported: basic CQL2 (``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``, ``IS [NOT] NULL`` of a
+queryable or of the ``geometry``, ``AND``, ``OR``, ``NOT``, string/number/boolean literals),
+advanced comparison operators (``LIKE``, ``IN``, ``BETWEEN``), case-insensitive comparison
+(``CASEI``) and ``S_INTERSECTS`` of the geometry with any geometry literal or ``BBOX`` (in
+``filter-crs``). Anything else (temporal, array and other spatial functions, arithmetic,
+property-to-property comparisons) is a 400 that names it. An integer property compares with
+numbers only; a string property with strings.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ class FilterSQL:
     geometry: str  # the SQL of the collection's geometry column
     fields: Mapping[str, Field]
     storage_srid: int
+    # whether a bounding box (x, y order) lies inside the domain of an SRID's CRS
+    in_domain: Callable[[int, tuple[float, float, float, float]], bool]
     srid: int = 4326  # of geometry literals (filter-crs)
     flip: bool = False  # literals latitude/northing first, as that CRS defines
-    in_domain: Callable[[int, tuple[float, float, float, float]], bool] | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
     def bind(self, value: Any) -> str:
@@ -161,9 +163,7 @@ def _predicate(node: Any, f: FilterSQL, depth: int) -> str:
     if op in COMPARISONS:
         return _comparison(op, args, f)
     if op == "isnull":
-        prop = _one(args, "IS NULL")
-        sql, _ = _operand_property(prop, f, "IS NULL")
-        return f"({sql} IS NULL)"
+        return _isnull(_one(args, "IS NULL"), f)
     handler = _OPERATORS.get(op)
     if handler is None:
         raise InputError(
@@ -171,6 +171,14 @@ def _predicate(node: Any, f: FilterSQL, depth: int) -> str:
             f"可用 (supported): {SUPPORTED}"
         )
     return handler(args, f)
+
+
+def _isnull(prop: Any, f: FilterSQL) -> str:
+    """``IS NULL`` of a queryable or of the geometry (``IS NOT NULL`` is its ``NOT``)."""
+    if isinstance(prop, dict) and prop.get("property") == "geometry":
+        return f"({f.geometry} IS NULL)"
+    sql, _ = _operand_property(prop, f, "IS NULL")
+    return f"({sql} IS NULL)"
 
 
 def _one(args: list[Any], op: str) -> Any:
@@ -217,7 +225,8 @@ def _operand_property(node: Any, f: FilterSQL, op: str) -> tuple[str, Field]:
         raise InputError(f"{op} 的左边应为属性 ({op} needs a queryable property): {_show(node)}")
     if node["property"] == "geometry":
         raise InputError(
-            f"geometry 只能用于 S_INTERSECTS (geometry is compared by S_INTERSECTS only, not {op})"
+            f"geometry 只能用于 S_INTERSECTS 和 IS NULL (geometry takes S_INTERSECTS and IS NULL "
+            f"only, not {op})"
         )
     fld = _field(node["property"], f)
     return (f"({fld.sql})" if "(" in fld.sql else fld.sql), fld
@@ -403,8 +412,7 @@ def _checked(geom: shapely.Geometry, node: Any, f: FilterSQL) -> shapely.Geometr
             f"{_show(node)}"
         )
     x0, y0, x1, y1 = (float(v) for v in geom.bounds)
-    in_domain = f.in_domain or _lonlat
-    if not in_domain(f.srid, (x0, y0, x1, y1)):
+    if not f.in_domain(f.srid, (x0, y0, x1, y1)):
         raise InputError(
             f"S_INTERSECTS 的几何超出 filter-crs 的范围 (geometry outside the domain of "
             f"EPSG:{f.srid}; axis order "
@@ -412,10 +420,6 @@ def _checked(geom: shapely.Geometry, node: Any, f: FilterSQL) -> shapely.Geometr
             + f"): {_show(node)}"
         )
     return geom
-
-
-def _lonlat(_srid: int, b: tuple[float, float, float, float]) -> bool:
-    return -180 <= b[0] <= b[2] <= 180 and -90 <= b[1] <= b[3] <= 90
 
 
 _OPERATORS: dict[str, Callable[[list[Any], FilterSQL], str]] = {

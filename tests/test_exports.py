@@ -142,6 +142,21 @@ def test_a_personal_export_is_private_and_audited(cli, fresh_db, tmp_path):
     assert back.geoms is not None and len(back.geoms) == 4290
     # a GeoPackage keeps its other layers; the file becomes private; a second audit row
     gpkg = tmp_path / "all.gpkg"
+    # a reporter's email (given through Open311) is personal data too: exported with it
+    q(
+        fresh_db,
+        "UPDATE incident_reporter SET email = 'reporter-' || incident_id || '@example.cn' "
+        "WHERE incident_id IN (SELECT i.id FROM incident i JOIN community c ON c.id = "
+        "i.community_id WHERE c.code = '510107013001' ORDER BY i.id LIMIT 3)",
+    )
+    emails = dict(
+        q(
+            fresh_db,
+            "SELECT i.code, r.email FROM incident_reporter r JOIN incident i ON i.id = "
+            "r.incident_id WHERE r.email IS NOT NULL",
+        )
+    )
+    assert len(emails) == 3
     assert cli("export", "--kind", "buildings", str(gpkg), url=fresh_db).code == 0
     assert mode(gpkg) == DEFAULT_MODE
     ran = cli(
@@ -159,9 +174,12 @@ def test_a_personal_export_is_private_and_audited(cli, fresh_db, tmp_path):
     assert len(gpd.read_file(gpkg, layer="buildings")) == 143
     inc = gpd.read_file(gpkg, layer="incidents")
     assert len(inc) == 36 and inc["reporter_name"].notna().any()
+    got = inc.dropna(subset=["reporter_email"]).set_index("code")["reporter_email"].to_dict()
+    assert got == emails
     last = _audit(fresh_db)[-1]
     assert last[1] == "incident_reporter" and last[2] == "510107013001"
     assert last[3]["rows"] == 36
+    assert last[3]["columns"] == ["reporter_name", "reporter_phone", "reporter_email"]
     # a Shapefile: every one of its files
     ran = cli(
         "export",

@@ -255,6 +255,20 @@ def test_bad_geometry_post_and_delete_change_nothing(env):
     assert r.status_code == 400 and "geometry" in r.json()["message"]
     r = c.put(f"{items}/NOPE", json={"type": "Feature", "geometry": drawn}, headers=planner)
     assert r.status_code == 404 and "NOPE" in r.json()["message"]
+    # If-Match: * asks for a current representation: none → 412, not 404 (RFC 9110 13.1.1),
+    # for PUT, PATCH and DELETE alike; on a feature that exists, * matches
+    star = planner | {"If-Match": "*"}
+    for r in (
+        c.put(f"{items}/NOPE", json={"type": "Feature", "geometry": drawn}, headers=star),
+        c.patch(f"{items}/NOPE", json={"properties": {"locked": True}}, headers=star),
+        c.delete(f"{items}/NOPE", headers=star),
+    ):
+        assert r.status_code == 412, r.text
+        assert r.json()["code"] == "precondition_failed" and "NOPE" in r.json()["message"]
+        assert r.headers["etag"] == f'"plan-{pid}-r{rev}"'
+    r = c.patch(f"{items}/{target}", json={"properties": {"locked": False}}, headers=star)
+    assert r.status_code == 200 and r.headers["etag"] == f'"plan-{pid}-r{rev}"', r.text
+    assert _draft_bytes(engine, pid) == before and _revision(c, headers, pid) == rev
     # POST: refused with what to do instead
     r = c.post(
         items, json={"type": "Feature", "geometry": drawn, "properties": {}}, headers=planner

@@ -79,6 +79,24 @@ CASES = [
         {"op": "isNull", "args": [{"property": "compound_code"}]},
     ),
     ("buildings", "compound_code IS NOT NULL", f"SELECT t.code {B} WHERE p.code IS NOT NULL", None),
+    (  # IS [NOT] NULL of the geometry (once a 400: geometry took S_INTERSECTS only)
+        "buildings",
+        "geometry IS NULL OR households > 40",
+        f"SELECT t.code {B} WHERE t.footprint IS NULL OR t.households > 40",
+        {
+            "op": "or",
+            "args": [
+                {"op": "isNull", "args": [{"property": "geometry"}]},
+                {"op": ">", "args": [{"property": "households"}, 40]},
+            ],
+        },
+    ),
+    (
+        "incidents",
+        "geometry IS NOT NULL AND status <> 'closed'",
+        f"SELECT t.code {INC} WHERE t.public_position IS NOT NULL AND t.status <> 'closed'",
+        None,
+    ),
     (
         "buildings",
         "name LIKE '1%'",
@@ -313,6 +331,9 @@ def test_conformance_and_queryables(http, fixture_url):
         "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
         "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
         "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+        # the draft name of the class above, which QGIS accepts as well (and releases before
+        # the final name require) before it sends S_INTERSECTS
+        "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-operators",
         "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
     ):
         assert uri in conf
@@ -427,6 +448,21 @@ def test_injection_text_is_only_ever_a_value(http, fixture_url):
     # a name with a quote is found by its exact value (the '' escape of CQL2)
     assert fingerprint(fixture_url, ["building", "grid"]) == before
     assert run_sql(fixture_url, "SELECT count(*) FROM grid")[0][0] > 0
+
+
+def test_geometry_is_null_and_is_not_null(http, fixture_url):
+    # every stored geometry is set (the columns are NOT NULL): none is null, all are not
+    for cid, table, column in (
+        ("buildings", "building", "footprint"),
+        ("facilities", "facility", "position"),
+    ):
+        total = run_sql(fixture_url, f"SELECT count(*) FROM {table} WHERE {column} IS NOT NULL")
+        assert total[0][0] > 0
+        assert _codes(http, cid, filter="geometry IS NULL") == []
+        assert len(_codes(http, cid, filter="geometry IS NOT NULL")) == total[0][0]
+        as_json = {"op": "not", "args": [{"op": "isNull", "args": [{"property": "geometry"}]}]}
+        got = _codes(http, cid, filter=json.dumps(as_json), **{"filter-lang": "cql2-json"})
+        assert len(got) == total[0][0]
 
 
 def test_filter_lang_and_crs_without_filter_are_checked(http):

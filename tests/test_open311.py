@@ -413,6 +413,21 @@ BOMB = (
         ("application/json", '{"service_code": "noise",', 400, "JSON body does not parse"),
         ("application/json", '["noise"]', 400, "object"),
         ("text/xml", "<request><service_code>noise</service_code>", 400, "XML body does not parse"),
+        (  # a repeated element would silently replace the first (once it did)
+            "text/xml",
+            "<request><service_code>noise</service_code><lat>30.6283</lat><long>104.0242</long>"
+            "<description>第一</description><description>第二</description></request>",
+            400,
+            "element given more than once): 'description'",
+        ),
+        (  # an attribute code repeated, in one <attribute> or across two (no multivaluelist)
+            "text/xml",
+            "<request><service_code>noise</service_code><lat>30.6283</lat><long>104.0242</long>"
+            "<description>x</description><attribute><floor>3</floor></attribute>"
+            "<attribute><floor>4</floor></attribute></request>",
+            400,
+            "'attribute[floor]'",
+        ),
         ("text/xml", BOMB, 400, "XML body does not parse"),
         (  # a DTD, even without entities
             "text/xml",
@@ -488,6 +503,68 @@ def test_bad_posts_store_nothing(api, db, content_type, body, status, said):
     (err,) = r.json()
     assert err["code"] == status and said in err["description"], err
     assert (_count(db), run_sql(db, "SELECT count(*) FROM open311_request")[0][0]) == before
+
+
+def _post_form(api, body: str, query: str = ""):
+    return api.post(
+        f"{V2}/requests.json{query}",
+        content=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+def test_jurisdiction_id_from_the_body_or_the_query_string(api, db):
+    form = "service_code=noise&lat=30.6283&long=104.0242&description=楼上噪音"
+    own = get_settings().open311_jurisdiction
+    before = _count(db)
+    # in the query string only: checked as the body's is (once it was ignored)
+    r = _post_form(api, form, "?jurisdiction_id=other.city")
+    assert r.status_code == 400 and "other.city" in r.json()[0]["description"], r.text
+    # the body and the query string disagree: refused, naming both
+    r = _post_form(api, f"{form}&jurisdiction_id={own}", "?jurisdiction_id=other.city")
+    assert r.status_code == 400, r.text
+    said = r.json()[0]["description"]
+    assert "differs" in said and own in said and "other.city" in said
+    r = _post_form(api, f"{form}&jurisdiction_id=other.city", f"?jurisdiction_id={own}")
+    assert r.status_code == 400 and "differs" in r.json()[0]["description"]
+    assert _count(db) == before
+    # the service's own, in the query string alone or in both: filed
+    assert _post_form(api, form, f"?jurisdiction_id={own}").status_code == 201
+    r = _post_form(api, f"{form}&jurisdiction_id={own}", f"?jurisdiction_id={own}")
+    assert r.status_code == 201, r.text
+    assert _count(db) == before + 2
+
+
+def test_an_unencoded_plus_in_a_date_is_read_as_the_offset(api, db):
+    # FixMyStreet sends the offset's "+" raw: the query string decodes it as a space
+    start, end = "2026-10-01T00:00:00", "2026-12-29T00:00:00"
+    raw = api.get(f"{V2}/requests.json?start_date={start}+08:00&end_date={end}+0800")
+    assert raw.status_code == 200, raw.text
+    encoded = api.get(
+        f"{V2}/requests.json", params={"start_date": f"{start}+08:00", "end_date": f"{end}+08:00"}
+    )
+    assert raw.json() == encoded.json()
+    want = run_sql(
+        db,
+        "SELECT count(*) FROM incident WHERE reported_at BETWEEN :s AND :e",
+        s=f"{start}+08:00",
+        e=f"{end}+08:00",
+    )[0][0]
+    assert 0 < len(raw.json()) == min(want, 1000)
+    # garbage after the space is still refused, naming the value
+    r = api.get(f"{V2}/requests.json?start_date={start}+zz")
+    assert r.status_code == 400 and f"'{start} zz'" in r.json()[0]["description"], r.text
+
+
+def test_a_long_address_is_cut_short_in_the_error(api, db):
+    address = "不是标准地址" * 40  # 240 characters
+    before = _count(db)
+    r = _post_form(api, f"service_code=noise&address_string={address}&description=x")
+    assert r.status_code == 400, r.text
+    said = r.json()[0]["description"]
+    assert "not a standard address" in said
+    assert repr(address[:80]) + "…" in said and address[:81] not in said
+    assert _count(db) == before
 
 
 def test_an_xml_body_and_an_address(api, db):

@@ -35,6 +35,7 @@ from geo.open311 import (
     file_request,
     list_requests,
     parse_body,
+    post_jurisdiction,
     read_request,
     request_of_token,
     service_definition,
@@ -144,6 +145,11 @@ def service(request: Request, service_code: str, fmt: str) -> Response:
 
 def _post(request: Request, body: bytes) -> Any:
     fields, attributes = parse_body(request.headers.get("content-type", ""), body)
+    jurisdiction = post_jurisdiction(
+        fields.pop("jurisdiction_id", None), request.query_params.get("jurisdiction_id")
+    )
+    if jurisdiction is not None:
+        fields["jurisdiction_id"] = jurisdiction
     key = fields.pop("api_key", None) or _key(request)
     s = get_settings()
     caller = _in_session(request, lambda session: _caller(session, key))

@@ -43,7 +43,11 @@ def select_sql(
         cols += ["hp.head_name", "hp.phone"]
         joins += " LEFT JOIN household_person hp ON hp.household_id = t.id"
     if personal and spec.kind == "incidents":
-        cols += ["ir.name AS reporter_name", "ir.phone AS reporter_phone"]
+        cols += [
+            "ir.name AS reporter_name",
+            "ir.phone AS reporter_phone",
+            "ir.email AS reporter_email",  # given through Open311
+        ]
         joins += " LEFT JOIN incident_reporter ir ON ir.incident_id = t.id"
     if spec.geom_column:
         cols.append(f"ST_AsBinary(t.{spec.geom_column}) AS geometry")

@@ -221,7 +221,7 @@ def locate_address(
     parsed = parse_address(address)
     if parsed is None:
         raise InputError(
-            f"无法识别的地址 (not a standard address): {address!r}; 例 (e.g.) "
+            f"无法识别的地址 (not a standard address): {_shown(address)}; 例 (e.g.) "
             "吉福社区云锦城市花园3栋2单元502"
         )
     building = _find_building(locator, parsed, address)
@@ -310,6 +310,16 @@ def _building_point(building: IndexedBuilding, unit_no: int | None) -> tuple[flo
     return c.x, c.y
 
 
+SHOWN_CHARS = 80  # of an address quoted in an error (a report's address_string can be long)
+
+
+def _shown(address: str) -> str:
+    """An address as an error quotes it: its first :data:`SHOWN_CHARS` characters, then …"""
+    if len(address) <= SHOWN_CHARS:
+        return repr(address)
+    return repr(address[:SHOWN_CHARS]) + "…"
+
+
 def _find_building(locator: Locator, parsed: Address, original: str) -> IndexedBuilding:
     """The building an address names, from the locator's address index (no table is read)."""
     index = locator.address_index()
@@ -328,7 +338,7 @@ def _find_building(locator: Locator, parsed: Address, original: str) -> IndexedB
         else f"{compound} 没有 {want} (no such building)"
     )
     raise NotFoundError(
-        f"地址未找到 (address not found): {original!r} — {why}; 相近 (closest): "
+        f"地址未找到 (address not found): {_shown(original)} — {why}; 相近 (closest): "
         f"{', '.join(close) or '-'}",
         detail={"closest": close},
     )

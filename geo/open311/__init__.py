@@ -10,6 +10,7 @@ from geo.open311.requests import (
     check_jurisdiction,
     file_request,
     list_requests,
+    post_jurisdiction,
     read_request,
     request_of_token,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "list_apps",
     "list_requests",
     "parse_body",
+    "post_jurisdiction",
     "read_request",
     "request_of_token",
     "revoke_app",

@@ -130,12 +130,24 @@ def _xml(text: str) -> dict[str, Any]:
     except (ET.ParseError, DefusedXmlException) as exc:
         raise InputError(f"XML 无法解析 (XML body does not parse): {exc}") from None
     out: dict[str, Any] = {}
+    attrs: dict[str, str] = {}
     for child in root:
-        if child.tag == "attribute":
-            out["attribute"] = {a.tag: (a.text or "") for a in child}
+        if child.tag == "attribute":  # one <attribute> or several: their codes together
+            for a in child:
+                _once(attrs, a.tag, a.text or "", f"attribute[{a.tag}]")
+            out["attribute"] = attrs
         else:
-            out[child.tag] = child.text or ""
+            _once(out, child.tag, child.text or "", child.tag)
     return out
+
+
+def _once(out: dict[str, Any], key: str, value: str, label: str) -> None:
+    """``out[key] = value``, InputError naming ``label`` when the key is there already: a
+    repeated element would silently replace the first. GeoReport v2 repeats a code only for
+    the values of a ``multivaluelist`` attribute, and no service here has one."""
+    if key in out:
+        raise InputError(f"元素重复 (element given more than once): {label!r}")
+    out[key] = value
 
 
 def _split(data: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:

@@ -39,6 +39,7 @@ __all__ = [
     "check_jurisdiction",
     "file_request",
     "list_requests",
+    "post_jurisdiction",
     "read_request",
     "request_of_token",
 ]
@@ -72,6 +73,21 @@ def check_jurisdiction(value: str | None) -> None:
         raise InputError(
             f"未知辖区 (unknown jurisdiction_id) {value!r}; 本服务 (this service): {own}"
         )
+
+
+def post_jurisdiction(body: str | None, query: str | None) -> str | None:
+    """The jurisdiction_id of a ``POST requests``: from its body or its query string (clients
+    put it in either), InputError naming both when they differ; then checked as
+    :func:`check_jurisdiction` does."""
+    body, query = (body or "").strip() or None, (query or "").strip() or None
+    if body is not None and query is not None and body != query:
+        raise InputError(
+            f"jurisdiction_id 不一致 (jurisdiction_id differs between the body and the query "
+            f"string): {body[:80]!r} ≠ {query[:80]!r}"
+        )
+    value = body if body is not None else query
+    check_jurisdiction(value)
+    return value
 
 
 def _staff(caller: AppCaller | None) -> bool:
@@ -289,11 +305,20 @@ def request_of_token(session: Session, token: str) -> list[dict[str, Any]]:
     return [{"service_request_id": row[0], "token": token}]
 
 
+# a time whose UTC offset lost its "+": sent unencoded in a query string, it reads as a space
+# (``2026-12-01T10:00:00 08:00``), as FixMyStreet sends it
+_PLUS_AS_SPACE = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?) (\d{2}(?::?\d{2})?)$"
+)
+
+
 def _when(label: str, value: str | None) -> datetime | None:
+    """A start_date or end_date as an aware time (Beijing time when it names no offset); a
+    space where the offset's ``+`` was meant is read as that ``+``."""
     if not value:
         return None
     try:
-        at = datetime.fromisoformat(value.strip())
+        at = datetime.fromisoformat(_PLUS_AS_SPACE.sub(r"\1+\2", value.strip()))
     except ValueError:
         raise InputError(
             f"{label} 不是 ISO 8601 时间 (not an ISO 8601 time): {value[:40]!r}"

@@ -11,7 +11,8 @@ each with its invariants, edit log, undo and audit row.
   ``locked`` (editable).
 * ``ETag`` / ``If-Match``: the draft's revision as ``"plan-{id}-r{revision}"`` (the plans
   API's ``"7"`` is understood too); another revision → :class:`PreconditionFailed` (HTTP 412),
-  nothing changed; without ``If-Match`` a write applies to the current revision.
+  nothing changed; so is ``If-Match: *`` on a feature the draft does not have (RFC 9110: no
+  current representation); without ``If-Match`` a write applies to the current revision.
 """
 
 from __future__ import annotations
@@ -178,13 +179,23 @@ def queryables(c: ogc.Collection, base: str) -> dict[str, Any]:
     return out
 
 
-def _current(session: Session, version_id: int, fid: str) -> dict[str, Any]:
-    """The draft micro-grid's properties and boundary (storage CRS); 404 naming it."""
+def _current(
+    session: Session, plan_id: int, version_id: int, fid: str, if_match: str | None = None
+) -> dict[str, Any]:
+    """The draft micro-grid's properties and boundary (storage CRS); 404 naming it — but 412
+    for ``If-Match: *``, which asks for a current representation (RFC 9110 13.1.1)."""
     sql = (
         f"SELECT {', '.join(DRAFT_GRIDS.select)}, ST_AsBinary(t.boundary) AS wkb FROM grid t "
         f"{DRAFT_GRIDS.joins} WHERE t.version_id = :v AND t.level = 'micro' AND t.code = :c"
     )
     row = session.execute(text(sql), {"v": version_id, "c": fid}).mappings().first()
+    if row is None and (if_match or "").strip() == "*":
+        tag = etag(plan_id, revision(session, plan_id))
+        raise PreconditionFailed(
+            f"If-Match: * 但草稿中没有该微网格，未做任何更改 (precondition failed: If-Match: * "
+            f"and no micro-grid {fid!r} in the draft; nothing changed)",
+            detail={"etag": tag, "given": if_match, "feature": fid},
+        )
     if row is None:
         raise NotFoundError(f"草稿中没有该微网格 (no such micro-grid in the draft): {fid!r}")
     return dict(row)
@@ -300,7 +311,7 @@ def update(
         )
     if "id" in body and body["id"] is not None and str(body["id"]) != fid:
         raise InputError(f"要素 id {body['id']!r} 与地址中的 {fid!r} 不符 (the body's id differs)")
-    current = _current(session, p.draft_version_id, fid)
+    current = _current(session, plan_id, p.draft_version_id, fid, if_match)
     changes = _property_changes(plan_id, fid, current, body.get("properties"))
     drawn = None
     if not partial or "geometry" in body:
@@ -344,7 +355,7 @@ def delete(
     check_if_match(session, plan_id, if_match)
     p = _plan(session, plan_id)
     _editable(p)
-    _current(session, p.draft_version_id, fid)
+    _current(session, plan_id, p.draft_version_id, fid, if_match)
     near = neighbours(session, p.draft_version_id, fid)
     if len(near) != 1:
         raise ConflictError(

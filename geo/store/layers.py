@@ -266,6 +266,7 @@ LAYERS: dict[str, LayerSpec] = {
                 Attr("community_code"),
                 Attr("reporter_name", personal=True),
                 Attr("reporter_phone", personal=True),
+                Attr("reporter_email", personal=True),
             ),
             select=(
                 "t.code",

@@ -105,13 +105,14 @@ def _write(session: Session, rows: Rows, geoms: np.ndarray, found: Prepared) -> 
             for r in rows
         ),
     )
-    reporters = [r for r in rows if r.get("reporter_name") or r.get("reporter_phone")]
+    personal = ("reporter_name", "reporter_phone", "reporter_email")
+    reporters = [r for r in rows if any(r.get(k) for k in personal)]
     if reporters:
         copy_rows(
             session,
             "incident_reporter",
-            ["incident_id", "name", "phone"],
-            ([iid[r["code"]], r.get("reporter_name"), r.get("reporter_phone")] for r in reporters),
+            ["incident_id", "name", "phone", "email"],
+            ([iid[r["code"]], *(r.get(k) for k in personal)] for r in reporters),
         )
     return {}
 
