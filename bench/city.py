@@ -61,32 +61,13 @@ def reset(url: str) -> None:
 def again(url: str, code: str) -> float:
     """One community's buildings change (one moved 3 m): the seconds to partition and assign
     just that community again (a new version; the per-community path)."""
-    from sqlalchemy import text
-
     from geo.runtime.batch import partition_one
     from geo.store.db import make_engine, session_scope
+    from geo.synthetic.city import move_a_building
 
     engine = make_engine(url)
     with session_scope(engine) as s:
-        bid = s.execute(
-            text(
-                "SELECT b.id FROM building b JOIN community c ON c.id = b.community_id "
-                "WHERE c.code = :c ORDER BY b.code LIMIT 1"
-            ),
-            {"c": code},
-        ).scalar_one()
-        s.execute(
-            text(
-                "UPDATE building SET footprint = ST_Translate(footprint, 0.00003, 0) WHERE id = :b"
-            ),
-            {"b": bid},
-        )
-        s.execute(
-            text(
-                "UPDATE household SET position = ST_Translate(position, 0.00003, 0) WHERE building_id = :b"
-            ),
-            {"b": bid},
-        )
+        move_a_building(s, code)
     engine.dispose()
     t0 = time.perf_counter()
     r = partition_one(url, code)

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from geo.runtime.batch import partition_many
 from geo.store.db import make_engine, session_scope
-from geo.synthetic.city import synthetic_city, write_city
+from geo.synthetic.city import move_a_building, synthetic_city, write_city
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -85,26 +85,9 @@ def _state(url: str) -> dict[str, Any]:
 
 
 def _move_a_building(url: str, code: str) -> None:
-    """One building of community ``code`` moved 3 m east (its households with it)."""
     engine = make_engine(url)
     with session_scope(engine) as s:
-        bid = s.execute(
-            text(
-                "SELECT b.id FROM building b JOIN community c ON c.id = b.community_id "
-                "WHERE c.code = :c ORDER BY b.code LIMIT 1"
-            ),
-            {"c": code},
-        ).scalar_one()
-        for table, col, key in (
-            ("building", "footprint", "id"),
-            ("household", "position", "building_id"),
-        ):
-            s.execute(
-                text(
-                    f"UPDATE {table} SET {col} = ST_Translate({col}, 0.00003, 0) WHERE {key} = :b"
-                ),
-                {"b": bid},
-            )
+        move_a_building(s, code)
     engine.dispose()
 
 

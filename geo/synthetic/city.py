@@ -26,7 +26,13 @@ from geo.partition import BuildingIn, CompoundIn, UnitIn
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["SyntheticCommunity", "synthetic_city", "write_city", "write_geoparquet"]
+__all__ = [
+    "SyntheticCommunity",
+    "move_a_building",
+    "synthetic_city",
+    "write_city",
+    "write_geoparquet",
+]
 
 ORIGIN = (395_000.0, 3_375_000.0)  # EPSG:4544, south-west of Chengdu's centre
 PITCH = 700.0  # metres between community origins
@@ -513,3 +519,29 @@ def write_geoparquet(city: list[SyntheticCommunity], folder) -> dict[str, str]:
         frame.to_parquet(path)
         out[name] = str(path)
     return out
+
+
+def move_a_building(session: Session, community: str, east_deg: float = 0.00003) -> int:
+    """A change to one community's buildings, as a re-partition after it is measured and
+    tested with: its first building (by code) moved ``east_deg`` degrees east (about 3 m),
+    its households with it. The building's id back."""
+    from sqlalchemy import text
+
+    bid = int(
+        session.execute(
+            text(
+                "SELECT b.id FROM building b JOIN community c ON c.id = b.community_id "
+                "WHERE c.code = :c ORDER BY b.code LIMIT 1"
+            ),
+            {"c": community},
+        ).scalar_one()
+    )
+    for table, col, key in (
+        ("building", "footprint", "id"),
+        ("household", "position", "building_id"),
+    ):
+        session.execute(
+            text(f"UPDATE {table} SET {col} = ST_Translate({col}, :dx, 0) WHERE {key} = :b"),
+            {"b": bid, "dx": east_deg},
+        )
+    return bid
