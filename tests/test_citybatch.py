@@ -189,3 +189,38 @@ def test_the_cli_partitions_in_batches_on_a_pool(cli, two_cities):
     assert _state(url) == _state(other)
     bad = cli("partition", "--engine", "spark", url=url)
     assert bad.code != 0 and "spark" in bad.err + bad.out
+
+
+def _dies_once(url: str, chunk: list[str], *, marker: str, runs: str) -> list[dict[str, Any]]:
+    """A batch task (in a pool's process) that kills its process the first time it runs at
+    all, and records each run."""
+    from pathlib import Path
+
+    with open(runs, "a") as fh:
+        fh.write(",".join(chunk) + "\n")
+    if not Path(marker).exists():
+        Path(marker).write_text("died")
+        os._exit(3)
+    return [{"community": c} for c in chunk]
+
+
+def test_a_pool_a_worker_died_in_is_replaced_and_a_batch_done_never_runs_again(tmp_path):
+    from geo.runtime.batch import _run_local
+
+    codes = [f"C{i}" for i in range(6)]
+    chunks = [codes[i : i + 2] for i in range(0, 6, 2)]
+    kw = {"marker": str(tmp_path / "died"), "runs": str(tmp_path / "runs")}
+    done = _run_local("x", codes, chunks, _dies_once, 2, 2, None, kw)
+    assert [d["community"] for d in done] == codes and not any("error" in d for d in done)
+    assert max(d["attempts"] for d in done) == 2  # what the dead worker left went again
+    # a report (progress) that raises stops the run: the batch it reports is not run again
+    (tmp_path / "runs").unlink()
+    seen = []
+
+    def progress(i, n, r):
+        seen.append(r["community"])
+        raise RuntimeError("report failed")
+
+    with pytest.raises(RuntimeError, match="report failed"):
+        _run_local("x", codes[:2], [codes[:2]], _dies_once, 2, 2, progress, kw)
+    assert (tmp_path / "runs").read_text().splitlines() == ["C0,C1"] and seen == ["C0"]

@@ -22,8 +22,10 @@ the Dask cluster :func:`partition_many` starts itself get it in their environmen
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,8 +89,10 @@ def partition_batch(
     :func:`partition_one` gives it — its ``stages`` and ``seconds`` the batch's shared evenly
     among its communities (``batch_seconds``: the whole batch's) — or with an ``error``.
 
-    The batch is written with ``synchronous_commit = off``: it can be run again (a commit a
-    crash lost leaves its communities as they were; ``--unpartitioned`` finds them).
+    A batch of communities none of which has a published version yet is written with
+    ``synchronous_commit = off``: it can be run again (a commit a crash lost leaves them
+    unpartitioned; ``community_codes(unpartitioned=True)`` finds them); any other batch
+    waits for its commit to be on disk.
     ``fail_once`` (a file path; tests only) makes the first attempt fail after the work is done
     but before it is committed, as a crashed worker would."""
     from sqlalchemy import text
@@ -104,9 +108,12 @@ def partition_batch(
     engine = get_engine(with_password(url))
     out: dict[str, dict[str, Any]] = {}
     with timing() as stages, session_scope(engine) as session:
-        session.execute(text("SET LOCAL synchronous_commit = off"))
         with stage("read"):
             inputs = load_communities(session, codes, skip_missing=True)
+        if not _published(session, [i.id for i in inputs.values()]):
+            # partitioned for the first time: a commit a crash lost leaves them as they were
+            # (unpartitioned: found again), so this bulk write may skip waiting for the disk
+            session.execute(text("SET LOCAL synchronous_commit = off"))
         valid = []
         for code in codes:
             if code not in inputs:
@@ -146,6 +153,21 @@ def partition_batch(
     return [out[c] for c in codes]
 
 
+def _published(session: Any, ids: list[int | None]) -> bool:
+    """Whether any of the communities ``ids`` has a published grid version."""
+    from sqlalchemy import text
+
+    return bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM grid_version WHERE community_id = ANY(:c) "
+                "AND status = 'published')"
+            ),
+            {"c": ids},
+        ).scalar()
+    )
+
+
 def _store(session: Any, valid: list[Any], out: dict[str, dict[str, Any]]) -> list[Any]:
     """Write the valid partitions of a batch (:func:`geo.store.versions.store_partitions`):
     all at once, or, should that fail, each alone in its own savepoint, a community that still
@@ -156,8 +178,10 @@ def _store(session: Any, valid: list[Any], out: dict[str, dict[str, Any]]) -> li
         with session.begin_nested():
             written = store_partitions(session, valid, actor="engine")
         return [(i, r, w.version) for (i, r), w in zip(valid, written, strict=True)]
-    except Exception:
-        pass
+    except Exception as exc:
+        logging.getLogger(__name__).warning(
+            "批量写入失败，逐个社区重写 (the batch's write failed; each community alone): %r", exc
+        )
     stored = []
     for inp, result in valid:
         try:
@@ -283,27 +307,39 @@ def _run_pool(
     finished: Callable[[list[dict[str, Any]]], None],
 ) -> None:
     """The batches on a pool of ``workers`` fresh processes, each retried on its own;
-    ``finished`` told the results of each batch as it ends."""
+    ``finished`` told the results of each batch as it ends. A worker that dies (killed for
+    its memory, say) breaks the pool: the batches it left undone go to a new pool, each
+    charged an attempt."""
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: dict[Future[Any], tuple[list[str], int]] = {
-            pool.submit(task, url, chunk, **kw): (chunk, 1) for chunk in chunks
-        }
-        while pending:
-            ready, _ = wait(pending, return_when="FIRST_COMPLETED")
-            for fut in ready:
-                chunk, attempt = pending.pop(fut)
-                try:
-                    finished([r | {"attempts": attempt} for r in fut.result()])
-                except Exception as exc:
-                    try:  # a pool a worker died in (BrokenProcessPool) takes no more work
+    todo = [(chunk, 1) for chunk in chunks]
+    while todo:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending: dict[Future[Any], tuple[list[str], int]] = {
+                pool.submit(task, url, chunk, **kw): (chunk, attempt) for chunk, attempt in todo
+            }
+            todo = []
+            while pending:
+                ready, _ = wait(pending, return_when="FIRST_COMPLETED")
+                for fut in ready:
+                    chunk, attempt = pending.pop(fut)
+                    try:
+                        results = fut.result()
+                    except Exception as exc:
                         if attempt > retries:
-                            raise exc
-                        pending[pool.submit(task, url, chunk, **kw)] = (chunk, attempt + 1)
-                    except Exception as last:
-                        finished(_failed(chunk, last, attempt))
+                            finished(_failed(chunk, exc, attempt))
+                        elif isinstance(exc, BrokenProcessPool):
+                            todo.append((chunk, attempt + 1))
+                        else:
+                            try:
+                                pending[pool.submit(task, url, chunk, **kw)] = (chunk, attempt + 1)
+                            except BrokenProcessPool:
+                                todo.append((chunk, attempt + 1))
+                        continue
+                    # outside the try: a batch done is never run again, whatever its report does
+                    finished([r | {"attempts": attempt} for r in results])
 
 
 def _run_dask(
@@ -334,6 +370,7 @@ def _run_dask(
             env={"PGPASSWORD": password} if password else None,
         )
     client = Client(scheduler or cluster)
+    run = uuid.uuid4().hex[:12]  # another run's tasks on the same scheduler are not these
     done: dict[str, dict[str, Any]] = {}
     try:
         futures = {
@@ -343,7 +380,7 @@ def _run_dask(
                 chunk,
                 retries=retries,
                 pure=False,
-                key=f"partition-{chunk[0]}-{len(chunk)}",
+                key=f"partition-{chunk[0]}-{len(chunk)}-{run}",  # unique to this run
                 **kw,
             ): chunk
             for chunk in chunks

@@ -177,12 +177,13 @@ def _households_checked_after(session: Session) -> Iterator[None]:
 
     owner = session.execute(
         text(
-            "SELECT NOT EXISTS (SELECT 1 FROM household) AND (pg_has_role(c.relowner, 'USAGE') "
-            "OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) "
-            "FROM pg_class c WHERE c.oid = 'household'::regclass"
+            "SELECT pg_has_role(c.relowner, 'USAGE') OR (SELECT rolsuper FROM pg_roles "
+            "WHERE rolname = current_user) FROM pg_class c WHERE c.oid = 'household'::regclass"
         )
     ).scalar_one()
-    if not owner:
+    if owner:  # nobody writes households while the table is found empty and reshaped
+        session.execute(text("LOCK TABLE household IN ACCESS EXCLUSIVE MODE"))
+    if not owner or session.execute(text("SELECT EXISTS (SELECT 1 FROM household)")).scalar():
         yield
         return
     keys = session.execute(
@@ -200,14 +201,19 @@ def _households_checked_after(session: Session) -> Iterator[None]:
         )
     ).all()
     for name, _ in keys:
-        session.execute(text(f'ALTER TABLE household DROP CONSTRAINT "{name}"'))
+        session.execute(text(f"ALTER TABLE household DROP CONSTRAINT {_quoted(name)}"))
     for name, _ in indexes:
-        session.execute(text(f'DROP INDEX "{name}"'))
+        session.execute(text(f"DROP INDEX {_quoted(name)}"))
     yield
     for _, definition in indexes:
         session.execute(text(definition))
     for name, definition in keys:
-        session.execute(text(f'ALTER TABLE household ADD CONSTRAINT "{name}" {definition}'))
+        session.execute(text(f"ALTER TABLE household ADD CONSTRAINT {_quoted(name)} {definition}"))
+
+
+def _quoted(name: str) -> str:
+    """An SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _street_id(session: Session, street: tuple[str, str]) -> int:
