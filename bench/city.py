@@ -63,7 +63,7 @@ def again(url: str, code: str) -> float:
     just that community again (a new version; the per-community path)."""
     from geo.runtime.batch import partition_one
     from geo.store.db import make_engine, session_scope
-    from geo.synthetic.city import move_a_building
+    from geo.synthetic.changes import move_a_building
 
     engine = make_engine(url)
     with session_scope(engine) as s:

@@ -15,7 +15,8 @@ from sqlalchemy import text
 
 from geo.runtime.batch import partition_many
 from geo.store.db import make_engine, session_scope
-from geo.synthetic.city import move_a_building, synthetic_city, write_city
+from geo.synthetic.changes import move_a_building
+from geo.synthetic.city import synthetic_city, write_city
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 

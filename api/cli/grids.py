@@ -92,19 +92,10 @@ def partition(
             raise WanggeError(
                 "--engine dask / --batch / --workers 不支持 --dry-run / --allow-cross-compound"
             )
-        _partition_many(
-            engine,
-            codes,
-            "dask" if dask else "local",
-            scheduler,
-            workers,
-            batch or 50,
-            lo,
-            hi,
-            seed,
-            report,
+        where = "dask" if dask else "local"
+        return _partition_many(
+            engine, codes, where, scheduler, workers, batch, lo, hi, seed, report
         )
-        return
     results, failures = _partition_each(
         engine, codes, lo, hi, seed=seed, allow_cross_compound=allow_cross_compound, dry_run=dry_run
     )
@@ -215,7 +206,7 @@ def _partition_many(
     where: str,
     scheduler: str | None,
     workers: int | None,
-    batch: int,
+    batch: int | None,
     lo: int,
     hi: int,
     seed: int,
@@ -232,7 +223,7 @@ def _partition_many(
             engine=where,
             scheduler=scheduler,
             workers=workers,
-            batch=batch,
+            batch=batch or 50,
             min_households=lo,
             max_households=hi,
             seed=seed,

@@ -5,13 +5,14 @@ CREATE)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-__all__ = ["copy_rows", "fetch_rows", "reserve_ids", "staging"]
+__all__ = ["checked_after", "copy_rows", "fetch_rows", "reserve_ids", "staging"]
 
 
 def reserve_ids(session: Session, table: str, n: int) -> list[int]:
@@ -60,3 +61,56 @@ def fetch_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple
     with raw.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()
+
+
+@contextmanager
+def checked_after(session: Session, table: str) -> Iterator[None]:
+    """A bulk load into ``table`` (a constant of the code, not input): when it is empty and
+    the caller owns it, its foreign keys and the indexes behind no constraint dropped for
+    the load and made again after it, with the same names and definitions (PostgreSQL's
+    advice for populating a table: one build and one check instead of one a row — the
+    household table's keys and GiST index were most of the time of a city's load). In the
+    caller's transaction, so a load that fails, or rows a key refuses, leave nothing;
+    otherwise (rows there already, another role) a plain load."""
+    owner = session.execute(
+        text(
+            "SELECT pg_has_role(c.relowner, 'USAGE') OR (SELECT rolsuper FROM pg_roles "
+            "WHERE rolname = current_user) FROM pg_class c WHERE c.oid = CAST(:t AS regclass)"
+        ),
+        {"t": table},
+    ).scalar_one()
+    if owner:  # nobody writes into it while it is found empty and reshaped
+        session.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+    if not owner or session.execute(text(f"SELECT EXISTS (SELECT 1 FROM {table})")).scalar():
+        yield
+        return
+    keys = session.execute(
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f' ORDER BY conname"
+        ),
+        {"t": table},
+    ).all()
+    indexes = session.execute(
+        text(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c "
+            "ON c.oid = i.indexrelid WHERE i.indrelid = CAST(:t AS regclass) AND NOT "
+            "i.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE "
+            "k.conindid = i.indexrelid) ORDER BY 1"
+        ),
+        {"t": table},
+    ).all()
+    for name, _ in keys:
+        session.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {_quoted(name)}"))
+    for name, _ in indexes:
+        session.execute(text(f"DROP INDEX {_quoted(name)}"))
+    yield
+    for _, definition in indexes:
+        session.execute(text(definition))
+    for name, definition in keys:
+        session.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {_quoted(name)} {definition}"))
+
+
+def _quoted(name: str) -> str:
+    """An SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'

@@ -14,7 +14,6 @@ district, communities side by side on a grid.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,17 +21,12 @@ import numpy as np
 from shapely.geometry import box
 
 from geo.partition import BuildingIn, CompoundIn, UnitIn
+from geo.store.bulk import checked_after
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = [
-    "SyntheticCommunity",
-    "move_a_building",
-    "synthetic_city",
-    "write_city",
-    "write_geoparquet",
-]
+__all__ = ["SyntheticCommunity", "synthetic_city", "write_city", "write_geoparquet"]
 
 ORIGIN = (395_000.0, 3_375_000.0)  # EPSG:4544, south-west of Chengdu's centre
 PITCH = 700.0  # metres between community origins
@@ -154,7 +148,7 @@ def write_city(
         raise ValueError(f"每批社区数须至少为 1 / chunk must be at least 1 community, got {chunk}")
     street_id = _street_id(session, street)
     counts = dict.fromkeys(TABLES, 0)
-    with _households_checked_after(session):
+    with checked_after(session, "household"):
         for start in range(0, len(city), chunk):
             part = _chunk(session, city[start : start + chunk], street_id)
             _copy_chunk(session, part)
@@ -162,58 +156,6 @@ def write_city(
                 counts[table] += n
     _analyze(session)
     return counts
-
-
-@contextmanager
-def _households_checked_after(session: Session) -> Iterator[None]:
-    """Into an empty household table, as its owner: its foreign keys and its indexes other
-    than the primary key and the unique code dropped for the load and made again after it,
-    with the same names and definitions (PostgreSQL's advice for populating a table: one
-    build and one check instead of one a row — the household table's keys and GiST index
-    were most of the time of a city's load). In the caller's transaction, so a load that
-    fails, or rows a key refuses, leave nothing; otherwise (rows there already, another
-    role) a plain load."""
-    from sqlalchemy import text
-
-    owner = session.execute(
-        text(
-            "SELECT pg_has_role(c.relowner, 'USAGE') OR (SELECT rolsuper FROM pg_roles "
-            "WHERE rolname = current_user) FROM pg_class c WHERE c.oid = 'household'::regclass"
-        )
-    ).scalar_one()
-    if owner:  # nobody writes households while the table is found empty and reshaped
-        session.execute(text("LOCK TABLE household IN ACCESS EXCLUSIVE MODE"))
-    if not owner or session.execute(text("SELECT EXISTS (SELECT 1 FROM household)")).scalar():
-        yield
-        return
-    keys = session.execute(
-        text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = 'household'::regclass AND contype = 'f' ORDER BY conname"
-        )
-    ).all()
-    indexes = session.execute(
-        text(
-            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c "
-            "ON c.oid = i.indexrelid WHERE i.indrelid = 'household'::regclass AND NOT "
-            "i.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE "
-            "k.conindid = i.indexrelid) ORDER BY 1"
-        )
-    ).all()
-    for name, _ in keys:
-        session.execute(text(f"ALTER TABLE household DROP CONSTRAINT {_quoted(name)}"))
-    for name, _ in indexes:
-        session.execute(text(f"DROP INDEX {_quoted(name)}"))
-    yield
-    for _, definition in indexes:
-        session.execute(text(definition))
-    for name, definition in keys:
-        session.execute(text(f"ALTER TABLE household ADD CONSTRAINT {_quoted(name)} {definition}"))
-
-
-def _quoted(name: str) -> str:
-    """An SQL identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _street_id(session: Session, street: tuple[str, str]) -> int:
@@ -525,29 +467,3 @@ def write_geoparquet(city: list[SyntheticCommunity], folder) -> dict[str, str]:
         frame.to_parquet(path)
         out[name] = str(path)
     return out
-
-
-def move_a_building(session: Session, community: str, east_deg: float = 0.00003) -> int:
-    """A change to one community's buildings, as a re-partition after it is measured and
-    tested with: its first building (by code) moved ``east_deg`` degrees east (about 3 m),
-    its households with it. The building's id back."""
-    from sqlalchemy import text
-
-    bid = int(
-        session.execute(
-            text(
-                "SELECT b.id FROM building b JOIN community c ON c.id = b.community_id "
-                "WHERE c.code = :c ORDER BY b.code LIMIT 1"
-            ),
-            {"c": community},
-        ).scalar_one()
-    )
-    for table, col, key in (
-        ("building", "footprint", "id"),
-        ("household", "position", "building_id"),
-    ):
-        session.execute(
-            text(f"UPDATE {table} SET {col} = ST_Translate({col}, :dx, 0) WHERE {key} = :b"),
-            {"b": bid, "dx": east_deg},
-        )
-    return bid
