@@ -18,6 +18,8 @@ from geo.store.db import make_engine, session_scope
 from geo.synthetic.changes import move_a_building
 from geo.synthetic.city import synthetic_city, write_city
 
+from .conftest import run_sql
+
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 CITY = list(synthetic_city(4, seed=11, households=500))
@@ -149,26 +151,21 @@ def test_a_failing_community_does_not_take_its_batch_down(two_cities, server):
     by = {r["community"]: r for r in done}
     assert "wt_refuse" in by[CODES[1]]["error"] and "NOSUCH" in by["NOSUCH"]["error"]
     assert all(by[c]["version"] is not None for c in (CODES[0], CODES[2]))
-    engine = make_engine(url)
-    with session_scope(engine) as s:
-        versions = dict(
-            s.execute(
-                text(
-                    "SELECT c.code, count(v.id) FROM community c LEFT JOIN grid_version v ON "
-                    "v.community_id = c.id GROUP BY 1"
-                )
-            ).all()
+    versions = dict(
+        run_sql(
+            url,
+            "SELECT c.code, count(v.id) FROM community c LEFT JOIN grid_version v ON "
+            "v.community_id = c.id GROUP BY 1",
         )
-        unassigned = dict(
-            s.execute(
-                text(
-                    "SELECT c.code, count(*) FILTER (WHERE h.grid_id IS NULL) FROM household h "
-                    "JOIN building b ON b.id = h.building_id JOIN community c ON "
-                    "c.id = b.community_id GROUP BY 1"
-                )
-            ).all()
+    )
+    unassigned = dict(
+        run_sql(
+            url,
+            "SELECT c.code, count(*) FILTER (WHERE h.grid_id IS NULL) FROM household h "
+            "JOIN building b ON b.id = h.building_id JOIN community c ON "
+            "c.id = b.community_id GROUP BY 1",
         )
-    engine.dispose()
+    )
     # the refused community: no version, no assignment; the others of its batch: written
     assert versions == {CODES[0]: 1, CODES[1]: 0, CODES[2]: 1, CODES[3]: 0}
     assert unassigned[CODES[0]] == unassigned[CODES[2]] == 0
