@@ -347,6 +347,18 @@ def _run_pool(
                     finished([r | {"attempts": attempt} for r in results])
 
 
+# the workers of the LocalCluster started here, on this machine's cores with the partitioner:
+# no statistical profiler (a stack sample every 10 ms), the memory and system monitors
+# every second or two rather than ten times a second: 400 communities on 2 workers 32.9 s
+# → 25.4 s (measured; the pool of processes took 27.1 s)
+_QUIET_WORKERS = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
+
+
 def _run_dask(
     url: str,
     codes: Sequence[str],
@@ -360,6 +372,7 @@ def _run_dask(
 ) -> list[dict[str, Any]]:
     """The batches as tasks on the Dask cluster at ``scheduler`` (a LocalCluster of
     ``workers`` processes, given the password in their environment, when none is given)."""
+    import dask
     from dask.distributed import Client, LocalCluster, as_completed
 
     from geo.store.db import strip_password
@@ -367,13 +380,14 @@ def _run_dask(
     public_url, password = strip_password(url)
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            env={"PGPASSWORD": password} if password else None,
-        )
+        with dask.config.set(_QUIET_WORKERS):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                env={"PGPASSWORD": password} if password else None,
+            )
     client = Client(scheduler or cluster)
     run = uuid.uuid4().hex[:12]  # another run's tasks on the same scheduler are not these
     done: dict[str, dict[str, Any]] = {}
