@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine  # noqa: E402
+from bench.common import machine, reference_seconds  # noqa: E402
 
 
 def peak_mib() -> float:
@@ -123,10 +123,12 @@ def run_size(n: int, seed: int, engines: list[str]) -> dict:
                 "micro_grids": sum(d.get("micro_grids", 0) for d in done),
                 "failed": len(errors),
                 "peak_mib": round(peak_mib()),
+                "reference_s": reference_seconds(),  # how fast the machine was, right after
             }
             print(
                 f"  {n:>5} communities  {label:<7} {wall:8.1f} s  "
-                f"{out[label]['micro_grids']:>7} micro-grids  peak {out[label]['peak_mib']} MiB"
+                f"{out[label]['micro_grids']:>7} micro-grids  peak {out[label]['peak_mib']} MiB  "
+                f"ref {out[label]['reference_s']:.3f} s"
                 + (
                     f"  FAILED: {len(errors)} communities ({', '.join(d['community'] for d in errors[:5])}…)"
                     if errors
@@ -209,6 +211,10 @@ def main() -> None:
             f"(choose from {', '.join(ENGINES)} or none)"
         )
     print(f"machine: {json.dumps(machine())}")
+    print(
+        f"reference workload (bench.common.reference_seconds): {reference_seconds():.3f} s "
+        "now; after each engine run below as ref"
+    )
     rows = [run_size(int(n), args.seed, engines) for n in args.sizes.split(",")]
     print()
 
@@ -244,13 +250,18 @@ def main() -> None:
         f"target 120 s {'met' if written <= 120 else 'MISSED'}"
     )
     ran = [k for k in ENGINES if k in last]
-    if ran:
-        best_s, best_k = min((last[k]["wall_s"], k) for k in ran)
+    # the target holds for the local engine and for Dask with 2 workers, each on its own
+    for group in (("local", "local_2"), ("dask_2",)):
+        mine = [k for k in ran if k in group]
+        if not mine:
+            continue
+        best_s, best_k = min((last[k]["wall_s"], k) for k in mine)
         whole = best_s / n * 4000
         print(
             f"  partitioned and assigned in {whole:.0f} s ({best_k}) — target 300 s "
             f"{'met' if whole <= 300 else 'MISSED'}"
         )
+    if ran:
         for k in ran:
             if "peak_mib" in last[k]:
                 print(f"  peak memory ({k}): {last[k]['peak_mib']} MiB (target < 1,536 a worker)")

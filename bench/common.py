@@ -32,6 +32,30 @@ def machine() -> dict:
     }
 
 
+def reference_seconds(repeat: int = 3) -> float:
+    """The best of ``repeat`` timings of a fixed workload like the partitioner's (GEOS
+    unions and intersections of a few thousand polygons, a numpy sort): how fast this machine
+    is right now. A shared virtual machine's speed drifts (measured: the same 400 communities
+    on 2 processes in 25–27 s, then 32–40 s half an hour later, nothing else running): runs
+    are comparable at about the same reference only."""
+    import time
+
+    import numpy as np
+    import shapely
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 1000, (3000, 2))
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        disks = shapely.buffer(shapely.points(xy), 12.0, quad_segs=8)
+        shapely.union_all(disks)
+        shapely.intersection(disks[:-1], disks[1:])
+        np.sort(rng.uniform(size=2_000_000))
+        best = min(best, time.perf_counter() - t0)
+    return round(best, 3)
+
+
 def fixture_database() -> str:
     """The project's own PostGIS with the sample community loaded and partitioned (as
     `make demo` leaves it); returns its URL. Only the sample community is partitioned here:
