@@ -7,9 +7,11 @@ batch is written, nothing of it half-written."""
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
+import numba
 import pytest
 from sqlalchemy import text
 
@@ -132,6 +134,10 @@ def test_a_batch_gives_what_each_community_alone_gives(two_cities):
     for r in again_one + again_many:
         assert "error" not in r and r["version"] is not None, r
     assert all(r["pid"] != os.getpid() for r in again_many)  # on the pool
+    # the pool's two processes share the cores out among their kernels' threads; in this
+    # process the batches left numba's default alone and the cycle collector on again
+    assert {r["threads"] for r in again_many} == {max(1, (os.cpu_count() or 1) // 2)}
+    assert {r["threads"] for r in many} == {numba.config.NUMBA_NUM_THREADS} and gc.isenabled()
     a, b = _state(alone), _state(batched)
     assert [v[1] for v in a["versions"]] == [1, 2] * 4
     assert a == b

@@ -77,6 +77,7 @@ def partition_one(
         "seconds": round(time.perf_counter() - t0, 3),
         "stages": {k: round(v, 4) for k, v in stages.items()},
         "pid": os.getpid(),
+        "threads": _threads_now(),
     }
 
 
@@ -150,6 +151,7 @@ def partition_batch(
             "batch_seconds": round(seconds, 3),
             "stages": share,
             "pid": os.getpid(),
+            "threads": _threads_now(),
         }
     return [out[c] for c in codes]
 
@@ -181,6 +183,13 @@ def _use_threads(threads: int | None) -> None:
 
     most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
     numba.set_num_threads(max(1, min(threads, most)))
+
+
+def _threads_now() -> int:
+    """The threads the kernels' parallel loops may use here, now."""
+    import numba
+
+    return int(numba.get_num_threads())
 
 
 def _threads_each(workers: int) -> int:
