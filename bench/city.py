@@ -162,6 +162,7 @@ STAGES = (
     "assign",
     "write assignments",
     "commit",
+    "gc",
 )
 
 
@@ -251,7 +252,7 @@ def main() -> None:
     )
     ran = [k for k in ENGINES if k in last]
     # the target holds for the local engine and for Dask with 2 workers, each on its own
-    for group in (("local", "local_2"), ("dask_2",)):
+    for group in (("each", "local", "local_2"), ("dask_2",)):
         mine = [k for k in ran if k in group]
         if not mine:
             continue

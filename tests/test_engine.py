@@ -132,6 +132,7 @@ def test_local_and_dask_engines_agree_and_a_failure_is_retried_alone(city_db, tm
             "assign",
             "write assignments",
             "commit",
+            "gc",  # a batch's one cycle collection, after its commit
         }, st
         assert all(v >= 0 for v in st.values()) and sum(st.values()) <= r["seconds"] + 1e-3
     marker = tmp_path / "failed-once"

@@ -22,6 +22,7 @@ the Dask cluster :func:`partition_many` starts itself get it in their environmen
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 import os
@@ -102,10 +103,8 @@ def partition_batch(
     the first attempt fail after the work is done but before it is committed, as a crashed
     worker would."""
 
-    from geo.core.stages import stage, timing
-    from geo.partition import pipeline
+    from geo.core.stages import timing
     from geo.store.db import get_engine, session_scope, with_password
-    from geo.store.versions import load_communities
 
     if not codes:
         return []
@@ -113,36 +112,16 @@ def partition_batch(
     t0 = time.perf_counter()
     engine = get_engine(with_password(url))
     out: dict[str, dict[str, Any]] = {}
-    with _no_cycle_collection(), timing() as stages, session_scope(engine) as session:
-        with stage("read"):
-            inputs = load_communities(session, codes, skip_missing=True)
-        valid = []
-        for code in codes:
-            if code not in inputs:
-                out[code] = {
-                    "community": code,
-                    "error": f"社区不存在 (no such community): {code!r}",
-                }
-                continue
-            try:
-                result, report = pipeline.run(
-                    inputs[code], band=(min_households, max_households), seed=seed
-                )
-            except Exception as exc:
-                out[code] = {"community": code, "error": repr(exc)}
-                continue
-            out[code] = _summary(code, result, report, None)
-            if report.ok:
-                valid.append((inputs[code], result))
-        for inp, result, version in _store(session, valid, out):
-            out[inp.code] = _summary(inp.code, result, None, version) | {
-                "errors": out[inp.code]["errors"]
-            }
-        if fail_once and not Path(fail_once).exists():
-            Path(fail_once).write_text(",".join(codes))
-            raise RuntimeError(f"injected failure for {codes[0]}… (worker pid {os.getpid()})")
-        done = time.perf_counter()
-    stages["commit"] = time.perf_counter() - done
+    collected: dict[str, float] = {}
+    with _no_cycle_collection(collected):
+        with timing() as stages, session_scope(engine) as session:
+            _partition_and_store(session, codes, out, (min_households, max_households), seed)
+            if fail_once and not Path(fail_once).exists():
+                Path(fail_once).write_text(",".join(codes))
+                raise RuntimeError(f"injected failure for {codes[0]}… (worker pid {os.getpid()})")
+            done = time.perf_counter()
+        stages["commit"] = time.perf_counter() - done
+    stages["gc"] = collected["seconds"]  # the batch's one collection, after the commit
     seconds = time.perf_counter() - t0
     share = {k: round(v / len(codes), 4) for k, v in stages.items()}
     for r in out.values():
@@ -156,20 +135,59 @@ def partition_batch(
     return [out[c] for c in codes]
 
 
+def _partition_and_store(
+    session: Any,
+    codes: Sequence[str],
+    out: dict[str, dict[str, Any]],
+    band: tuple[int | None, int | None],
+    seed: int,
+) -> None:
+    """The work of :func:`partition_batch` in its transaction: read, partition and validate
+    each, store the valid ones; each community's summary (or error) in ``out``. (A function
+    of its own: the batch's inputs and results are gone when it returns, before the batch's
+    one cycle collection.)"""
+    from geo.core.stages import stage
+    from geo.partition import pipeline
+    from geo.store.versions import load_communities
+
+    with stage("read"):
+        inputs = load_communities(session, codes, skip_missing=True)
+    valid = []
+    for code in codes:
+        if code not in inputs:
+            out[code] = {"community": code, "error": f"社区不存在 (no such community): {code!r}"}
+            continue
+        try:
+            result, report = pipeline.run(inputs[code], band=band, seed=seed)
+        except Exception as exc:
+            out[code] = {"community": code, "error": repr(exc)}
+            continue
+        out[code] = _summary(code, result, report, None)
+        if report.ok:
+            valid.append((inputs[code], result))
+    for inp, result, version in _store(session, valid, out):
+        out[inp.code] = _summary(inp.code, result, None, version) | {
+            "errors": out[inp.code]["errors"]
+        }
+
+
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
+def _no_cycle_collection(collected: dict[str, float]) -> Iterator[None]:
     """Python's cycle collector off for the length of a batch, then the batch's young objects
     collected once: a batch holds tens of thousands of rows and geometries, and the collector
     walked them over and over (2,050 collections, 1.0 s of 12 s for 100 communities in one
     process, measured; reference counting still frees everything not in a cycle)."""
     was = gc.isenabled()
     gc.disable()
+    collected["seconds"] = 0.0
     try:
         yield
     finally:
         if was:
+            t0 = time.perf_counter()
             gc.enable()
             gc.collect(1)
+            collected["seconds"] = time.perf_counter() - t0
 
 
 def _use_threads(threads: int | None) -> None:
@@ -193,8 +211,13 @@ def _threads_now() -> int:
 
 
 def _threads_each(workers: int) -> int:
-    """The kernels' threads for each of ``workers`` processes sharing this machine's cores."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    """The kernels' threads for each of ``workers`` processes sharing this machine's cores:
+    numba's own count (the CPUs this process may run on, or ``NUMBA_NUM_THREADS``) shared
+    out — not ``os.cpu_count()``, which a container limited to fewer CPUs overstates."""
+    import numba
+
+    most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    return max(1, most // max(1, workers))
 
 
 def _store(session: Any, valid: list[Any], out: dict[str, dict[str, Any]]) -> list[Any]:
@@ -378,7 +401,7 @@ def _run_pool(
 # the workers of the LocalCluster started here, on this machine's cores with the partitioner:
 # no statistical profiler (a stack sample every 10 ms), the memory and system monitors
 # every second or two rather than ten times a second: 400 communities on 2 workers 32.9 s
-# → 25.4 s (measured; the pool of processes took 27.1 s)
+# → 26.1 s (measured; the pool of processes took 27.1 s)
 _QUIET_WORKERS = {
     "distributed.worker.profile.enabled": False,
     "distributed.worker.memory.monitor-interval": "1s",
@@ -409,13 +432,18 @@ def _run_dask(
     cluster = None
     if scheduler is None:
         with dask.config.set(_QUIET_WORKERS):
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                env={"PGPASSWORD": password} if password else None,
-            )
+            # a copy of its own for the nannies: theirs shares its nested parts with the
+            # global configuration, which the end of this block restores, and a worker a
+            # nanny restarts (one that died) would start from that, profiler and all
+            quiet = copy.deepcopy(dask.config.config)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env={"PGPASSWORD": password} if password else None,
+            config=quiet,
+        )
     client = Client(scheduler or cluster)
     run = uuid.uuid4().hex[:12]  # another run's tasks on the same scheduler are not these
     done: dict[str, dict[str, Any]] = {}
