@@ -199,8 +199,7 @@ def _use_threads(threads: int | None) -> None:
         return
     import numba
 
-    most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-    numba.set_num_threads(max(1, min(threads, most)))
+    numba.set_num_threads(max(1, min(threads, _threads_most())))
 
 
 def _threads_now() -> int:
@@ -210,14 +209,18 @@ def _threads_now() -> int:
     return int(numba.get_num_threads())
 
 
-def _threads_each(workers: int) -> int:
-    """The kernels' threads for each of ``workers`` processes sharing this machine's cores:
-    numba's own count (the CPUs this process may run on, or ``NUMBA_NUM_THREADS``) shared
-    out — not ``os.cpu_count()``, which a container limited to fewer CPUs overstates."""
+def _threads_most() -> int:
+    """numba's own count: the CPUs this process may run on, or ``NUMBA_NUM_THREADS``."""
     import numba
 
-    most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    return max(1, most // max(1, workers))
+    return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+
+
+def _threads_each(workers: int) -> int:
+    """The kernels' threads for each of ``workers`` processes sharing this machine's cores:
+    numba's own count shared out — not ``os.cpu_count()``, which a container limited to
+    fewer CPUs overstates."""
+    return max(1, _threads_most() // max(1, workers))
 
 
 def _store(session: Any, valid: list[Any], out: dict[str, dict[str, Any]]) -> list[Any]:
