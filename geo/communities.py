@@ -78,7 +78,8 @@ LINKS: tuple[Link, ...] = (
     Link("building_unit", "building_id", "building", "delete"),
     Link("household", "building_id", "building", "delete"),
     Link("household", "unit_id", "building_unit", "delete"),
-    Link("household", "grid_id", "grid", "clear"),
+    # household.grid_id is no foreign key (migration 0020): a grid's households are of its
+    # community (the database's triggers see to it) and go with the community's buildings
     Link("household_person", "household_id", "household", "delete"),
     Link("grid_version", "community_id", "community", "delete"),
     Link("grid", "version_id", "grid_version", "delete"),

@@ -20,7 +20,7 @@ from geo.errors import InputError, NotFoundError, PermissionDenied
 from geo.incidents import own_grid_codes
 from geo.runtime.auth import Principal
 from geo.store.audit import audit
-from geo.store.versions.read import micro_grids_under
+from geo.store.versions.read import HOUSEHOLDS_OF_GRIDS, micro_grids_under
 
 __all__ = [
     "check_reach_scope",
@@ -56,16 +56,14 @@ def list_households(
         join = " LEFT JOIN household_person hp ON hp.household_id = h.id"
     rows = session.execute(
         text(
-            f"SELECT {cols} FROM household h JOIN building b ON b.id = h.building_id "
-            f"JOIN building_unit u ON u.id = h.unit_id JOIN grid g ON g.id = h.grid_id{join} "
+            f"SELECT {cols} FROM {HOUSEHOLDS_OF_GRIDS} "
+            f"JOIN building_unit u ON u.id = h.unit_id{join} "
             "WHERE g.code = ANY(:m) ORDER BY h.code LIMIT :l OFFSET :o"
         ),
         {"m": micro, "l": limit, "o": offset},
     ).all()
     total = session.execute(
-        text(
-            "SELECT count(*) FROM household h JOIN grid g ON g.id = h.grid_id WHERE g.code = ANY(:m)"
-        ),
+        text(f"SELECT count(*) FROM {HOUSEHOLDS_OF_GRIDS} WHERE g.code = ANY(:m)"),
         {"m": micro},
     ).scalar_one()
     keys = ["code", "building", "unit_no", "floor", "room", "members", "micro_grid"]

@@ -17,7 +17,7 @@ from geo.incidents import own_grid_codes
 from geo.runtime.auth import Principal
 from geo.settings import public_path
 from geo.store.models import INCIDENT_CATEGORIES, OPINIONS
-from geo.store.versions.read import micro_grids_under
+from geo.store.versions.read import household_count, micro_grids_under
 from maps import queries
 from maps.app_shell import app_basemap
 from maps.assets import own_js
@@ -65,10 +65,10 @@ body { margin: 0; }
 def _grid_rows(session: Session, codes: list[str]) -> list[dict[str, Any]]:
     rows = session.execute(
         text(
-            "SELECT g.code, g.name, count(h.id) AS households, ST_AsBinary(g.boundary) AS geom "
-            "FROM grid g JOIN grid_version v ON v.id = g.version_id AND v.status = 'published' "
-            "LEFT JOIN household h ON h.grid_id = g.id WHERE g.code = ANY(:c) "
-            "GROUP BY g.id ORDER BY g.code"
+            f"SELECT g.code, g.name, {household_count()} AS households, "
+            "ST_AsBinary(g.boundary) AS geom FROM grid g JOIN grid_version v "
+            "ON v.id = g.version_id AND v.status = 'published' WHERE g.code = ANY(:c) "
+            "ORDER BY g.code"
         ),
         {"c": codes},
     ).mappings()

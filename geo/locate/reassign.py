@@ -117,10 +117,21 @@ def _map_by_code(
         "AND go.code = ANY(:same)"
     )
     params = {"old": old, "new": new, "c": community, "same": sorted(same)}
+    # households through the community's buildings (household.grid_id has no index)
+    mine = (
+        "t.building_id IN (SELECT b.id FROM building b JOIN community cb ON cb.id = "
+        "b.community_id WHERE cb.code = :c)"
+        if table == "household"
+        else "TRUE"
+    )
     if count is not None:
-        query = f"SELECT count(DISTINCT t.id) FROM {table} t, LATERAL (SELECT 1 {rows}) x"
+        query = (
+            f"SELECT count(DISTINCT t.id) FROM {table} t, LATERAL (SELECT 1 {rows}) x WHERE {mine}"
+        )
         return int(session.execute(text(query), params).scalar_one())
-    result = session.execute(text(f"UPDATE {table} t SET grid_id = gn.id {rows}"), params)
+    result = session.execute(
+        text(f"UPDATE {table} t SET grid_id = gn.id {rows} AND {mine}"), params
+    )
     return int(result.rowcount or 0) if isinstance(result, CursorResult) else 0
 
 

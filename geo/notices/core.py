@@ -25,6 +25,7 @@ from geo.incidents.rules import TZ, clock
 from geo.people import check_reach_scope, grid_streets, micro_codes, street_grids
 from geo.runtime.auth import Principal
 from geo.store.audit import audit
+from geo.store.versions.read import household_count
 
 __all__ = ["FULL_MOBILISATION_H", "acknowledge", "list_notices", "read_notice", "send_notice"]
 
@@ -76,9 +77,9 @@ def _households(session: Session, micro: list[str]) -> dict[str, int]:
     counts: dict[str, int] = dict(
         session.execute(
             text(
-                "SELECT g.code, count(h.id) FROM grid g JOIN grid_version v ON v.id = "
-                "g.version_id AND v.status = 'published' LEFT JOIN household h ON h.grid_id = "
-                "g.id WHERE g.code = ANY(:m) GROUP BY g.code"
+                f"SELECT g.code, sum({household_count()}) FROM grid g JOIN grid_version v "
+                "ON v.id = g.version_id AND v.status = 'published' WHERE g.code = ANY(:m) "
+                "GROUP BY g.code"
             ),
             {"m": micro},
         ).all()
@@ -95,7 +96,8 @@ def _recipients(session: Session, micro: list[str]) -> dict[str, list[tuple[str,
         heads AS (
           SELECT DISTINCT g.code AS grid, b.code AS building FROM grid g
           JOIN grid_version v ON v.id = g.version_id AND v.status = 'published'
-          JOIN household h ON h.grid_id = g.id JOIN building b ON b.id = h.building_id
+          JOIN building b ON b.community_id = v.community_id
+          JOIN household h ON h.building_id = b.id AND h.grid_id = g.id
           WHERE g.code = ANY(:m))
         SELECT m.grid, w.code, w.name, w.phone FROM m JOIN worker w ON w.grid_code = m.grid
           WHERE w.phone IS NOT NULL AND w.phone <> ''

@@ -27,6 +27,7 @@ from geo.incidents.rules import OPEN, TIER, clock
 from geo.notices.core import FULL_MOBILISATION_H
 from geo.reports.scope import LEVELS, Period, Scope
 from geo.store.models import INCIDENT_CATEGORIES, INCIDENT_STATUSES
+from geo.store.versions.read import HOUSEHOLDS_OF_GRIDS
 
 __all__ = ["KINDS", "TIERS", "Report", "build_report", "check_kind"]
 
@@ -100,6 +101,11 @@ wk AS (SELECT code, count(DISTINCT wid) AS n FROM (
   GROUP BY code)"""
 
 
+# households per area (households of grids found through their community's buildings)
+HOUSEHOLDS = f"""hh AS (SELECT a.code, count(h.id) AS n FROM area a JOIN ({HOUSEHOLDS_OF_GRIDS})
+          ON g.id = a.gid GROUP BY a.code),"""
+
+
 def _rows(session: Session, scope: Scope, sql: str, **params: Any) -> list[list[Any]]:
     query = "WITH " + _area(scope.level) + ", " + sql
     result = session.execute(text(query), {"mg": list(scope.grid_ids), **params})
@@ -110,8 +116,8 @@ def households(session: Session, scope: Scope, period: Period) -> Report:
     rows = _rows(
         session,
         scope,
-        """hh AS (SELECT a.code, count(h.id) AS n FROM area a JOIN household h ON h.grid_id = a.gid
-          GROUP BY a.code),
+        HOUSEHOLDS
+        + """
         bu AS (SELECT a.code, count(DISTINCT u.building_id) AS b, count(DISTINCT u.id) AS u
           FROM area a JOIN grid_member m ON m.grid_id = a.gid
           JOIN building_unit u ON u.id = m.unit_id GROUP BY a.code),"""
@@ -244,8 +250,8 @@ def coverage(session: Session, scope: Scope, period: Period) -> Report:
     rows = _rows(
         session,
         scope,
-        """hh AS (SELECT a.code, count(h.id) AS n FROM area a JOIN household h ON h.grid_id = a.gid
-          GROUP BY a.code),
+        HOUSEHOLDS
+        + """
         planned AS (SELECT a.code, sum(g.households) AS n FROM area a JOIN grid g ON g.id = a.gid
           GROUP BY a.code),
         vi AS (SELECT a.code, count(v.id) AS n, count(DISTINCT v.household_code) AS h

@@ -13,7 +13,26 @@ from geo.core.validate import GridRecord
 from geo.errors import NotFoundError
 from geo.store.wkb import wkb_metric
 
-__all__ = ["load_version", "micro_grids_under"]
+__all__ = ["HOUSEHOLDS_OF_GRIDS", "household_count", "load_version", "micro_grids_under"]
+
+# The households assigned to grids ``g`` (a FROM item: grid g, its version gv, the buildings b
+# of its community, their households h). ``household.grid_id`` has no index (migration 0020:
+# assigning a city rewrites it in place), so a grid's households are found through its
+# community's buildings (``building.community_id``, ``household.building_id``: indexed).
+HOUSEHOLDS_OF_GRIDS = (
+    "grid g JOIN grid_version gv ON gv.id = g.version_id "
+    "JOIN building b ON b.community_id = gv.community_id "
+    "JOIN household h ON h.building_id = b.id AND h.grid_id = g.id"
+)
+
+
+def household_count(grid: str = "g", version: str = "v") -> str:
+    """SQL: how many households are assigned to the grid aliased ``grid``, whose version is
+    aliased ``version`` (through its community's buildings, as :data:`HOUSEHOLDS_OF_GRIDS`)."""
+    return (
+        "(SELECT count(*) FROM building hb JOIN household hh ON hh.building_id = hb.id "
+        f"WHERE hb.community_id = {version}.community_id AND hh.grid_id = {grid}.id)"
+    )
 
 
 def load_version(
