@@ -135,6 +135,16 @@ def test_a_grid_of_another_community_is_refused(city):
             h=household.code,
         )
     assert not run_sql(city, "SELECT 1 FROM household WHERE code = 'x-new'")
+    run_sql(  # with its own community's grid it is taken
+        city,
+        "INSERT INTO household (code, building_id, unit_id, floor, position, grid_id) "
+        "SELECT 'x-new', building_id, unit_id, floor, position, grid_id FROM household "
+        "WHERE code = :h",
+        h=household.code,
+    )
+    assert run_sql(city, "SELECT grid_id FROM household WHERE code = 'x-new'")[0][0] == (
+        household.grid_id
+    )
 
 
 def test_deleting_a_grid_clears_its_households_only(city):
