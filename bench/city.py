@@ -43,7 +43,7 @@ ENGINES: dict[str, dict] = {
 }
 
 
-def reset(url: str) -> None:
+def reset(url: str, superuser: str) -> None:
     """The city as written: no grid versions, no assignment, the households' table rewritten
     packed as the loader left it (VACUUM FULL: a plain VACUUM left the room of the rows the
     engine before had updated, and the engine after wrote its updates into that room: a state
@@ -59,6 +59,11 @@ def reset(url: str) -> None:
         c.execute("VACUUM FULL ANALYZE household")
         for table in ("grid", "grid_member", "grid_version"):
             c.execute(f"VACUUM ANALYZE {table}")
+    # and no checkpoint under way: one the writing or this reset's started (a checkpoint
+    # every 2.2 GB of WAL) would otherwise run through the engine's start, and the first
+    # change of a page after a checkpoint writes all of it to the WAL
+    with psycopg.connect(superuser.replace("postgresql+psycopg://", "postgresql://")) as c:
+        c.execute("CHECKPOINT")
 
 
 def again(url: str, code: str) -> float:
@@ -108,7 +113,7 @@ def run_size(n: int, seed: int, engines: list[str]) -> dict:
         for label, kw in ENGINES.items():
             if label not in engines:
                 continue
-            reset(cluster.url(name, role="owner"))
+            reset(cluster.url(name, role="owner"), cluster.url(name, role="superuser"))
             t0 = time.perf_counter()
             done = partition_many(url, codes, **kw)
             wall = time.perf_counter() - t0

@@ -189,3 +189,30 @@ def test_a_grid_being_assigned_waits_for_the_commit_to_be_deleted(city):
         first.dispose()
         second.dispose()
     assert {r.code: r.grid_id for r in _assigned(city, A)}[household.code] == grid
+
+
+def test_a_household_in_its_neighbours_grid_is_left_without_one(city):
+    """A household found by position only (its unit in no grid) that lies in a grid of the
+    neighbouring community is outside its own community's grids: no grid, counted outside —
+    not a grid of another community, which the database refuses."""
+    from geo.locate import Locator, assign_households
+
+    household = _assigned(city, A)[0]
+    theirs = run_sql(city, MICRO_OF, c=B)[0][0]
+    run_sql(
+        city,
+        "UPDATE household SET unit_id = NULL, grid_id = NULL, position = (SELECT "
+        "ST_PointOnSurface(boundary) FROM grid WHERE id = :g) WHERE code = :h",
+        g=theirs,
+        h=household.code,
+    )
+    engine = make_engine(city)
+    try:
+        with session_scope(engine) as s:
+            report = assign_households(s, Locator.load(s), community=A)
+    finally:
+        engine.dispose()
+    assert report.outside == 1 and report.total == len(_assigned(city, A))
+    grids = {r.code: r.grid_id for r in _assigned(city, A)}
+    assert grids.pop(household.code) is None
+    assert None not in grids.values()

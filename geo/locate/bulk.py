@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.core.kernels import INSIDE, NEAREST
+from geo.core.kernels import INSIDE, NEAREST, OUTSIDE
 from geo.core.stages import stage
 from geo.errors import NotFoundError
 from geo.locate.index import Locator, Resolved
@@ -165,9 +165,8 @@ def _resolve_households(
     rows = session.execute(
         text(
             "SELECT h.id, h.code, b.code, h.unit_id, h.floor, ST_X(h.position), ST_Y(h.position), "
-            "h.grid_id FROM household h JOIN building b ON b.id = h.building_id WHERE TRUE"
-            + cond
-            + " ORDER BY h.id"
+            "h.grid_id, c.code FROM household h JOIN building b ON b.id = h.building_id "
+            "JOIN community c ON c.id = b.community_id WHERE TRUE" + cond + " ORDER BY h.id"
         ),
         params,
     ).all()
@@ -178,9 +177,28 @@ def _resolve_households(
     y = np.array([r[6] for r in rows], dtype=float)
     step("位置定位 (point in polygon)", 1, 4)
     loc = locator.resolve(x, y, [r[4] for r in rows])
+    _only_own_community(locator, loc, [r[8] for r in rows])
     step("单元归属 (unit membership)", 2, 4)
     member = _memberships(session, cond, params, version)
     return report, rows, _reconcile(locator, rows, loc, member, report)
+
+
+def _only_own_community(locator: Locator, loc: Resolved, communities: Sequence[str]) -> None:
+    """Position answers in a grid of another community than the household's building's are
+    none (outside): the locator holds every community's grids, and a household near its
+    community's edge may fall in, or be nearest to, its neighbour's; a household's grid is
+    one of its own community's (the database checks it, migration 0020)."""
+    of: dict[int, str | None] = {}
+    for g in set(loc.grid.tolist()) - {-1}:
+        top = locator.grids.get(g)
+        while top is not None and top.parent is not None:
+            top = locator.grids.get(top.parent)
+        info = locator.community_of.get(top.id) if top is not None else None
+        of[g] = info["community_code"] if info else None
+    for k, g in enumerate(loc.grid.tolist()):
+        if g >= 0 and of[g] != communities[k]:
+            loc.grid[k] = -1
+            loc.how[k] = OUTSIDE
 
 
 def _buildings_of(community: str | None) -> tuple[str, dict[str, Any]]:
