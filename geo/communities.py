@@ -11,7 +11,9 @@ What happens to each row that points at a deleted one is declared once, in :data
 (foreign keys) and :data:`CODE_LINKS` (links by code), and the delete is driven by those
 tables: rows to delete are collected from the community down the ``delete`` links, the
 ``clear`` links are set NULL, then the collected rows are deleted children first — the
-database's own ``ON DELETE`` rules are never relied on. Before anything is read,
+database's own ``ON DELETE`` rules are never relied on. (``household.grid_id`` is no foreign
+key: a grid's households are of its community, deleted with its buildings; the triggers of
+migration 0020 keep it so.) Before anything is read,
 :data:`LINKS` is compared with every foreign key in ``pg_constraint`` that references a table
 the delete removes rows from: a table added later with such a key makes the delete refuse
 (and its test fail) until it is declared here.

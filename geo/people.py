@@ -166,12 +166,15 @@ def emergency_reach(
         grids = street_grids(session, street)
     micro: list[str] = sorted({m for g in grids or [] for m in micro_codes(session, g)})
     rows = session.execute(
-        text("""
+        text(
+            """
         SELECT h.code, b.code, g.code, cg.code, c.code, c.name, s.code, s.name, s.district
-        FROM household h JOIN building b ON b.id = h.building_id JOIN grid g ON g.id = h.grid_id
-        JOIN grid cg ON cg.id = g.parent_id JOIN grid_version v ON v.id = g.version_id
-        JOIN community c ON c.id = v.community_id JOIN street s ON s.id = c.street_id
-        WHERE g.code = ANY(:m) ORDER BY g.code, b.code, h.code"""),
+        FROM """
+            + HOUSEHOLDS_OF_GRIDS
+            + """ JOIN grid cg ON cg.id = g.parent_id
+        JOIN community c ON c.id = gv.community_id JOIN street s ON s.id = c.street_id
+        WHERE g.code = ANY(:m) ORDER BY g.code, b.code, h.code"""
+        ),
         {"m": micro},
     ).all()
     tree, unreachable, times = _fan_out(

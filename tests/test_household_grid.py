@@ -174,6 +174,7 @@ def test_a_grid_being_assigned_waits_for_the_commit_to_be_deleted(city):
     while a household is being assigned to it waits for that transaction."""
     household = _assigned(city, A)[0]
     grid = run_sql(city, MICRO_OF, c=A)[-1][0]
+    assert household.grid_id != grid  # the wait is for the check's lock, not the row's update
     first, second = make_engine(city), make_engine(city)
     try:
         with session_scope(first) as s1:
@@ -216,3 +217,50 @@ def test_a_household_in_its_neighbours_grid_is_left_without_one(city):
     grids = {r.code: r.grid_id for r in _assigned(city, A)}
     assert grids.pop(household.code) is None
     assert None not in grids.values()
+
+
+def test_households_found_by_position_keep_a_grid_when_partitioned_again(city):
+    """A building moved, its households' units in no grid (found by position only): the
+    community partitioned again (its new version's locator holds its grids only) gives them
+    a grid of it."""
+    from geo.runtime.batch import partition_one
+    from geo.synthetic.changes import move_a_building
+
+    engine = make_engine(city)
+    try:
+        with session_scope(engine) as s:
+            moved = move_a_building(s, A)
+            s.execute(
+                text("UPDATE household SET unit_id = NULL WHERE building_id = :b"), {"b": moved}
+            )
+    finally:
+        engine.dispose()
+    assert partition_one(city, A)["version"] is not None
+    grids = run_sql(
+        city,
+        "SELECT h.grid_id, v.number FROM household h LEFT JOIN grid g ON g.id = h.grid_id "
+        "LEFT JOIN grid_version v ON v.id = g.version_id WHERE h.building_id = :b",
+        b=moved,
+    )
+    assert grids and all(g is not None and n == 2 for g, n in grids)  # the new version's
+
+
+def test_deleting_a_compound_grid_clears_the_households_of_its_micro_grids(city):
+    """A compound grid's micro-grids go with it by cascade (grid.parent_id): their households
+    are cleared, the rest kept."""
+    before = {r.code: r.grid_id for r in _assigned(city, A)}
+    compound, micro = run_sql(
+        city,
+        "SELECT g.parent_id, array_agg(g.id) FROM grid g WHERE g.id = ANY(:m) "
+        "GROUP BY g.parent_id ORDER BY g.parent_id LIMIT 1",
+        m=[r[0] for r in run_sql(city, MICRO_OF, c=A)],
+    )[0]
+    assert set(micro) & set(before.values())
+    run_sql(city, "DELETE FROM grid WHERE id = :g", g=compound)
+    after = {r.code: r.grid_id for r in _assigned(city, A)}
+    assert after == {k: (None if v in micro else v) for k, v in before.items()}
+
+
+def test_truncating_the_grids_clears_every_household(city):
+    run_sql(city, "TRUNCATE grid, grid_member, incident_co_owner, grid_version CASCADE")
+    assert {r.grid_id for r in _assigned(city, A) + _assigned(city, B)} == {None}

@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.core.kernels import INSIDE, NEAREST, OUTSIDE
+from geo.core.kernels import INSIDE, NEAREST
 from geo.core.stages import stage
 from geo.errors import NotFoundError
 from geo.locate.index import Locator, Resolved
@@ -177,28 +177,47 @@ def _resolve_households(
     y = np.array([r[6] for r in rows], dtype=float)
     step("位置定位 (point in polygon)", 1, 4)
     loc = locator.resolve(x, y, [r[4] for r in rows])
-    _only_own_community(locator, loc, [r[8] for r in rows])
+    _only_own_community(session, locator, loc, rows, x, y)
     step("单元归属 (unit membership)", 2, 4)
     member = _memberships(session, cond, params, version)
     return report, rows, _reconcile(locator, rows, loc, member, report)
 
 
-def _only_own_community(locator: Locator, loc: Resolved, communities: Sequence[str]) -> None:
-    """Position answers in a grid of another community than the household's building's are
-    none (outside): the locator holds every community's grids, and a household near its
-    community's edge may fall in, or be nearest to, its neighbour's; a household's grid is
-    one of its own community's (the database checks it, migration 0020)."""
-    of: dict[int, str | None] = {}
-    for g in set(loc.grid.tolist()) - {-1}:
-        top = locator.grids.get(g)
-        while top is not None and top.parent is not None:
-            top = locator.grids.get(top.parent)
-        info = locator.community_of.get(top.id) if top is not None else None
-        of[g] = info["community_code"] if info else None
+def _only_own_community(
+    session: Session,
+    locator: Locator,
+    loc: Resolved,
+    rows: Sequence[Any],
+    x: np.ndarray,
+    y: np.ndarray,
+) -> None:
+    """A household's grid is one of its building's community's (the database checks it,
+    migration 0020). A locator of every community's grids may find a household near its
+    community's edge in, or nearest to, its neighbour's grid: those households (their
+    community's code is ``rows[k][8]``) are located again among their own community's grids
+    only, the nearest within the tolerance included."""
+    ids = sorted(set(loc.grid.tolist()) - {-1})
+    if not ids:
+        return
+    of: dict[int, str] = dict(
+        session.execute(
+            text(
+                "SELECT g.id, c.code FROM grid g JOIN grid_version v ON v.id = g.version_id "
+                "JOIN community c ON c.id = v.community_id WHERE g.id = ANY(:g)"
+            ),
+            {"g": ids},
+        ).all()
+    )
+    wrong: dict[str, list[int]] = {}
     for k, g in enumerate(loc.grid.tolist()):
-        if g >= 0 and of[g] != communities[k]:
-            loc.grid[k] = -1
-            loc.how[k] = OUTSIDE
+        if g >= 0 and of.get(g) != rows[k][8]:
+            wrong.setdefault(rows[k][8], []).append(k)
+    for code, ks in wrong.items():
+        again = Locator.load(session, community=code).resolve(
+            x[ks], y[ks], [rows[k][4] for k in ks]
+        )
+        loc.grid[ks] = again.grid
+        loc.how[ks] = again.how
 
 
 def _buildings_of(community: str | None) -> tuple[str, dict[str, Any]]:

@@ -77,7 +77,7 @@ def _households(session: Session, micro: list[str]) -> dict[str, int]:
     counts: dict[str, int] = dict(
         session.execute(
             text(
-                f"SELECT g.code, sum({household_count()}) FROM grid g JOIN grid_version v "
+                f"SELECT g.code, CAST(sum({household_count()}) AS bigint) FROM grid g JOIN grid_version v "
                 "ON v.id = g.version_id AND v.status = 'published' WHERE g.code = ANY(:m) "
                 "GROUP BY g.code"
             ),

@@ -24,10 +24,23 @@ community's households against its own grids):
   ``household_grid_version_cleared`` (before DELETE on ``grid_version``, a row: its grids go by
   cascade, when the version is no longer there to name the community): the households of the
   deleted grids get no grid (the foreign key's ON DELETE SET NULL), found through their
-  community's buildings rather than a scan of every household.
+  community's buildings rather than a scan of every household. The version's trigger first
+  locks its grids FOR UPDATE: it waits for a transaction assigning households to them.
+* ``household_grid_truncated`` (before TRUNCATE on ``grid``): no household keeps a grid.
+
+Where they are weaker than a foreign key: the check is on the household's side only — moving
+a building to another community, a grid to another version or a version to another community
+(nothing in Wangge does) is not checked; a statement's check looks at every row it updated,
+changed grid or not, and keeps them for it (a city-wide assignment's millions, in a temporary
+file).
 
 Queries for the households of a grid go through the grid's community's buildings too
 (``building.community_id``, ``household.building_id``: both indexed).
+
+An existing database: the fillfactor holds for the pages written from now on; ``VACUUM FULL
+household`` (outside the migration, which runs in a transaction) rewrites the others with the
+room. Households the old city-wide locator had put in a neighbouring community's grid lose it
+(``_CROSS`` below); ``wangge assign households`` gives them their own community's.
 
 Revision ID: 0020
 Revises: 0019
@@ -44,7 +57,8 @@ branch_labels = None
 depends_on = None
 
 _CHECK = r"""
-CREATE FUNCTION wangge_household_grid_check() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION wangge_household_grid_check() RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp AS $$
 DECLARE
     bad record;
     who text;
@@ -75,7 +89,8 @@ END $$
 # an INSERT with a grid (rare: households are imported without one), a row at a time: a
 # statement-level check would keep every inserted row (a city's millions) for it
 _CHECK_ROW = r"""
-CREATE FUNCTION wangge_household_grid_check_row() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION wangge_household_grid_check_row() RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM 1 FROM grid WHERE id = NEW.grid_id FOR KEY SHARE;
     IF NOT EXISTS (SELECT 1 FROM grid g JOIN grid_version v ON v.id = g.version_id
@@ -93,7 +108,8 @@ END $$
 """
 
 _CLEAR = r"""
-CREATE FUNCTION wangge_household_grid_clear() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION wangge_household_grid_clear() RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp AS $$
 BEGIN
     UPDATE household h SET grid_id = NULL
      WHERE h.building_id IN (
@@ -106,8 +122,12 @@ END $$
 """
 
 _CLEAR_VERSION = r"""
-CREATE FUNCTION wangge_household_grid_version_clear() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION wangge_household_grid_version_clear() RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp AS $$
 BEGIN
+    -- wait for whoever is assigning households to these grids (their check holds them FOR KEY
+    -- SHARE), so that the clearing below, a statement of its own, sees what they committed
+    PERFORM 1 FROM grid WHERE version_id = OLD.id ORDER BY id FOR UPDATE;
     UPDATE household h SET grid_id = NULL
      WHERE h.building_id IN (SELECT b.id FROM building b WHERE b.community_id = OLD.community_id)
        AND h.grid_id IN (SELECT g.id FROM grid g WHERE g.version_id = OLD.id);
@@ -125,13 +145,22 @@ UPDATE household h SET grid_id = NULL WHERE h.grid_id IS NOT NULL AND NOT EXISTS
      WHERE g.id = h.grid_id AND b.id = h.building_id)
 """
 
+_TRUNCATE = r"""
+CREATE FUNCTION wangge_household_grid_truncate() RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp AS $$
+BEGIN
+    UPDATE household SET grid_id = NULL WHERE grid_id IS NOT NULL;
+    RETURN NULL;
+END $$
+"""
+
 
 def upgrade() -> None:
     op.execute(_CROSS)
     op.drop_constraint("fk_household_grid_id_grid", "household", type_="foreignkey")
     op.drop_index("ix_household_grid_id", table_name="household")
     op.execute("ALTER TABLE household SET (fillfactor = 45)")
-    for sql in (_CHECK, _CHECK_ROW, _CLEAR, _CLEAR_VERSION):
+    for sql in (_CHECK, _CHECK_ROW, _CLEAR, _CLEAR_VERSION, _TRUNCATE):
         op.execute(sql)
     op.execute(
         "CREATE TRIGGER household_grid_checked_update AFTER UPDATE ON household "
@@ -150,14 +179,19 @@ def upgrade() -> None:
         "CREATE TRIGGER household_grid_version_cleared BEFORE DELETE ON grid_version FOR EACH "
         "ROW EXECUTE FUNCTION wangge_household_grid_version_clear()"
     )
+    op.execute(  # TRUNCATE grid_version CASCADE truncates grid too, and fires this
+        "CREATE TRIGGER household_grid_truncated BEFORE TRUNCATE ON grid FOR EACH STATEMENT "
+        "EXECUTE FUNCTION wangge_household_grid_truncate()"
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER household_grid_truncated ON grid")
     op.execute("DROP TRIGGER household_grid_version_cleared ON grid_version")
     op.execute("DROP TRIGGER household_grid_cleared ON grid")
     for event in ("insert", "update"):
         op.execute(f"DROP TRIGGER household_grid_checked_{event} ON household")
-    for name in ("check", "check_row", "clear", "version_clear"):
+    for name in ("check", "check_row", "clear", "version_clear", "truncate"):
         op.execute(f"DROP FUNCTION wangge_household_grid_{name}()")
     op.execute("ALTER TABLE household RESET (fillfactor)")
     op.execute(
