@@ -194,8 +194,9 @@ def test_a_grid_being_assigned_waits_for_the_commit_to_be_deleted(city):
 
 def test_a_household_in_its_neighbours_grid_is_left_without_one(city):
     """A household found by position only (its unit in no grid) that lies in a grid of the
-    neighbouring community is outside its own community's grids: no grid, counted outside —
-    not a grid of another community, which the database refuses."""
+    neighbouring community is located again among its own community's grids — none within
+    the tolerance here: no grid, counted outside —, not given the neighbour's grid, which the
+    database refuses."""
     from geo.locate import Locator, assign_households
 
     household = _assigned(city, A)[0]
