@@ -28,14 +28,16 @@ CITY = list(synthetic_city(4, seed=11, households=500))
 CODES = [c.code for c in CITY]
 
 
-def _city_db(server, empty_template):
+def _city_db(server, empty_template, city=CITY):
+    """A fresh database with ``city`` written: the clone's generator (exhausted to drop it)
+    and its URL."""
     from .conftest import _clone
 
     gen = _clone(server, empty_template)
     url = next(gen)
     engine = make_engine(url)
     with session_scope(engine) as s:
-        write_city(s, CITY)
+        write_city(s, city)
     engine.dispose()
     return gen, url
 

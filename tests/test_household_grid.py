@@ -17,9 +17,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from geo.locate.bulk import _write_grid_ids
 from geo.runtime.batch import partition_many
 from geo.store.db import make_engine, session_scope
-from geo.synthetic.city import synthetic_city, write_city
+from geo.synthetic.city import synthetic_city
 
-from .conftest import _clone, run_sql
+from .conftest import run_sql
+from .test_citybatch import _city_db
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -40,12 +41,7 @@ MICRO_OF = (
 @pytest.fixture
 def city(server, empty_template) -> Iterator[str]:
     """Two communities written, partitioned and their households assigned (committed)."""
-    gen = _clone(server, empty_template)
-    url = next(gen)
-    engine = make_engine(url)
-    with session_scope(engine) as s:
-        write_city(s, CITY)
-    engine.dispose()
+    gen, url = _city_db(server, empty_template, CITY)
     done = partition_many(url, [A, B])
     assert all("error" not in d for d in done), done
     yield url

@@ -56,6 +56,19 @@ down_revision = "0019"
 branch_labels = None
 depends_on = None
 
+# the refusal both checks raise, naming the household and the grid
+_REFUSE = r"""
+CREATE FUNCTION wangge_household_grid_refuse(household text, grid integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING
+        ERRCODE = 'foreign_key_violation',
+        MESSAGE = format(
+            '住户 %s 的网格 %s 不存在或不属于其楼栋所在社区 (household %s: grid %s does not '
+            'exist or is not of its building''s community)', household, grid, household, grid);
+END $$
+"""
+
 _CHECK = r"""
 CREATE FUNCTION wangge_household_grid_check() RETURNS trigger LANGUAGE plpgsql
 SET search_path = public, pg_temp AS $$
@@ -76,11 +89,7 @@ BEGIN
         SELECT n.code INTO who FROM new_rows n
          WHERE n.grid_id = bad.grid_id AND n.building_id IS NOT DISTINCT FROM bad.building_id
          LIMIT 1;
-        RAISE EXCEPTION USING
-            ERRCODE = 'foreign_key_violation',
-            MESSAGE = format(
-                '住户 %s 的网格 %s 不存在或不属于其楼栋所在社区 (household %s: grid %s does not '
-                'exist or is not of its building''s community)', who, bad.grid_id, who, bad.grid_id);
+        PERFORM wangge_household_grid_refuse(who, bad.grid_id);
     END IF;
     RETURN NULL;
 END $$
@@ -96,12 +105,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM grid g JOIN grid_version v ON v.id = g.version_id
                      JOIN building b ON b.community_id = v.community_id
                     WHERE g.id = NEW.grid_id AND b.id = NEW.building_id) THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'foreign_key_violation',
-            MESSAGE = format(
-                '住户 %s 的网格 %s 不存在或不属于其楼栋所在社区 (household %s: grid %s does not '
-                'exist or is not of its building''s community)',
-                NEW.code, NEW.grid_id, NEW.code, NEW.grid_id);
+        PERFORM wangge_household_grid_refuse(NEW.code, NEW.grid_id);
     END IF;
     RETURN NULL;
 END $$
@@ -160,7 +164,7 @@ def upgrade() -> None:
     op.drop_constraint("fk_household_grid_id_grid", "household", type_="foreignkey")
     op.drop_index("ix_household_grid_id", table_name="household")
     op.execute("ALTER TABLE household SET (fillfactor = 45)")
-    for sql in (_CHECK, _CHECK_ROW, _CLEAR, _CLEAR_VERSION, _TRUNCATE):
+    for sql in (_REFUSE, _CHECK, _CHECK_ROW, _CLEAR, _CLEAR_VERSION, _TRUNCATE):
         op.execute(sql)
     op.execute(
         "CREATE TRIGGER household_grid_checked_update AFTER UPDATE ON household "
@@ -193,6 +197,7 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER household_grid_checked_{event} ON household")
     for name in ("check", "check_row", "clear", "version_clear", "truncate"):
         op.execute(f"DROP FUNCTION wangge_household_grid_{name}()")
+    op.execute("DROP FUNCTION wangge_household_grid_refuse(text, integer)")
     op.execute("ALTER TABLE household RESET (fillfactor)")
     op.execute(
         "UPDATE household h SET grid_id = NULL WHERE h.grid_id IS NOT NULL AND NOT EXISTS "
