@@ -422,9 +422,16 @@ class _HeldAnswers:
             f"等待 /buildings 超时 (timed out): 请求 (seen) {seen}, 已完成 (settled) {settled}"
         )
 
-    def quiet(self) -> None:
-        """Every request seen so far settled."""
-        self.wait(lambda: all(r in self.settled for r in self.seen))
+    def quiet(self, still_ms: int = 500) -> None:
+        """Every request seen so far settled, and no new one for ``still_ms``: a map that has
+        just opened may still move (a late ``moveend`` asks again), and a zoom-out then would
+        abort that request, counted as failed."""
+        while True:
+            self.wait(lambda: all(r in self.settled for r in self.seen))
+            before = len(self.seen)
+            self.page.wait_for_timeout(still_ms)
+            if len(self.seen) == before and all(r in self.settled for r in self.seen):
+                return
 
     def release(self) -> list[str]:
         """Send the held requests on (one the page aborted meanwhile stays failed); wait until
