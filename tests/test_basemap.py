@@ -425,13 +425,14 @@ class _HeldAnswers:
     def quiet(self, still_ms: int = 500) -> None:
         """Every request seen so far settled, and no new one for ``still_ms``: a map that has
         just opened may still move (a late ``moveend`` asks again), and a zoom-out then would
-        abort that request, counted as failed."""
-        while True:
+        abort that request, counted as failed. A page that never stops asking fails."""
+        for _ in range(40):
             self.wait(lambda: all(r in self.settled for r in self.seen))
             before = len(self.seen)
             self.page.wait_for_timeout(still_ms)
             if len(self.seen) == before and all(r in self.settled for r in self.seen):
                 return
+        raise AssertionError(f"/buildings 请求不停 (the page keeps asking): {len(self.seen)} seen")
 
     def release(self) -> list[str]:
         """Send the held requests on (one the page aborted meanwhile stays failed); wait until

@@ -401,13 +401,14 @@ def _run_pool(
                     finished([r | {"attempts": attempt} for r in results])
 
 
-# the workers and the scheduler of the LocalCluster started here, on this machine's cores
+# the workers of the LocalCluster started here (and, but for the memory check, its scheduler
+# and nannies in this process: _QUIET_HERE), on this machine's cores
 # with the partitioner: no statistical profiler (a stack sample every 10 ms), the memory and
 # system monitors every second or two rather than ten times a second: 400 communities on 2
 # workers 32.9 s → 26.1 s (measured; the pool of processes took 27.1 s); the event loops'
 # health check (a tick) every second rather than every 20 ms, in each worker and in the
 # scheduler (in this process: 3 s of its CPU for 2 × 400 communities, now 0.1): 29.1 and
-# 28.4 s → 26.9 and 27.1 s (the pool, same quarter hour, 24.9–27.1 s)
+# 28.4 s → 26.9 and 27.1 s (the pool, same quarter hour, 22.8–27.2 s)
 _QUIET_WORKERS = {
     "distributed.worker.profile.enabled": False,
     "distributed.worker.memory.monitor-interval": "1s",
@@ -415,6 +416,7 @@ _QUIET_WORKERS = {
     "distributed.admin.system-monitor.gil.enabled": False,
     "distributed.admin.tick.interval": "1s",
 }
+_QUIET_HERE = {k: v for k, v in _QUIET_WORKERS.items() if ".memory." not in k}
 
 
 def _run_dask(
@@ -443,7 +445,10 @@ def _run_dask(
             # global configuration, which the end of this block restores, and a worker a
             # nanny restarts (one that died) would start from that, profiler and all
             quiet = copy.deepcopy(dask.config.config)
-            cluster = LocalCluster(  # its scheduler, here, as quiet as its workers
+        # the scheduler and the nannies, in this process, tick as seldom; the nannies keep
+        # their memory check (the one that restarts a worker past its limit) as often as ever
+        with dask.config.set(_QUIET_HERE):
+            cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
