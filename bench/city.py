@@ -28,6 +28,8 @@ from bench.common import machine, reference_seconds  # noqa: E402
 
 
 def peak_mib() -> float:
+    """The largest resident size so far of this process or any child it has waited for: a
+    running maximum over the whole run, so an engine's figure is at least its predecessors'."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) / 1024
@@ -170,13 +172,13 @@ STAGES = (
 )
 
 
-def print_stages(rows: list[dict]) -> None:
+def print_stages(rows: list[dict], engines: list[str]) -> None:
     """Where the time goes, per stage (geo.core.stages, summed over the communities of a run;
     a batch's shared evenly among its communities; on two processes the sum is about twice
     the wall time): seconds, share and milliseconds a community — for the per-community path
     and the first batch engine run."""
     for r in rows:
-        batch = next((k for k in ENGINES if k in r and k != "each"), None)
+        batch = next((k for k in engines if k in r and k != "each"), None)
         for label in [k for k in ("each", batch) if k in r]:
             st = r[label]["stages"]
             total = sum(st.values()) or 1.0
@@ -209,6 +211,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     engines = [] if args.engines == "none" else args.engines.split(",")
+    if len(set(engines)) < len(engines):
+        ap.error(f"引擎重复 / an engine given twice: {args.engines}")
     unknown = sorted(set(engines) - set(ENGINES))
     if unknown:
         ap.error(
@@ -244,7 +248,7 @@ def main() -> None:
             f"{wall(r, 'dask_2'):>7} {ratio:>9} {per_c:>8}"
         )
     print("  (seconds; each: one transaction a community; local, local×2, dask×2: batches of 50)")
-    print_stages(rows)
+    print_stages(rows, engines)
     last = rows[-1]
     n = last["communities"]
     how = "measured" if n >= 4000 else f"extrapolated linearly from {n:,}"
@@ -254,7 +258,7 @@ def main() -> None:
         f"  written in {written:.0f} s ({1000 * last['write_s'] / n:.1f} ms a community) — "
         f"target 120 s {'met' if written <= 120 else 'MISSED'}"
     )
-    ran = [k for k in ENGINES if k in last]
+    ran = [k for k in engines if k in last]  # in the order they ran
     # the target holds for the local engine and for Dask with 2 workers, each on its own
     for group in (("each", "local", "local_2"), ("dask_2",)):
         mine = [k for k in ran if k in group]
@@ -269,7 +273,10 @@ def main() -> None:
     if ran:
         for k in ran:
             if "peak_mib" in last[k]:
-                print(f"  peak memory ({k}): {last[k]['peak_mib']} MiB (target < 1,536 a worker)")
+                print(
+                    f"  peak memory ({k}): {last[k]['peak_mib']} MiB, the largest process "
+                    "until then (target < 1,536 a worker)"
+                )
         if "again_s" in last:
             print(
                 f"  one community again after a building moved: {last['again_s']:.2f} s "
