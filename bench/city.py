@@ -45,7 +45,7 @@ ENGINES: dict[str, dict] = {
 }
 
 
-def reset(url: str, superuser: str) -> None:
+def reset(url: str, superuser: str, autovacuum: bool = True) -> None:
     """The city as written: no grid versions, no assignment, the households' table rewritten
     packed as the loader left it (VACUUM FULL: a plain VACUUM left the room of the rows the
     engine before had updated, and the engine after wrote its updates into that room: a state
@@ -59,6 +59,9 @@ def reset(url: str, superuser: str) -> None:
         c.execute("DELETE FROM grid")
         c.execute("DELETE FROM grid_version")
         c.execute("VACUUM FULL ANALYZE household")
+        # --no-autovacuum: no autovacuum of the households during the engine's run (an
+        # experiment: one of them, after the engine's own millions of updates, ran through it)
+        c.execute(f"ALTER TABLE household SET (autovacuum_enabled = {str(autovacuum).lower()})")
         for table in ("grid", "grid_member", "grid_version"):
             c.execute(f"VACUUM ANALYZE {table}")
     # and no checkpoint under way: one the writing or this reset's started (a checkpoint
@@ -86,7 +89,7 @@ def again(url: str, code: str) -> float:
     return took
 
 
-def run_size(n: int, seed: int, engines: list[str]) -> dict:
+def run_size(n: int, seed: int, engines: list[str], autovacuum: bool = True) -> dict:
     from geo.runtime.batch import partition_many
     from geo.store.db import make_engine, session_scope, upgrade_schema
     from geo.store.pgcluster import LocalCluster
@@ -114,7 +117,7 @@ def run_size(n: int, seed: int, engines: list[str]) -> dict:
         codes = [c.code for c in city]
         for label in engines:  # in the order given: a run's place in it can matter
             kw = ENGINES[label]
-            reset(cluster.url(name, role="owner"), cluster.url(name, role="superuser"))
+            reset(cluster.url(name, role="owner"), cluster.url(name, role="superuser"), autovacuum)
             t0 = time.perf_counter()
             done = partition_many(url, codes, **kw)
             wall = time.perf_counter() - t0
@@ -209,6 +212,11 @@ def main() -> None:
         default=",".join(ENGINES),
         help="which of " + ",".join(ENGINES) + " to run, in this order; none: write the city only",
     )
+    ap.add_argument(
+        "--no-autovacuum",
+        action="store_true",
+        help="turn autovacuum off for the household table during the engines' runs (experiment)",
+    )
     args = ap.parse_args()
     engines = [] if args.engines == "none" else args.engines.split(",")
     if len(set(engines)) < len(engines):
@@ -224,7 +232,9 @@ def main() -> None:
         f"reference workload (bench.common.reference_seconds): {reference_seconds():.3f} s "
         "now; after each engine run below as ref"
     )
-    rows = [run_size(int(n), args.seed, engines) for n in args.sizes.split(",")]
+    rows = [
+        run_size(int(n), args.seed, engines, not args.no_autovacuum) for n in args.sizes.split(",")
+    ]
     print()
 
     def wall(r: dict, label: str) -> str:
